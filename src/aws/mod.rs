@@ -1,0 +1,46 @@
+//! AWS access: the one place that builds the SdkConfig every client uses, and the
+//! credentials behind it (GitHub OIDC -> STS inside Actions, the standard chain outside).
+
+mod credentials;
+
+pub use credentials::{connect, session_name, Session, Source, Target};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, Region};
+
+/// The loader every SdkConfig starts from: the region, and adaptive retries (client-side
+/// rate limiting on throttling) unless AWS_RETRY_MODE or AWS_MAX_ATTEMPTS say otherwise.
+/// AWS_ENDPOINT_URL and the other standard variables are honoured by the SDK itself.
+pub fn loader(region: &str) -> ConfigLoader {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
+    if !set("AWS_RETRY_MODE") && !set("AWS_MAX_ATTEMPTS") {
+        loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(8));
+    }
+    loader
+}
+
+/// A one-line message for an SDK error: the service's code and message when there is one.
+pub fn describe<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> String
+where
+    E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    match err.as_service_error() {
+        Some(service) => match (service.code(), service.message()) {
+            (Some(code), Some(msg)) => format!("{code}: {msg}"),
+            (Some(code), None) => code.to_string(),
+            _ => aws_sdk_sts::error::DisplayErrorContext(err).to_string(),
+        },
+        None => aws_sdk_sts::error::DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// The error code of a service error, if the call got that far.
+pub fn error_code<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> Option<&str>
+where
+    E: aws_sdk_sts::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code())
+}

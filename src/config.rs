@@ -1,0 +1,319 @@
+//! slipway.yml: the types, their defaults, loading with line and column in every
+//! error, and the cross-field checks that run after parsing.
+
+mod duration;
+mod validate;
+pub mod yaml_pos;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use duration::Duration;
+pub use validate::role_account;
+
+use crate::error::{Error, Location, Result};
+use crate::trigger::TriggerRule;
+
+/// The default config file name, looked up in the working directory.
+pub const DEFAULT_PATH: &str = "slipway.yml";
+
+/// slipway.yml: how one application is shipped to each of its environments.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The application's name: used in STS session names, image tags and summaries.
+    pub app: String,
+    /// The environments (dev, stage, prod, or any names), each with its own account and resources.
+    pub environments: BTreeMap<String, Environment>,
+    /// Which GitHub events deploy to which environment, first match wins. When absent:
+    /// tag v* -> prod, push to main -> stage, workflow_dispatch -> dev (or the dispatch
+    /// input `environment`), any other push and pull_request -> test and plan only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<Vec<TriggerRule>>,
+}
+
+/// One environment: where it lives in AWS and what runs there.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// The AWS account, role and region this environment deploys to.
+    pub aws: Aws,
+    /// The public URL of the environment, shown in GitHub deployments and summaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The ECR repository images are pushed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecr: Option<Ecr>,
+    /// The ECS service rolled onto new images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs: Option<Ecs>,
+    /// The Auto Scaling group rolled onto new AMIs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asg: Option<Asg>,
+    /// What "healthy" means after a deploy.
+    #[serde(default)]
+    pub health: Health,
+}
+
+/// AWS account access for one environment.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Aws {
+    /// The IAM role assumed with GitHub's OIDC token, e.g. `arn:aws:iam::123456789012:role/deploy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The AWS region, e.g. `us-east-1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Accounts this environment may deploy to; slipway stops before any call when the
+    /// credentials belong to another account. Default: the account in `role_arn`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_account_ids: Vec<String>,
+    /// How long assumed-role credentials last (15m to 12h, within the role's maximum).
+    #[serde(default = "default_session_duration")]
+    pub session_duration: Duration,
+}
+
+fn default_session_duration() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// The ECR repository of an environment.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ecr {
+    /// Repository name, e.g. `web` or `team/web`.
+    pub repository: String,
+}
+
+/// The ECS service of an environment.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ecs {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Service name or ARN.
+    pub service: String,
+    /// The container in the task definition whose image is replaced.
+    pub container: String,
+}
+
+/// How an Auto Scaling group is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Double the group, wait for the new half to be healthy, then remove the old half.
+    #[default]
+    Surge,
+    /// An EC2 Auto Scaling instance refresh, rolled back on failure.
+    Refresh,
+}
+
+/// The Auto Scaling group of an environment.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Asg {
+    /// Auto Scaling group name.
+    pub name: String,
+    /// Launch template name or id (`lt-...`) that new AMIs are put into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_template: Option<String>,
+    /// `surge` (double, then shrink) or `refresh` (instance refresh).
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Refresh: the share of capacity that must stay healthy (0-100).
+    #[serde(default = "default_min_healthy")]
+    pub min_healthy_percentage: u8,
+    /// Refresh: how far capacity may grow during the refresh (100-200).
+    #[serde(default = "default_max_healthy")]
+    pub max_healthy_percentage: u16,
+    /// Time a new instance gets before its health counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_warmup: Option<Duration>,
+    /// Surge: whether slipway may raise the group's max size to double it.
+    #[serde(default = "yes")]
+    pub allow_raise_max: bool,
+}
+
+fn default_min_healthy() -> u8 {
+    100
+}
+fn default_max_healthy() -> u16 {
+    200
+}
+fn yes() -> bool {
+    true
+}
+
+/// What healthy means for an environment, used by slipway-wait and the rolls.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// How long to wait for everything to be healthy.
+    #[serde(default = "default_health_timeout")]
+    pub timeout: Duration,
+    /// HTTP(S) endpoints that must answer as expected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<HttpCheck>,
+    /// Target group ARNs whose registered targets must all be healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_groups: Vec<String>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            timeout: default_health_timeout(),
+            urls: Vec::new(),
+            target_groups: Vec::new(),
+        }
+    }
+}
+
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// One HTTP(S) health endpoint and what its answer must look like.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// The URL, e.g. `https://stage.example.com/healthz`.
+    pub url: String,
+    /// Status codes that count as healthy.
+    #[serde(default = "default_status")]
+    pub status: Vec<u16>,
+    /// Text the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    /// A regular expression the body must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_regex: Option<String>,
+    /// A JSON pointer into the body (e.g. `/version`) and the value it must equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<JsonExpectation>,
+    /// A version string the body must contain, proving the new build serves. `{version}`
+    /// and `{sha}` are replaced by the deploy's version and commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Successes in a row before the endpoint counts as healthy.
+    #[serde(default = "default_consecutive")]
+    pub consecutive: u32,
+    /// Slower answers count as failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_latency: Option<Duration>,
+}
+
+/// A JSON pointer and the value found there.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JsonExpectation {
+    /// RFC 6901 pointer, e.g. `/build/commit`.
+    pub pointer: String,
+    /// The expected value; strings may use `{version}` and `{sha}`.
+    pub equals: serde_json::Value,
+}
+
+fn default_status() -> Vec<u16> {
+    vec![200]
+}
+fn default_consecutive() -> u32 {
+    2
+}
+
+/// A parsed and checked config, with the text it came from for line lookups.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Loaded {
+    /// The location of the value at `path` (keys, or sequence indices as numbers).
+    pub fn locate(&self, path: &[&str]) -> Option<Location> {
+        yaml_pos::line_of(&self.text, path).map(|line| Location {
+            file: self.path.clone(),
+            line,
+            column: None,
+        })
+    }
+
+    /// The named environment, or an input error listing the known ones.
+    pub fn environment(&self, name: &str) -> Result<&Environment> {
+        self.config.environments.get(name).ok_or_else(|| {
+            Error::input(
+                format!("no environment named {name:?} in {}", self.path.display()),
+                format!(
+                    "use one of: {}",
+                    self.config
+                        .environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+    }
+}
+
+/// Reads, parses and checks a config file.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let help = if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                "create {} (see examples/slipway.yml) or pass --config PATH",
+                path.display()
+            )
+        } else {
+            "check the path and its permissions".to_string()
+        };
+        Error::input(format!("cannot read config {}: {e}", path.display()), help)
+    })?;
+    parse(path, text)
+}
+
+/// Parses and checks config text; `path` is used in messages only.
+pub fn parse(path: &Path, text: String) -> Result<Loaded> {
+    let config: Config = serde_yaml::from_str(&text).map_err(|e| yaml_error(path, &e))?;
+    let loaded = Loaded {
+        config,
+        path: path.to_path_buf(),
+        text,
+    };
+    validate::check(&loaded)?;
+    Ok(loaded)
+}
+
+fn yaml_error(path: &Path, err: &serde_yaml::Error) -> Error {
+    let mut message = err.to_string();
+    // serde_yaml appends " at line L column C"; the location is reported on its own.
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    let help = if message.contains("unknown field") {
+        "remove the key or fix its spelling; slipway.schema.json lists every key"
+    } else if message.contains("missing field") {
+        "add the field; slipway.schema.json lists every key"
+    } else {
+        "fix the YAML at that position; examples/slipway.yml is a complete example"
+    };
+    let location = err.location().map(|l| Location {
+        file: path.to_path_buf(),
+        line: l.line(),
+        column: Some(l.column()),
+    });
+    Error::input(format!("invalid config: {message}"), help).at(location)
+}
+
+/// The JSON schema of slipway.yml, as committed in slipway.schema.json.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Config);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serialises");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,189 @@
+//! Human durations in slipway.yml and on the command line: `500ms`, `90s`, `10m`, `1h30m`, or plain seconds.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A duration written the way people write them: `500ms`, `90s`, `10m`, `1h30m`; a bare number is seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const fn from_secs(secs: u64) -> Self {
+        Duration(std::time::Duration::from_secs(secs))
+    }
+    pub const fn from_millis(ms: u64) -> Self {
+        Duration(std::time::Duration::from_millis(ms))
+    }
+    pub fn std(self) -> std::time::Duration {
+        self.0
+    }
+}
+
+impl From<Duration> for std::time::Duration {
+    fn from(d: Duration) -> Self {
+        d.0
+    }
+}
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let bad = || {
+            format!("{s:?} is not a duration: write a number with a unit, like 500ms, 30s, 10m or 1h30m")
+        };
+        if text.is_empty() {
+            return Err(bad());
+        }
+        if let Ok(secs) = text.parse::<u64>() {
+            return Ok(Duration::from_secs(secs));
+        }
+        let mut total_ms: u128 = 0;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if digits == 0 {
+                return Err(bad());
+            }
+            let value: u128 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = &rest[digits..];
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let factor = match &rest[..unit_len] {
+                "ms" => 1,
+                "s" => 1_000,
+                "m" => 60_000,
+                "h" => 3_600_000,
+                _ => return Err(bad()),
+            };
+            rest = &rest[unit_len..];
+            total_ms = total_ms.checked_add(value * factor).ok_or_else(bad)?;
+        }
+        let ms = u64::try_from(total_ms).map_err(|_| bad())?;
+        Ok(Duration::from_millis(ms))
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms == 0 {
+            return write!(f, "0s");
+        }
+        if ms % 1000 != 0 {
+            if ms < 60_000 {
+                return if ms >= 1000 {
+                    write!(f, "{:.1}s", ms as f64 / 1000.0)
+                } else {
+                    write!(f, "{ms}ms")
+                };
+            }
+        }
+        let secs = ms / 1000;
+        let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+        let mut out = String::new();
+        if h > 0 {
+            out.push_str(&format!("{h}h"));
+        }
+        if m > 0 {
+            out.push_str(&format!("{m}m"));
+        }
+        if s > 0 || out.is_empty() {
+            out.push_str(&format!("{s}s"));
+        }
+        f.write_str(&out)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration like 500ms, 30s, 10m or 1h30m, or a number of seconds")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+                Ok(Duration::from_secs(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+                u64::try_from(v).map(Duration::from_secs).map_err(|_| {
+                    E::custom(format!("{v} is negative: a duration must be 0 or more"))
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl schemars::JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration: a number with a unit (500ms, 30s, 10m, 1h30m) or a number of seconds.",
+            "oneOf": [
+                { "type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$" },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_combinations() {
+        assert_eq!(
+            "500ms".parse::<Duration>().unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!("90".parse::<Duration>().unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            "1h30m".parse::<Duration>().unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            "2m5s".parse::<Duration>().unwrap(),
+            Duration::from_secs(125)
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_with_a_hint() {
+        for bad in ["", "ten", "5 minutes", "m5", "5d", "-3s"] {
+            let err = bad.parse::<Duration>().unwrap_err();
+            assert!(err.contains("like 500ms"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn displays_compactly() {
+        assert_eq!(Duration::from_secs(600).to_string(), "10m");
+        assert_eq!(Duration::from_secs(5430).to_string(), "1h30m30s");
+        assert_eq!(Duration::from_millis(250).to_string(), "250ms");
+        assert_eq!(Duration::from_millis(1500).to_string(), "1.5s");
+        for d in ["10m", "1h30m30s", "250ms", "45s"] {
+            assert_eq!(d.parse::<Duration>().unwrap().to_string(), d);
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Cross-field checks of slipway.yml that serde cannot express, each pointing at a line.
+
+use regex::Regex;
+
+use super::{Environment, Loaded};
+use crate::error::{Error, Result};
+use crate::trigger::{CompiledRule, EventName};
+
+/// Runs every check and reports all problems at once.
+pub fn check(loaded: &Loaded) -> Result<()> {
+    let mut problems = Problems {
+        loaded,
+        found: Vec::new(),
+    };
+    let config = &loaded.config;
+    if config.app.trim().is_empty() {
+        problems.add(
+            &["app"],
+            "app is empty",
+            "name the application, e.g. `app: web`",
+        );
+    }
+    if config.environments.is_empty() {
+        problems.add(
+            &["environments"],
+            "no environments are configured",
+            "add at least one under `environments:` (see examples/slipway.yml)",
+        );
+    }
+    for (name, env) in &config.environments {
+        check_environment(&mut problems, name, env);
+    }
+    if let Some(rules) = &config.triggers {
+        check_triggers(&mut problems, rules);
+    }
+    problems.finish()
+}
+
+struct Problems<'a> {
+    loaded: &'a Loaded,
+    found: Vec<Error>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, path: &[&str], message: impl Into<String>, help: impl Into<String>) {
+        let location = self.loaded.locate(path);
+        self.found.push(Error::input(message, help).at(location));
+    }
+
+    fn finish(mut self) -> Result<()> {
+        match self.found.len() {
+            0 => Ok(()),
+            1 => Err(self.found.remove(0)),
+            n => {
+                let lines: Vec<String> = self
+                    .found
+                    .iter()
+                    .map(|e| format!("  - {}", e.render().replace('\n', "\n    ")))
+                    .collect();
+                let first = self.found.remove(0);
+                Err(Error::Input {
+                    message: format!(
+                        "{} has {n} problems:\n{}",
+                        self.loaded.path.display(),
+                        lines.join("\n")
+                    ),
+                    help: None,
+                    location: first.location().cloned(),
+                })
+            }
+        }
+    }
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("a valid built-in pattern")
+}
+
+/// The account id in an IAM role ARN.
+pub fn role_account(role_arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    (parts.len() == 6 && parts[2] == "iam").then(|| parts[4])
+}
+
+fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
+    let at = |rest: &[&'static str]| -> Vec<String> {
+        let mut v = vec!["environments".to_string(), name.to_string()];
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let add = |p: &mut Problems, rest: &[&'static str], msg: String, help: &str| {
+        let path = at(rest);
+        let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+        p.add(&refs, msg, help);
+    };
+    if !re(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$").is_match(name) {
+        add(
+            p,
+            &[],
+            format!("environment name {name:?} has characters other than letters, digits, `-`, `_` and `.`"),
+            "rename the environment",
+        );
+    }
+    match &env.aws.role_arn {
+        None => add(
+            p,
+            &["aws"],
+            format!("environment {name:?} has no aws.role_arn"),
+            "add aws.role_arn: arn:aws:iam::ACCOUNT_ID:role/ROLE_NAME (the role GitHub's OIDC token assumes)",
+        ),
+        Some(arn) if !re(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]+$").is_match(arn) => add(
+            p,
+            &["aws", "role_arn"],
+            format!("environment {name:?}: aws.role_arn {arn:?} is not an IAM role ARN"),
+            "write it as arn:aws:iam::123456789012:role/ROLE_NAME",
+        ),
+        Some(_) => {}
+    }
+    match &env.aws.region {
+        None => add(
+            p,
+            &["aws"],
+            format!("environment {name:?} has no aws.region"),
+            "add aws.region, e.g. `region: us-east-1`",
+        ),
+        Some(region) if !re(r"^[a-z]{2}(-[a-z]+)+-\d+$").is_match(region) => add(
+            p,
+            &["aws", "region"],
+            format!("environment {name:?}: aws.region {region:?} is not an AWS region"),
+            "write a region code such as us-east-1 or eu-west-2",
+        ),
+        Some(_) => {}
+    }
+    for id in &env.aws.allowed_account_ids {
+        if !re(r"^\d{12}$").is_match(id) {
+            add(
+                p,
+                &["aws", "allowed_account_ids"],
+                format!("environment {name:?}: account id {id:?} is not 12 digits"),
+                "quote account ids (`\"012345678901\"`) so YAML keeps leading zeros",
+            );
+        }
+    }
+    if let Some(account) = env.aws.role_arn.as_deref().and_then(role_account) {
+        let ids = &env.aws.allowed_account_ids;
+        if !ids.is_empty() && !ids.iter().any(|i| i == account) {
+            add(
+                p,
+                &["aws", "allowed_account_ids"],
+                format!(
+                    "environment {name:?}: the role's account {account} is not in allowed_account_ids ({})",
+                    ids.join(", ")
+                ),
+                "add the account to allowed_account_ids or fix role_arn",
+            );
+        }
+    }
+    let session = env.aws.session_duration.std().as_secs();
+    if !(900..=43_200).contains(&session) {
+        add(
+            p,
+            &["aws", "session_duration"],
+            format!(
+                "environment {name:?}: aws.session_duration {} is outside 15m..12h",
+                env.aws.session_duration
+            ),
+            "STS accepts 15m to 12h (and at most the role's maximum session duration)",
+        );
+    }
+    if let Some(ecr) = &env.ecr {
+        let repo = r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$";
+        if !re(repo).is_match(&ecr.repository) {
+            add(
+                p,
+                &["ecr", "repository"],
+                format!(
+                    "environment {name:?}: ecr.repository {:?} is not a valid repository name",
+                    ecr.repository
+                ),
+                "use lowercase letters, digits and . _ - /, e.g. `team/web`",
+            );
+        }
+    }
+    if let Some(asg) = &env.asg {
+        if asg.min_healthy_percentage > 100 {
+            add(
+                p,
+                &["asg", "min_healthy_percentage"],
+                format!(
+                    "environment {name:?}: asg.min_healthy_percentage {} is over 100",
+                    asg.min_healthy_percentage
+                ),
+                "use 0 to 100",
+            );
+        }
+        let (min, max) = (
+            asg.min_healthy_percentage as u16,
+            asg.max_healthy_percentage,
+        );
+        if !(100..=200).contains(&max) || max < min || max - min > 100 {
+            add(
+                p,
+                &["asg", "max_healthy_percentage"],
+                format!("environment {name:?}: asg.max_healthy_percentage {max} does not fit min_healthy_percentage {min}"),
+                "use 100 to 200, at least min_healthy_percentage and at most 100 above it",
+            );
+        }
+    }
+    check_health(p, name, env);
+    if let Some(url) = &env.url {
+        if url::Url::parse(url).is_err() {
+            add(
+                p,
+                &["url"],
+                format!("environment {name:?}: url {url:?} is not a URL"),
+                "write a full URL such as https://stage.example.com",
+            );
+        }
+    }
+}
+
+fn check_health(p: &mut Problems, name: &str, env: &Environment) {
+    for (i, check) in env.health.urls.iter().enumerate() {
+        let index = i.to_string();
+        let base = ["environments", name, "health", "urls", index.as_str()];
+        let field = |f: &'static str| -> Vec<&str> {
+            let mut v = base.to_vec();
+            v.push(f);
+            v
+        };
+        match url::Url::parse(&check.url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+            Ok(u) => p.add(
+                &field("url"),
+                format!(
+                    "environment {name:?}: health url {:?} has scheme {:?}",
+                    check.url,
+                    u.scheme()
+                ),
+                "use an http:// or https:// URL",
+            ),
+            Err(e) => p.add(
+                &field("url"),
+                format!(
+                    "environment {name:?}: health url {:?} does not parse: {e}",
+                    check.url
+                ),
+                "write a full URL such as https://stage.example.com/healthz",
+            ),
+        }
+        if check.status.is_empty() || check.status.iter().any(|s| !(100..=599).contains(s)) {
+            p.add(
+                &field("status"),
+                format!(
+                    "environment {name:?}: health status codes {:?} must be 100..599",
+                    check.status
+                ),
+                "list the codes that count as healthy, e.g. [200, 204]",
+            );
+        }
+        if let Some(pattern) = &check.body_regex {
+            if let Err(e) = Regex::new(pattern) {
+                p.add(
+                    &field("body_regex"),
+                    format!("environment {name:?}: body_regex {pattern:?} does not compile: {e}"),
+                    "fix the regular expression (Rust regex syntax)",
+                );
+            }
+        }
+        if let Some(json) = &check.json {
+            if !json.pointer.is_empty() && !json.pointer.starts_with('/') {
+                p.add(
+                    &field("json"),
+                    format!(
+                        "environment {name:?}: JSON pointer {:?} must start with /",
+                        json.pointer
+                    ),
+                    "write an RFC 6901 pointer such as /build/commit",
+                );
+            }
+        }
+        if check.consecutive == 0 {
+            p.add(
+                &field("consecutive"),
+                format!("environment {name:?}: consecutive is 0"),
+                "use 1 or more",
+            );
+        }
+    }
+    for arn in &env.health.target_groups {
+        if !re(r"^arn:aws(-[a-z]+)*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$")
+            .is_match(arn)
+        {
+            p.add(
+                &["environments", name, "health", "target_groups"],
+                format!("environment {name:?}: {arn:?} is not a target group ARN"),
+                "write arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID",
+            );
+        }
+    }
+}
+
+fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
+    let known: Vec<String> = p.loaded.config.environments.keys().cloned().collect();
+    for (i, rule) in rules.iter().enumerate() {
+        let index = i.to_string();
+        let at = |f: &'static str| ["triggers", index.as_str(), f];
+        let n = i + 1;
+        if let Err(e) = CompiledRule::new(rule) {
+            let path = ["triggers", index.as_str(), e.field];
+            p.add(
+                &path,
+                format!(
+                    "trigger rule {n}: {} pattern {:?} is not a valid glob: {}",
+                    e.field, e.pattern, e.reason
+                ),
+                "use GitHub's filter syntax: * ** ? [abc] and a leading ! to exclude",
+            );
+        }
+        if let Some(env) = &rule.environment {
+            if !known.contains(env) {
+                p.add(
+                    &at("environment"),
+                    format!("trigger rule {n} deploys to {env:?}, which is not under environments"),
+                    format!("use one of: {}", known.join(", ")),
+                );
+            }
+        }
+        if rule.input.is_some() && rule.event != EventName::WorkflowDispatch {
+            p.add(
+                &at("input"),
+                format!(
+                    "trigger rule {n}: `input` only applies to workflow_dispatch, not {}",
+                    rule.event.as_str()
+                ),
+                "remove `input` or change the event",
+            );
+        }
+        if !rule.tags.is_empty() && rule.event != EventName::Push {
+            p.add(
+                &at("tags"),
+                format!("trigger rule {n}: tag patterns only apply to push events"),
+                "remove `tags` or change the event to push",
+            );
+        }
+        let branch_events = [
+            EventName::Push,
+            EventName::PullRequest,
+            EventName::PullRequestTarget,
+        ];
+        if !rule.branches.is_empty() && !branch_events.contains(&rule.event) {
+            p.add(
+                &at("branches"),
+                format!(
+                    "trigger rule {n}: branch patterns only apply to push and pull_request events"
+                ),
+                "remove `branches` or change the event",
+            );
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The deploy context: the GitHub event (from the runner, or from flags on a terminal),
+//! the environment it resolves to, and that environment's settings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{self, Environment, Loaded};
+use crate::error::{Error, Result};
+use crate::trigger::{self, Event, Resolution};
+
+/// Where the event comes from: flags on a terminal, the runner's variables in Actions.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EventArgs {
+    /// GitHub event name: push, workflow_dispatch, pull_request, ...
+    #[arg(long, env = "GITHUB_EVENT_NAME", value_name = "NAME")]
+    pub event: Option<String>,
+    /// The git ref: refs/heads/BRANCH, refs/tags/TAG, or a short name (see --ref-type).
+    #[arg(long = "ref", env = "GITHUB_REF", value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// Whether a short --ref names a branch or a tag.
+    #[arg(long, env = "GITHUB_REF_TYPE", value_name = "branch|tag")]
+    pub ref_type: Option<String>,
+    /// The commit; default: the checkout's HEAD.
+    #[arg(long, env = "GITHUB_SHA")]
+    pub sha: Option<String>,
+    /// Pull requests: the base branch.
+    #[arg(long, env = "GITHUB_BASE_REF", value_name = "BRANCH")]
+    pub base_ref: Option<String>,
+    /// The event payload (JSON); workflow_dispatch inputs are read from it.
+    #[arg(long, env = "GITHUB_EVENT_PATH", value_name = "FILE")]
+    pub event_path: Option<PathBuf>,
+    /// A workflow_dispatch input, KEY=VALUE (repeatable); overrides the payload's.
+    #[arg(long = "input", value_name = "KEY=VALUE")]
+    pub inputs: Vec<String>,
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+impl EventArgs {
+    /// Builds the event, reading the payload file and, when no sha is given, the checkout's HEAD.
+    pub fn to_event(&self) -> Result<Event> {
+        let name = given(&self.event).ok_or_else(|| {
+            Error::input(
+                "no GitHub event: GITHUB_EVENT_NAME is not set and --event was not given",
+                "on a terminal pass --event push|workflow_dispatch|pull_request and --ref",
+            )
+        })?;
+        let raw_ref = given(&self.git_ref).ok_or_else(|| {
+            Error::input(
+                "no git ref: GITHUB_REF is not set and --ref was not given",
+                "pass --ref refs/heads/BRANCH or --ref refs/tags/TAG",
+            )
+        })?;
+        let git_ref = if raw_ref.starts_with("refs/") {
+            raw_ref.to_string()
+        } else {
+            match given(&self.ref_type) {
+                None | Some("branch") => format!("refs/heads/{raw_ref}"),
+                Some("tag") => format!("refs/tags/{raw_ref}"),
+                Some(other) => {
+                    return Err(Error::input(
+                        format!("--ref-type {other:?} is neither branch nor tag"),
+                        "pass --ref-type branch or --ref-type tag, or a full ref such as refs/tags/v1.2.0",
+                    ))
+                }
+            }
+        };
+        let sha = match given(&self.sha) {
+            Some(sha) => sha.to_string(),
+            None => head_commit()?,
+        };
+        if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::input(
+                format!("commit {sha:?} is not a git commit id"),
+                "pass --sha with the full 40-character commit",
+            ));
+        }
+        let mut event = Event {
+            name: name.to_string(),
+            git_ref,
+            base_ref: given(&self.base_ref).map(str::to_string),
+            sha,
+            inputs: BTreeMap::new(),
+        };
+        if let Some(path) = &self.event_path {
+            read_payload(path, &mut event)?;
+        }
+        for pair in &self.inputs {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                Error::input(
+                    format!("--input {pair:?} has no `=`"),
+                    "write it as KEY=VALUE, e.g. --input environment=qa",
+                )
+            })?;
+            event
+                .inputs
+                .insert(key.trim().to_string(), value.to_string());
+        }
+        Ok(event)
+    }
+}
+
+fn head_commit() -> Result<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        _ => Err(Error::input(
+            "no commit: GITHUB_SHA is not set, --sha was not given, and this is not a git checkout",
+            "pass --sha COMMIT",
+        )),
+    }
+}
+
+/// Reads workflow_dispatch inputs and the pull request's base branch from the payload.
+fn read_payload(path: &Path, event: &mut Event) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(
+            format!(
+                "cannot read the event payload {} (GITHUB_EVENT_PATH): {e}",
+                path.display()
+            ),
+            "point GITHUB_EVENT_PATH or --event-path at the event's JSON payload",
+        )
+    })?;
+    let payload: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::input(
+            format!(
+                "the event payload {} (GITHUB_EVENT_PATH) is not JSON: {e}",
+                path.display()
+            ),
+            "point GITHUB_EVENT_PATH or --event-path at the event's JSON payload",
+        )
+    })?;
+    if let Some(inputs) = payload.get("inputs").and_then(|i| i.as_object()) {
+        for (key, value) in inputs {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            event.inputs.insert(key.clone(), text);
+        }
+    }
+    if event.base_ref.is_none() {
+        event.base_ref = payload
+            .pointer("/pull_request/base/ref")
+            .and_then(|r| r.as_str())
+            .map(str::to_string);
+    }
+    Ok(())
+}
+
+/// The resolved deploy: the event, what it deploys to, and that environment's settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deploy {
+    pub app: String,
+    pub event: Event,
+    #[serde(flatten)]
+    pub resolution: Resolution,
+    /// The environment's settings, when it deploys.
+    pub settings: Option<Environment>,
+}
+
+/// Resolves the event against the config's trigger rules (or the default table).
+pub fn resolve(loaded: &Loaded, event: Event) -> Result<Deploy> {
+    let config = &loaded.config;
+    let defaults;
+    let rules = match &config.triggers {
+        Some(rules) => rules,
+        None => {
+            defaults = trigger::default_rules();
+            &defaults
+        }
+    };
+    let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+    let resolution = trigger::resolve(rules, &event, &known).map_err(|e| {
+        let location = config
+            .triggers
+            .as_ref()
+            .and_then(|_| loaded.locate(&["triggers"]));
+        e.at(location)
+    })?;
+    let settings = resolution
+        .environment
+        .as_deref()
+        .map(|name| loaded.environment(name).cloned())
+        .transpose()?;
+    Ok(Deploy {
+        app: config.app.clone(),
+        event,
+        resolution,
+        settings,
+    })
+}
+
+/// Loads the config named by --config (default slipway.yml).
+pub fn load_config(path: &Path) -> Result<Loaded> {
+    config::load(path)
+}

@@ -1,0 +1,15 @@
+//! slipway: ship web applications to AWS from GitHub Actions and from a terminal.
+//!
+//! The binaries in src/bin are thin: they parse flags, call into this library and
+//! render the outcome. See DESIGN.md for how the parts fit.
+
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod github;
+pub mod report;
+pub mod trigger;
+
+pub use error::{Error, Result};
