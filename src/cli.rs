@@ -42,12 +42,7 @@ pub fn fail(program: &str, err: &Error, runner: &Runner) -> ExitCode {
         }
         eprintln!(
             "{}",
-            commands::annotation(
-                commands::Level::Error,
-                &message,
-                Some(program),
-                err.location()
-            )
+            commands::annotation(commands::Level::Error, &message, Some(program), err.location())
         );
     }
     ExitCode::from(err.exit_code())

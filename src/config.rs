@@ -249,12 +249,7 @@ impl Loaded {
                 format!("no environment named {name:?} in {}", self.path.display()),
                 format!(
                     "use one of: {}",
-                    self.config
-                        .environments
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    self.config.environments.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             )
         })

@@ -96,18 +96,14 @@ impl EventArgs {
                     "write it as KEY=VALUE, e.g. --input environment=qa",
                 )
             })?;
-            event
-                .inputs
-                .insert(key.trim().to_string(), value.to_string());
+            event.inputs.insert(key.trim().to_string(), value.to_string());
         }
         Ok(event)
     }
 }
 
 fn head_commit() -> Result<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output();
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output();
     match out {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
         _ => Err(Error::input(
@@ -180,10 +176,7 @@ pub fn resolve(loaded: &Loaded, event: Event) -> Result<Deploy> {
     };
     let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
     let resolution = trigger::resolve(rules, &event, &known).map_err(|e| {
-        let location = config
-            .triggers
-            .as_ref()
-            .and_then(|_| loaded.locate(&["triggers"]));
+        let location = config.triggers.as_ref().and_then(|_| loaded.locate(&["triggers"]));
         e.at(location)
     })?;
     let settings = resolution

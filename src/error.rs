@@ -39,10 +39,7 @@ pub enum Error {
     },
     /// The job ran and failed (unhealthy, rolled back, an API refused). Exit code 1.
     #[error("{message}")]
-    Failed {
-        message: String,
-        help: Option<String>,
-    },
+    Failed { message: String, help: Option<String> },
     /// A deadline passed before the job finished. Exit code 3.
     #[error("{0}")]
     TimedOut(String),
@@ -155,13 +152,11 @@ mod tests {
 
     #[test]
     fn render_includes_location_and_help() {
-        let err = Error::input("environment \"prod\" has no role_arn", "add aws.role_arn").at(
-            Some(Location {
-                file: "slipway.yml".into(),
-                line: 12,
-                column: None,
-            }),
-        );
+        let err = Error::input("environment \"prod\" has no role_arn", "add aws.role_arn").at(Some(Location {
+            file: "slipway.yml".into(),
+            line: 12,
+            column: None,
+        }));
         assert_eq!(
             err.render(),
             "environment \"prod\" has no role_arn (slipway.yml line 12)\n  help: add aws.role_arn"

@@ -30,10 +30,7 @@ fn environment_text(env: &Environment) -> String {
         aws.region.as_deref().unwrap_or("-")
     ));
     if !aws.allowed_account_ids.is_empty() {
-        out.push_str(&format!(
-            ", accounts {}",
-            aws.allowed_account_ids.join(", ")
-        ));
+        out.push_str(&format!(", accounts {}", aws.allowed_account_ids.join(", ")));
     }
     out.push('\n');
     if let Some(url) = &env.url {

@@ -63,25 +63,17 @@ pub struct TriggerRule {
 
 /// The rules used when slipway.yml has no `triggers`.
 pub fn default_rules() -> Vec<TriggerRule> {
-    let rule = |event, branches: &[&str], tags: &[&str], env: Option<&str>, input: Option<&str>| {
-        TriggerRule {
-            event,
-            branches: branches.iter().map(|s| s.to_string()).collect(),
-            tags: tags.iter().map(|s| s.to_string()).collect(),
-            environment: env.map(str::to_string),
-            input: input.map(str::to_string),
-        }
+    let rule = |event, branches: &[&str], tags: &[&str], env: Option<&str>, input: Option<&str>| TriggerRule {
+        event,
+        branches: branches.iter().map(|s| s.to_string()).collect(),
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+        environment: env.map(str::to_string),
+        input: input.map(str::to_string),
     };
     vec![
         rule(EventName::Push, &[], &["v*"], Some("prod"), None),
         rule(EventName::Push, &["main"], &[], Some("stage"), None),
-        rule(
-            EventName::WorkflowDispatch,
-            &[],
-            &[],
-            Some("dev"),
-            Some("environment"),
-        ),
+        rule(EventName::WorkflowDispatch, &[], &[], Some("dev"), Some("environment")),
         rule(EventName::Push, &["**"], &[], None, None),
         rule(EventName::PullRequest, &[], &[], None, None),
     ]
@@ -250,10 +242,7 @@ impl<'a> CompiledRule<'a> {
         if self.branches.is_empty() && self.tags.is_empty() {
             return true;
         }
-        let pull = matches!(
-            self.rule.event,
-            EventName::PullRequest | EventName::PullRequestTarget
-        );
+        let pull = matches!(self.rule.event, EventName::PullRequest | EventName::PullRequestTarget);
         match event.ref_kind() {
             _ if pull => event
                 .base_ref

@@ -91,11 +91,7 @@ fn default_pull_request_is_plan_only() {
     let r = resolve_default(&e);
     assert!(!r.deploy);
     assert_eq!(r.rule, Some(4));
-    assert!(
-        r.reason.starts_with("pull_request into main"),
-        "{}",
-        r.reason
-    );
+    assert!(r.reason.starts_with("pull_request into main"), "{}", r.reason);
 }
 
 #[test]
@@ -118,26 +114,12 @@ fn rule(event: EventName, branches: &[&str], tags: &[&str], env: Option<&str>) -
 #[test]
 fn custom_rules_match_in_order_with_github_glob_semantics() {
     let rules = vec![
-        rule(
-            EventName::Push,
-            &["release/*", "!release/old*"],
-            &[],
-            Some("stage"),
-        ),
+        rule(EventName::Push, &["release/*", "!release/old*"], &[], Some("stage")),
         rule(EventName::Push, &["hotfix/**"], &[], Some("qa")),
-        rule(
-            EventName::Push,
-            &[],
-            &["v[0-9]*.*.*", "!*-rc*"],
-            Some("prod"),
-        ),
+        rule(EventName::Push, &[], &["v[0-9]*.*.*", "!*-rc*"], Some("prod")),
         rule(EventName::Push, &[], &["v*-rc*"], Some("stage")),
     ];
-    let env = |r: &str| {
-        resolve(&rules, &event("push", r), KNOWN)
-            .unwrap()
-            .environment
-    };
+    let env = |r: &str| resolve(&rules, &event("push", r), KNOWN).unwrap().environment;
     assert_eq!(env("refs/heads/release/2.0").as_deref(), Some("stage"));
     // `*` stops at a slash; `**` does not.
     assert_eq!(env("refs/heads/release/2.0/x"), None);
@@ -156,10 +138,7 @@ fn pull_request_rules_match_the_base_branch() {
     let rules = vec![rule(EventName::PullRequest, &["main"], &[], Some("dev"))];
     let mut e = event("pull_request", "refs/pull/9/merge");
     e.base_ref = Some("main".into());
-    assert_eq!(
-        resolve(&rules, &e, KNOWN).unwrap().environment.as_deref(),
-        Some("dev")
-    );
+    assert_eq!(resolve(&rules, &e, KNOWN).unwrap().environment.as_deref(), Some("dev"));
     e.base_ref = Some("develop".into());
     assert!(!resolve(&rules, &e, KNOWN).unwrap().deploy);
 }
@@ -175,8 +154,5 @@ fn a_bad_glob_is_bad_input() {
 #[test]
 fn version_is_tag_or_short_sha() {
     assert_eq!(event("push", "refs/tags/2024.1").version(), "2024.1");
-    assert_eq!(
-        event("workflow_dispatch", "refs/heads/main").version(),
-        "0123456"
-    );
+    assert_eq!(event("workflow_dispatch", "refs/heads/main").version(), "0123456");
 }

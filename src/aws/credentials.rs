@@ -139,7 +139,10 @@ async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
         .send()
         .await
         .map_err(|e| {
-            let message = format!("STS refused to assume {role_arn} with the GitHub OIDC token: {}", describe(&e));
+            let message = format!(
+                "STS refused to assume {role_arn} with the GitHub OIDC token: {}",
+                describe(&e)
+            );
             match error_code(&e) {
                 Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => Error::failed_with_help(
                     message,
@@ -159,10 +162,7 @@ async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
     runner.mask(creds.access_key_id());
     runner.mask(creds.secret_access_key());
     runner.mask(creds.session_token());
-    let arn = out
-        .assumed_role_user()
-        .map(|u| u.arn().to_string())
-        .unwrap_or_default();
+    let arn = out.assumed_role_user().map(|u| u.arn().to_string()).unwrap_or_default();
     let account = arn.split(':').nth(4).unwrap_or_default().to_string();
     let expiry = SystemTime::try_from(*creds.expiration()).ok();
     let credentials = Credentials::new(
@@ -172,10 +172,7 @@ async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
         expiry,
         "slipway-github-oidc",
     );
-    let config = loader(&target.region)
-        .credentials_provider(credentials)
-        .load()
-        .await;
+    let config = loader(&target.region).credentials_provider(credentials).load().await;
     Ok(Session {
         config,
         account,

@@ -12,8 +12,7 @@ use aws_config::{BehaviorVersion, ConfigLoader, Region};
 /// rate limiting on throttling) unless AWS_RETRY_MODE or AWS_MAX_ATTEMPTS say otherwise.
 /// AWS_ENDPOINT_URL and the other standard variables are honoured by the SDK itself.
 pub fn loader(region: &str) -> ConfigLoader {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
     if !set("AWS_RETRY_MODE") && !set("AWS_MAX_ATTEMPTS") {
         loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(8));

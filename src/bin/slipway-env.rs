@@ -72,10 +72,7 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         };
         let target = aws::Target::from_config(&deploy.app, name, env);
         let session = aws::connect(&target, runner).await?;
-        eprintln!(
-            "credentials: {} in account {}",
-            session.arn, session.account
-        );
+        eprintln!("credentials: {} in account {}", session.arn, session.account);
         account = Some(session.account);
     }
     let r = &deploy.resolution;
@@ -86,15 +83,11 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         ("version", r.version.clone()),
         (
             "role_arn",
-            aws_settings
-                .and_then(|a| a.role_arn.clone())
-                .unwrap_or_default(),
+            aws_settings.and_then(|a| a.role_arn.clone()).unwrap_or_default(),
         ),
         (
             "region",
-            aws_settings
-                .and_then(|a| a.region.clone())
-                .unwrap_or_default(),
+            aws_settings.and_then(|a| a.region.clone()).unwrap_or_default(),
         ),
     ];
     if let Some(account) = &account {
@@ -105,8 +98,7 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
     match args.output {
         Output::Text => eprint!("{}", report::deploy_text(&deploy)),
         Output::Json => {
-            let mut value =
-                serde_json::to_value(&deploy).map_err(|e| Error::failed(e.to_string()))?;
+            let mut value = serde_json::to_value(&deploy).map_err(|e| Error::failed(e.to_string()))?;
             if let Some(account) = account {
                 value["account"] = account.into();
             }

@@ -33,9 +33,7 @@ impl FromStr for Duration {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let text = s.trim();
-        let bad = || {
-            format!("{s:?} is not a duration: write a number with a unit, like 500ms, 30s, 10m or 1h30m")
-        };
+        let bad = || format!("{s:?} is not a duration: write a number with a unit, like 500ms, 30s, 10m or 1h30m");
         if text.is_empty() {
             return Err(bad());
         }
@@ -45,17 +43,13 @@ impl FromStr for Duration {
         let mut total_ms: u128 = 0;
         let mut rest = text;
         while !rest.is_empty() {
-            let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len());
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
             if digits == 0 {
                 return Err(bad());
             }
             let value: u128 = rest[..digits].parse().map_err(|_| bad())?;
             rest = &rest[digits..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(rest.len());
+            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
             let factor = match &rest[..unit_len] {
                 "ms" => 1,
                 "s" => 1_000,
@@ -77,14 +71,12 @@ impl fmt::Display for Duration {
         if ms == 0 {
             return write!(f, "0s");
         }
-        if ms % 1000 != 0 {
-            if ms < 60_000 {
-                return if ms >= 1000 {
-                    write!(f, "{:.1}s", ms as f64 / 1000.0)
-                } else {
-                    write!(f, "{ms}ms")
-                };
-            }
+        if !ms.is_multiple_of(1000) && ms < 60_000 {
+            return if ms >= 1000 {
+                write!(f, "{:.1}s", ms as f64 / 1000.0)
+            } else {
+                write!(f, "{ms}ms")
+            };
         }
         let secs = ms / 1000;
         let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
@@ -120,9 +112,9 @@ impl<'de> Deserialize<'de> for Duration {
                 Ok(Duration::from_secs(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v).map(Duration::from_secs).map_err(|_| {
-                    E::custom(format!("{v} is negative: a duration must be 0 or more"))
-                })
+                u64::try_from(v)
+                    .map(Duration::from_secs)
+                    .map_err(|_| E::custom(format!("{v} is negative: a duration must be 0 or more")))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
                 v.parse().map_err(E::custom)
@@ -153,19 +145,10 @@ mod tests {
 
     #[test]
     fn parses_units_and_combinations() {
-        assert_eq!(
-            "500ms".parse::<Duration>().unwrap(),
-            Duration::from_millis(500)
-        );
+        assert_eq!("500ms".parse::<Duration>().unwrap(), Duration::from_millis(500));
         assert_eq!("90".parse::<Duration>().unwrap(), Duration::from_secs(90));
-        assert_eq!(
-            "1h30m".parse::<Duration>().unwrap(),
-            Duration::from_secs(5400)
-        );
-        assert_eq!(
-            "2m5s".parse::<Duration>().unwrap(),
-            Duration::from_secs(125)
-        );
+        assert_eq!("1h30m".parse::<Duration>().unwrap(), Duration::from_secs(5400));
+        assert_eq!("2m5s".parse::<Duration>().unwrap(), Duration::from_secs(125));
     }
 
     #[test]

@@ -14,11 +14,7 @@ pub fn check(loaded: &Loaded) -> Result<()> {
     };
     let config = &loaded.config;
     if config.app.trim().is_empty() {
-        problems.add(
-            &["app"],
-            "app is empty",
-            "name the application, e.g. `app: web`",
-        );
+        problems.add(&["app"], "app is empty", "name the application, e.g. `app: web`");
     }
     if config.environments.is_empty() {
         problems.add(
@@ -59,11 +55,7 @@ impl Problems<'_> {
                     .collect();
                 let first = self.found.remove(0);
                 Err(Error::Input {
-                    message: format!(
-                        "{} has {n} problems:\n{}",
-                        self.loaded.path.display(),
-                        lines.join("\n")
-                    ),
+                    message: format!("{} has {n} problems:\n{}", self.loaded.path.display(), lines.join("\n")),
                     help: None,
                     location: first.location().cloned(),
                 })
@@ -193,15 +185,14 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
                 "use 0 to 100",
             );
         }
-        let (min, max) = (
-            asg.min_healthy_percentage as u16,
-            asg.max_healthy_percentage,
-        );
+        let (min, max) = (asg.min_healthy_percentage as u16, asg.max_healthy_percentage);
         if !(100..=200).contains(&max) || max < min || max - min > 100 {
             add(
                 p,
                 &["asg", "max_healthy_percentage"],
-                format!("environment {name:?}: asg.max_healthy_percentage {max} does not fit min_healthy_percentage {min}"),
+                format!(
+                    "environment {name:?}: asg.max_healthy_percentage {max} does not fit min_healthy_percentage {min}"
+                ),
                 "use 100 to 200, at least min_healthy_percentage and at most 100 above it",
             );
         }
@@ -241,10 +232,7 @@ fn check_health(p: &mut Problems, name: &str, env: &Environment) {
             ),
             Err(e) => p.add(
                 &field("url"),
-                format!(
-                    "environment {name:?}: health url {:?} does not parse: {e}",
-                    check.url
-                ),
+                format!("environment {name:?}: health url {:?} does not parse: {e}", check.url),
                 "write a full URL such as https://stage.example.com/healthz",
             ),
         }
@@ -343,17 +331,11 @@ fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
                 "remove `tags` or change the event to push",
             );
         }
-        let branch_events = [
-            EventName::Push,
-            EventName::PullRequest,
-            EventName::PullRequestTarget,
-        ];
+        let branch_events = [EventName::Push, EventName::PullRequest, EventName::PullRequestTarget];
         if !rule.branches.is_empty() && !branch_events.contains(&rule.event) {
             p.add(
                 &at("branches"),
-                format!(
-                    "trigger rule {n}: branch patterns only apply to push and pull_request events"
-                ),
+                format!("trigger rule {n}: branch patterns only apply to push and pull_request events"),
                 "remove `branches` or change the event",
             );
         }

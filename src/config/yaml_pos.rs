@@ -26,10 +26,7 @@ pub fn line_of(text: &str, path: &[&str]) -> Option<usize> {
         }
         let want = path[depth];
         if let Ok(index) = want.parse::<usize>() {
-            if let Some(item) = content
-                .strip_prefix("- ")
-                .or((content == "-").then_some(""))
-            {
+            if let Some(item) = content.strip_prefix("- ").or((content == "-").then_some("")) {
                 let level = *seq_indent.get_or_insert(indent);
                 if indent != level {
                     continue;
@@ -96,23 +93,14 @@ triggers:
     #[test]
     fn finds_nested_keys() {
         assert_eq!(line_of(DOC, &["app"]), Some(1));
-        assert_eq!(
-            line_of(DOC, &["environments", "prod", "aws", "role_arn"]),
-            Some(10)
-        );
-        assert_eq!(
-            line_of(DOC, &["environments", "dev", "aws", "region"]),
-            Some(6)
-        );
+        assert_eq!(line_of(DOC, &["environments", "prod", "aws", "role_arn"]), Some(10));
+        assert_eq!(line_of(DOC, &["environments", "dev", "aws", "region"]), Some(6));
     }
 
     #[test]
     fn does_not_wander_into_a_sibling_block() {
         // dev has no role_arn: the answer is the deepest ancestor, not prod's role_arn.
-        assert_eq!(
-            line_of(DOC, &["environments", "dev", "aws", "role_arn"]),
-            Some(5)
-        );
+        assert_eq!(line_of(DOC, &["environments", "dev", "aws", "role_arn"]), Some(5));
     }
 
     #[test]

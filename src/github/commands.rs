@@ -5,9 +5,7 @@ use crate::error::Location;
 
 /// Escapes a command's message: `%`, CR and LF.
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 /// Escapes a command property value: also `:` and `,`.
@@ -24,12 +22,7 @@ pub enum Level {
 }
 
 /// `::error file=...,line=...,col=...,title=...::message`.
-pub fn annotation(
-    level: Level,
-    message: &str,
-    title: Option<&str>,
-    location: Option<&Location>,
-) -> String {
+pub fn annotation(level: Level, message: &str, title: Option<&str>, location: Option<&Location>) -> String {
     let name = match level {
         Level::Error => "error",
         Level::Warning => "warning",
@@ -37,10 +30,7 @@ pub fn annotation(
     };
     let mut props = Vec::new();
     if let Some(loc) = location {
-        props.push(format!(
-            "file={}",
-            escape_property(&loc.file.to_string_lossy())
-        ));
+        props.push(format!("file={}", escape_property(&loc.file.to_string_lossy())));
         props.push(format!("line={}", loc.line));
         if let Some(col) = loc.column {
             props.push(format!("col={col}"));
@@ -95,7 +85,12 @@ mod tests {
             column: Some(3),
         };
         assert_eq!(
-            annotation(Level::Error, "bad: 100%\nsecond line", Some("slipway: config"), Some(&loc)),
+            annotation(
+                Level::Error,
+                "bad: 100%\nsecond line",
+                Some("slipway: config"),
+                Some(&loc)
+            ),
             "::error file=conf/slip%2Cway.yml,line=7,col=3,title=slipway%3A config::bad: 100%25%0Asecond line"
         );
         assert_eq!(annotation(Level::Warning, "w", None, None), "::warning::w");

@@ -14,11 +14,7 @@ use crate::error::{Error, Result};
 pub fn format_outputs(outputs: &[(&str, String)]) -> Result<String> {
     let mut text = String::new();
     for (name, value) in outputs {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(Error::input(
                 format!("output name {name:?} is not valid"),
                 "use letters, digits, `_` and `-`",
@@ -43,10 +39,7 @@ fn append(path: &Path, variable: &str, text: &str) -> Result<()> {
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| {
             Error::input(
-                format!(
-                    "{variable} points at {}, which cannot be written: {e}",
-                    path.display()
-                ),
+                format!("{variable} points at {}, which cannot be written: {e}", path.display()),
                 format!("point {variable} at a writable file, or unset it outside GitHub Actions"),
             )
         })
@@ -113,12 +106,7 @@ mod tests {
 
     #[test]
     fn bad_output_names_are_refused() {
-        assert_eq!(
-            format_outputs(&[("a=b", "x".into())])
-                .unwrap_err()
-                .exit_code(),
-            2
-        );
+        assert_eq!(format_outputs(&[("a=b", "x".into())]).unwrap_err().exit_code(), 2);
     }
 
     #[test]

@@ -47,8 +47,7 @@ impl Runner {
             repository: non_empty("GITHUB_REPOSITORY"),
             run_id: non_empty("GITHUB_RUN_ID"),
             run_attempt: non_empty("GITHUB_RUN_ATTEMPT"),
-            server_url: non_empty("GITHUB_SERVER_URL")
-                .unwrap_or_else(|| "https://github.com".into()),
+            server_url: non_empty("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
             oidc,
         }
     }
@@ -99,10 +98,7 @@ mod tests {
         assert!(r.actions);
         assert_eq!(r.output_file, Some(PathBuf::from("/tmp/out")));
         assert_eq!(r.summary_file, None);
-        assert_eq!(
-            r.run_url().unwrap(),
-            "https://github.com/octo/web/actions/runs/42"
-        );
+        assert_eq!(r.run_url().unwrap(), "https://github.com/octo/web/actions/runs/42");
         // An empty request token means no id-token permission.
         assert!(r.oidc.is_none());
     }

@@ -22,8 +22,7 @@ impl fmt::Debug for Request {
 }
 
 /// The help given wherever the id-token permission is missing.
-pub const PERMISSION_HELP: &str =
-    "give the job `permissions: id-token: write` (and `contents: read`) so GitHub \
+pub const PERMISSION_HELP: &str = "give the job `permissions: id-token: write` (and `contents: read`) so GitHub \
      issues an OIDC token; AWS credentials come from that token, never from stored keys";
 
 /// Fetches an OIDC token for `audience` (for AWS: `sts.amazonaws.com`).
@@ -79,7 +78,9 @@ pub async fn fetch_token(request: &Request, audience: &str) -> Result<String> {
         .filter(|t| !t.is_empty());
     value.ok_or_else(|| {
         Error::input(
-            format!("GitHub's OIDC token endpoint answered without a token (expected JSON {{\"value\": ...}}): {excerpt:?}"),
+            format!(
+                "GitHub's OIDC token endpoint answered without a token (expected JSON {{\"value\": ...}}): {excerpt:?}"
+            ),
             "check that ACTIONS_ID_TOKEN_REQUEST_URL is the runner's own; re-run the job",
         )
     })

@@ -36,12 +36,23 @@ fn in_actions(dir: &Dir, config: &str, token_url: &str) -> Run {
     run(bin("slipway-env")
         .arg("--config")
         .arg(&path)
-        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .args([
+            "--check-credentials",
+            "--event",
+            "push",
+            "--ref",
+            "refs/tags/v3.1.0",
+            "--sha",
+            SHA,
+        ])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_REPOSITORY", "octo/web")
         .env("GITHUB_RUN_ID", "4242")
         .env("GITHUB_OUTPUT", dir.path().join("output"))
-        .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{token_url}/token?api-version=2.0"))
+        .env(
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            format!("{token_url}/token?api-version=2.0"),
+        )
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN)
         .env("AWS_ENDPOINT_URL", &moto().endpoint))
 }
@@ -56,10 +67,17 @@ fn oidc_token_is_exchanged_with_sts_and_every_secret_masked() {
     // The token endpoint saw one request with the runner's bearer and STS's audience.
     let requests = github.requests();
     assert_eq!(requests.len(), 1);
-    assert!(requests[0].target.starts_with("/token?api-version=2.0&audience=sts.amazonaws.com"));
+    assert!(requests[0]
+        .target
+        .starts_with("/token?api-version=2.0&audience=sts.amazonaws.com"));
 
     // The session is the role's, in its account.
-    assert!(r.stderr.contains("arn:aws:sts::210987654321:assumed-role/deploy/slipway-web-web-4242"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("arn:aws:sts::210987654321:assumed-role/deploy/slipway-web-web-4242"),
+        "{}",
+        r.stderr
+    );
     let outputs: std::collections::BTreeMap<_, _> = parse_outputs(&dir.read("output")).into_iter().collect();
     assert_eq!(outputs["account"], "210987654321");
 
@@ -68,8 +86,14 @@ fn oidc_token_is_exchanged_with_sts_and_every_secret_masked() {
     let masked: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("::add-mask::")).collect();
     assert!(masked.contains(&REQUEST_TOKEN), "request token masked");
     assert!(masked.contains(&JWT), "OIDC token masked");
-    assert!(masked.iter().any(|m| m.starts_with("ASIA")), "access key id masked: {masked:?}");
-    assert!(masked.len() >= 5, "request token, JWT, key id, secret key, session token: {masked:?}");
+    assert!(
+        masked.iter().any(|m| m.starts_with("ASIA")),
+        "access key id masked: {masked:?}"
+    );
+    assert!(
+        masked.len() >= 5,
+        "request token, JWT, key id, secret key, session token: {masked:?}"
+    );
     for secret in &masked {
         for line in text.lines().filter(|l| !l.starts_with("::add-mask::")) {
             assert!(!line.contains(secret), "secret {secret:?} leaked in {line:?}");
@@ -85,13 +109,22 @@ fn the_account_guard_refuses_another_account() {
     let r = run(bin("slipway-env")
         .arg("--config")
         .arg(&path)
-        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .args([
+            "--check-credentials",
+            "--event",
+            "push",
+            "--ref",
+            "refs/tags/v3.1.0",
+            "--sha",
+            SHA,
+        ])
         .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
         .env("AWS_SECRET_ACCESS_KEY", "example-secret-never-printed")
         .env("AWS_ENDPOINT_URL", &moto().endpoint));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("refusing to deploy environment \"prod\": the credentials belong to account 123456789012"),
+        r.stderr
+            .contains("refusing to deploy environment \"prod\": the credentials belong to account 123456789012"),
         "{}",
         r.stderr
     );
@@ -103,7 +136,15 @@ fn the_account_guard_refuses_another_account() {
     let r = run(bin("slipway-env")
         .arg("--config")
         .arg(&path)
-        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .args([
+            "--check-credentials",
+            "--event",
+            "push",
+            "--ref",
+            "refs/tags/v3.1.0",
+            "--sha",
+            SHA,
+        ])
         .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
         .env("AWS_SECRET_ACCESS_KEY", "example-secret-never-printed")
         .env("AWS_ENDPOINT_URL", &moto().endpoint));
@@ -118,11 +159,23 @@ fn a_missing_id_token_permission_says_so() {
     let r = run(bin("slipway-env")
         .arg("--config")
         .arg(&path)
-        .args(["--check-credentials", "--event", "push", "--ref", "refs/tags/v3.1.0", "--sha", SHA])
+        .args([
+            "--check-credentials",
+            "--event",
+            "push",
+            "--ref",
+            "refs/tags/v3.1.0",
+            "--sha",
+            SHA,
+        ])
         .env("GITHUB_ACTIONS", "true")
         .env("AWS_ENDPOINT_URL", &moto().endpoint));
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("the workflow lacks `permissions: id-token: write`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the workflow lacks `permissions: id-token: write`"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -131,7 +184,12 @@ fn a_403_from_the_token_endpoint_is_bad_input_with_the_fix() {
     let github = Server::start(|_| Response::new(403, r#"{"message":"Resource not accessible by integration"}"#));
     let r = in_actions(&dir, &config("210987654321", "210987654321"), &github.url);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("refused the request (HTTP 403): {\"message\":\"Resource not accessible"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("refused the request (HTTP 403): {\"message\":\"Resource not accessible"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("permissions: id-token: write"), "{}", r.stderr);
 }
 

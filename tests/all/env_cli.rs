@@ -100,7 +100,16 @@ fn terminal_flags_and_json_on_stdout() {
 #[test]
 fn short_tag_ref_with_ref_type() {
     let r = run(bin("slipway-env").args([
-        "--config", &example(), "--event", "push", "--ref", "v2.0.0", "--ref-type", "tag", "--sha", SHA,
+        "--config",
+        &example(),
+        "--event",
+        "push",
+        "--ref",
+        "v2.0.0",
+        "--ref-type",
+        "tag",
+        "--sha",
+        SHA,
     ]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("deploy web to prod, version v2.0.0"), "{}", r.stderr);
@@ -116,6 +125,9 @@ fn the_committed_schema_matches_the_types() {
         "slipway.schema.json is stale: run `cargo run --bin slipway-env -- schema > slipway.schema.json`"
     );
     let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
-    assert_eq!(schema["additionalProperties"], false, "unknown top-level keys are refused");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown top-level keys are refused"
+    );
     assert!(schema["$defs"]["Aws"]["properties"]["role_arn"]["description"].is_string());
 }

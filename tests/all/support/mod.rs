@@ -11,10 +11,14 @@ use std::process::{Command, Output};
 /// A slipway binary with a clean environment: no GitHub, AWS or runner variables leak
 /// in from the machine running the tests.
 pub fn bin(name: &str) -> Command {
-    let path = match name {
-        "slipway-env" => env!("CARGO_BIN_EXE_slipway-env"),
-        other => panic!("unknown binary {other}"),
-    };
+    // Cargo builds every binary before an integration test; they sit beside deps/.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug")
+        .join(name);
+    assert!(path.exists(), "binary {name} not found at {}", path.display());
     let mut cmd = Command::new(path);
     for (key, _) in std::env::vars() {
         if key.starts_with("GITHUB_")

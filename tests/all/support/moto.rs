@@ -28,13 +28,14 @@ fn start() -> Moto {
         server.display(),
         parent = std::process::id()
     );
-    Command::new("sh")
+    let mut watchdog = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start moto");
+    std::thread::spawn(move || watchdog.wait());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -45,7 +46,10 @@ fn start() -> Moto {
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "moto did not start on port {port} within 60s");
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start on port {port} within 60s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Moto {
