@@ -196,3 +196,88 @@ pub fn resolve(loaded: &Loaded, event: Event) -> Result<Deploy> {
 pub fn load_config(path: &Path) -> Result<Loaded> {
     config::load(path)
 }
+
+/// The flags every deploying job shares: the config, the event, and overrides of what
+/// the trigger rules would pick.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JobArgs {
+    /// The config file.
+    #[arg(long, short, env = "SLIPWAY_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// Deploy to this environment instead of the one the trigger rules pick.
+    #[arg(long, short, env = "SLIPWAY_ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// The version to deploy; default: the tag for tag refs, the short commit otherwise.
+    #[arg(long, env = "SLIPWAY_VERSION")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub event: EventArgs,
+}
+
+/// A job's resolved context: which app, environment and version, from which commit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub app: String,
+    pub environment: String,
+    pub version: String,
+    /// The full commit.
+    pub sha: String,
+    pub settings: Environment,
+    #[serde(skip)]
+    pub config: Loaded,
+}
+
+impl Job {
+    /// `sha-0123456`, the tag every build of this commit carries.
+    pub fn sha_tag(&self) -> String {
+        format!("sha-{}", self.sha.chars().take(7).collect::<String>())
+    }
+}
+
+impl JobArgs {
+    /// Loads the config and decides the environment: `--environment` when given, otherwise
+    /// the trigger rules (an event that does not deploy is bad input for a deploying job).
+    pub fn resolve(&self) -> Result<Job> {
+        let loaded = load_config(&self.config)?;
+        let (environment, version, sha) = match given(&self.environment) {
+            Some(name) => {
+                loaded.environment(name)?;
+                let sha = match given(&self.event.sha) {
+                    Some(s) => s.to_string(),
+                    None => head_commit()?,
+                };
+                let version = match (&self.event.git_ref, &self.event.event) {
+                    (Some(_), Some(_)) => self.event.to_event()?.version(),
+                    _ => sha.chars().take(7).collect(),
+                };
+                (name.to_string(), version, sha)
+            }
+            None => {
+                let deploy = resolve(&loaded, self.event.to_event()?)?;
+                let name = deploy.resolution.environment.clone().ok_or_else(|| {
+                    Error::input(
+                        format!("{}: nothing to deploy", deploy.resolution.reason),
+                        "pass --environment NAME to pick one, or run on an event that deploys",
+                    )
+                })?;
+                (name, deploy.resolution.version, deploy.event.sha)
+            }
+        };
+        let version = given(&self.version).map(str::to_string).unwrap_or(version);
+        let settings = loaded.environment(&environment)?.clone();
+        Ok(Job {
+            app: loaded.config.app.clone(),
+            environment,
+            version,
+            sha,
+            settings,
+            config: loaded,
+        })
+    }
+
+    /// AWS credentials for the job's environment (OIDC in Actions, the standard chain elsewhere).
+    pub async fn connect(job: &Job, runner: &crate::github::Runner) -> Result<crate::aws::Session> {
+        let target = crate::aws::Target::from_config(&job.app, &job.environment, &job.settings);
+        crate::aws::connect(&target, runner).await
+    }
+}

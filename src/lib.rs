@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod context;
 pub mod error;

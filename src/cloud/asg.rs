@@ -1,0 +1,128 @@
+//! The Auto Scaling port: groups, their instances, scaling activities and instance refreshes.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::CloudResult;
+
+/// A launch template as a group uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplateSpec {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// A number, `$Latest` or `$Default`.
+    pub version: String,
+}
+
+/// One instance of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupInstance {
+    pub id: String,
+    /// Pending, InService, Terminating, Standby, ...
+    pub lifecycle_state: String,
+    /// Healthy or Unhealthy.
+    pub health_status: String,
+    /// The launch template version the instance was launched from, when known.
+    pub launch_template_version: Option<String>,
+    pub availability_zone: Option<String>,
+}
+
+impl GroupInstance {
+    pub fn in_service_and_healthy(&self) -> bool {
+        self.lifecycle_state == "InService" && self.health_status == "Healthy"
+    }
+}
+
+/// An Auto Scaling group as the jobs see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub min: i32,
+    pub max: i32,
+    pub desired: i32,
+    pub launch_template: Option<LaunchTemplateSpec>,
+    pub instances: Vec<GroupInstance>,
+    pub target_group_arns: Vec<String>,
+    /// Seconds.
+    pub health_check_grace_period: i32,
+    /// EC2 or ELB.
+    pub health_check_type: String,
+}
+
+/// A scaling activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub id: String,
+    pub description: String,
+    /// InProgress, Successful, Failed, Cancelled, ...
+    pub status_code: String,
+    pub status_message: Option<String>,
+    pub progress: Option<i32>,
+}
+
+impl Activity {
+    pub fn in_progress(&self) -> bool {
+        !matches!(self.status_code.as_str(), "Successful" | "Failed" | "Cancelled")
+    }
+}
+
+/// What StartInstanceRefresh is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshSpec {
+    pub launch_template: LaunchTemplateSpec,
+    pub min_healthy_percentage: i32,
+    pub max_healthy_percentage: i32,
+    /// Seconds.
+    pub instance_warmup: Option<i32>,
+    pub skip_matching: bool,
+    pub auto_rollback: bool,
+}
+
+/// An instance refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRefresh {
+    pub id: String,
+    /// Pending, InProgress, Successful, Failed, Cancelling, Cancelled, RollbackInProgress,
+    /// RollbackFailed, RollbackSuccessful, Baking.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub percentage_complete: Option<i32>,
+    pub instances_to_update: Option<i32>,
+}
+
+impl InstanceRefresh {
+    pub fn in_progress(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
+        )
+    }
+}
+
+#[async_trait]
+pub trait AutoScaling: Send + Sync {
+    /// The group, or None when it does not exist.
+    async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>>;
+    /// Scaling activities still in progress.
+    async fn activities_in_progress(&self, name: &str) -> CloudResult<Vec<Activity>>;
+    /// Sets any of min, max and desired at once (UpdateAutoScalingGroup).
+    async fn update_size(
+        &self,
+        name: &str,
+        min: Option<i32>,
+        max: Option<i32>,
+        desired: Option<i32>,
+    ) -> CloudResult<()>;
+    /// Points the group at a launch template version.
+    async fn set_launch_template(&self, name: &str, template: &LaunchTemplateSpec) -> CloudResult<()>;
+    /// Terminates one instance; with `decrement` the desired capacity drops by one.
+    async fn terminate_instance(&self, instance_id: &str, decrement: bool) -> CloudResult<()>;
+    /// StartInstanceRefresh; returns its id.
+    async fn start_refresh(&self, name: &str, spec: &RefreshSpec) -> CloudResult<String>;
+    /// The group's refreshes, newest first (only `id` when given).
+    async fn describe_refreshes(&self, name: &str, id: Option<&str>) -> CloudResult<Vec<InstanceRefresh>>;
+    /// CancelInstanceRefresh.
+    async fn cancel_refresh(&self, name: &str) -> CloudResult<()>;
+    /// RollbackInstanceRefresh.
+    async fn rollback_refresh(&self, name: &str) -> CloudResult<()>;
+}

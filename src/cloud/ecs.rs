@@ -1,0 +1,67 @@
+//! The ECS port: a service, its deployments and events, and why its tasks stopped.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::CloudResult;
+
+/// One deployment of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsDeployment {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    pub failed_tasks: i32,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+}
+
+/// A service event ("(service web) has reached a steady state.").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    /// RFC 3339.
+    pub at: String,
+    pub message: String,
+}
+
+/// An ECS service as the jobs see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsService {
+    pub arn: String,
+    pub name: String,
+    pub cluster: String,
+    /// ACTIVE, DRAINING or INACTIVE.
+    pub status: String,
+    pub desired: i32,
+    pub running: i32,
+    pub pending: i32,
+    pub task_definition: String,
+    pub deployments: Vec<EcsDeployment>,
+    /// Newest first.
+    pub events: Vec<ServiceEvent>,
+    /// Whether the deployment circuit breaker rolls back.
+    pub circuit_breaker_rollback: bool,
+}
+
+/// A stopped task and why it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedTask {
+    pub arn: String,
+    pub task_definition: String,
+    pub stopped_reason: Option<String>,
+    /// (container, exit code, reason) for containers that exited.
+    pub containers: Vec<(String, Option<i32>, Option<String>)>,
+}
+
+#[async_trait]
+pub trait Ecs: Send + Sync {
+    /// The service, or None when the cluster or service does not exist.
+    async fn describe_service(&self, cluster: &str, service: &str) -> CloudResult<Option<EcsService>>;
+    /// The most recently stopped tasks of the service (at most `limit`).
+    async fn stopped_tasks(&self, cluster: &str, service: &str, limit: usize) -> CloudResult<Vec<StoppedTask>>;
+}
