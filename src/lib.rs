@@ -11,6 +11,8 @@ pub mod context;
 pub mod error;
 pub mod github;
 pub mod report;
+pub mod signal;
 pub mod trigger;
+pub mod wait;
 
 pub use error::{Error, Result};
