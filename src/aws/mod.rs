@@ -1,7 +1,10 @@
 //! AWS access: the one place that builds the SdkConfig every client uses, and the
 //! credentials behind it (GitHub OIDC -> STS inside Actions, the standard chain outside).
 
+pub mod asg;
 mod credentials;
+pub mod ecs;
+pub mod elb;
 
 pub use credentials::{connect, session_name, Session, Source, Target};
 
@@ -42,4 +45,25 @@ where
     E: aws_sdk_sts::error::ProvideErrorMetadata,
 {
     err.as_service_error().and_then(|e| e.code())
+}
+
+/// Turns an SDK error into the ports' CloudError, keeping the service's code and message.
+pub fn to_cloud<E, R>(operation: &str, err: &aws_sdk_sts::error::SdkError<E, R>) -> crate::cloud::CloudError
+where
+    E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error_code(err);
+    let kind = match err {
+        aws_sdk_sts::error::SdkError::ServiceError(_) => crate::cloud::CloudError::classify(code),
+        _ => crate::cloud::ErrorKind::Other,
+    };
+    let message = match err.as_service_error() {
+        Some(service) => {
+            use aws_sdk_sts::error::ProvideErrorMetadata;
+            service.message().map(str::to_string).unwrap_or_else(|| describe(err))
+        }
+        None => describe(err),
+    };
+    crate::cloud::CloudError::new(kind, operation, code, message)
 }

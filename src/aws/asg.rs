@@ -1,0 +1,206 @@
+//! The Auto Scaling port over aws-sdk-autoscaling.
+
+use async_trait::async_trait;
+use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
+use aws_sdk_autoscaling::Client;
+
+use super::to_cloud;
+use crate::cloud::{Activity, AutoScaling, CloudResult, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
+
+/// Auto Scaling through the AWS SDK.
+#[derive(Clone)]
+pub struct AsgAdapter {
+    client: Client,
+}
+
+impl AsgAdapter {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        AsgAdapter {
+            client: Client::new(config),
+        }
+    }
+}
+
+fn text(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_string()
+}
+
+fn spec(lt: &LaunchTemplateSpecification) -> LaunchTemplateSpec {
+    LaunchTemplateSpec {
+        id: lt.launch_template_id().map(str::to_string),
+        name: lt.launch_template_name().map(str::to_string),
+        version: lt.version().unwrap_or("$Default").to_string(),
+    }
+}
+
+fn sdk_spec(t: &LaunchTemplateSpec) -> LaunchTemplateSpecification {
+    LaunchTemplateSpecification::builder()
+        .set_launch_template_id(t.id.clone())
+        .set_launch_template_name(if t.id.is_some() { None } else { t.name.clone() })
+        .version(&t.version)
+        .build()
+}
+
+#[async_trait]
+impl AutoScaling for AsgAdapter {
+    async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>> {
+        let op = "DescribeAutoScalingGroups";
+        let out = self
+            .client
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .map_err(|e| to_cloud(op, &e))?;
+        let Some(g) = out.auto_scaling_groups().first() else {
+            return Ok(None);
+        };
+        let instances = g
+            .instances()
+            .iter()
+            .map(|i| GroupInstance {
+                id: text(i.instance_id()),
+                lifecycle_state: text(i.lifecycle_state().map(|s| s.as_str())),
+                health_status: text(i.health_status()),
+                launch_template_version: i.launch_template().and_then(|t| t.version()).map(str::to_string),
+                availability_zone: i.availability_zone().map(str::to_string),
+            })
+            .collect();
+        Ok(Some(Group {
+            name: text(g.auto_scaling_group_name()),
+            min: g.min_size().unwrap_or(0),
+            max: g.max_size().unwrap_or(0),
+            desired: g.desired_capacity().unwrap_or(0),
+            launch_template: g.launch_template().map(spec),
+            instances,
+            target_group_arns: g.target_group_arns().to_vec(),
+            health_check_grace_period: g.health_check_grace_period().unwrap_or(0),
+            health_check_type: text(g.health_check_type()),
+        }))
+    }
+
+    async fn activities_in_progress(&self, name: &str) -> CloudResult<Vec<Activity>> {
+        let op = "DescribeScalingActivities";
+        let out = self
+            .client
+            .describe_scaling_activities()
+            .auto_scaling_group_name(name)
+            .max_records(20)
+            .send()
+            .await
+            .map_err(|e| to_cloud(op, &e))?;
+        Ok(out
+            .activities()
+            .iter()
+            .map(|a| Activity {
+                id: text(a.activity_id()),
+                description: a.description().unwrap_or_default().to_string(),
+                status_code: text(a.status_code().map(|s| s.as_str())),
+                status_message: a.status_message().map(str::to_string),
+                progress: a.progress(),
+            })
+            .filter(Activity::in_progress)
+            .collect())
+    }
+
+    async fn update_size(&self, name: &str, min: Option<i32>, max: Option<i32>, desired: Option<i32>) -> CloudResult<()> {
+        self.client
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .set_min_size(min)
+            .set_max_size(max)
+            .set_desired_capacity(desired)
+            .send()
+            .await
+            .map_err(|e| to_cloud("UpdateAutoScalingGroup", &e))?;
+        Ok(())
+    }
+
+    async fn set_launch_template(&self, name: &str, template: &LaunchTemplateSpec) -> CloudResult<()> {
+        self.client
+            .update_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_template(sdk_spec(template))
+            .send()
+            .await
+            .map_err(|e| to_cloud("UpdateAutoScalingGroup", &e))?;
+        Ok(())
+    }
+
+    async fn terminate_instance(&self, instance_id: &str, decrement: bool) -> CloudResult<()> {
+        self.client
+            .terminate_instance_in_auto_scaling_group()
+            .instance_id(instance_id)
+            .should_decrement_desired_capacity(decrement)
+            .send()
+            .await
+            .map_err(|e| to_cloud("TerminateInstanceInAutoScalingGroup", &e))?;
+        Ok(())
+    }
+
+    async fn start_refresh(&self, name: &str, spec: &RefreshSpec) -> CloudResult<String> {
+        let prefs = RefreshPreferences::builder()
+            .min_healthy_percentage(spec.min_healthy_percentage)
+            .max_healthy_percentage(spec.max_healthy_percentage)
+            .set_instance_warmup(spec.instance_warmup)
+            .skip_matching(spec.skip_matching)
+            .auto_rollback(spec.auto_rollback)
+            .build();
+        let out = self
+            .client
+            .start_instance_refresh()
+            .auto_scaling_group_name(name)
+            .desired_configuration(
+                DesiredConfiguration::builder()
+                    .launch_template(sdk_spec(&spec.launch_template))
+                    .build(),
+            )
+            .preferences(prefs)
+            .send()
+            .await
+            .map_err(|e| to_cloud("StartInstanceRefresh", &e))?;
+        Ok(out.instance_refresh_id().unwrap_or_default().to_string())
+    }
+
+    async fn describe_refreshes(&self, name: &str, id: Option<&str>) -> CloudResult<Vec<InstanceRefresh>> {
+        let out = self
+            .client
+            .describe_instance_refreshes()
+            .auto_scaling_group_name(name)
+            .set_instance_refresh_ids(id.map(|i| vec![i.to_string()]))
+            .send()
+            .await
+            .map_err(|e| to_cloud("DescribeInstanceRefreshes", &e))?;
+        Ok(out
+            .instance_refreshes()
+            .iter()
+            .map(|r| InstanceRefresh {
+                id: r.instance_refresh_id().unwrap_or_default().to_string(),
+                status: r.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status_reason: r.status_reason().map(str::to_string),
+                percentage_complete: r.percentage_complete(),
+                instances_to_update: r.instances_to_update(),
+            })
+            .collect())
+    }
+
+    async fn cancel_refresh(&self, name: &str) -> CloudResult<()> {
+        self.client
+            .cancel_instance_refresh()
+            .auto_scaling_group_name(name)
+            .send()
+            .await
+            .map_err(|e| to_cloud("CancelInstanceRefresh", &e))?;
+        Ok(())
+    }
+
+    async fn rollback_refresh(&self, name: &str) -> CloudResult<()> {
+        self.client
+            .rollback_instance_refresh()
+            .auto_scaling_group_name(name)
+            .send()
+            .await
+            .map_err(|e| to_cloud("RollbackInstanceRefresh", &e))?;
+        Ok(())
+    }
+}
