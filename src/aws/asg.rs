@@ -5,7 +5,9 @@ use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecificati
 use aws_sdk_autoscaling::Client;
 
 use super::to_cloud;
-use crate::cloud::{Activity, AutoScaling, CloudResult, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
+use crate::cloud::{
+    Activity, AutoScaling, CloudResult, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec,
+};
 
 /// Auto Scaling through the AWS SDK.
 #[derive(Clone)]
@@ -103,7 +105,13 @@ impl AutoScaling for AsgAdapter {
             .collect())
     }
 
-    async fn update_size(&self, name: &str, min: Option<i32>, max: Option<i32>, desired: Option<i32>) -> CloudResult<()> {
+    async fn update_size(
+        &self,
+        name: &str,
+        min: Option<i32>,
+        max: Option<i32>,
+        desired: Option<i32>,
+    ) -> CloudResult<()> {
         self.client
             .update_auto_scaling_group()
             .auto_scaling_group_name(name)

@@ -35,11 +35,22 @@ fn not_found(e: CloudError) -> CloudError {
 impl Ecs for EcsAdapter {
     async fn describe_service(&self, cluster: &str, service: &str) -> CloudResult<Option<EcsService>> {
         let op = "DescribeServices";
-        let out = match self.client.describe_services().cluster(cluster).services(service).send().await {
+        let out = match self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 let e = not_found(to_cloud(op, &e));
-                return if e.kind == ErrorKind::NotFound { Ok(None) } else { Err(e) };
+                return if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
             }
         };
         let Some(s) = out.services().first() else {

@@ -23,7 +23,10 @@ impl ElbAdapter {
 
 fn not_found(e: CloudError) -> CloudError {
     if e.code.as_deref() == Some("TargetGroupNotFound") {
-        CloudError { kind: ErrorKind::NotFound, ..e }
+        CloudError {
+            kind: ErrorKind::NotFound,
+            ..e
+        }
     } else {
         e
     }
@@ -37,7 +40,11 @@ impl LoadBalancing for ElbAdapter {
             Ok(out) => out,
             Err(e) => {
                 let e = not_found(to_cloud(op, &e));
-                return if e.kind == ErrorKind::NotFound { Ok(None) } else { Err(e) };
+                return if e.kind == ErrorKind::NotFound {
+                    Ok(None)
+                } else {
+                    Err(e)
+                };
             }
         };
         let Some(tg) = out.target_groups().first() else {

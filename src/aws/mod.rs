@@ -59,10 +59,7 @@ where
         _ => crate::cloud::ErrorKind::Other,
     };
     let message = match err.as_service_error() {
-        Some(service) => {
-            use aws_sdk_sts::error::ProvideErrorMetadata;
-            service.message().map(str::to_string).unwrap_or_else(|| describe(err))
-        }
+        Some(service) => service.message().map(str::to_string).unwrap_or_else(|| describe(err)),
         None => describe(err),
     };
     crate::cloud::CloudError::new(kind, operation, code, message)

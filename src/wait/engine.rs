@@ -112,7 +112,9 @@ where
         let wake = (now + pacing.next_interval()).min(deadline);
         if !sleep_until(wake, cancel).await {
             progress.finish(&format!("{what}: interrupted"));
-            return Err(Error::Interrupted(Some(format!("while waiting for {what}; last: {reason}"))));
+            return Err(Error::Interrupted(Some(format!(
+                "while waiting for {what}; last: {reason}"
+            ))));
         }
     }
 }
@@ -150,7 +152,11 @@ mod tests {
         };
         let value = until("thing", &pacing, &CancellationToken::new(), &mut quiet(), || async {
             let n = polls.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(if n == 4 { Check::Done(n) } else { Check::Pending(format!("poll {n}")) })
+            Ok(if n == 4 {
+                Check::Done(n)
+            } else {
+                Check::Pending(format!("poll {n}"))
+            })
         })
         .await
         .unwrap();
@@ -195,11 +201,17 @@ mod tests {
             trigger.cancel();
         });
         let start = Instant::now();
-        let err = until("deploy", &pacing, &cancel, &mut quiet(), || async { Ok(Check::<()>::Pending("x".into())) })
-            .await
-            .unwrap_err();
+        let err = until("deploy", &pacing, &cancel, &mut quiet(), || async {
+            Ok(Check::<()>::Pending("x".into()))
+        })
+        .await
+        .unwrap_err();
         assert_eq!(err.exit_code(), 130);
-        assert_eq!(start.elapsed(), Duration::from_millis(2500), "cancellation cuts the sleep short");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(2500),
+            "cancellation cuts the sleep short"
+        );
     }
 
     #[test]

@@ -1,0 +1,238 @@
+//! The health gate: any number of probes polled together, each at its own interval,
+//! until all are healthy, one fails, the deadline passes or the job is cancelled.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{jittered, sleep_until, Check};
+use super::progress::Progress;
+use crate::error::Result;
+
+/// One thing that can be healthy: an HTTP endpoint, a target group, a group, a service.
+#[async_trait]
+pub trait Probe: Send {
+    /// `http`, `target-group`, `asg`, `ecs`.
+    fn kind(&self) -> &'static str;
+    /// What is probed, e.g. the URL or the group's name.
+    fn name(&self) -> String;
+    /// Time between polls of this probe.
+    fn interval(&self) -> Duration;
+    /// One look. `Done(detail)` when healthy, `Pending(why)` while not yet, `Failed(why)`
+    /// when it will not get healthy. An `Err` (bad input, such as a resource that does
+    /// not exist) ends the whole gate at once.
+    async fn poll(&mut self) -> Result<Check<String>>;
+    /// Extra facts for the report when the gate fails or times out (events, stopped tasks).
+    async fn diagnose(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Where a probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeState {
+    Healthy,
+    Waiting,
+    Failed,
+}
+
+/// One probe in the final report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeReport {
+    pub kind: &'static str,
+    pub name: String,
+    pub state: ProbeState,
+    /// The last detail: what healthy looked like, or why not.
+    pub detail: String,
+    /// Seconds from the start of the gate until the probe was healthy.
+    #[serde(serialize_with = "secs")]
+    pub time_to_healthy: Option<Duration>,
+    pub polls: u32,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis: Vec<String>,
+}
+
+fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&((d.as_secs_f64() * 1000.0).round() / 1000.0)),
+        None => s.serialize_none(),
+    }
+}
+
+/// How the gate ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Healthy,
+    Failed,
+    TimedOut,
+    Interrupted,
+}
+
+impl Outcome {
+    /// 0 healthy, 1 failed, 3 timed out, 130 interrupted.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Healthy => 0,
+            Outcome::Failed => 1,
+            Outcome::TimedOut => 3,
+            Outcome::Interrupted => 130,
+        }
+    }
+}
+
+/// The gate's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub outcome: Outcome,
+    #[serde(serialize_with = "secs_plain")]
+    pub elapsed: Duration,
+    /// The reason in one line, when not healthy.
+    pub cause: Option<String>,
+    pub probes: Vec<ProbeReport>,
+}
+
+fn secs_plain<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+struct Slot {
+    probe: Box<dyn Probe>,
+    report: ProbeReport,
+    next: Instant,
+}
+
+/// Runs the probes until all are healthy (each stays healthy once it was), one fails,
+/// `timeout` passes or `cancel` fires. Errors from a probe's poll end the gate at once.
+pub async fn gate(
+    probes: Vec<Box<dyn Probe>>,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    progress: &mut Progress,
+) -> Result<GateReport> {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut slots: Vec<Slot> = probes
+        .into_iter()
+        .map(|probe| Slot {
+            report: ProbeReport {
+                kind: probe.kind(),
+                name: probe.name(),
+                state: ProbeState::Waiting,
+                detail: "not polled yet".into(),
+                time_to_healthy: None,
+                polls: 0,
+                diagnosis: Vec::new(),
+            },
+            probe,
+            next: start,
+        })
+        .collect();
+    let outcome = loop {
+        let now = Instant::now();
+        let final_round = now >= deadline;
+        let due: Vec<&mut Slot> = slots
+            .iter_mut()
+            .filter(|s| s.report.state == ProbeState::Waiting && (final_round || s.next <= now))
+            .collect();
+        let results = futures_util::future::join_all(due.into_iter().map(|slot| async move {
+            let result = slot.probe.poll().await;
+            (slot, result)
+        }))
+        .await;
+        for (slot, result) in results {
+            slot.report.polls += 1;
+            slot.next = Instant::now() + jittered(slot.probe.interval(), 0.1);
+            match result? {
+                Check::Done(detail) => {
+                    slot.report.state = ProbeState::Healthy;
+                    slot.report.detail = detail;
+                    slot.report.time_to_healthy = Some(start.elapsed());
+                }
+                Check::Pending(why) => slot.report.detail = why,
+                Check::Failed(why) => {
+                    slot.report.state = ProbeState::Failed;
+                    slot.report.detail = why;
+                }
+            }
+        }
+        if slots.iter().any(|s| s.report.state == ProbeState::Failed) {
+            break Outcome::Failed;
+        }
+        if slots.iter().all(|s| s.report.state == ProbeState::Healthy) {
+            break Outcome::Healthy;
+        }
+        if final_round {
+            break Outcome::TimedOut;
+        }
+        progress.update(start.elapsed(), &summary(&slots));
+        let wake = slots
+            .iter()
+            .filter(|s| s.report.state == ProbeState::Waiting)
+            .map(|s| s.next)
+            .min()
+            .unwrap_or(deadline)
+            .min(deadline);
+        if !sleep_until(wake, cancel).await {
+            break Outcome::Interrupted;
+        }
+    };
+    if matches!(outcome, Outcome::Failed | Outcome::TimedOut) {
+        for slot in slots.iter_mut().filter(|s| s.report.state != ProbeState::Healthy) {
+            slot.report.diagnosis = slot.probe.diagnose().await;
+        }
+    }
+    let cause = cause(outcome, &slots, timeout);
+    progress.finish(&match &cause {
+        None => format!("all {} healthy after {}", slots.len(), super::human(start.elapsed())),
+        Some(c) => c.clone(),
+    });
+    Ok(GateReport {
+        outcome,
+        elapsed: start.elapsed(),
+        cause,
+        probes: slots.into_iter().map(|s| s.report).collect(),
+    })
+}
+
+fn label(r: &ProbeReport) -> String {
+    format!("{} {}", r.kind, r.name)
+}
+
+/// `2/3 healthy; waiting: http https://x (HTTP 503)`.
+fn summary(slots: &[Slot]) -> String {
+    let healthy = slots.iter().filter(|s| s.report.state == ProbeState::Healthy).count();
+    let waiting: Vec<String> = slots
+        .iter()
+        .filter(|s| s.report.state == ProbeState::Waiting)
+        .map(|s| format!("{} ({})", label(&s.report), s.report.detail))
+        .collect();
+    format!("{healthy}/{} healthy; waiting: {}", slots.len(), waiting.join("; "))
+}
+
+fn cause(outcome: Outcome, slots: &[Slot], timeout: Duration) -> Option<String> {
+    match outcome {
+        Outcome::Healthy => None,
+        Outcome::Failed => slots
+            .iter()
+            .find(|s| s.report.state == ProbeState::Failed)
+            .map(|s| format!("{} failed: {}", label(&s.report), s.report.detail)),
+        Outcome::TimedOut => {
+            let waiting: Vec<String> = slots
+                .iter()
+                .filter(|s| s.report.state == ProbeState::Waiting)
+                .map(|s| format!("{}: {}", label(&s.report), s.report.detail))
+                .collect();
+            Some(format!(
+                "timed out after {}; not healthy: {}",
+                super::human(timeout),
+                waiting.join("; ")
+            ))
+        }
+        Outcome::Interrupted => Some("interrupted".into()),
+    }
+}
