@@ -1,10 +1,17 @@
 //! Waiting until things are healthy: the one polling engine, and the probes slipway-wait
 //! combines (HTTP endpoints, target groups, Auto Scaling groups, ECS services).
 
+pub mod asg;
+pub mod ecs;
 pub mod engine;
 pub mod gate;
+pub mod http;
 pub mod progress;
+pub mod target_group;
 
 pub use engine::{human, jittered, sleep_until, until, Check, Pacing};
 pub use gate::{gate, GateReport, Outcome, Probe, ProbeReport, ProbeState};
 pub use progress::Progress;
+
+#[cfg(test)]
+mod scripted_tests;
