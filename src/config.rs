@@ -155,22 +155,52 @@ pub struct Health {
     /// How long to wait for everything to be healthy.
     #[serde(default = "default_health_timeout")]
     pub timeout: Duration,
+    /// Time between polls of the HTTP endpoints.
+    #[serde(default = "default_http_interval")]
+    pub interval: Duration,
+    /// Time between polls of AWS (target groups, Auto Scaling groups, ECS services);
+    /// 5s keeps each resource at 12 describe calls a minute.
+    #[serde(default = "default_aws_interval")]
+    pub aws_interval: Duration,
     /// HTTP(S) endpoints that must answer as expected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<HttpCheck>,
     /// Target group ARNs whose registered targets must all be healthy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_groups: Vec<String>,
+    /// Healthy targets each target group needs at least.
+    #[serde(default = "default_min_targets")]
+    pub min_healthy_targets: u32,
+    /// A target unhealthy for this long fails the wait at once instead of at the timeout.
+    #[serde(default = "default_unhealthy_grace")]
+    pub unhealthy_grace: Duration,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Health {
             timeout: default_health_timeout(),
+            interval: default_http_interval(),
+            aws_interval: default_aws_interval(),
             urls: Vec::new(),
             target_groups: Vec::new(),
+            min_healthy_targets: default_min_targets(),
+            unhealthy_grace: default_unhealthy_grace(),
         }
     }
+}
+
+fn default_http_interval() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_aws_interval() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_min_targets() -> u32 {
+    1
+}
+fn default_unhealthy_grace() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_health_timeout() -> Duration {

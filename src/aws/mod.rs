@@ -64,3 +64,12 @@ where
     };
     crate::cloud::CloudError::new(kind, operation, code, message)
 }
+
+/// The AWS adapters of every port, built from one SdkConfig.
+pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
+    crate::cloud::Ports {
+        asg: std::sync::Arc::new(asg::AsgAdapter::new(config)),
+        elb: std::sync::Arc::new(elb::ElbAdapter::new(config)),
+        ecs: std::sync::Arc::new(ecs::EcsAdapter::new(config)),
+    }
+}

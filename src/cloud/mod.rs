@@ -10,10 +10,19 @@ pub mod ecs;
 pub mod elb;
 
 use std::fmt;
+use std::sync::Arc;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
 pub use ecs::{Ecs, EcsDeployment, EcsService, ServiceEvent, StoppedTask};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
+
+/// One implementation of every port: the AWS adapters, or the simulator.
+#[derive(Clone)]
+pub struct Ports {
+    pub asg: Arc<dyn AutoScaling>,
+    pub elb: Arc<dyn LoadBalancing>,
+    pub ecs: Arc<dyn Ecs>,
+}
 
 /// What kind of failure a cloud call had; callers branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -47,7 +47,13 @@ pub fn group_not_ready(g: &Group, version: Option<&str>) -> Option<String> {
             .iter()
             .filter(|i| i.launch_template_version.as_deref() != Some(v))
             .take(5)
-            .map(|i| format!("{} on version {}", i.id, i.launch_template_version.as_deref().unwrap_or("?")))
+            .map(|i| {
+                format!(
+                    "{} on version {}",
+                    i.id,
+                    i.launch_template_version.as_deref().unwrap_or("?")
+                )
+            })
             .collect();
         problems.extend(stale);
     }
@@ -93,7 +99,10 @@ impl Probe for AsgProbe {
             None => Check::Done(format!(
                 "{} instances InService and Healthy{}",
                 group.desired,
-                self.version.as_ref().map(|v| format!(" on version {v}")).unwrap_or_default()
+                self.version
+                    .as_ref()
+                    .map(|v| format!(" on version {v}"))
+                    .unwrap_or_default()
             )),
             Some(why) => Check::Pending(why),
         };

@@ -41,7 +41,9 @@ fn short(arn: &str) -> &str {
 }
 
 fn reason(d: &EcsDeployment) -> String {
-    d.rollout_state_reason.clone().unwrap_or_else(|| "no reason given".into())
+    d.rollout_state_reason
+        .clone()
+        .unwrap_or_else(|| "no reason given".into())
 }
 
 /// Judges one look at a service. `watched` is the primary deployment seen first.
@@ -79,7 +81,10 @@ pub fn judge(s: &EcsService, expected: Option<&str>, watched: Option<&EcsDeploym
         ));
     }
     let state = primary.rollout_state.as_deref().unwrap_or("no rollout state");
-    if s.deployments.len() == 1 && state != "IN_PROGRESS" && primary.running == primary.desired && s.running == s.desired
+    if s.deployments.len() == 1
+        && state != "IN_PROGRESS"
+        && primary.running == primary.desired
+        && s.running == s.desired
     {
         return Check::Done(format!(
             "{} {state}, {}/{} tasks running",
@@ -137,7 +142,12 @@ impl Probe for EcsProbe {
     async fn diagnose(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         if let Ok(Some(s)) = self.ecs.describe_service(&self.cluster, &self.service).await {
-            out.extend(s.events.iter().take(5).map(|e| format!("event {}: {}", e.at, e.message)));
+            out.extend(
+                s.events
+                    .iter()
+                    .take(5)
+                    .map(|e| format!("event {}: {}", e.at, e.message)),
+            );
         }
         if let Ok(tasks) = self.ecs.stopped_tasks(&self.cluster, &self.service, 5).await {
             for t in tasks {

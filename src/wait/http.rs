@@ -55,7 +55,10 @@ impl HttpProbe {
                 "use an http:// or https:// URL",
             ));
         }
-        let timeout = expect.max_latency.map(|m| m + Duration::from_secs(1)).unwrap_or(Duration::from_secs(10));
+        let timeout = expect
+            .max_latency
+            .map(|m| m + Duration::from_secs(1))
+            .unwrap_or(Duration::from_secs(10));
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5).min(timeout))
@@ -63,7 +66,10 @@ impl HttpProbe {
             .pool_max_idle_per_host(1);
         if let Some(pem) = ca_cert {
             let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {
-                Error::input(format!("--ca-cert is not a PEM certificate: {e}"), "pass a PEM file with the CA certificate")
+                Error::input(
+                    format!("--ca-cert is not a PEM certificate: {e}"),
+                    "pass a PEM file with the CA certificate",
+                )
             })?;
             builder = builder.add_root_certificate(cert);
         }
@@ -81,7 +87,12 @@ impl HttpProbe {
 
     async fn look(&self) -> std::result::Result<String, String> {
         let started = Instant::now();
-        let response = self.client.get(self.url.clone()).send().await.map_err(|e| self.transport(&e))?;
+        let response = self
+            .client
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
         let status = response.status().as_u16();
         let body = read_body(response).await.map_err(|e| self.transport(&e))?;
         let latency = started.elapsed();
@@ -106,8 +117,12 @@ impl HttpProbe {
             }
         }
         if let Some((pointer, want)) = &e.json {
-            let value: serde_json::Value = serde_json::from_str(&body)
-                .map_err(|err| format!("body is not JSON ({err}), so {pointer} cannot be read{}", excerpt(&body)))?;
+            let value: serde_json::Value = serde_json::from_str(&body).map_err(|err| {
+                format!(
+                    "body is not JSON ({err}), so {pointer} cannot be read{}",
+                    excerpt(&body)
+                )
+            })?;
             match value.pointer(pointer) {
                 None => return Err(format!("JSON body has no {pointer}{}", excerpt(&body))),
                 Some(got) if !json_matches(got, want) => {
@@ -118,7 +133,10 @@ impl HttpProbe {
         }
         if let Some(version) = &e.version {
             if !body.contains(version.as_str()) {
-                return Err(format!("serving another version: body lacks {version:?}{}", excerpt(&body)));
+                return Err(format!(
+                    "serving another version: body lacks {version:?}{}",
+                    excerpt(&body)
+                ));
             }
         }
         Ok(format!("HTTP {status} in {}", human(latency)))
@@ -128,7 +146,11 @@ impl HttpProbe {
         let chain = error_chain(err);
         let lower = chain.to_ascii_lowercase();
         if err.is_timeout() {
-            let limit = self.expect.max_latency.map(|m| format!(" (max latency {})", human(m))).unwrap_or_default();
+            let limit = self
+                .expect
+                .max_latency
+                .map(|m| format!(" (max latency {})", human(m)))
+                .unwrap_or_default();
             return format!("no answer in time{limit}");
         }
         if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
@@ -218,7 +240,11 @@ impl Probe for HttpProbe {
             Ok(detail) => {
                 self.streak += 1;
                 if self.streak >= need {
-                    let row = if need > 1 { format!(", {need} in a row") } else { String::new() };
+                    let row = if need > 1 {
+                        format!(", {need} in a row")
+                    } else {
+                        String::new()
+                    };
                     Check::Done(format!("{detail}{row}"))
                 } else {
                     Check::Pending(format!("{detail}, {}/{need} in a row", self.streak))
@@ -249,7 +275,9 @@ mod tests {
     #[test]
     fn bad_urls_are_bad_input() {
         for url in ["not a url", "ftp://x/y"] {
-            let err = HttpProbe::new(url, Expect::default(), Duration::from_secs(1), None).err().unwrap();
+            let err = HttpProbe::new(url, Expect::default(), Duration::from_secs(1), None)
+                .err()
+                .unwrap();
             assert_eq!(err.exit_code(), 2, "{url}");
         }
     }

@@ -6,6 +6,7 @@ pub mod ecs;
 pub mod engine;
 pub mod gate;
 pub mod http;
+pub mod job;
 pub mod progress;
 pub mod target_group;
 

@@ -77,12 +77,17 @@ impl LoadBalancing for FakeElb {
 const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";
 
 async fn run(probes: Vec<Box<dyn Probe>>, timeout: Duration) -> super::GateReport {
-    gate(probes, timeout, &CancellationToken::new(), &mut Progress::hidden()).await.unwrap()
+    gate(probes, timeout, &CancellationToken::new(), &mut Progress::hidden())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
 async fn target_group_healthy_after_n_polls_within_one_interval() {
-    let initial = vec![target("i-1", "initial", Some("Elb.RegistrationInProgress")), target("i-2", "healthy", None)];
+    let initial = vec![
+        target("i-1", "initial", Some("Elb.RegistrationInProgress")),
+        target("i-2", "healthy", None),
+    ];
     let healthy = vec![target("i-1", "healthy", None), target("i-2", "healthy", None)];
     let elb = Arc::new(FakeElb(Script::new(vec![initial.clone(), initial, healthy])));
     let probe = TargetGroupProbe::new(elb.clone(), TG, 2, Duration::from_secs(300), Duration::from_secs(5));
@@ -99,14 +104,24 @@ async fn target_group_healthy_after_n_polls_within_one_interval() {
 
 #[tokio::test(start_paused = true)]
 async fn a_target_unhealthy_past_grace_fails_fast_with_its_reason() {
-    let sick = vec![target("i-1", "unhealthy", Some("Target.ResponseCodeMismatch")), target("i-2", "healthy", None)];
+    let sick = vec![
+        target("i-1", "unhealthy", Some("Target.ResponseCodeMismatch")),
+        target("i-2", "healthy", None),
+    ];
     let elb = Arc::new(FakeElb(Script::new(vec![sick])));
     let probe = TargetGroupProbe::new(elb, TG, 1, Duration::from_secs(60), Duration::from_secs(5));
     let report = run(vec![Box::new(probe)], Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.elapsed <= Duration::from_secs(70), "fails at grace, not at the timeout: {:?}", report.elapsed);
+    assert!(
+        report.elapsed <= Duration::from_secs(70),
+        "fails at grace, not at the timeout: {:?}",
+        report.elapsed
+    );
     let cause = report.cause.unwrap();
-    assert!(cause.contains("i-1:80 unhealthy (Target.ResponseCodeMismatch: Health checks failed"), "{cause}");
+    assert!(
+        cause.contains("i-1:80 unhealthy (Target.ResponseCodeMismatch: Health checks failed"),
+        "{cause}"
+    );
     assert!(cause.contains("past the 1m00s grace period"), "{cause}");
 }
 
@@ -196,10 +211,16 @@ async fn ecs_failed_rollout_fails_at_once_with_events_and_stopped_tasks() {
     let report = run(vec![Box::new(probe)], Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(report.elapsed, Duration::ZERO, "the first poll decides");
-    assert!(report.cause.unwrap().contains("deployment ecs-svc/2 of api:8 FAILED: ECS deployment circuit breaker"));
+    assert!(report
+        .cause
+        .unwrap()
+        .contains("deployment ecs-svc/2 of api:8 FAILED: ECS deployment circuit breaker"));
     let diagnosis = report.probes[0].diagnosis.join("\n");
     assert!(diagnosis.contains("(service api) has started 1 tasks"), "{diagnosis}");
-    assert!(diagnosis.contains("Essential container in task exited; container app exit 1"), "{diagnosis}");
+    assert!(
+        diagnosis.contains("Essential container in task exited; container app exit 1"),
+        "{diagnosis}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -211,13 +232,18 @@ async fn a_circuit_breaker_rollback_is_never_success() {
         deployment("ecs-svc/1", "ACTIVE", "api:7", "COMPLETED", 2),
     ]);
     let mut rolled_back = service(vec![deployment("ecs-svc/3", "PRIMARY", "api:7", "COMPLETED", 2)]);
-    rolled_back.deployments.push(deployment("ecs-svc/2", "INACTIVE", "api:8", "FAILED", 0));
+    rolled_back
+        .deployments
+        .push(deployment("ecs-svc/2", "INACTIVE", "api:8", "FAILED", 0));
     let ecs = Arc::new(FakeEcs(Script::new(vec![rolling, rolled_back])));
     let probe = EcsProbe::new(ecs, "web", "api", None, Duration::from_secs(5));
     let report = run(vec![Box::new(probe)], Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Failed);
     let cause = report.cause.unwrap();
-    assert!(cause.contains("rolled back: deployment ecs-svc/2 of api:8 FAILED"), "{cause}");
+    assert!(
+        cause.contains("rolled back: deployment ecs-svc/2 of api:8 FAILED"),
+        "{cause}"
+    );
     assert!(cause.contains("the service now runs api:7"), "{cause}");
 }
 
@@ -230,7 +256,10 @@ async fn ecs_with_an_expected_task_definition_catches_a_rollback_seen_late() {
     let probe = EcsProbe::new(ecs, "web", "api", expected, Duration::from_secs(5));
     let report = run(vec![Box::new(probe)], Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Failed);
-    assert!(report.cause.unwrap().contains("api:8 is no longer the primary deployment"));
+    assert!(report
+        .cause
+        .unwrap()
+        .contains("api:8 is no longer the primary deployment"));
 }
 
 struct FakeAsg(Script<Group>);
@@ -291,15 +320,33 @@ fn group(instances: &[(&str, &str, &str, &str)], desired: i32) -> Group {
 
 #[tokio::test(start_paused = true)]
 async fn asg_waits_for_count_health_and_version() {
-    let booting = group(&[("i-1", "InService", "Healthy", "3"), ("i-2", "Pending", "Healthy", "4")], 2);
-    let old = group(&[("i-1", "InService", "Healthy", "3"), ("i-2", "InService", "Healthy", "4")], 2);
-    let new = group(&[("i-3", "InService", "Healthy", "4"), ("i-2", "InService", "Healthy", "4")], 2);
+    let booting = group(
+        &[("i-1", "InService", "Healthy", "3"), ("i-2", "Pending", "Healthy", "4")],
+        2,
+    );
+    let old = group(
+        &[
+            ("i-1", "InService", "Healthy", "3"),
+            ("i-2", "InService", "Healthy", "4"),
+        ],
+        2,
+    );
+    let new = group(
+        &[
+            ("i-3", "InService", "Healthy", "4"),
+            ("i-2", "InService", "Healthy", "4"),
+        ],
+        2,
+    );
     let asg = Arc::new(FakeAsg(Script::new(vec![booting, old, new])));
     let probe = AsgProbe::new(asg.clone(), "web", Some("4".into()), Duration::from_secs(5));
     let report = run(vec![Box::new(probe)], Duration::from_secs(600)).await;
     assert_eq!(report.outcome, Outcome::Healthy);
     assert_eq!(asg.0.calls(), 3);
-    assert_eq!(report.probes[0].detail, "2 instances InService and Healthy on version 4");
+    assert_eq!(
+        report.probes[0].detail,
+        "2 instances InService and Healthy on version 4"
+    );
 }
 
 #[tokio::test(start_paused = true)]

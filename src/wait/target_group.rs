@@ -26,7 +26,13 @@ pub struct TargetGroupProbe {
 }
 
 impl TargetGroupProbe {
-    pub fn new(elb: Arc<dyn LoadBalancing>, arn: &str, min_healthy: usize, grace: Duration, interval: Duration) -> Self {
+    pub fn new(
+        elb: Arc<dyn LoadBalancing>,
+        arn: &str,
+        min_healthy: usize,
+        grace: Duration,
+        interval: Duration,
+    ) -> Self {
         TargetGroupProbe {
             elb,
             arn: arn.to_string(),
@@ -49,7 +55,10 @@ impl TargetGroupProbe {
 
 /// `targetgroup/NAME/ID` -> NAME.
 pub fn target_group_name(arn: &str) -> &str {
-    arn.split(":targetgroup/").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(arn)
+    arn.split(":targetgroup/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or(arn)
 }
 
 fn describe(t: &TargetHealth) -> String {
@@ -95,7 +104,8 @@ impl Probe for TargetGroupProbe {
         let counted: Vec<&TargetHealth> = targets.iter().filter(|t| t.state != "draining").collect();
         let healthy = counted.iter().filter(|t| t.state == "healthy").count();
         let others: Vec<&&TargetHealth> = counted.iter().filter(|t| t.state != "healthy").collect();
-        self.unhealthy_since.retain(|id, _| others.iter().any(|t| &t.id == id && t.state == "unhealthy"));
+        self.unhealthy_since
+            .retain(|id, _| others.iter().any(|t| &t.id == id && t.state == "unhealthy"));
         let mut failed = Vec::new();
         for t in &others {
             if t.state == "unhealthy" {
@@ -108,7 +118,11 @@ impl Probe for TargetGroupProbe {
         let result = if !failed.is_empty() {
             Check::Failed(format!(
                 "{} unhealthy past the {} grace period: {}",
-                if failed.len() == 1 { "a target stayed" } else { "targets stayed" },
+                if failed.len() == 1 {
+                    "a target stayed"
+                } else {
+                    "targets stayed"
+                },
                 human(self.grace),
                 failed.join("; ")
             ))
@@ -133,6 +147,10 @@ impl Probe for TargetGroupProbe {
     }
 
     async fn diagnose(&mut self) -> Vec<String> {
-        self.last.iter().filter(|t| t.state != "healthy").map(describe).collect()
+        self.last
+            .iter()
+            .filter(|t| t.state != "healthy")
+            .map(describe)
+            .collect()
     }
 }
