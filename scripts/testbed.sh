@@ -14,7 +14,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 testbed=${SLIPWAY_TESTBED:-$root/target/testbed}
 venv=$testbed/venv
 moto_version=5.2.5
-debs=(podman docker-registry packer shellcheck)
+debs=(podman docker-registry packer shellcheck openssl)
 pips=("moto[server]==$moto_version" zizmor check-jsonschema)
 
 missing_debs=()

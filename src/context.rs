@@ -208,8 +208,8 @@ pub struct JobArgs {
     #[arg(long, short, env = "SLIPWAY_ENVIRONMENT")]
     pub environment: Option<String>,
     /// The version to deploy; default: the tag for tag refs, the short commit otherwise.
-    #[arg(long, env = "SLIPWAY_VERSION")]
-    pub version: Option<String>,
+    #[arg(long = "app-version", env = "SLIPWAY_VERSION", value_name = "VERSION")]
+    pub app_version: Option<String>,
     #[command(flatten)]
     pub event: EventArgs,
 }
@@ -263,7 +263,7 @@ impl JobArgs {
                 (name, deploy.resolution.version, deploy.event.sha)
             }
         };
-        let version = given(&self.version).map(str::to_string).unwrap_or(version);
+        let version = given(&self.app_version).map(str::to_string).unwrap_or(version);
         let settings = loaded.environment(&environment)?.clone();
         Ok(Job {
             app: loaded.config.app.clone(),

@@ -30,8 +30,8 @@ struct Args {
     config: PathBuf,
     /// The version `{version}` stands for in expectations; default: the tag of GITHUB_REF,
     /// or the short commit.
-    #[arg(long, env = "SLIPWAY_VERSION")]
-    version: Option<String>,
+    #[arg(long = "app-version", env = "SLIPWAY_VERSION", value_name = "VERSION")]
+    app_version: Option<String>,
     /// The commit `{sha}` stands for in expectations.
     #[arg(long, env = "GITHUB_SHA")]
     sha: Option<String>,
@@ -121,7 +121,7 @@ async fn main() -> ExitCode {
 }
 
 fn version_of(args: &Args, sha: &str) -> String {
-    if let Some(v) = args.version.as_deref().filter(|v| !v.is_empty()) {
+    if let Some(v) = args.app_version.as_deref().filter(|v| !v.is_empty()) {
         return v.to_string();
     }
     if let Some(tag) = args.git_ref.as_deref().and_then(|r| r.strip_prefix("refs/tags/")) {

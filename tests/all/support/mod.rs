@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod moto;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,197 @@
+//! slipway-wait's HTTP probes against local servers the tests start: healthy after a
+//! delay, flapping, 500s, the wrong version, connection refused, slow answers, and TLS
+//! with an untrusted certificate.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::http::{Response, Server};
+use crate::support::moto::free_port;
+use crate::support::tls::TlsServer;
+use crate::support::{bin, run, Dir, Run};
+
+fn wait(args: &[&str]) -> Run {
+    run(bin("slipway-wait").args(args))
+}
+
+#[test]
+fn healthy_after_a_delay_is_noticed_within_an_interval() {
+    let start = Instant::now();
+    let server = Server::start(move |_| {
+        if start.elapsed() < Duration::from_millis(1500) {
+            Response::new(503, "starting")
+        } else {
+            Response::new(200, r#"{"status":"ok","commit":"89abcde"}"#)
+        }
+    });
+    let url = format!("{}/healthz", server.url);
+    let r = wait(&[
+        "--url",
+        &url,
+        "--json",
+        "/commit=89abcde",
+        "--timeout",
+        "20s",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["outcome"], "healthy");
+    let t = report["probes"][0]["time_to_healthy"].as_f64().unwrap();
+    // Healthy from 1.5s; two successes in a row at a 500ms interval (±10%).
+    assert!((1.5..3.0).contains(&t), "time to healthy {t}");
+    assert!(
+        report["probes"][0]["detail"].as_str().unwrap().contains("HTTP 200 in"),
+        "{report}"
+    );
+    assert!(
+        r.stderr.contains("HTTP 503 (want 200): starting"),
+        "progress shows why: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn flapping_never_counts_as_healthy() {
+    let n = Arc::new(AtomicU32::new(0));
+    let server = Server::start(move |_| {
+        if n.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            Response::new(200, "ok")
+        } else {
+            Response::new(502, "bad gateway")
+        }
+    });
+    let r = wait(&["--url", &server.url, "--consecutive", "2", "--timeout", "3s"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("timed out after 3.0s"), "{}", r.stderr);
+    assert!(server.requests().len() >= 4, "it kept polling");
+}
+
+#[test]
+fn a_500_reports_the_status_and_body() {
+    let server = Server::start(|_| Response::new(500, r#"{"error":"database unreachable"}"#));
+    let r = wait(&["--url", &server.url, "--timeout", "2s", "--output", "json"]);
+    assert_eq!(r.code, 3);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["outcome"], "timed_out");
+    let detail = report["probes"][0]["detail"].as_str().unwrap();
+    assert_eq!(detail, r#"HTTP 500 (want 200): {"error":"database unreachable"}"#);
+}
+
+#[test]
+fn the_wrong_version_is_named() {
+    let server = Server::start(|_| Response::new(200, r#"{"version":"v1.1.0"}"#));
+    let r = wait(&["--url", &server.url, "--expect-version", "v1.2.0", "--timeout", "2s"]);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr
+            .contains(r#"serving another version: body lacks "v1.2.0": {"version":"v1.1.0"}"#),
+        "{}",
+        r.stderr
+    );
+    let r = wait(&["--url", &server.url, "--json", "/version=v1.2.0", "--timeout", "2s"]);
+    assert!(
+        r.stderr.contains(r#"/version is "v1.1.0" (want "v1.2.0")"#),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn connection_refused_is_reported_as_such() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let r = wait(&["--url", &url, "--timeout", "2s"]);
+    assert_eq!(r.code, 3);
+    assert!(
+        r.stderr.contains(&format!("connection refused by 127.0.0.1:{port}")),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn slow_answers_fail_the_latency_limit() {
+    let server = Server::start(|_| {
+        std::thread::sleep(Duration::from_millis(600));
+        Response::new(200, "ok")
+    });
+    let r = wait(&["--url", &server.url, "--max-latency", "200ms", "--timeout", "3s"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("slow: answered in"), "{}", r.stderr);
+    assert!(r.stderr.contains("(max 200ms)"), "{}", r.stderr);
+    // Without the limit the same server is healthy.
+    let r = wait(&["--url", &server.url, "--timeout", "10s"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn tls_with_an_untrusted_certificate_is_a_tls_error_and_a_ca_fixes_it() {
+    let dir = Dir::new();
+    let server = TlsServer::start(dir.path());
+    let r = wait(&["--url", &server.url, "--timeout", "2s"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("TLS error:"), "{}", r.stderr);
+    assert!(r.stderr.contains("pass --ca-cert FILE"), "{}", r.stderr);
+    let r = wait(&[
+        "--url",
+        &server.url,
+        "--ca-cert",
+        server.ca.to_str().unwrap(),
+        "--timeout",
+        "10s",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn several_probes_must_all_pass_and_the_summary_has_a_row_each() {
+    let good = Server::start(|_| Response::new(200, "ok"));
+    let bad = Server::start(|_| Response::new(404, "not found"));
+    let dir = Dir::new();
+    let r = run(bin("slipway-wait")
+        .args(["--url", &good.url, "--url", &bad.url, "--timeout", "2s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
+        .env("GITHUB_OUTPUT", dir.path().join("output")));
+    assert_eq!(r.code, 3);
+    let summary = dir.read("summary");
+    assert!(
+        summary.contains("| probe | state | time to healthy | detail |"),
+        "{summary}"
+    );
+    assert!(summary.contains(&format!("| http `{}/` | ok |", good.url)), "{summary}");
+    assert!(
+        summary.contains(&format!(
+            "| http `{}/` | not healthy | - | HTTP 404 (want 200): not found |",
+            bad.url
+        )),
+        "{summary}"
+    );
+    assert!(dir.read("output").contains("healthy<<"), "outputs written");
+    assert!(
+        r.stderr.contains("::error title=slipway-wait::timed out after 2.0s"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--url", "not a url"], "does not parse"),
+        (&["--url", "http://x", "--body-regex", "(unclosed"], "does not compile"),
+        (&["--url", "http://x", "--json", "version"], "has no `=`"),
+        (&["--target-group", "arn:aws:nope"], "is not a target group ARN"),
+        (&[], "nothing to wait for"),
+        (&["--url", "http://x", "--timeout", "soon"], "is not a duration"),
+        (&["--asg", "web"], "AWS probes need a region"),
+    ];
+    for (args, needle) in cases {
+        let r = wait(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
