@@ -187,10 +187,18 @@ pub async fn gate(
         }
     }
     let cause = cause(outcome, &slots, timeout);
-    progress.finish(&match &cause {
-        None => format!("all {} healthy after {}", slots.len(), super::human(start.elapsed())),
-        Some(c) => c.clone(),
-    });
+    let word = match outcome {
+        Outcome::Healthy => "healthy",
+        Outcome::Failed => "failed",
+        Outcome::TimedOut => "timed out",
+        Outcome::Interrupted => "interrupted",
+    };
+    let healthy = slots.iter().filter(|s| s.report.state == ProbeState::Healthy).count();
+    progress.finish(&format!(
+        "gate {word} after {} ({healthy}/{} healthy)",
+        super::human(start.elapsed()),
+        slots.len()
+    ));
     Ok(GateReport {
         outcome,
         elapsed: start.elapsed(),
