@@ -20,7 +20,8 @@ use slipway::Result;
 /// Outputs (GITHUB_OUTPUT): image-uri (repo@sha256:...), digest, tags, action
 /// (built|promoted), dry-run.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+// No automatic --version: the shared job flags use it for the version being deployed.
+#[command(about, long_about)]
 struct Args {
     /// The build context directory.
     #[arg(default_value = ".")]
@@ -99,4 +100,13 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         Output::Json => cli::print_json(&outcome)?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn flags_are_consistent() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
 }

@@ -237,7 +237,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["Dockerfile", "a/", "a/b.txt", "big.bin"]);
+        assert_eq!(names, ["Dockerfile", "a", "a/b.txt", "big.bin"]);
     }
 
     #[test]

@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn patterns_are_cleaned_and_rooted() {
-        let i = ignore("/secret.txt\n./tmp//cache/\n  spaced  \n! keep\nx/../y\n\u{feff}");
+        let i = ignore("\u{feff}/secret.txt\n./tmp//cache/\n  spaced  \n! keep\nx/../y\n");
         assert_eq!(i.patterns(), ["secret.txt", "tmp/cache", "spaced", "!keep", "y"]);
         assert!(i.excludes("secret.txt"));
         assert!(!i.excludes("sub/secret.txt"), "patterns are relative to the root");

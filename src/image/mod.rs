@@ -110,9 +110,11 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     }
 
     let sha_tag = &all_tags[0];
-    let existing = match exists {
-        true => store.find(&repository, sha_tag).await?,
-        false => None,
+    // A registry is always asked, even for a new repository: wrong credentials then fail
+    // here, before a build, with the registry's own message.
+    let existing = match (exists, &store) {
+        (true, _) | (false, Store::Registry(_)) => store.find(&repository, sha_tag).await?,
+        (false, Store::Ecr(_)) => None,
     };
     outcome.action = match (&existing, request.rebuild) {
         (Some(_), false) => Action::Promoted,
