@@ -35,9 +35,16 @@ fn project(repo: &str, account: &str) -> Dir {
 
 /// slipway-build in `dir` against moto and the testbed's registry and engine.
 fn build(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
+    let mut cmd = on_ecr(dir, docker_host, &["--registry", &containers().registry]);
+    cmd.args(args);
+    cmd
+}
+
+/// slipway-build in `dir` against moto's ECR only (the registry host moto names does not exist).
+fn on_ecr(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
     let mut cmd = bin("slipway-build");
     cmd.current_dir(dir.path())
-        .args(["--sha", SHA, "--registry", &containers().registry])
+        .args(["--sha", SHA])
         .args(args)
         .env("DOCKER_HOST", docker_host)
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
@@ -280,4 +287,79 @@ fn bad_input_exits_2_with_a_clear_message_and_pushes_nothing() {
     }
     assert_eq!(c.blob_uploads(repo), 0);
     assert!(c.manifest(repo, "sha-0123456").is_none());
+}
+
+/// An ECR client on moto, and a runtime to drive it.
+fn ecr() -> (tokio::runtime::Runtime, aws_sdk_ecr::Client) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&moto().endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load(),
+    );
+    (rt, aws_sdk_ecr::Client::new(&config))
+}
+
+#[test]
+fn on_ecr_a_promotion_is_batch_get_image_and_put_image_of_the_same_bytes() {
+    let repo = "build-ecr-promote";
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"},"layers":[]}"#;
+    let (rt, client) = ecr();
+    let digest = rt.block_on(async {
+        client.create_repository().repository_name(repo).send().await.unwrap();
+        let out = client
+            .put_image()
+            .repository_name(repo)
+            .image_tag("sha-0123456")
+            .image_manifest(manifest)
+            .image_manifest_media_type("application/vnd.docker.distribution.manifest.v2+json")
+            .send()
+            .await
+            .unwrap();
+        out.image()
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .image_digest()
+            .unwrap()
+            .to_string()
+    });
+    let dir = project(repo, "123456789012");
+    for _ in 0..2 {
+        // Twice: the second promotion finds the tags already in place, which is fine.
+        let r = run(&mut on_ecr(
+            &dir,
+            NO_ENGINE,
+            &["--environment", "prod", "--version", "v2.0.0", "--output", "json"],
+        ));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(json["action"], "promoted");
+        assert_eq!(
+            json["image_uri"],
+            format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/{repo}@{digest}")
+        );
+    }
+    for tag in ["v2.0.0", "prod"] {
+        let image = rt.block_on(async {
+            client
+                .batch_get_image()
+                .repository_name(repo)
+                .image_ids(aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(tag).build())
+                .send()
+                .await
+                .unwrap()
+        });
+        let image = &image.images()[0];
+        assert_eq!(
+            image.image_id().unwrap().image_digest(),
+            Some(digest.as_str()),
+            "tag {tag}"
+        );
+        assert_eq!(image.image_manifest(), Some(manifest), "tag {tag}: the same bytes");
+    }
 }
