@@ -10,6 +10,7 @@ pub mod report;
 pub mod tags;
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use base64::Engine as _;
 use bollard::auth::DockerCredentials;
@@ -19,7 +20,7 @@ use crate::context::Job;
 use crate::error::{Error, Result};
 use crate::github::{commands, Runner};
 use registry::Registry;
-pub use report::{Action, Outcome};
+pub use report::{Action, Outcome, Seconds};
 
 /// What slipway-build was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -145,7 +146,7 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
                 target: request.target.clone(),
                 platform: request.platform.clone(),
             };
-            build_and_push(context, &spec, &host, &repository, sha_tag, &auth, runner).await?;
+            outcome.seconds = build_and_push(context, &spec, &host, &repository, sha_tag, &auth, runner).await?;
             store.find(&repository, sha_tag).await?.ok_or_else(|| {
                 Error::failed(format!(
                     "the engine pushed {repository}:{sha_tag}, but the registry at {host} does not show it"
@@ -153,10 +154,12 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
             })?
         }
     };
+    let started = Instant::now();
     for tag in &all_tags[1..] {
         eprintln!("tag {repository}:{tag} -> {}", manifest.digest);
         store.put(&repository, tag, &manifest).await?;
     }
+    outcome.seconds.tag = Some(started.elapsed().as_secs_f64());
     outcome.set_digest(&manifest.digest);
     Ok(outcome)
 }
@@ -169,7 +172,7 @@ async fn build_and_push(
     sha_tag: &str,
     auth: &Authorization,
     runner: &Runner,
-) -> Result<()> {
+) -> Result<Seconds> {
     let engine = engine::Engine::connect().await?;
     let grouped = |title: &str| {
         if runner.actions {
@@ -182,9 +185,12 @@ async fn build_and_push(
         }
     };
     grouped(&format!("build {}", spec.reference));
+    let started = Instant::now();
     let built = engine.build(context, spec).await;
+    let build = Some(started.elapsed().as_secs_f64());
     end();
     built?;
+    let started = Instant::now();
     grouped(&format!("push {host}/{repository}:{sha_tag}"));
     let credentials = DockerCredentials {
         username: Some(auth.username.clone()),
@@ -194,7 +200,12 @@ async fn build_and_push(
     };
     let pushed = engine.push(&format!("{host}/{repository}"), sha_tag, credentials).await;
     end();
-    pushed.map(|_| ())
+    pushed?;
+    Ok(Seconds {
+        build,
+        push: Some(started.elapsed().as_secs_f64()),
+        tag: None,
+    })
 }
 
 fn repository_name(request: &Request, job: &Job) -> Result<String> {

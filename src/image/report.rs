@@ -47,6 +47,17 @@ pub struct Outcome {
     /// The labels set on a new build.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// How long each phase took.
+    pub seconds: Seconds,
+}
+
+/// Wall-clock seconds per phase (absent: the phase did not run).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Seconds {
+    pub build: Option<f64>,
+    pub push: Option<f64>,
+    /// Adding tags to the manifest (the whole of a promotion).
+    pub tag: Option<f64>,
 }
 
 impl Outcome {
@@ -65,6 +76,7 @@ impl Outcome {
             created_repository: false,
             dry_run,
             labels: BTreeMap::new(),
+            seconds: Seconds::default(),
         }
     }
 

@@ -75,11 +75,18 @@ pub fn build_args(args: &[String]) -> Result<HashMap<String, String>> {
     Ok(out)
 }
 
-/// The OCI standard labels: revision, source, created, version (and title).
+/// The OCI standard labels: revision, source, created (now, or SOURCE_DATE_EPOCH), version (and title).
 pub fn oci_labels(app: &str, sha: &str, version: &str, source: Option<&str>) -> HashMap<String, String> {
-    let created = aws_sdk_ecr::primitives::DateTime::from(std::time::SystemTime::now())
-        .fmt(aws_sdk_ecr::primitives::DateTimeFormat::DateTime)
-        .unwrap_or_default();
+    // SOURCE_DATE_EPOCH (reproducible builds) pins the time, so a rebuild is the same image.
+    let created = match std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+    {
+        Some(secs) => aws_sdk_ecr::primitives::DateTime::from_secs(secs),
+        None => aws_sdk_ecr::primitives::DateTime::from(std::time::SystemTime::now()),
+    }
+    .fmt(aws_sdk_ecr::primitives::DateTimeFormat::DateTime)
+    .unwrap_or_default();
     let mut labels = HashMap::from([
         ("org.opencontainers.image.revision".to_string(), sha.to_string()),
         ("org.opencontainers.image.created".to_string(), created),
