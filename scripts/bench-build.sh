@@ -57,7 +57,8 @@ auth: {htpasswd: {realm: bench, path: $work/htpasswd}}
 EOF
 printf '[[registry]]\nlocation = "%s"\ninsecure = true\n' "$registry" >"$work/registries.conf"
 docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 & pids+=($!)
-pod system service --time=0 "unix://$work/podman.sock" >"$work/podman.log" 2>&1 & pids+=($!)
+CONTAINERS_REGISTRIES_CONF=$work/registries.conf podman --root "$work/storage" --runroot "$work/run" \
+  system service --time=0 "unix://$work/podman.sock" >"$work/podman.log" 2>&1 & pids+=($!)
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 & pids+=($!)
 wait_for registry http_up "http://$registry/v2/"
 wait_for moto http_up "http://127.0.0.1:$moto_port/moto-api/"
