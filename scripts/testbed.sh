@@ -15,7 +15,7 @@ testbed=${SLIPWAY_TESTBED:-$root/target/testbed}
 venv=$testbed/venv
 moto_version=5.2.5
 debs=(podman docker-registry packer shellcheck openssl)
-pips=("moto[server]==$moto_version" zizmor check-jsonschema)
+pips=("moto[server]==$moto_version" zizmor check-jsonschema bcrypt)
 
 missing_debs=()
 for pkg in "${debs[@]}"; do
@@ -24,7 +24,7 @@ done
 venv_ok=false
 if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/zizmor" ] \
   && [ -x "$venv/bin/check-jsonschema" ] \
-  && "$venv/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+  && "$venv/bin/python" -c "import moto, bcrypt, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
   venv_ok=true
 fi
 

@@ -6,6 +6,7 @@
 //! serialised and the simulator stays small.
 
 pub mod asg;
+pub mod ecr;
 pub mod ecs;
 pub mod elb;
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod build;
 mod credentials;
 mod env_cli;
 mod env_errors;

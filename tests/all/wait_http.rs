@@ -57,7 +57,7 @@ fn healthy_after_a_delay_is_noticed_within_an_interval() {
 fn flapping_never_counts_as_healthy() {
     let n = Arc::new(AtomicU32::new(0));
     let server = Server::start(move |_| {
-        if n.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if n.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             Response::new(200, "ok")
         } else {
             Response::new(502, "bad gateway")

@@ -1,0 +1,59 @@
+//! The ECR port: registry credentials, repositories, and images read and written by
+//! manifest (which is how a build is promoted without rebuilding it).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::CloudResult;
+
+/// Registry credentials from GetAuthorizationToken.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub username: String,
+    pub password: String,
+    /// The registry's endpoint, e.g. `https://123456789012.dkr.ecr.eu-west-1.amazonaws.com`.
+    pub proxy_endpoint: String,
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorization")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("proxy_endpoint", &self.proxy_endpoint)
+            .finish()
+    }
+}
+
+/// A repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repository {
+    pub name: String,
+    /// `123456789012.dkr.ecr.eu-west-1.amazonaws.com/web`.
+    pub uri: String,
+}
+
+/// An image manifest exactly as the registry stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// `sha256:...`.
+    pub digest: String,
+    /// e.g. `application/vnd.oci.image.manifest.v1+json`.
+    pub media_type: String,
+    /// The manifest's bytes, unchanged (re-tagging must not alter a byte).
+    pub body: String,
+}
+
+#[async_trait]
+pub trait Ecr: Send + Sync {
+    /// GetAuthorizationToken, decoded into a username and password.
+    async fn authorization(&self) -> CloudResult<Authorization>;
+    /// The repository, or None when it does not exist.
+    async fn repository(&self, name: &str) -> CloudResult<Option<Repository>>;
+    /// CreateRepository with the registry's defaults.
+    async fn create_repository(&self, name: &str) -> CloudResult<Repository>;
+    /// BatchGetImage for one tag: the manifest it points at, or None.
+    async fn image(&self, repository: &str, tag: &str) -> CloudResult<Option<Manifest>>;
+    /// PutImage: points `tag` at `manifest`. A tag that already points there is not an error.
+    async fn put_image(&self, repository: &str, tag: &str, manifest: &Manifest) -> CloudResult<()>;
+}

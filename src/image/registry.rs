@@ -1,0 +1,255 @@
+//! A plain registry through the Docker Registry HTTP API v2: read a tag's manifest and
+//! put it back under other tags (GET + PUT of the manifest, no layer moves). Basic
+//! credentials, or a bearer token fetched with them when the registry asks for one.
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
+use crate::aws::ecr::MANIFEST_TYPES;
+use crate::cloud::ecr::Manifest;
+use crate::error::{Error, Result};
+
+/// Where the registry is and how to log in.
+#[derive(Clone)]
+pub struct Registry {
+    /// `host[:port]`, as image references name it.
+    pub host: String,
+    /// `https://host[:port]`, or http:// for a loopback host or an explicit `http://`.
+    pub base: String,
+    username: String,
+    password: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Splits `--registry` (`host[:port]` or a URL) into the host image references use and
+/// the base URL of its API.
+pub fn parse_host(value: &str) -> Result<(String, String)> {
+    let value = value.trim().trim_end_matches('/');
+    let (scheme, host) = match value.split_once("://") {
+        Some((s @ ("http" | "https"), rest)) => (Some(s), rest),
+        Some(_) => {
+            return Err(Error::input(
+                format!("registry {value:?} has a scheme other than http or https"),
+                "pass --registry HOST[:PORT], or https://HOST[:PORT] / http://HOST[:PORT]",
+            ))
+        }
+        None => (None, value),
+    };
+    let valid = !host.is_empty()
+        && !host.contains('/')
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+    if !valid {
+        return Err(Error::input(
+            format!("registry {value:?} is not a host name"),
+            "pass --registry HOST[:PORT], e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        ));
+    }
+    let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]");
+    let scheme = scheme.unwrap_or(if loopback { "http" } else { "https" });
+    Ok((host.to_string(), format!("{scheme}://{host}")))
+}
+
+impl Registry {
+    pub fn new(host: &str, base: &str, username: &str, password: &str) -> Self {
+        Registry {
+            host: host.to_string(),
+            base: base.to_string(),
+            username: username.to_string(),
+            password: password.to_string(),
+            http: reqwest::Client::builder()
+                .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Sends a request with basic credentials; on a bearer challenge, gets a token and retries once.
+    async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response> {
+        let response = build()
+            .basic_auth(&self.username, Some(&self.password))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        let challenge = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let Some(params) = challenge.strip_prefix("Bearer ") else {
+            return Ok(response);
+        };
+        let token = self.bearer_token(params).await?;
+        build().bearer_auth(token).send().await.map_err(|e| self.unreachable(e))
+    }
+
+    async fn bearer_token(&self, params: &str) -> Result<String> {
+        let mut realm = None;
+        let mut query = Vec::new();
+        for part in params.split(',') {
+            if let Some((k, v)) = part.trim().split_once('=') {
+                let v = v.trim_matches('"').to_string();
+                match k {
+                    "realm" => realm = Some(v),
+                    "service" | "scope" => query.push((k.to_string(), v)),
+                    _ => {}
+                }
+            }
+        }
+        let realm = realm.ok_or_else(|| self.refused("the bearer challenge names no realm".into()))?;
+        let url = url::Url::parse_with_params(&realm, &query)
+            .map_err(|e| self.refused(format!("the bearer challenge's realm {realm:?} is not a URL: {e}")))?;
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.username, Some(&self.password))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return Err(self.refused(error_text(response).await));
+        }
+        let body: serde_json::Value = response.json().await.map_err(|e| self.unreachable(e))?;
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(|t| t.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| self.refused("the token answer holds no token".into()))
+    }
+
+    /// The manifest a tag (or digest) points at, or None when there is none.
+    pub async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
+        let url = format!("{}/v2/{repository}/manifests/{reference}", self.base);
+        let response = self
+            .send(|| self.http.get(&url).header(ACCEPT, MANIFEST_TYPES.join(", ")))
+            .await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.refused(error_text(response).await)),
+            _ => return Err(self.failed("GET", &url, error_text(response).await)),
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let digest = header("docker-content-digest").unwrap_or_default();
+        let content_type = header(CONTENT_TYPE.as_str());
+        let body = response.text().await.map_err(|e| self.unreachable(e))?;
+        let media_type = content_type
+            .or_else(|| crate::aws::ecr::media_type_of(&body))
+            .unwrap_or_else(|| MANIFEST_TYPES[2].to_string());
+        Ok(Some(Manifest {
+            digest,
+            media_type,
+            body,
+        }))
+    }
+
+    /// Puts the manifest under `tag`, byte for byte; returns the digest the registry reports.
+    pub async fn put_manifest(&self, repository: &str, tag: &str, manifest: &Manifest) -> Result<String> {
+        let url = format!("{}/v2/{repository}/manifests/{tag}", self.base);
+        let response = self
+            .send(|| {
+                self.http
+                    .request(Method::PUT, &url)
+                    .header(CONTENT_TYPE, &manifest.media_type)
+                    .body(manifest.body.clone())
+            })
+            .await?;
+        if response.status() == StatusCode::UNAUTHORIZED || response.status() == StatusCode::FORBIDDEN {
+            return Err(self.refused(error_text(response).await));
+        }
+        if !response.status().is_success() {
+            return Err(self.failed("PUT", &url, error_text(response).await));
+        }
+        Ok(response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| manifest.digest.clone()))
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Error {
+        Error::failed_with_help(
+            format!("cannot reach the registry at {}: {e}", self.base),
+            "check --registry and the network; a plain-HTTP registry needs --registry http://HOST:PORT",
+        )
+    }
+
+    fn refused(&self, message: String) -> Error {
+        Error::failed_with_help(
+            format!("the registry {} refused the ECR credentials: {message}", self.host),
+            "check that --registry names the registry of this account and region, and that the role may call ecr:GetAuthorizationToken",
+        )
+    }
+
+    fn failed(&self, method: &str, url: &str, message: String) -> Error {
+        Error::failed(format!("the registry refused {method} {url}: {message}"))
+    }
+}
+
+/// The registry's own words: `code: message` from its JSON error body, or the status.
+async fn error_text(response: Response) -> String {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| {
+        v.get("errors")?.as_array().map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+                    let message = e.get("message").and_then(|m| m.as_str()).unwrap_or_default();
+                    format!("{}: {message}", code.to_ascii_lowercase())
+                })
+                .collect()
+        })
+    });
+    match parsed {
+        Some(list) if !list.is_empty() => list.join("; "),
+        _ if body.trim().is_empty() => status.to_string(),
+        _ => format!("{status}: {}", body.trim()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_hosts_and_schemes() {
+        assert_eq!(
+            parse_host("123456789012.dkr.ecr.eu-west-1.amazonaws.com").unwrap(),
+            (
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+                "https://123456789012.dkr.ecr.eu-west-1.amazonaws.com".into()
+            )
+        );
+        assert_eq!(
+            parse_host("127.0.0.1:5000").unwrap(),
+            ("127.0.0.1:5000".into(), "http://127.0.0.1:5000".into())
+        );
+        assert_eq!(
+            parse_host("http://registry.internal:5000/").unwrap(),
+            ("registry.internal:5000".into(), "http://registry.internal:5000".into())
+        );
+        assert_eq!(parse_host("ftp://x").unwrap_err().exit_code(), 2);
+        assert_eq!(parse_host("host/path").unwrap_err().exit_code(), 2);
+    }
+}
