@@ -1,11 +1,14 @@
 //! The ECS port over aws-sdk-ecs.
 
 use async_trait::async_trait;
-use aws_sdk_ecs::types::DesiredStatus;
+use aws_sdk_ecs::types::{DesiredStatus, KeyValuePair};
 use aws_sdk_ecs::Client;
 
 use super::to_cloud;
-use crate::cloud::{CloudError, CloudResult, Ecs, EcsDeployment, EcsService, ErrorKind, ServiceEvent, StoppedTask};
+use crate::cloud::{
+    CloudError, CloudResult, ContainerSpec, Ecs, EcsDeployment, EcsService, ErrorKind, Revision, ServiceEvent,
+    StoppedTask, TaskDefinition,
+};
 
 /// ECS through the AWS SDK.
 #[derive(Clone)]
@@ -143,5 +146,131 @@ impl Ecs for EcsAdapter {
                     .collect(),
             })
             .collect())
+    }
+
+    async fn task_definition(&self, arn: &str) -> CloudResult<Option<TaskDefinition>> {
+        match self.describe(arn).await {
+            Ok(td) => Ok(Some(model(&td))),
+            Err(e) if e.kind == ErrorKind::NotFound || e.kind == ErrorKind::Invalid => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn register_revision(&self, revision: &Revision) -> CloudResult<TaskDefinition> {
+        let op = "RegisterTaskDefinition";
+        let td = self.describe(&revision.from).await?;
+        let mut containers = td.container_definitions().to_vec();
+        let Some(container) = containers
+            .iter_mut()
+            .find(|c| c.name() == Some(revision.container.as_str()))
+        else {
+            return Err(CloudError::new(
+                ErrorKind::Invalid,
+                op,
+                None,
+                format!(
+                    "task definition {} has no container {:?}",
+                    revision.from, revision.container
+                ),
+            ));
+        };
+        let mut env: Vec<KeyValuePair> = container.environment().to_vec();
+        for (key, value) in &revision.environment {
+            env.retain(|kv| kv.name() != Some(key.as_str()));
+            env.push(KeyValuePair::builder().name(key).value(value).build());
+        }
+        env.sort_by(|a, b| a.name().cmp(&b.name()));
+        container.image = Some(revision.image.clone());
+        container.environment = Some(env);
+        let out = self
+            .client
+            .register_task_definition()
+            .family(td.family().unwrap_or_default())
+            .set_task_role_arn(td.task_role_arn().map(str::to_string))
+            .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
+            .set_network_mode(td.network_mode().cloned())
+            .set_container_definitions(Some(containers))
+            .set_volumes(Some(td.volumes().to_vec()))
+            .set_placement_constraints(Some(td.placement_constraints().to_vec()))
+            .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+            .set_cpu(td.cpu().map(str::to_string))
+            .set_memory(td.memory().map(str::to_string))
+            .set_pid_mode(td.pid_mode().cloned())
+            .set_ipc_mode(td.ipc_mode().cloned())
+            .set_proxy_configuration(td.proxy_configuration().cloned())
+            .set_ephemeral_storage(td.ephemeral_storage().cloned())
+            .set_runtime_platform(td.runtime_platform().cloned())
+            .send()
+            .await
+            .map_err(|e| to_cloud(op, &e))?;
+        let registered = out
+            .task_definition()
+            .ok_or_else(|| CloudError::new(ErrorKind::Other, op, None, "no task definition in the answer"))?;
+        Ok(model(registered))
+    }
+
+    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> CloudResult<String> {
+        let op = "UpdateService";
+        let out = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .send()
+            .await
+            .map_err(|e| not_found(to_cloud(op, &e)))?;
+        let id = out
+            .service()
+            .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
+            .and_then(|d| d.id())
+            .unwrap_or_default();
+        Ok(id.to_string())
+    }
+}
+
+impl EcsAdapter {
+    async fn describe(&self, arn: &str) -> CloudResult<aws_sdk_ecs::types::TaskDefinition> {
+        let op = "DescribeTaskDefinition";
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .send()
+            .await
+            .map_err(|e| to_cloud(op, &e))?;
+        out.task_definition()
+            .cloned()
+            .ok_or_else(|| CloudError::not_found(op, format!("task definition {arn} not found")))
+    }
+}
+
+fn model(td: &aws_sdk_ecs::types::TaskDefinition) -> TaskDefinition {
+    TaskDefinition {
+        arn: td.task_definition_arn().unwrap_or_default().to_string(),
+        family: td.family().unwrap_or_default().to_string(),
+        revision: td.revision(),
+        containers: td
+            .container_definitions()
+            .iter()
+            .map(|c| {
+                let mut environment: Vec<(String, String)> = c
+                    .environment()
+                    .iter()
+                    .map(|kv| {
+                        (
+                            kv.name().unwrap_or_default().to_string(),
+                            kv.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                environment.sort();
+                ContainerSpec {
+                    name: c.name().unwrap_or_default().to_string(),
+                    image: c.image().unwrap_or_default().to_string(),
+                    environment,
+                }
+            })
+            .collect(),
     }
 }

@@ -58,10 +58,51 @@ pub struct StoppedTask {
     pub containers: Vec<(String, Option<i32>, Option<String>)>,
 }
 
+/// One container of a task definition, as a rollout changes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// Environment variables, sorted by name.
+    pub environment: Vec<(String, String)>,
+}
+
+/// A task definition revision, reduced to what rollouts read and change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDefinition {
+    pub arn: String,
+    pub family: String,
+    pub revision: i32,
+    pub containers: Vec<ContainerSpec>,
+}
+
+impl TaskDefinition {
+    pub fn container(&self, name: &str) -> Option<&ContainerSpec> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}
+
+/// What a new revision changes in one container of an existing task definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    /// The task definition the new revision copies, everything else unchanged.
+    pub from: String,
+    pub container: String,
+    pub image: String,
+    /// Environment variables set (added or replaced) in that container.
+    pub environment: Vec<(String, String)>,
+}
+
 #[async_trait]
 pub trait Ecs: Send + Sync {
     /// The service, or None when the cluster or service does not exist.
     async fn describe_service(&self, cluster: &str, service: &str) -> CloudResult<Option<EcsService>>;
     /// The most recently stopped tasks of the service (at most `limit`).
     async fn stopped_tasks(&self, cluster: &str, service: &str, limit: usize) -> CloudResult<Vec<StoppedTask>>;
+    /// A task definition revision (ARN or family:revision), or None when it does not exist.
+    async fn task_definition(&self, arn: &str) -> CloudResult<Option<TaskDefinition>>;
+    /// Registers a new revision: a copy of `revision.from` with one container changed.
+    async fn register_revision(&self, revision: &Revision) -> CloudResult<TaskDefinition>;
+    /// Points the service at a task definition (UpdateService); returns the new primary deployment's id.
+    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> CloudResult<String>;
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
-pub use ecs::{Ecs, EcsDeployment, EcsService, ServiceEvent, StoppedTask};
+pub use ecs::{ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, StoppedTask, TaskDefinition};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
 
 /// One implementation of every port: the AWS adapters, or the simulator.

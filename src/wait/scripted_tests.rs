@@ -184,6 +184,15 @@ impl Ecs for FakeEcs {
             containers: vec![("app".into(), Some(1), None)],
         }])
     }
+    async fn task_definition(&self, _arn: &str) -> CloudResult<Option<TaskDefinition>> {
+        unreachable!("probes never read task definitions")
+    }
+    async fn register_revision(&self, _r: &Revision) -> CloudResult<TaskDefinition> {
+        unreachable!("probes never mutate")
+    }
+    async fn update_service(&self, _c: &str, _s: &str, _t: &str) -> CloudResult<String> {
+        unreachable!("probes never mutate")
+    }
 }
 
 #[tokio::test(start_paused = true)]
