@@ -2,6 +2,7 @@
 //! credentials behind it (GitHub OIDC -> STS inside Actions, the standard chain outside).
 
 mod credentials;
+pub mod ec2;
 
 pub use credentials::{connect, session_name, Session, Source, Target};
 

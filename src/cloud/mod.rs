@@ -6,12 +6,14 @@
 //! serialised and the simulator stays small.
 
 pub mod asg;
+pub mod ec2;
 pub mod ecs;
 pub mod elb;
 
 use std::fmt;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
+pub use ec2::{Ec2, Image, LaunchTemplate, LaunchTemplateVersion, NewVersion};
 pub use ecs::{Ecs, EcsDeployment, EcsService, ServiceEvent, StoppedTask};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
 
