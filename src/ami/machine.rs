@@ -200,7 +200,11 @@ pub fn version(text: &str) -> Option<(u64, u64, u64)> {
             .map(|w| w[1..].to_string())
     })?;
     let mut parts = raw.split(['.', '-']).map(|p| p.parse::<u64>());
-    Some((parts.next()?.ok()?, parts.next()?.ok()?, parts.next().and_then(Result::ok).unwrap_or(0)))
+    Some((
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next().and_then(Result::ok).unwrap_or(0),
+    ))
 }
 
 #[cfg(test)]

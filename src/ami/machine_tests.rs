@@ -3,7 +3,9 @@
 use super::*;
 
 fn fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packer").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/packer")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -59,7 +61,10 @@ fn escaped_commas_and_newlines_are_restored() {
     );
     assert_eq!(
         readable(last.ui().unwrap().1).collect::<Vec<_>>(),
-        vec!["--> amazon-ebs.web: AMIs were created:", "us-east-1: ami-ccfd0d5d02d68684b"]
+        vec![
+            "--> amazon-ebs.web: AMIs were created:",
+            "us-east-1: ami-ccfd0d5d02d68684b"
+        ]
     );
 }
 
@@ -95,7 +100,10 @@ fn validate_errors_come_from_ui_lines() {
     let s = summarize(&fixture("validate-syntax-error.out"));
     let messages = s.messages();
     assert_eq!(messages.len(), 1);
-    assert!(messages[0].starts_with("Error: Missing newline after argument"), "{messages:?}");
+    assert!(
+        messages[0].starts_with("Error: Missing newline after argument"),
+        "{messages:?}"
+    );
     assert!(messages[0].contains("on bad.pkr.hcl line 26, in build:"));
 
     let s = summarize(&fixture("validate-missing-template.out"));
@@ -106,8 +114,15 @@ fn validate_errors_come_from_ui_lines() {
 fn an_interrupted_build_has_no_artifact() {
     let s = summarize(&fixture("build-interrupted.out"));
     assert!(s.artifacts.is_empty());
-    let last = fixture("build-interrupted.out").lines().filter_map(Line::parse).last().unwrap();
-    assert_eq!(last.ui().unwrap().1, "Cleanly cancelled builds after being interrupted.");
+    let last = fixture("build-interrupted.out")
+        .lines()
+        .filter_map(Line::parse)
+        .last()
+        .unwrap();
+    assert_eq!(
+        last.ui().unwrap().1,
+        "Cleanly cancelled builds after being interrupted."
+    );
 }
 
 #[test]

@@ -134,10 +134,7 @@ pub struct Clouds<'a> {
 /// Runs the bake: validate, find an earlier AMI of the commit, build, tag, new version.
 pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> Result<Outcome> {
     let packer_version = req.packer.check_version().await?;
-    eprintln!(
-        "packer {packer_version}: validating {}",
-        req.packer.template.display()
-    );
+    eprintln!("packer {packer_version}: validating {}", req.packer.template.display());
     req.packer.validate().await?;
     interrupt.check()?;
 
@@ -178,7 +175,14 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
 
     if existing.is_empty() {
         let group = format!("packer build {}", req.packer.template.display());
-        eprintln!("{}", if req.packer.actions { crate::github::commands::group(&group) } else { group });
+        eprintln!(
+            "{}",
+            if req.packer.actions {
+                crate::github::commands::group(&group)
+            } else {
+                group
+            }
+        );
         let built = req.packer.build(interrupt).await;
         if req.packer.actions {
             eprintln!("{}", crate::github::commands::endgroup());
@@ -198,7 +202,11 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         eprintln!(
             "commit {} already has an AMI ({}): reusing it (--rebake bakes a new one)",
             short(&req.commit),
-            existing.iter().map(|a| a.ami_id.as_str()).collect::<Vec<_>>().join(", ")
+            existing
+                .iter()
+                .map(|a| a.ami_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let ami = pick(req, &outcome.amis)?.ami_id.clone();
@@ -255,7 +263,10 @@ fn pick<'a>(req: &Request, amis: &'a [Artifact]) -> Result<&'a Artifact> {
         [] => Err(Error::failed_with_help(
             format!(
                 "no AMI{} in {}, the environment's region (Packer made: {})",
-                req.build.as_deref().map(|b| format!(" of build {b}")).unwrap_or_default(),
+                req.build
+                    .as_deref()
+                    .map(|b| format!(" of build {b}"))
+                    .unwrap_or_default(),
                 req.region,
                 amis.iter()
                     .map(|a| format!("{} {} {}", a.build, a.region, a.ami_id))

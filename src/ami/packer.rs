@@ -165,7 +165,9 @@ impl Packer {
         let _ = errors.await;
         let status = status.map_err(|e| Error::failed(format!("waiting for packer failed: {e}")))?;
         if forwarded {
-            return Err(Error::Interrupted(Some(format!("packer stopped ({status}) after cleaning up"))));
+            return Err(Error::Interrupted(Some(format!(
+                "packer stopped ({status}) after cleaning up"
+            ))));
         }
         if !status.success() {
             return Err(Error::failed_with_help(
@@ -205,7 +207,10 @@ async fn stream(stdout: impl AsyncRead + Unpin, actions: bool) -> Summary {
                 eprintln!("{l}");
             }
             if actions && level == UiLevel::Error && !machine::is_recap(text) {
-                eprintln!("{}", commands::annotation(Level::Error, text.trim(), Some("packer"), None));
+                eprintln!(
+                    "{}",
+                    commands::annotation(Level::Error, text.trim(), Some("packer"), None)
+                );
             }
         }
     }

@@ -16,7 +16,10 @@ pub fn outputs(o: &Outcome) -> Vec<(String, String)> {
             serde_json::to_string(&ids).unwrap_or_else(|_| "{}".into()),
         ),
     ];
-    out.extend(ids.iter().map(|(region, ami)| (format!("ami-id-{region}"), ami.clone())));
+    out.extend(
+        ids.iter()
+            .map(|(region, ami)| (format!("ami-id-{region}"), ami.clone())),
+    );
     let lt = o.launch_template.as_ref();
     out.push((
         "launch-template-id".to_string(),

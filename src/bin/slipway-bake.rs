@@ -21,7 +21,7 @@ use slipway::{Error, Result};
 /// version from the default one with only the image changed. A rerun for a commit that
 /// already has an AMI bakes nothing and reuses it.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(about, long_about)]
 struct Args {
     #[command(flatten)]
     job: JobArgs,

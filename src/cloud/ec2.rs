@@ -57,8 +57,11 @@ pub trait Ec2: Send + Sync {
     /// A launch template by name or by id (`lt-...`), or None when it does not exist.
     async fn launch_template(&self, name_or_id: &str) -> CloudResult<Option<LaunchTemplate>>;
     /// One version of a launch template, or None when it does not exist.
-    async fn launch_template_version(&self, template_id: &str, number: i64)
-        -> CloudResult<Option<LaunchTemplateVersion>>;
+    async fn launch_template_version(
+        &self,
+        template_id: &str,
+        number: i64,
+    ) -> CloudResult<Option<LaunchTemplateVersion>>;
     /// CreateLaunchTemplateVersion from a source version with a new image; returns its number.
     async fn create_launch_template_version(&self, version: &NewVersion) -> CloudResult<i64>;
     /// Makes a version the template's default (ModifyLaunchTemplate).

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bake;
 mod credentials;
 mod env_cli;
 mod env_errors;
