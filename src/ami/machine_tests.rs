@@ -51,7 +51,7 @@ fn escaped_commas_and_newlines_are_restored() {
         .find_map(|l| l.ui().map(|(_, t)| t.to_string()).filter(|t| t.contains("\"Note\"")))
         .unwrap();
     assert_eq!(tag, "    amazon-ebs.web: Adding tag: \"Note\": \"a, b, and c\"");
-    let last = text.lines().filter_map(Line::parse).last().unwrap();
+    let last = text.lines().rev().find_map(Line::parse).unwrap();
     assert_eq!(
         last.ui(),
         Some((
@@ -116,8 +116,8 @@ fn an_interrupted_build_has_no_artifact() {
     assert!(s.artifacts.is_empty());
     let last = fixture("build-interrupted.out")
         .lines()
-        .filter_map(Line::parse)
-        .last()
+        .rev()
+        .find_map(Line::parse)
         .unwrap();
     assert_eq!(
         last.ui().unwrap().1,

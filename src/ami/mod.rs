@@ -133,20 +133,27 @@ pub struct Clouds<'a> {
 
 /// Runs the bake: validate, find an earlier AMI of the commit, build, tag, new version.
 pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> Result<Outcome> {
-    let packer_version = req.packer.check_version().await?;
-    eprintln!("packer {packer_version}: validating {}", req.packer.template.display());
-    req.packer.validate().await?;
+    // Packer's checks and the cloud lookups are independent: run them together, then
+    // report in order (a too-old Packer explains a refused template).
+    eprintln!("packer: validating {}", req.packer.template.display());
+    let lookups = async {
+        let template = match &req.launch_template {
+            Some(name) => Some(find_template(req, clouds.ec2, name).await?),
+            None => None,
+        };
+        let existing = if req.rebake {
+            Vec::new()
+        } else {
+            earlier_amis(req, clouds.ec2).await?
+        };
+        Ok::<_, Error>((template, existing))
+    };
+    let (version, validated, looked_up) =
+        tokio::join!(req.packer.check_version(), req.packer.validate(), lookups);
+    let packer_version = version?;
+    validated?;
+    let (template, existing) = looked_up?;
     interrupt.check()?;
-
-    let template = match &req.launch_template {
-        Some(name) => Some(find_template(req, clouds.ec2, name).await?),
-        None => None,
-    };
-    let existing = if req.rebake {
-        Vec::new()
-    } else {
-        earlier_amis(req, clouds.ec2).await?
-    };
     let mut outcome = Outcome {
         result: Status::DryRun,
         app: req.app.clone(),
