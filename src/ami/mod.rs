@@ -148,8 +148,7 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         };
         Ok::<_, Error>((template, existing))
     };
-    let (version, validated, looked_up) =
-        tokio::join!(req.packer.check_version(), req.packer.validate(), lookups);
+    let (version, validated, looked_up) = tokio::join!(req.packer.check_version(), req.packer.validate(), lookups);
     let packer_version = version?;
     validated?;
     let (template, existing) = looked_up?;
