@@ -3,6 +3,7 @@
 //! The binaries in src/bin are thin: they parse flags, call into this library and
 //! render the outcome. See DESIGN.md for how the parts fit.
 
+pub mod ami;
 pub mod aws;
 pub mod cli;
 pub mod cloud;

@@ -3,6 +3,7 @@
 
 pub mod asg;
 mod credentials;
+pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;

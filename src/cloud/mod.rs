@@ -6,6 +6,7 @@
 //! serialised and the simulator stays small.
 
 pub mod asg;
+pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
+pub use ec2::{Ec2, Image, LaunchTemplate, LaunchTemplateVersion, NewVersion};
 pub use ecs::{ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, StoppedTask, TaskDefinition};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
 

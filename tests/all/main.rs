@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bake;
 mod build;
 mod credentials;
 mod env_cli;

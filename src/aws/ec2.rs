@@ -1,0 +1,185 @@
+//! The EC2 adapter: implements the `cloud::Ec2` port with aws-sdk-ec2.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData, Tag};
+
+use crate::cloud::{CloudError, CloudResult, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplateVersion, NewVersion};
+
+/// EC2 in one region.
+#[derive(Debug, Clone)]
+pub struct Ec2Client {
+    client: aws_sdk_ec2::Client,
+}
+
+impl Ec2Client {
+    /// A client for the config's region.
+    pub fn new(config: &SdkConfig) -> Self {
+        Ec2Client {
+            client: aws_sdk_ec2::Client::new(config),
+        }
+    }
+
+    /// A client for another region with the same credentials and endpoint.
+    pub fn in_region(config: &SdkConfig, region: &str) -> Self {
+        let conf = aws_sdk_ec2::config::Builder::from(config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        Ec2Client {
+            client: aws_sdk_ec2::Client::from_conf(conf),
+        }
+    }
+}
+
+fn error<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let code = super::error_code(&err).map(str::to_string);
+    let mut kind = CloudError::classify(code.as_deref());
+    // EC2 calls a malformed id "Malformed" and a missing launch template
+    // "InvalidLaunchTemplateName.NotFoundException"; both mean there is no such thing.
+    if code.as_deref().is_some_and(|c| c.ends_with(".Malformed")) {
+        kind = ErrorKind::NotFound;
+    }
+    CloudError::new(kind, operation, code.as_deref(), super::describe(&err))
+}
+
+fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .collect()
+}
+
+fn image_of(i: &aws_sdk_ec2::types::Image) -> Image {
+    Image {
+        id: i.image_id().unwrap_or_default().to_string(),
+        name: i.name().map(str::to_string),
+        state: i.state().map(|s| s.as_str().to_string()),
+        creation_date: i.creation_date().map(str::to_string),
+        tags: tags_of(i.tags()),
+    }
+}
+
+#[async_trait]
+impl Ec2 for Ec2Client {
+    async fn images_by_tags(&self, tags: &[(String, String)]) -> CloudResult<Vec<Image>> {
+        let mut req = self.client.describe_images().owners("self");
+        for (key, value) in tags {
+            req = req.filters(Filter::builder().name(format!("tag:{key}")).values(value).build());
+        }
+        let out = req.send().await.map_err(|e| error("DescribeImages", e))?;
+        let mut images: Vec<Image> = out.images().iter().map(image_of).collect();
+        // Filters are applied by EC2; checking again keeps a lax implementation honest.
+        images.retain(|i| tags.iter().all(|(k, v)| i.tags.get(k) == Some(v)));
+        images.sort_by(|a, b| b.creation_date.cmp(&a.creation_date));
+        Ok(images)
+    }
+
+    async fn image(&self, id: &str) -> CloudResult<Option<Image>> {
+        match self.client.describe_images().image_ids(id).send().await {
+            Ok(out) => Ok(out.images().first().map(image_of)),
+            Err(e) => match error("DescribeImages", e) {
+                e if e.kind == ErrorKind::NotFound => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn create_tags(&self, resource_ids: &[String], tags: &[(String, String)]) -> CloudResult<()> {
+        let mut req = self.client.create_tags().set_resources(Some(resource_ids.to_vec()));
+        for (key, value) in tags {
+            req = req.tags(Tag::builder().key(key).value(value).build());
+        }
+        req.send().await.map_err(|e| error("CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn launch_template(&self, name_or_id: &str) -> CloudResult<Option<LaunchTemplate>> {
+        let req = self.client.describe_launch_templates();
+        let req = if name_or_id.starts_with("lt-") {
+            req.launch_template_ids(name_or_id)
+        } else {
+            req.launch_template_names(name_or_id)
+        };
+        match req.send().await {
+            Ok(out) => Ok(out.launch_templates().first().map(|t| LaunchTemplate {
+                id: t.launch_template_id().unwrap_or_default().to_string(),
+                name: t.launch_template_name().unwrap_or_default().to_string(),
+                default_version: t.default_version_number().unwrap_or_default(),
+                latest_version: t.latest_version_number().unwrap_or_default(),
+            })),
+            Err(e) => match error("DescribeLaunchTemplates", e) {
+                e if e.kind == ErrorKind::NotFound => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn launch_template_version(
+        &self,
+        template_id: &str,
+        number: i64,
+    ) -> CloudResult<Option<LaunchTemplateVersion>> {
+        let res = self
+            .client
+            .describe_launch_template_versions()
+            .launch_template_id(template_id)
+            .versions(number.to_string())
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(out
+                .launch_template_versions()
+                .iter()
+                .find(|v| v.version_number() == Some(number))
+                .map(|v| LaunchTemplateVersion {
+                    number,
+                    image_id: v.launch_template_data().and_then(|d| d.image_id()).map(str::to_string),
+                    description: v.version_description().map(str::to_string),
+                })),
+            Err(e) => match error("DescribeLaunchTemplateVersions", e) {
+                e if e.kind == ErrorKind::NotFound => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+
+    async fn create_launch_template_version(&self, version: &NewVersion) -> CloudResult<i64> {
+        let out = self
+            .client
+            .create_launch_template_version()
+            .launch_template_id(&version.template_id)
+            .source_version(version.source_version.to_string())
+            .set_version_description(version.description.clone())
+            .launch_template_data(RequestLaunchTemplateData::builder().image_id(&version.image_id).build())
+            .send()
+            .await
+            .map_err(|e| error("CreateLaunchTemplateVersion", e))?;
+        out.launch_template_version()
+            .and_then(|v| v.version_number())
+            .ok_or_else(|| {
+                CloudError::new(
+                    ErrorKind::Other,
+                    "CreateLaunchTemplateVersion",
+                    None,
+                    "the answer carries no version number",
+                )
+            })
+    }
+
+    async fn set_default_version(&self, template_id: &str, number: i64) -> CloudResult<()> {
+        self.client
+            .modify_launch_template()
+            .launch_template_id(template_id)
+            .default_version(number.to_string())
+            .send()
+            .await
+            .map_err(|e| error("ModifyLaunchTemplate", e))?;
+        Ok(())
+    }
+}

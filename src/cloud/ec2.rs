@@ -1,0 +1,69 @@
+//! The EC2 port: images found by tag, tags, and launch templates with their numbered
+//! versions (what a bake writes and what a roll pins).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::CloudResult;
+
+/// An AMI owned by the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: String,
+    pub name: Option<String>,
+    /// pending, available, failed, ...
+    pub state: Option<String>,
+    /// ISO 8601, as EC2 reports it.
+    pub creation_date: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A launch template and its version numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub id: String,
+    pub name: String,
+    pub default_version: i64,
+    pub latest_version: i64,
+}
+
+/// One numbered version of a launch template, with the fields the jobs read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplateVersion {
+    pub number: i64,
+    pub image_id: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A new version: a copy of `source_version` with only the image changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewVersion {
+    pub template_id: String,
+    pub source_version: i64,
+    pub image_id: String,
+    pub description: Option<String>,
+}
+
+#[async_trait]
+pub trait Ec2: Send + Sync {
+    /// The account's own images carrying every one of `tags`, newest first.
+    async fn images_by_tags(&self, tags: &[(String, String)]) -> CloudResult<Vec<Image>>;
+    /// One image, or None when it does not exist.
+    async fn image(&self, id: &str) -> CloudResult<Option<Image>>;
+    /// Adds or overwrites tags on resources (images, snapshots, instances, ...).
+    async fn create_tags(&self, resource_ids: &[String], tags: &[(String, String)]) -> CloudResult<()>;
+    /// A launch template by name or by id (`lt-...`), or None when it does not exist.
+    async fn launch_template(&self, name_or_id: &str) -> CloudResult<Option<LaunchTemplate>>;
+    /// One version of a launch template, or None when it does not exist.
+    async fn launch_template_version(
+        &self,
+        template_id: &str,
+        number: i64,
+    ) -> CloudResult<Option<LaunchTemplateVersion>>;
+    /// CreateLaunchTemplateVersion from a source version with a new image; returns its number.
+    async fn create_launch_template_version(&self, version: &NewVersion) -> CloudResult<i64>;
+    /// Makes a version the template's default (ModifyLaunchTemplate).
+    async fn set_default_version(&self, template_id: &str, number: i64) -> CloudResult<()>;
+}
