@@ -6,6 +6,7 @@ mod support;
 mod bake;
 mod build;
 mod credentials;
+mod ecs_wire;
 mod env_cli;
 mod env_errors;
 mod wait_aws;

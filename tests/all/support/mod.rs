@@ -5,6 +5,7 @@
 pub mod containers;
 pub mod http;
 pub mod moto;
+pub mod proxy;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,233 @@
+//! A real HTTP proxy in front of moto that records every AWS call that reaches moto and,
+//! when asked, answers a share of calls itself with each protocol's own throttling error
+//! (JSON ThrottlingException for ECS/ECR, query-protocol Throttling for Auto Scaling and
+//! ELBv2, RequestLimitExceeded for EC2) or a bare 503, without forwarding them.
+//! Tests read what reached moto, not what the code says it sent.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use rand::{Rng, SeedableRng};
+
+/// One call as the proxy saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `ecs`, `autoscaling`, `elasticloadbalancing`, `ec2`, `sts`, ...
+    pub service: String,
+    /// The API action, e.g. `UpdateService`.
+    pub action: String,
+    /// Whether moto got it (false: the proxy answered with a fault).
+    pub forwarded: bool,
+}
+
+impl Call {
+    /// Whether the action changes state.
+    pub fn is_mutation(&self) -> bool {
+        const READ: [&str; 3] = ["Describe", "List", "Get"];
+        !READ.iter().any(|p| self.action.starts_with(p))
+    }
+}
+
+pub struct Proxy {
+    pub endpoint: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl Proxy {
+    /// A proxy to `upstream` answering `fault_share` (0.0 to 1.0) of calls with a fault.
+    pub fn start(upstream: &str, fault_share: f64, seed: u64) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let log = calls.clone();
+        let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, log, rng) = (upstream.clone(), log.clone(), rng.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    // Keep-alive: serve requests on this connection until it closes.
+                    while let Some(request) = read_request(&mut reader) {
+                        let fault = {
+                            let mut r = rng.lock().unwrap();
+                            (r.random::<f64>() < fault_share).then(|| r.random_range(0..4u8))
+                        };
+                        let (service, action) = identify(&request);
+                        let response = match fault {
+                            Some(kind) => fault_response(&service, &request, kind),
+                            None => forward(&upstream, &request),
+                        };
+                        log.lock().unwrap().push(Call {
+                            service,
+                            action,
+                            forwarded: fault.is_none(),
+                        });
+                        let mut out = stream.try_clone().unwrap();
+                        if out.write_all(&response).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Proxy { endpoint, calls }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Mutating calls that reached moto, in order.
+    pub fn mutations(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.forwarded && c.is_mutation())
+            .map(|c| c.action)
+            .collect()
+    }
+
+    /// How many calls the proxy answered with a fault.
+    pub fn faults(&self) -> usize {
+        self.calls().iter().filter(|c| !c.forwarded).count()
+    }
+}
+
+struct Request {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut request = Request { head, body: Vec::new() };
+    let length: usize = request
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    request.body = vec![0; length];
+    reader.read_exact(&mut request.body).ok()?;
+    Some(request)
+}
+
+/// (service, action) from the JSON target header, or the query body and the signing scope.
+fn identify(r: &Request) -> (String, String) {
+    if let Some(target) = r.header("x-amz-target") {
+        let (prefix, action) = target.split_once('.').unwrap_or(("", target));
+        let service = if prefix.starts_with("AmazonEC2ContainerService") {
+            "ecs"
+        } else if prefix.starts_with("AmazonEC2ContainerRegistry") {
+            "ecr"
+        } else {
+            prefix
+        };
+        return (service.to_string(), action.to_string());
+    }
+    let body = String::from_utf8_lossy(&r.body);
+    let action = body
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("?")
+        .to_string();
+    let service = r
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("?")
+        .to_string();
+    (service, action)
+}
+
+fn http(status: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nx-amzn-RequestId: proxy-fault\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn fault_response(service: &str, r: &Request, kind: u8) -> Vec<u8> {
+    if kind == 0 {
+        return http("503 Service Unavailable", "text/plain", "Service Unavailable");
+    }
+    if r.header("x-amz-target").is_some() {
+        return http(
+            "400 Bad Request",
+            "application/x-amz-json-1.1",
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        );
+    }
+    if service == "ec2" {
+        return http(
+            "503 Service Unavailable",
+            "text/xml",
+            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>\
+             </Error></Errors><RequestID>proxy-fault</RequestID></Response>",
+        );
+    }
+    http(
+        "400 Bad Request",
+        "text/xml",
+        "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>\
+         <RequestId>proxy-fault</RequestId></ErrorResponse>",
+    )
+}
+
+/// Sends the request to moto on a fresh connection and returns moto's whole answer.
+fn forward(upstream: &str, r: &Request) -> Vec<u8> {
+    let mut conn = TcpStream::connect(upstream).expect("moto is up");
+    let mut head: Vec<&str> = r
+        .head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    head.push("Connection: close");
+    let mut bytes = head.join("\r\n").into_bytes();
+    bytes.extend_from_slice(b"\r\n\r\n");
+    bytes.extend_from_slice(&r.body);
+    conn.write_all(&bytes).unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).unwrap();
+    // Moto closes the connection; tell the client the length so keep-alive still works.
+    let text_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .unwrap_or(response.len());
+    let (head, body) = response.split_at(text_end);
+    let head = String::from_utf8_lossy(head);
+    let mut lines: Vec<String> = head
+        .trim_end()
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("connection:") && !l.starts_with("content-length:") && !l.starts_with("transfer-encoding:")
+        })
+        .map(str::to_string)
+        .collect();
+    lines.push(format!("Content-Length: {}", body.len()));
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
+    out
+}
