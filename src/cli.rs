@@ -40,9 +40,10 @@ pub fn fail(program: &str, err: &Error, runner: &Runner) -> ExitCode {
         if let Some(help) = err.help() {
             message.push_str(&format!("\nhelp: {help}"));
         }
+        let location = err.location().map(|l| runner.in_workspace(l));
         eprintln!(
             "{}",
-            commands::annotation(commands::Level::Error, &message, Some(program), err.location())
+            commands::annotation(commands::Level::Error, &message, Some(program), location.as_ref())
         );
     }
     ExitCode::from(err.exit_code())

@@ -24,6 +24,8 @@ pub struct Runner {
     pub run_attempt: Option<String>,
     /// `GITHUB_SERVER_URL`, default https://github.com.
     pub server_url: String,
+    /// `GITHUB_WORKSPACE`: annotations name files relative to it.
+    pub workspace: Option<PathBuf>,
     /// `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, present when the
     /// job has `permissions: id-token: write`.
     pub oidc: Option<oidc::Request>,
@@ -48,6 +50,7 @@ impl Runner {
             run_id: non_empty("GITHUB_RUN_ID"),
             run_attempt: non_empty("GITHUB_RUN_ATTEMPT"),
             server_url: non_empty("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
+            workspace: non_empty("GITHUB_WORKSPACE").map(PathBuf::from),
             oidc,
         }
     }
@@ -65,6 +68,24 @@ impl Runner {
             self.repository.as_ref()?,
             self.run_id.as_ref()?
         ))
+    }
+
+    /// A location with its file made relative to the workspace, as annotations need it.
+    pub fn in_workspace(&self, location: &crate::error::Location) -> crate::error::Location {
+        let mut loc = location.clone();
+        if let Some(ws) = &self.workspace {
+            let absolute = if loc.file.is_absolute() {
+                loc.file.clone()
+            } else {
+                std::env::current_dir()
+                    .map(|d| d.join(&loc.file))
+                    .unwrap_or_else(|_| loc.file.clone())
+            };
+            if let Ok(rel) = absolute.strip_prefix(ws) {
+                loc.file = rel.to_path_buf();
+            }
+        }
+        loc
     }
 
     /// Registers a secret with the runner so it never shows in logs. Outside Actions it
