@@ -1,17 +1,12 @@
 //! slipway-wait: wait until load-balancer targets, Auto Scaling instances, ECS deployments
 //! and HTTP endpoints are healthy, fail fast when they will not be, and say exactly why.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use slipway::cli::{self, Output};
-use slipway::config::{self, Duration};
-use slipway::github::{commands, Runner};
-use slipway::wait::job::{compile_regex, markdown, text, Request, UrlSpec};
-use slipway::wait::{http::Expect, GateReport, Outcome, Progress};
-use slipway::{aws, signal, Error, Result};
-use tokio_util::sync::CancellationToken;
+use slipway::cli;
+use slipway::github::Runner;
+use slipway::wait::command::{self, Args};
 
 /// Waits until everything named is healthy: every probe must pass.
 ///
@@ -21,253 +16,18 @@ use tokio_util::sync::CancellationToken;
 /// 130 interrupted.
 #[derive(Parser)]
 #[command(version, about, long_about)]
-struct Args {
-    /// Probe what this environment's config names (its `health` section, ASG and ECS service).
-    #[arg(long, short, env = "SLIPWAY_ENVIRONMENT")]
-    environment: Option<String>,
-    /// The config file (with --environment).
-    #[arg(long, short, env = "SLIPWAY_CONFIG", default_value = config::DEFAULT_PATH)]
-    config: PathBuf,
-    /// The version `{version}` stands for in expectations; default: the tag of GITHUB_REF,
-    /// or the short commit.
-    #[arg(long = "app-version", env = "SLIPWAY_VERSION", value_name = "VERSION")]
-    app_version: Option<String>,
-    /// The commit `{sha}` stands for in expectations.
-    #[arg(long, env = "GITHUB_SHA")]
-    sha: Option<String>,
-    /// The git ref (a tag ref gives the default version).
-    #[arg(long = "ref", env = "GITHUB_REF", hide = true)]
-    git_ref: Option<String>,
-
-    /// An HTTP(S) URL that must answer as expected (repeatable).
-    #[arg(long = "url", value_name = "URL")]
-    urls: Vec<String>,
-    /// Status codes that count as healthy, for every --url.
-    #[arg(long, value_delimiter = ',', default_value = "200", value_name = "CODES")]
-    status: Vec<u16>,
-    /// Text the body of every --url must contain.
-    #[arg(long, value_name = "TEXT")]
-    body_contains: Option<String>,
-    /// A regular expression the body of every --url must match.
-    #[arg(long, value_name = "REGEX")]
-    body_regex: Option<String>,
-    /// POINTER=VALUE: the JSON body's value at an RFC 6901 pointer, e.g. /commit=abc123.
-    #[arg(long, value_name = "POINTER=VALUE")]
-    json: Option<String>,
-    /// A version string the body must contain (proves the new build serves).
-    #[arg(long, value_name = "TEXT")]
-    expect_version: Option<String>,
-    /// Successes in a row before a URL counts as healthy.
-    #[arg(long, default_value_t = 2)]
-    consecutive: u32,
-    /// Slower answers count as failures.
-    #[arg(long, value_name = "DURATION")]
-    max_latency: Option<Duration>,
-    /// An extra CA certificate (PEM) to trust for HTTPS.
-    #[arg(long, value_name = "FILE")]
-    ca_cert: Option<PathBuf>,
-
-    /// A target group ARN whose registered targets must all be healthy (repeatable).
-    #[arg(long = "target-group", value_name = "ARN")]
-    target_groups: Vec<String>,
-    /// Healthy targets each target group needs at least.
-    #[arg(long, value_name = "N")]
-    min_healthy_targets: Option<u32>,
-    /// A target unhealthy this long fails the wait at once.
-    #[arg(long, value_name = "DURATION")]
-    unhealthy_grace: Option<Duration>,
-    /// An Auto Scaling group whose instances must all be InService and Healthy.
-    #[arg(long, value_name = "NAME")]
-    asg: Option<String>,
-    /// With --asg: the launch template version every instance must run.
-    #[arg(long, value_name = "VERSION", requires = "asg")]
-    launch_template_version: Option<String>,
-    /// The ECS cluster of --ecs-service.
-    #[arg(long, value_name = "CLUSTER", requires = "ecs_service")]
-    ecs_cluster: Option<String>,
-    /// An ECS service whose deployment must complete (with --ecs-cluster).
-    #[arg(long, value_name = "SERVICE", requires = "ecs_cluster")]
-    ecs_service: Option<String>,
-    /// With --ecs-service: the task definition that must end up serving.
-    #[arg(long, value_name = "ARN", requires = "ecs_service")]
-    task_definition: Option<String>,
-    /// The AWS region for probes given by flags (with --environment: the environment's).
-    #[arg(long, env = "AWS_REGION")]
-    region: Option<String>,
-
-    /// Give up after this long (default: the environment's health.timeout, or 10m).
-    #[arg(long, value_name = "DURATION")]
-    timeout: Option<Duration>,
-    /// Time between HTTP polls (default 500ms).
-    #[arg(long, value_name = "DURATION")]
-    interval: Option<Duration>,
-    /// Time between AWS polls (default 5s: 12 describe calls a minute per resource).
-    #[arg(long, value_name = "DURATION")]
-    aws_interval: Option<Duration>,
-    /// Text report on stderr, or JSON on stdout.
-    #[arg(long, value_enum, default_value_t)]
-    output: Output,
+struct Cli {
+    #[command(flatten)]
+    args: Args,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     cli::init_logging();
-    let args = Args::parse();
+    let Cli { args } = Cli::parse();
     let runner = Runner::from_env();
-    match run(args, &runner).await {
+    match command::run(args, &runner).await {
         Ok(report) => ExitCode::from(report.outcome.exit_code()),
         Err(err) => cli::fail("slipway-wait", &err, &runner),
     }
-}
-
-fn version_of(args: &Args, sha: &str) -> String {
-    if let Some(v) = args.app_version.as_deref().filter(|v| !v.is_empty()) {
-        return v.to_string();
-    }
-    if let Some(tag) = args.git_ref.as_deref().and_then(|r| r.strip_prefix("refs/tags/")) {
-        return tag.to_string();
-    }
-    sha.chars().take(7).collect()
-}
-
-fn request(args: &Args) -> Result<(Request, Option<aws::Target>)> {
-    let mut req = Request::default();
-    let mut target = None;
-    if let Some(name) = &args.environment {
-        let loaded = config::load(&args.config)?;
-        let env = loaded.environment(name)?;
-        let sha = args.sha.clone().unwrap_or_default();
-        let version = version_of(args, &sha);
-        let placeholders = env
-            .health
-            .urls
-            .iter()
-            .any(|u| serde_json::to_string(u).unwrap_or_default().contains("{sha}"));
-        if placeholders && sha.is_empty() {
-            return Err(Error::input(
-                format!("environment {name:?} expects {{sha}} in a health check, but no commit is known"),
-                "pass --sha COMMIT (GITHUB_SHA in Actions)",
-            ));
-        }
-        req.add_environment(env, &version, &sha)?;
-        target = Some(aws::Target::from_config(&loaded.config.app, name, env));
-    }
-    let json = match &args.json {
-        Some(pair) => {
-            let (pointer, value) = pair.split_once('=').ok_or_else(|| {
-                Error::input(
-                    format!("--json {pair:?} has no `=`"),
-                    "write it as POINTER=VALUE, e.g. --json /commit=abc123",
-                )
-            })?;
-            if !pointer.is_empty() && !pointer.starts_with('/') {
-                return Err(Error::input(
-                    format!("--json pointer {pointer:?} must start with /"),
-                    "write an RFC 6901 pointer such as /build/commit",
-                ));
-            }
-            let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.into()));
-            Some((pointer.to_string(), value))
-        }
-        None => None,
-    };
-    let expect = Expect {
-        status: args.status.clone(),
-        body_contains: args.body_contains.clone(),
-        body_regex: args.body_regex.as_deref().map(compile_regex).transpose()?,
-        json,
-        version: args.expect_version.clone(),
-        consecutive: args.consecutive,
-        max_latency: args.max_latency.map(|d| d.std()),
-    };
-    if args.consecutive == 0 {
-        return Err(Error::input("--consecutive 0 would never be healthy", "use 1 or more"));
-    }
-    for url in &args.urls {
-        req.urls.push(UrlSpec {
-            url: url.clone(),
-            expect: expect.clone(),
-        });
-    }
-    req.target_groups.extend(args.target_groups.iter().cloned());
-    if let Some(name) = &args.asg {
-        req.asg = Some((name.clone(), args.launch_template_version.clone()));
-    }
-    if let (Some(cluster), Some(service)) = (&args.ecs_cluster, &args.ecs_service) {
-        req.ecs = Some((cluster.clone(), service.clone(), args.task_definition.clone()));
-    }
-    if let Some(n) = args.min_healthy_targets {
-        req.min_healthy_targets = n as usize;
-    }
-    if let Some(d) = args.unhealthy_grace {
-        req.unhealthy_grace = d.std();
-    }
-    if let Some(d) = args.timeout {
-        req.timeout = d.std();
-    }
-    if let Some(d) = args.interval {
-        req.http_interval = d.std();
-    }
-    if let Some(d) = args.aws_interval {
-        req.aws_interval = d.std();
-    }
-    if let Some(path) = &args.ca_cert {
-        req.ca_cert = Some(std::fs::read(path).map_err(|e| {
-            Error::input(
-                format!("cannot read --ca-cert {}: {e}", path.display()),
-                "pass a readable PEM file",
-            )
-        })?);
-    }
-    Ok((req, target))
-}
-
-async fn run(args: Args, runner: &Runner) -> Result<GateReport> {
-    let (req, target) = request(&args)?;
-    // Probes are built (and their input checked) before any credentials are fetched.
-    req.validate()?;
-    let ports = if req.needs_aws() {
-        let config = match &target {
-            Some(target) => aws::connect(target, runner).await?.config,
-            None => {
-                let region = args.region.as_deref().filter(|r| !r.is_empty()).ok_or_else(|| {
-                    Error::input(
-                        "AWS probes need a region",
-                        "pass --region (or set AWS_REGION), or --environment to use the environment's",
-                    )
-                })?;
-                aws::loader(region).load().await
-            }
-        };
-        Some(aws::ports(&config))
-    } else {
-        None
-    };
-    let cancel = CancellationToken::new();
-    signal::install(cancel.clone(), signal::Pending::default());
-    let mut progress = Progress::stderr();
-    let report = req.run(ports.as_ref(), &cancel, &mut progress).await?;
-    let healthy = report.outcome == Outcome::Healthy;
-    runner.set_outputs(&[
-        ("healthy", healthy.to_string()),
-        (
-            "outcome",
-            serde_json::to_value(report.outcome)
-                .map(|v| v.as_str().unwrap_or_default().to_string())
-                .unwrap_or_default(),
-        ),
-        ("elapsed", format!("{:.1}", report.elapsed.as_secs_f64())),
-    ])?;
-    runner.add_summary(&markdown(&report))?;
-    if let (Some(cause), true) = (&report.cause, runner.actions) {
-        eprintln!(
-            "{}",
-            commands::annotation(commands::Level::Error, cause, Some("slipway-wait"), None)
-        );
-    }
-    match args.output {
-        Output::Text => eprint!("{}", text(&report)),
-        Output::Json => cli::print_json(&report)?,
-    }
-    Ok(report)
 }
