@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use slipway::cli::{self, Output};
 use slipway::config::{self, Duration};
-use slipway::github::{commands, Runner};
+use slipway::github::{commands, deployments, Runner};
 use slipway::wait::job::{compile_regex, markdown, text, Request, UrlSpec};
 use slipway::wait::{http::Expect, GateReport, Outcome, Progress};
 use slipway::{aws, signal, Error, Result};
@@ -107,6 +107,18 @@ struct Args {
     /// Text report on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+
+    /// Record the wait's result as a GitHub deployment status of --environment (in Actions,
+    /// with a token): in_progress now, then success or failure.
+    #[arg(long, requires = "environment")]
+    deployment: bool,
+    /// With --deployment: post to this deployment (the `deployment-id` output of
+    /// `slipway-env --deployment`) instead of creating one.
+    #[arg(long, env = "SLIPWAY_DEPLOYMENT_ID", value_name = "ID")]
+    deployment_id: Option<u64>,
+    /// The token for --deployment (needs `permissions: deployments: write`).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    github_token: Option<String>,
 }
 
 #[tokio::main]
@@ -114,10 +126,52 @@ async fn main() -> ExitCode {
     cli::init_logging();
     let args = Args::parse();
     let runner = Runner::from_env();
-    match run(args, &runner).await {
+    let tracker = match deployment_target(&args) {
+        Some(target) => {
+            let token = args.github_token.as_deref();
+            Some(match args.deployment_id {
+                Some(id) => deployments::Tracker::resume(&runner, token, id, target),
+                None => deployments::Tracker::start(&runner, token, target).await,
+            })
+        }
+        None => None,
+    };
+    let result = run(args, &runner).await;
+    if let Some(tracker) = tracker {
+        let state = match &result {
+            Ok(report) if report.outcome == Outcome::Healthy => deployments::State::Success,
+            Ok(_) => deployments::State::Failure,
+            Err(_) => deployments::State::Error,
+        };
+        tracker.finish(&runner, state).await;
+    }
+    match result {
         Ok(report) => ExitCode::from(report.outcome.exit_code()),
         Err(err) => cli::fail("slipway-wait", &err, &runner),
     }
+}
+
+/// What --deployment records: the environment, this commit, and the environment's URL.
+fn deployment_target(args: &Args) -> Option<deployments::Target> {
+    if !args.deployment {
+        return None;
+    }
+    let name = args.environment.clone()?;
+    let url = config::load(&args.config)
+        .ok()
+        .and_then(|loaded| loaded.config.environments.get(&name).and_then(|e| e.url.clone()));
+    let sha = args.sha.clone().unwrap_or_default();
+    Some(deployments::Target {
+        git_ref: if sha.is_empty() {
+            args.git_ref.clone().unwrap_or_default()
+        } else {
+            sha.clone()
+        },
+        environment_url: url,
+        description: format!("slipway {}", version_of(args, &sha)),
+        production: slipway::iam::is_production(&name),
+        environment: name,
+    })
 }
 
 fn version_of(args: &Args, sha: &str) -> String {
