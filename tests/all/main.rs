@@ -3,9 +3,13 @@
 
 mod support;
 
+mod action;
 mod build;
 mod credentials;
+mod deployments;
 mod env_cli;
 mod env_errors;
+mod iam;
+mod lint;
 mod wait_aws;
 mod wait_http;
