@@ -54,7 +54,7 @@ enum Command {
         #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/NAME")]
         repository: Option<String>,
         #[command(flatten)]
-        event: EventArgs,
+        event: Box<EventArgs>,
     },
 }
 
