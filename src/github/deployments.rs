@@ -59,6 +59,7 @@ pub struct Deployments {
 
 impl Deployments {
     /// A client for `repository` (`owner/name`) at `api_url`, authenticated with `token`.
+    /// Call it inside a Tokio runtime (the client's middleware spawns a task).
     pub fn new(api_url: &str, token: &str, repository: &str, log_url: Option<String>) -> Result<Self, String> {
         let client = Octocrab::builder()
             .base_uri(api_url)
@@ -263,8 +264,8 @@ mod tests {
         assert_eq!(State::Error.as_str(), "error");
     }
 
-    #[test]
-    fn nothing_is_recorded_outside_actions_or_without_a_token() {
+    #[tokio::test]
+    async fn nothing_is_recorded_outside_actions_or_without_a_token() {
         let mut runner = Runner {
             repository: Some("octo/web".into()),
             api_url: "http://127.0.0.1:9".into(),
