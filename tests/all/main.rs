@@ -3,11 +3,15 @@
 
 mod support;
 
+mod action;
 mod bake;
 mod build;
 mod credentials;
+mod deployments;
 mod ecs_wire;
 mod env_cli;
 mod env_errors;
+mod iam;
+mod lint;
 mod wait_aws;
 mod wait_http;

@@ -1,0 +1,168 @@
+//! `slipway-env iam-policy` on examples/slipway.yml: valid JSON policies that name only
+//! the actions and resources of the jobs each environment configures, and a trust
+//! policy scoped to the repository and the environment.
+
+use serde_json::Value;
+
+use crate::support::{bin, root, run};
+
+fn policy(environment: &str) -> Value {
+    let r = run(bin("slipway-env")
+        .arg("iam-policy")
+        .arg("--config")
+        .arg(root().join("examples/slipway.yml"))
+        .args(["--environment", environment, "--repository", "octo/web"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(&r.stdout).expect("iam-policy prints JSON")
+}
+
+fn actions(p: &Value) -> Vec<String> {
+    statements(p)
+        .iter()
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn resources(p: &Value) -> Vec<String> {
+    statements(p)
+        .iter()
+        .flat_map(|s| {
+            s["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn statements(p: &Value) -> Vec<Value> {
+    assert_eq!(p["permissions_policy"]["Version"], "2012-10-17");
+    p["permissions_policy"]["Statement"].as_array().unwrap().clone()
+}
+
+fn services(actions: &[String]) -> Vec<String> {
+    let mut s: Vec<String> = actions
+        .iter()
+        .map(|a| a.split(':').next().unwrap().to_string())
+        .collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+#[test]
+fn ecs_environment_policy_names_only_ecr_and_ecs() {
+    let p = policy("dev");
+    let actions = actions(&p);
+    assert_eq!(services(&actions), ["ecr", "ecs", "iam"]);
+    assert!(actions.contains(&"ecs:UpdateService".to_string()));
+    assert!(actions.contains(&"ecr:PutImage".to_string()));
+    assert!(
+        !actions.iter().any(|a| a.ends_with(":*") || a == "*"),
+        "no wildcard actions: {actions:?}"
+    );
+    for r in resources(&p) {
+        assert!(
+            r == "*"
+                || r == "arn:aws:ecr:us-east-1:111111111111:repository/web"
+                || r.starts_with("arn:aws:ecs:us-east-1:111111111111:")
+                || r == "arn:aws:iam::111111111111:role/*",
+            "unexpected resource {r}"
+        );
+    }
+    assert!(resources(&p).contains(&"arn:aws:ecs:us-east-1:111111111111:service/web-dev/web".to_string()));
+    // Only actions IAM offers no resource-level permission for get "*".
+    for s in statements(&p) {
+        if s["Resource"][0] == "*" {
+            let a: Vec<&str> = s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert!(
+                a.iter().all(|a| [
+                    "ecr:GetAuthorizationToken",
+                    "ecs:DescribeTaskDefinition",
+                    "ecs:RegisterTaskDefinition"
+                ]
+                .contains(a)),
+                "{a:?} on *"
+            );
+        }
+    }
+    let pass = statements(&p)
+        .into_iter()
+        .find(|s| s["Action"][0] == "iam:PassRole")
+        .unwrap();
+    assert_eq!(
+        pass["Condition"]["StringEquals"]["iam:PassedToService"],
+        "ecs-tasks.amazonaws.com"
+    );
+}
+
+#[test]
+fn asg_environment_policy_names_only_ecr_autoscaling_ec2_and_its_target_group() {
+    let p = policy("stage");
+    let actions = actions(&p);
+    assert_eq!(
+        services(&actions),
+        ["autoscaling", "ec2", "ecr", "elasticloadbalancing"]
+    );
+    assert!(!actions.iter().any(|a| a.starts_with("ecs:")));
+    let resources = resources(&p);
+    assert!(resources.contains(
+        &"arn:aws:autoscaling:eu-west-1:222222222222:autoScalingGroup:*:autoScalingGroupName/web-stage".to_string()
+    ));
+    assert!(resources.contains(
+        &"arn:aws:elasticloadbalancing:eu-west-1:222222222222:targetgroup/web-stage/0123456789abcdef".to_string()
+    ));
+    for r in &resources {
+        assert!(
+            r == "*" || r.contains(":eu-west-1:222222222222:"),
+            "resource {r} is outside stage"
+        );
+    }
+}
+
+#[test]
+fn trust_policy_admits_only_the_repository_in_that_environment() {
+    for (env, account) in [
+        ("dev", "111111111111"),
+        ("stage", "222222222222"),
+        ("prod", "333333333333"),
+    ] {
+        let p = policy(env);
+        let s = &p["trust_policy"]["Statement"];
+        assert_eq!(s.as_array().unwrap().len(), 1);
+        assert_eq!(s[0]["Action"], "sts:AssumeRoleWithWebIdentity");
+        assert_eq!(
+            s[0]["Principal"]["Federated"],
+            format!("arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com")
+        );
+        let c = &s[0]["Condition"]["StringEquals"];
+        assert_eq!(c["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
+        assert_eq!(
+            c["token.actions.githubusercontent.com:sub"],
+            format!("repo:octo/web:environment:{env}")
+        );
+    }
+}
+
+#[test]
+fn iam_policy_for_an_unknown_environment_is_bad_input() {
+    let r = run(bin("slipway-env")
+        .arg("iam-policy")
+        .arg("--config")
+        .arg(root().join("examples/slipway.yml"))
+        .args(["--environment", "nope"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no environment named \"nope\""), "{}", r.stderr);
+}
