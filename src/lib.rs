@@ -11,7 +11,9 @@ pub mod context;
 pub mod error;
 pub mod github;
 pub mod report;
+pub mod roll;
 pub mod signal;
+pub mod sim;
 pub mod trigger;
 pub mod wait;
 

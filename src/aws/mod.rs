@@ -5,6 +5,7 @@ pub mod asg;
 mod credentials;
 pub mod ecs;
 pub mod elb;
+pub mod templates;
 
 pub use credentials::{connect, session_name, Session, Source, Target};
 

@@ -8,12 +8,14 @@
 pub mod asg;
 pub mod ecs;
 pub mod elb;
+pub mod templates;
 
 use std::fmt;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
 pub use ecs::{Ecs, EcsDeployment, EcsService, ServiceEvent, StoppedTask};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
+pub use templates::{LaunchTemplates, TemplateVersion};
 
 /// What kind of failure a cloud call had; callers branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,1 @@
+//! Rolling an Auto Scaling group onto a new launch template version.
