@@ -36,7 +36,9 @@ impl LaunchTemplates for TemplatesAdapter {
                 let e = to_cloud(op, &e);
                 // InvalidLaunchTemplateName.NotFoundException, InvalidLaunchTemplateId.VersionNotFound, ...
                 let missing = e.kind == ErrorKind::NotFound
-                    || e.code.as_deref().is_some_and(|c| c.contains("NotFound") || c.contains("Malformed"));
+                    || e.code
+                        .as_deref()
+                        .is_some_and(|c| c.contains("NotFound") || c.contains("Malformed"));
                 return if missing { Ok(None) } else { Err(e) };
             }
         };

@@ -22,8 +22,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
-pub use model::{Capacity, Snapshot};
 use model::State;
+pub use model::{Capacity, Snapshot};
 
 /// The physics of the simulated fleet.
 #[derive(Debug, Clone)]
@@ -222,7 +222,12 @@ impl Sim {
         inner.advance(now);
         let roll: f64 = inner.rng.random();
         let result = if roll < inner.faults.throttle {
-            Err(CloudError::new(ErrorKind::Throttled, operation, Some("Throttling"), "Rate exceeded"))
+            Err(CloudError::new(
+                ErrorKind::Throttled,
+                operation,
+                Some("Throttling"),
+                "Rate exceeded",
+            ))
         } else if roll < inner.faults.throttle + inner.faults.server_error {
             Err(CloudError::new(
                 ErrorKind::Other,
@@ -244,7 +249,10 @@ impl Sim {
             operation,
             detail,
             mutating,
-            error: result.as_ref().err().map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
         });
         result
     }

@@ -69,7 +69,10 @@ impl Snapshot {
     /// Whether the group holds exactly `count` instances, all InService, healthy and on `version`.
     pub fn settled_on(&self, version: i64, count: i32) -> bool {
         self.instances.len() == count as usize
-            && self.instances.iter().all(|(_, v, s, h)| *v == version && s == "InService" && *h)
+            && self
+                .instances
+                .iter()
+                .all(|(_, v, s, h)| *v == version && s == "InService" && *h)
     }
 }
 
@@ -288,7 +291,11 @@ impl State {
             let mut order = alive;
             order.sort_by_key(|&i| {
                 let inst = &self.instances[i];
-                (inst.version == current, self.healthy(inst, at), std::cmp::Reverse(inst.launched))
+                (
+                    inst.version == current,
+                    self.healthy(inst, at),
+                    std::cmp::Reverse(inst.launched),
+                )
             });
             for &idx in order.iter().take((n - self.desired) as usize) {
                 self.terminate(idx, at);
@@ -330,6 +337,8 @@ impl State {
 }
 
 pub(super) fn template_id(name: &str) -> String {
-    let sum: u64 = name.bytes().fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
+    let sum: u64 = name
+        .bytes()
+        .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
     format!("lt-{:017x}", sum & 0xffff_ffff_ffff_ffff)
 }

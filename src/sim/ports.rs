@@ -69,9 +69,19 @@ impl AutoScaling for Sim {
                 desired: s.desired,
                 launch_template: Some(s.spec()),
                 instances,
-                target_group_arns: s.settings.target_groups.iter().map(|n| Settings::target_group_arn(n)).collect(),
+                target_group_arns: s
+                    .settings
+                    .target_groups
+                    .iter()
+                    .map(|n| Settings::target_group_arn(n))
+                    .collect(),
                 health_check_grace_period: s.settings.grace.as_secs() as i32,
-                health_check_type: if s.settings.target_groups.is_empty() { "EC2" } else { "ELB" }.into(),
+                health_check_type: if s.settings.target_groups.is_empty() {
+                    "EC2"
+                } else {
+                    "ELB"
+                }
+                .into(),
             }))
         })
     }
@@ -99,14 +109,23 @@ impl AutoScaling for Sim {
         })
     }
 
-    async fn update_size(&self, name: &str, min: Option<i32>, max: Option<i32>, desired: Option<i32>) -> CloudResult<()> {
+    async fn update_size(
+        &self,
+        name: &str,
+        min: Option<i32>,
+        max: Option<i32>,
+        desired: Option<i32>,
+    ) -> CloudResult<()> {
         let detail = format!("{name} min={min:?} max={max:?} desired={desired:?}");
         self.call("UpdateAutoScalingGroup", detail, true, |s, _| {
             let op = "UpdateAutoScalingGroup";
             check_group(s, op, name)?;
             let (mn, mx, d) = (min.unwrap_or(s.min), max.unwrap_or(s.max), desired.unwrap_or(s.desired));
             if mn > mx {
-                return Err(invalid(op, format!("Max bound, {mx}, must be greater than or equal to min bound, {mn}")));
+                return Err(invalid(
+                    op,
+                    format!("Max bound, {mx}, must be greater than or equal to min bound, {mn}"),
+                ));
             }
             if d > mx || d < mn {
                 return Err(invalid(
@@ -125,7 +144,10 @@ impl AutoScaling for Sim {
             let op = "UpdateAutoScalingGroup";
             check_group(s, op, name)?;
             if !matches_template(s, template) || s.resolve(&template.version).is_none() {
-                return Err(invalid(op, format!("launch template version {} does not exist", template.version)));
+                return Err(invalid(
+                    op,
+                    format!("launch template version {} does not exist", template.version),
+                ));
             }
             s.lt_version = template.version.clone();
             Ok(())
@@ -137,7 +159,10 @@ impl AutoScaling for Sim {
         self.call("TerminateInstanceInAutoScalingGroup", detail, true, |s, now| {
             let op = "TerminateInstanceInAutoScalingGroup";
             let Some(idx) = s.instances.iter().position(|i| i.id == instance_id) else {
-                return Err(invalid(op, format!("Instance Id not found - No managed instance found for instance ID: {instance_id}")));
+                return Err(invalid(
+                    op,
+                    format!("Instance Id not found - No managed instance found for instance ID: {instance_id}"),
+                ));
             };
             if s.instances[idx].terminating.is_some() {
                 return Ok(());
@@ -146,7 +171,10 @@ impl AutoScaling for Sim {
                 if s.desired - 1 < s.min {
                     return Err(invalid(
                         op,
-                        format!("Currently, desired capacity equals min size ({}); cannot decrement it", s.min),
+                        format!(
+                            "Currently, desired capacity equals min size ({}); cannot decrement it",
+                            s.min
+                        ),
                     ));
                 }
                 s.desired -= 1;
@@ -221,7 +249,11 @@ impl AutoScaling for Sim {
     async fn describe_refreshes(&self, name: &str, id: Option<&str>) -> CloudResult<Vec<InstanceRefresh>> {
         self.call("DescribeInstanceRefreshes", name.into(), false, |s, _| {
             check_group(s, "DescribeInstanceRefreshes", name)?;
-            Ok(s.refreshes.iter().filter(|r| id.is_none_or(|id| r.id == id)).map(Refresh::view).collect())
+            Ok(s.refreshes
+                .iter()
+                .filter(|r| id.is_none_or(|id| r.id == id))
+                .map(Refresh::view)
+                .collect())
         })
     }
 
@@ -229,12 +261,21 @@ impl AutoScaling for Sim {
         self.call("CancelInstanceRefresh", name.into(), true, |s, _| {
             let op = "CancelInstanceRefresh";
             check_group(s, op, name)?;
-            match s.refreshes.first_mut().filter(|r| r.status == "InProgress" || r.status == "Pending") {
+            match s
+                .refreshes
+                .first_mut()
+                .filter(|r| r.status == "InProgress" || r.status == "Pending")
+            {
                 Some(r) => {
                     r.status = "Cancelled".into();
                     Ok(())
                 }
-                None => Err(CloudError::new(ErrorKind::Invalid, op, Some("ActiveInstanceRefreshNotFound"), "No in progress or pending Instance Refresh found")),
+                None => Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("ActiveInstanceRefreshNotFound"),
+                    "No in progress or pending Instance Refresh found",
+                )),
             }
         })
     }
@@ -244,13 +285,22 @@ impl AutoScaling for Sim {
             let op = "RollbackInstanceRefresh";
             check_group(s, op, name)?;
             let mut spec = s.spec();
-            match s.refreshes.first_mut().filter(|r| r.status == "InProgress" || r.status == "Pending") {
+            match s
+                .refreshes
+                .first_mut()
+                .filter(|r| r.status == "InProgress" || r.status == "Pending")
+            {
                 Some(r) => {
                     r.roll_back(&mut spec, "rollback requested".into());
                     s.lt_version = spec.version;
                     Ok(())
                 }
-                None => Err(CloudError::new(ErrorKind::Invalid, op, Some("ActiveInstanceRefreshNotFound"), "No in progress Instance Refresh found to roll back")),
+                None => Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("ActiveInstanceRefreshNotFound"),
+                    "No in progress Instance Refresh found to roll back",
+                )),
             }
         })
     }
@@ -315,19 +365,24 @@ impl LoadBalancing for Sim {
 #[async_trait]
 impl LaunchTemplates for Sim {
     async fn template_version(&self, template: &str, version: &str) -> CloudResult<Option<TemplateVersion>> {
-        self.call("DescribeLaunchTemplateVersions", format!("{template} {version}"), false, |s, _| {
-            let name = &s.settings.template;
-            let id = template_id(name);
-            if template != name && template != id {
-                return Ok(None);
-            }
-            Ok(s.resolve(version).map(|number| TemplateVersion {
-                template_id: id,
-                template_name: name.clone(),
-                number,
-                image_id: s.versions.get(&number).cloned(),
-                default: number == s.default_version,
-            }))
-        })
+        self.call(
+            "DescribeLaunchTemplateVersions",
+            format!("{template} {version}"),
+            false,
+            |s, _| {
+                let name = &s.settings.template;
+                let id = template_id(name);
+                if template != name && template != id {
+                    return Ok(None);
+                }
+                Ok(s.resolve(version).map(|number| TemplateVersion {
+                    template_id: id,
+                    template_name: name.clone(),
+                    number,
+                    image_id: s.versions.get(&number).cloned(),
+                    default: number == s.default_version,
+                }))
+            },
+        )
     }
 }

@@ -94,7 +94,11 @@ pub(super) fn step(state: &mut State, at: Instant) -> bool {
             .collect();
         let (new, old): (Vec<usize>, Vec<usize>) = alive.iter().partition(|&&i| state.instances[i].version == target);
         let new_ready = new.iter().filter(|&&i| ready(state, i)).count() as i32;
-        let old_healthy: Vec<usize> = old.iter().copied().filter(|&i| state.healthy(&state.instances[i], at)).collect();
+        let old_healthy: Vec<usize> = old
+            .iter()
+            .copied()
+            .filter(|&i| state.healthy(&state.instances[i], at))
+            .collect();
         let healthy = old_healthy.len() as i32 + new_ready;
         let n = alive.len() as i32;
         let r = &mut state.refreshes[0];
@@ -104,7 +108,11 @@ pub(super) fn step(state: &mut State, at: Instant) -> bool {
         } else {
             (100 * (r.total - r.to_update.min(r.total)) / r.total).clamp(0, 100)
         };
-        if old.is_empty() && new_ready >= desired {
+        let leaving = state
+            .instances
+            .iter()
+            .any(|i| i.terminating.is_some() && i.version != target);
+        if old.is_empty() && new_ready >= desired && !leaving {
             let r = &mut state.refreshes[0];
             r.percentage = 100;
             r.to_update = 0;

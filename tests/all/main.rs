@@ -6,3 +6,4 @@ mod support;
 mod credentials;
 mod env_cli;
 mod env_errors;
+mod roll_sim;

@@ -1,0 +1,1 @@
+//! Roll outcomes as text, markdown and GitHub outputs.

@@ -1,0 +1,1 @@
+//! `--simulate`: the simulated cloud built from slipway.yml.
