@@ -74,7 +74,8 @@ pub(super) async fn run(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut
     if !run.lt_changed && !run.capacity_changed && !run.refresh_started {
         return Ok(Cleaned::Nothing);
     }
-    ctx.timeout = ctx.timeout.max(Duration::from_secs(600));
+    // The cleanup is patient: giving up would leave the group half-done.
+    ctx.timeout = (ctx.timeout * 3).max(Duration::from_secs(3600));
     match plan.strategy {
         Strategy::Surge if run.committed => finish_surge(ports, plan, ctx, run).await,
         Strategy::Surge => undo_surge(ports, plan, ctx, run).await,

@@ -189,9 +189,14 @@ impl State {
             && (0..self.settings.target_groups.len()).all(|tg| self.target_state(i, tg, at) == Some("healthy"))
     }
 
-    /// When the group marks a failing instance Unhealthy.
+    /// When the group marks a failing instance Unhealthy: one that never boots fails its
+    /// EC2 status checks once the grace period is over; one failing the target group's
+    /// checks is marked when both the grace period and the unhealthy threshold have passed.
     fn unhealthy_at(&self, i: &Inst) -> Option<Instant> {
         let s = &self.settings;
+        if i.stuck {
+            return Some(i.launched + s.boot + s.grace);
+        }
         if !i.bad || s.target_groups.is_empty() {
             return None;
         }

@@ -6,4 +6,5 @@ mod support;
 mod credentials;
 mod env_cli;
 mod env_errors;
+mod roll_harness;
 mod roll_sim;

@@ -150,21 +150,33 @@ async fn surge_with_an_unhealthy_version_rolls_back_and_the_old_fleet_serves() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn surge_with_an_instance_that_never_boots_times_out_and_rolls_back() {
-    let faults = Faults {
+async fn surge_with_an_instance_that_never_boots_is_rolled_back() {
+    let stuck = || Faults {
         stuck_launches: [3].into(),
         ..Faults::default()
     };
-    let sim = Sim::new(Settings::default(), faults);
+    // The group gives up on it after boot + grace (180s) and replaces it: the roll fails.
+    let sim = Sim::new(Settings::default(), stuck());
     let before = ids(&sim);
     let r = roll_on(&sim, Strategy::Surge).await;
-    assert_eq!(r.code, 3, "{:?}", r.outcome);
+    assert_eq!(r.code, 1, "{:?}", r.outcome);
     assert!(r.outcome.rolled_back);
     assert!(
-        r.outcome.error.as_deref().unwrap().contains("Pending"),
+        r.outcome.error.as_deref().unwrap().contains("Unhealthy"),
         "{:?}",
         r.outcome
     );
+    assert_restored(&sim, &before);
+    assert_eq!(ids(&sim), before);
+
+    // With a deadline shorter than that, the roll times out waiting for it: exit 3.
+    let sim = Sim::new(Settings::default(), stuck());
+    let mut ctx = Ctx::quiet(CancellationToken::new());
+    ctx.timeout = Duration::from_secs(150);
+    let (_, outcome, result) = roll(&ports(&sim), &request(Strategy::Surge), &mut ctx, false).await;
+    assert_eq!(result.unwrap_err().exit_code(), 3, "{outcome:?}");
+    assert!(outcome.rolled_back);
+    assert!(outcome.error.as_deref().unwrap().contains("is Pending"), "{outcome:?}");
     assert_restored(&sim, &before);
     assert_eq!(ids(&sim), before);
 }
@@ -224,7 +236,7 @@ async fn refresh_with_an_unhealthy_version_is_rolled_back() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn refresh_with_a_stuck_instance_times_out_and_is_rolled_back() {
+async fn refresh_with_a_stuck_instance_is_rolled_back() {
     let faults = Faults {
         stuck_launches: [1].into(),
         ..Faults::default()
@@ -232,9 +244,13 @@ async fn refresh_with_a_stuck_instance_times_out_and_is_rolled_back() {
     let sim = Sim::new(Settings::default(), faults);
     let before = ids(&sim);
     let r = roll_on(&sim, Strategy::Refresh).await;
-    assert_eq!(r.code, 3, "{:?}", r.outcome);
+    assert_eq!(r.code, 1, "{:?}", r.outcome);
     assert!(r.outcome.rolled_back);
-    assert!(sim.mutations().iter().any(|c| c.operation == "RollbackInstanceRefresh"));
+    assert!(
+        r.outcome.error.as_deref().unwrap().contains("RollbackInProgress"),
+        "{:?}",
+        r.outcome
+    );
     assert_restored(&sim, &before);
 }
 
