@@ -100,7 +100,12 @@ pub fn retryable(e: &CloudError) -> bool {
     matches!(e.kind, ErrorKind::Throttled | ErrorKind::Other)
         && !matches!(
             e.code.as_deref(),
-            Some("InstanceRefreshInProgress" | "ActiveInstanceRefreshNotFound" | "ScalingActivityInProgress")
+            Some(
+                "InstanceRefreshInProgress"
+                    | "ActiveInstanceRefreshNotFound"
+                    | "ScalingActivityInProgress"
+                    | "NotImplemented"
+            )
         )
 }
 

@@ -7,4 +7,5 @@ mod credentials;
 mod env_cli;
 mod env_errors;
 mod roll_harness;
+mod roll_moto;
 mod roll_sim;
