@@ -182,16 +182,16 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         runner.set_outputs(&report::outputs(&outcome))?;
         runner.add_summary(&report::markdown(&outcome))?;
     }
-    match args.output {
-        Output::Text => {
-            if args.dry_run {
-                if let Some(plan) = &plan {
-                    eprint!("{}", plan.text());
-                }
-            } else if plan.is_some() {
-                eprint!("{}", report::text(&outcome));
-            }
+    // The report goes to stderr in both modes; JSON adds the document on stdout.
+    if args.dry_run {
+        if let Some(plan) = &plan {
+            eprint!("{}", plan.text());
         }
+    } else if plan.is_some() {
+        eprint!("{}", report::text(&outcome));
+    }
+    match args.output {
+        Output::Text => {}
         Output::Json => {
             let mut value = serde_json::to_value(&outcome).map_err(|e| Error::failed(e.to_string()))?;
             value["simulated"] = args.simulate.into();

@@ -6,6 +6,7 @@ mod support;
 mod credentials;
 mod env_cli;
 mod env_errors;
+mod roll_cli;
 mod roll_harness;
 mod roll_moto;
 mod roll_sim;
