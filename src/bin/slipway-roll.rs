@@ -51,8 +51,9 @@ struct Args {
     /// How long each wait may take; default: the environment's health.timeout.
     #[arg(long, value_name = "DURATION")]
     timeout: Option<Duration>,
-    /// Time between polls while waiting.
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    /// Time between polls while waiting (each wait ends on average half of it after
+    /// the event it waits for).
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
     poll_interval: Duration,
     /// Discover and print the plan; change nothing.
     #[arg(long)]

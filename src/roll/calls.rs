@@ -42,7 +42,7 @@ impl Ctx {
             cancel,
             pending,
             progress,
-            poll: Duration::from_secs(5),
+            poll: Duration::from_secs(2),
             timeout: Duration::from_secs(600),
             probes: Vec::new(),
             quiet: false,

@@ -284,13 +284,14 @@ async fn wait_rollback_or_reverse(
 /// A new refresh onto the previous version, followed to the end.
 async fn refresh_back(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> Result<()> {
     let b = &plan.before;
-    let (min, max) = match plan.steps.iter().find_map(|s| match s {
-        super::Step::StartRefresh { spec } => Some((spec.min_healthy_percentage, spec.max_healthy_percentage)),
-        _ => None,
-    }) {
-        Some(p) => p,
-        None => (100, 200),
-    };
+    let (min, max) = plan
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            super::Step::StartRefresh { spec } => Some((spec.min_healthy_percentage, spec.max_healthy_percentage)),
+            _ => None,
+        })
+        .unwrap_or((100, 200));
     let spec = RefreshSpec {
         launch_template: b.pinned(),
         min_healthy_percentage: min,

@@ -345,5 +345,5 @@ pub(super) fn template_id(name: &str) -> String {
     let sum: u64 = name
         .bytes()
         .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(b as u64));
-    format!("lt-{:017x}", sum & 0xffff_ffff_ffff_ffff)
+    format!("lt-{sum:017x}")
 }

@@ -139,7 +139,7 @@ pub(super) fn step(state: &mut State, at: Instant) -> bool {
             continue;
         }
         if let Some(&idx) = old_healthy.first() {
-            if healthy - 1 >= min_healthy && (n > desired || n >= cap) {
+            if healthy > min_healthy && (n > desired || n >= cap) {
                 state.terminate(idx, at);
                 continue;
             }

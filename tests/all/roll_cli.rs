@@ -23,7 +23,13 @@ fn simulate(dir: &Dir, extra: &[&str]) -> Run {
     let mut cmd = bin("slipway-roll");
     cmd.arg("--config")
         .arg(dir.write("slipway.yml", CONFIG))
-        .args(["--environment", "stage", "--sha", "0123456789abcdef0123456789abcdef01234567", "--simulate"])
+        .args([
+            "--environment",
+            "stage",
+            "--sha",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--simulate",
+        ])
         .args(extra)
         .env("GITHUB_OUTPUT", dir.path().join("output"))
         .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
@@ -54,16 +60,26 @@ fn simulate_rolls_with_progress_outputs_and_summary() {
     assert_eq!(out["new_version"], "2");
     assert_eq!(out["instances_replaced"], "3");
     assert_eq!(out["rolled_back"], "false");
-    assert!(out["duration"].parse::<u32>().unwrap() >= 130, "virtual time: {}", out["duration"]);
+    assert!(
+        out["duration"].parse::<u32>().unwrap() >= 130,
+        "virtual time: {}",
+        out["duration"]
+    );
     let summary = dir.read("summary");
-    assert!(summary.contains("| previous version | 1 |") && summary.contains("| rolled back | no |"), "{summary}");
+    assert!(
+        summary.contains("| previous version | 1 |") && summary.contains("| rolled back | no |"),
+        "{summary}"
+    );
 }
 
 #[test]
 fn simulate_a_failing_version_rolls_back_with_exit_1() {
     for strategy in ["surge", "refresh"] {
         let dir = Dir::new();
-        let r = simulate(&dir, &["--strategy", strategy, "--sim-fail-new-version", "--output", "json"]);
+        let r = simulate(
+            &dir,
+            &["--strategy", strategy, "--sim-fail-new-version", "--output", "json"],
+        );
         assert_eq!(r.code, 1, "{strategy}: {}", r.stderr);
         let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
         assert_eq!(json["result"], "rolled_back", "{json}");
@@ -81,7 +97,12 @@ fn dry_run_prints_the_plan_as_text_and_json() {
     let dir = Dir::new();
     let r = simulate(&dir, &["--dry-run", "--strategy", "refresh"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("1. start an instance refresh to version 2 (min healthy 100%, max healthy 200%"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("1. start an instance refresh to version 2 (min healthy 100%, max healthy 200%"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("==>"), "nothing ran: {}", r.stderr);
     let r = simulate(&dir, &["--dry-run", "--output", "json"]);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
@@ -99,6 +120,10 @@ fn an_environment_without_a_group_is_bad_input() {
         .args(["--environment", "dev", "--sha", "0123456789abcdef0123456789abcdef01234567", "--simulate"]);
     let r = run(&mut cmd);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("environment \"dev\" has no asg section"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("environment \"dev\" has no asg section"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("help: add asg.name"), "{}", r.stderr);
 }
