@@ -282,3 +282,6 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

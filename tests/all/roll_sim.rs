@@ -480,3 +480,55 @@ async fn extra_probes_gate_the_roll() {
         assert_restored(&sim, &before);
     }
 }
+
+/// Reads the cleanup steps left while the gate runs, as a second signal would print them.
+struct PendingProbe {
+    pending: slipway::signal::Pending,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl Probe for PendingProbe {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+    fn name(&self) -> String {
+        "pending".into()
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    async fn poll(&mut self) -> slipway::Result<Check<String>> {
+        *self.seen.lock().unwrap() = self.pending.get();
+        Ok(Check::Done("ok".into()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cleanup_left_to_do_is_kept_current_for_a_second_signal() {
+    let sim = Sim::new(Settings::default(), Faults::default());
+    let pending = slipway::signal::Pending::default();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut ctx = Ctx::new(
+        CancellationToken::new(),
+        pending.clone(),
+        slipway::wait::Progress::hidden(),
+    );
+    ctx.quiet = true;
+    ctx.probes = vec![Box::new(PendingProbe {
+        pending: pending.clone(),
+        seen: seen.clone(),
+    })];
+    let (_, outcome, result) = roll(&ports(&sim), &request(Strategy::Surge), &mut ctx, false).await;
+    assert!(result.is_ok(), "{outcome:?}");
+    let during = seen.lock().unwrap().clone();
+    assert_eq!(
+        during,
+        [
+            "set web-asg's launch template back to version 1",
+            "terminate the new instances of web-asg",
+            "restore min 2, max 8, desired 4 on web-asg"
+        ]
+    );
+    assert!(pending.get().is_empty(), "nothing left once done");
+}
