@@ -7,6 +7,7 @@
 
 pub mod calls;
 mod cleanup;
+pub mod discover;
 pub mod plan;
 pub mod report;
 pub mod simulate;
@@ -19,7 +20,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use calls::Ctx;
-pub use plan::{discover, Capacity, Observed, Plan, Step};
+pub use discover::discover;
+pub use plan::{Capacity, Observed, Plan, Step};
 
 use crate::cloud::{AutoScaling, LaunchTemplates, LoadBalancing};
 use crate::config::Strategy;
