@@ -182,7 +182,14 @@ pub async fn execute(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> (Outcome,
                         outcome.instances_replaced = plan.before.instances.len();
                     }
                     outcome.error = Some(err.to_string());
-                    Err(err)
+                    let end = match cleaned {
+                        cleanup::Cleaned::RolledBack => format!("rolled back to version {}", plan.before.version),
+                        cleanup::Cleaned::Finished => {
+                            format!("the old instances were removed; version {} serves", plan.new_version)
+                        }
+                        cleanup::Cleaned::Nothing => "nothing had been changed".to_string(),
+                    };
+                    Err(with_ending(err, &end))
                 }
                 Err(cleanup_err) => {
                     outcome.result = "failed";
@@ -201,6 +208,30 @@ pub async fn execute(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> (Outcome,
     outcome.duration_seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     outcome.exit_code = result.as_ref().err().map(Error::exit_code).unwrap_or(0);
     (outcome, result)
+}
+
+/// The error with how the cleanup left things, keeping its kind (and exit code).
+fn with_ending(err: Error, end: &str) -> Error {
+    match err {
+        Error::Failed { message, help } => Error::Failed {
+            message: format!("{message} ({end})"),
+            help,
+        },
+        Error::Input {
+            message,
+            help,
+            location,
+        } => Error::Input {
+            message: format!("{message} ({end})"),
+            help,
+            location,
+        },
+        Error::TimedOut(message) => Error::TimedOut(format!("{message} ({end})")),
+        Error::Interrupted(message) => Error::Interrupted(Some(match message {
+            Some(m) => format!("{m} ({end})"),
+            None => end.to_string(),
+        })),
+    }
 }
 
 /// Discovery, then the plan carried out (or only printed with `dry_run`).

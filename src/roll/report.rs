@@ -60,14 +60,10 @@ pub fn text(o: &Outcome) -> String {
     for c in &o.cleanup {
         out.push_str(&format!("  cleanup  {c}\n"));
     }
-    if o.result == "succeeded" || o.result == "rolled_back" {
+    if o.result == "succeeded" {
         out.push_str(&format!(
             "  undo     slipway-roll --launch-template-version {}\n",
-            if o.result == "succeeded" {
-                o.previous_version
-            } else {
-                o.new_version
-            }
+            o.previous_version
         ));
     }
     out

@@ -178,7 +178,7 @@ async fn wait_new_healthy(
         .collect();
     let pacing = ctx.pacing();
     let cancel = ctx.cancel.clone();
-    let what = format!("{count} new instance(s) healthy");
+    let what = format!("waiting for {count} new instance(s)");
     wait::until(&what, &pacing, &cancel, &mut ctx.progress, || async {
         let g = match ports.asg.describe_group(group).await {
             Ok(Some(g)) => g,

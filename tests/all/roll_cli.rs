@@ -88,6 +88,7 @@ fn simulate_a_failing_version_rolls_back_with_exit_1() {
         assert_eq!(json["exit_code"], 1);
         assert!(r.stderr.contains("rolled back to version 1"), "{}", r.stderr);
         assert!(r.stderr.contains("slipway-roll: error:"), "{}", r.stderr);
+        assert!(r.stderr.contains("(rolled back to version 1)"), "{}", r.stderr);
         assert_eq!(outputs(&dir)["rolled_back"], "true");
     }
 }
