@@ -14,7 +14,9 @@ pub mod github;
 pub mod iam;
 pub mod image;
 pub mod report;
+pub mod roll;
 pub mod signal;
+pub mod sim;
 pub mod trigger;
 pub mod wait;
 

@@ -176,9 +176,27 @@ impl AutoScaling for AsgAdapter {
             .describe_instance_refreshes()
             .auto_scaling_group_name(name)
             .set_instance_refresh_ids(id.map(|i| vec![i.to_string()]))
+            // One attempt: the roll retries transient errors itself, and an endpoint
+            // without the API should not cost the SDK's whole backoff.
+            .customize()
+            .config_override(
+                aws_sdk_autoscaling::config::Config::builder()
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1)),
+            )
             .send()
             .await
-            .map_err(|e| to_cloud("DescribeInstanceRefreshes", &e))?;
+            .map_err(|e| {
+                // An endpoint without the API (moto) answers a bare HTTP 500 with no error
+                // code; AWS's own 5xx always carry one.
+                let bare_500 = e.raw_response().is_some_and(|r| r.status().as_u16() == 500)
+                    && crate::aws::error_code(&e).is_none();
+                let mut err = to_cloud("DescribeInstanceRefreshes", &e);
+                if bare_500 {
+                    err.code = Some("NotImplemented".into());
+                    err.message = "this endpoint does not implement DescribeInstanceRefreshes".into();
+                }
+                err
+            })?;
         Ok(out
             .instance_refreshes()
             .iter()

@@ -10,6 +10,7 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+pub mod templates;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, Laun
 pub use ec2::{Ec2, Image, LaunchTemplate, LaunchTemplateVersion, NewVersion};
 pub use ecs::{ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, StoppedTask, TaskDefinition};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
+pub use templates::{LaunchTemplates, TemplateVersion};
 
 /// One implementation of every port: the AWS adapters, or the simulator.
 #[derive(Clone)]

@@ -1,0 +1,167 @@
+//! What a roll carries while it runs (cancellation, progress, pacing, extra probes) and
+//! cloud calls retried through the polling engine when throttled or failing with a 5xx.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cloud::{CloudError, CloudResult, ErrorKind};
+use crate::error::{Error, Result};
+use crate::github::commands;
+use crate::signal::Pending;
+use crate::wait::{self, Check, Pacing, Probe, Progress};
+
+/// How long a throttled or failing call is retried before the roll gives up on it.
+pub const RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// The roll's running context.
+pub struct Ctx {
+    /// Fires on SIGINT/SIGTERM. During cleanup it is replaced by one that never fires.
+    pub cancel: CancellationToken,
+    /// The cleanup steps left, shown when a second signal arrives.
+    pub pending: Pending,
+    pub progress: Progress,
+    /// Time between polls while waiting.
+    pub poll: Duration,
+    /// How long each wait may take.
+    pub timeout: Duration,
+    /// Extra health probes (e.g. health URLs showing the new version), run once the
+    /// new instances are healthy.
+    pub probes: Vec<Box<dyn Probe>>,
+    /// No phase lines on stderr.
+    pub quiet: bool,
+    /// Inside GitHub Actions: phases are `::group::`s.
+    pub actions: bool,
+    in_group: bool,
+}
+
+impl Ctx {
+    pub fn new(cancel: CancellationToken, pending: Pending, progress: Progress) -> Self {
+        Ctx {
+            cancel,
+            pending,
+            progress,
+            poll: Duration::from_secs(2),
+            timeout: Duration::from_secs(600),
+            probes: Vec::new(),
+            quiet: false,
+            actions: false,
+            in_group: false,
+        }
+    }
+
+    /// A context that prints nothing (tests, benchmarks).
+    pub fn quiet(cancel: CancellationToken) -> Self {
+        let mut ctx = Ctx::new(cancel, Pending::default(), Progress::hidden());
+        ctx.quiet = true;
+        ctx
+    }
+
+    /// A line on stderr.
+    pub fn say(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Starts a phase: a `::group::` in Actions, a heading elsewhere.
+    pub fn phase(&mut self, title: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.actions {
+            if self.in_group {
+                eprintln!("{}", commands::endgroup());
+            }
+            eprintln!("{}", commands::group(title));
+            self.in_group = true;
+        } else {
+            eprintln!("==> {title}");
+        }
+    }
+
+    /// Closes the last phase group.
+    pub fn end_phases(&mut self) {
+        if self.in_group && !self.quiet {
+            eprintln!("{}", commands::endgroup());
+        }
+        self.in_group = false;
+    }
+
+    /// The pacing of the roll's waits.
+    pub fn pacing(&self) -> Pacing {
+        Pacing::new(self.poll, self.timeout)
+    }
+}
+
+/// Throttling and 5xx are worth another try; anything else is an answer.
+pub fn retryable(e: &CloudError) -> bool {
+    matches!(e.kind, ErrorKind::Throttled | ErrorKind::Other)
+        && !matches!(
+            e.code.as_deref(),
+            Some(
+                "InstanceRefreshInProgress"
+                    | "ActiveInstanceRefreshNotFound"
+                    | "ScalingActivityInProgress"
+                    | "NotImplemented"
+            )
+        )
+}
+
+/// Calls `f` until it answers, retrying throttling and 5xx once a second (with jitter)
+/// for up to two minutes, through the polling engine.
+pub async fn retry<T, F, Fut>(what: &str, cancel: &CancellationToken, f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = CloudResult<T>>,
+{
+    retry_raw(what, cancel, f).await.map_err(|e| match e {
+        Raw::Cloud(e) => e.into(),
+        Raw::Wait(e) => e,
+    })
+}
+
+/// What a retried call ended with: the call's own error, or the wait's (timeout, interrupt).
+pub enum Raw {
+    Cloud(CloudError),
+    Wait(Error),
+}
+
+/// Like `retry`, keeping a refused call's CloudError for the caller to branch on.
+pub async fn retry_raw<T, F, Fut>(what: &str, cancel: &CancellationToken, mut f: F) -> std::result::Result<T, Raw>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = CloudResult<T>>,
+{
+    let pacing = Pacing::new(Duration::from_secs(1), RETRY_FOR);
+    let refused: std::sync::Mutex<Option<CloudError>> = std::sync::Mutex::new(None);
+    let slot = &refused;
+    let result = wait::until(what, &pacing, cancel, &mut Progress::hidden(), || {
+        let fut = f();
+        async move {
+            match fut.await {
+                Ok(v) => Ok(Check::Done(Some(v))),
+                Err(e) if retryable(&e) => {
+                    tracing::debug!("{what}: {e}; retrying");
+                    Ok(Check::Pending(e.to_string()))
+                }
+                Err(e) => {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    Ok(Check::Done(None))
+                }
+            }
+        }
+    })
+    .await;
+    match result {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(Raw::Cloud(
+            refused
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect("a refused call keeps its error"),
+        )),
+        Err(e) => Err(Raw::Wait(e)),
+    }
+}

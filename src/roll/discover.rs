@@ -1,0 +1,289 @@
+//! Discovery: read-only calls that read the group, its launch template versions and
+//! target groups, check the request against them, and build the plan.
+
+use tokio_util::sync::CancellationToken;
+
+use super::calls::{self, Ctx};
+use super::plan::{Capacity, Observed, Plan, PlannedInstance, Step, FORMAT};
+use super::{Ports, Request};
+use crate::cloud::{Group, LaunchTemplateSpec, RefreshSpec};
+use crate::config::Strategy;
+use crate::error::{Error, Result};
+use crate::wait::{self, Check, Pacing};
+
+/// Why the group is busy, or None when idle.
+async fn busy(ports: &Ports<'_>, group: &str, cancel: &CancellationToken) -> Result<Option<String>> {
+    let refreshes = match calls::retry_raw("DescribeInstanceRefreshes", cancel, || {
+        ports.asg.describe_refreshes(group, None)
+    })
+    .await
+    {
+        Ok(r) => r,
+        // Endpoints standing in for AWS (moto) lack instance refreshes: there are none.
+        Err(calls::Raw::Cloud(e)) if e.code.as_deref() == Some("NotImplemented") => {
+            tracing::warn!("{e}: assuming no instance refresh is in progress");
+            Vec::new()
+        }
+        Err(calls::Raw::Cloud(e)) => return Err(e.into()),
+        Err(calls::Raw::Wait(e)) => return Err(e),
+    };
+    if let Some(r) = refreshes.iter().find(|r| r.in_progress()) {
+        return Ok(Some(format!(
+            "instance refresh {} is {} ({}% complete)",
+            r.id,
+            r.status,
+            r.percentage_complete.unwrap_or(0)
+        )));
+    }
+    let activities = calls::retry("DescribeScalingActivities", cancel, || {
+        ports.asg.activities_in_progress(group)
+    })
+    .await?;
+    Ok(activities
+        .first()
+        .map(|a| format!("scaling activity {} is {}: {}", a.id, a.status_code, a.description)))
+}
+
+/// Reads the group, checks the request against it and builds the plan. Read-only.
+pub async fn discover(ports: &Ports<'_>, req: &Request, ctx: &mut Ctx) -> Result<Plan> {
+    let name = &req.group;
+    let group = describe(ports, name, ctx).await?;
+    if let Some(why) = busy(ports, name, &ctx.cancel).await? {
+        if !req.wait_for_idle {
+            return Err(Error::input(
+                format!("Auto Scaling group {name} is busy: {why}"),
+                "wait for it to finish, or pass --wait-for-idle to wait for it before rolling",
+            ));
+        }
+        ctx.say(&format!("{name} is busy ({why}); waiting until it is idle"));
+        let pacing = Pacing::new(ctx.poll, ctx.timeout);
+        let cancel = ctx.cancel.clone();
+        wait::until(&format!("{name} idle"), &pacing, &cancel, &mut ctx.progress, || async {
+            Ok(match busy(ports, name, &cancel).await? {
+                Some(why) => Check::Pending(why),
+                None => Check::Done(()),
+            })
+        })
+        .await?;
+    }
+    let group = if req.wait_for_idle {
+        describe(ports, name, ctx).await?
+    } else {
+        group
+    };
+    let lt = group.launch_template.clone().ok_or_else(|| {
+        Error::input(
+            format!(
+                "Auto Scaling group {name} has no launch template (a launch configuration or a mixed instances policy)"
+            ),
+            "give the group a launch template; slipway rolls launch template versions",
+        )
+    })?;
+    let template = match &req.launch_template {
+        Some(t) => {
+            if lt.name.as_deref() != Some(t.as_str()) && lt.id.as_deref() != Some(t.as_str()) {
+                return Err(Error::input(
+                    format!(
+                        "Auto Scaling group {name} uses launch template {}, not {t}",
+                        lt.name.as_deref().or(lt.id.as_deref()).unwrap_or("-")
+                    ),
+                    "fix asg.launch_template in slipway.yml or --launch-template",
+                ));
+            }
+            t.clone()
+        }
+        None => lt.id.clone().or(lt.name.clone()).unwrap_or_default(),
+    };
+    let current = calls::retry("DescribeLaunchTemplateVersions", &ctx.cancel, || {
+        ports.templates.template_version(&template, &lt.version)
+    })
+    .await?
+    .ok_or_else(|| {
+        Error::input(
+            format!(
+                "the group's launch template {template} version {} does not exist",
+                lt.version
+            ),
+            "point the group at an existing launch template version",
+        )
+    })?;
+    let new = calls::retry("DescribeLaunchTemplateVersions", &ctx.cancel, || {
+        ports.templates.template_version(&template, &req.version)
+    })
+    .await?
+    .ok_or_else(|| {
+        Error::input(
+            format!("launch template {template} has no version {}", req.version),
+            "pass --launch-template-version with an existing version (slipway-bake prints the one it created)",
+        )
+    })?;
+    let mut target_groups = Vec::new();
+    for arn in &group.target_group_arns {
+        let tg = calls::retry("DescribeTargetGroups", &ctx.cancel, || {
+            ports.elb.describe_target_group(arn)
+        })
+        .await?
+        .ok_or_else(|| Error::failed(format!("target group {arn} of group {name} does not exist")))?;
+        target_groups.push(tg);
+    }
+    let before = Observed {
+        group: name.clone(),
+        capacity: Capacity {
+            min: group.min,
+            max: group.max,
+            desired: group.desired,
+        },
+        launch_template: lt.clone(),
+        version: current.number,
+        image_id: current.image_id,
+        instances: group
+            .instances
+            .iter()
+            .map(|i| PlannedInstance {
+                id: i.id.clone(),
+                version: i.launch_template_version.clone(),
+            })
+            .collect(),
+        target_groups,
+    };
+    let target = LaunchTemplateSpec {
+        version: new.number.to_string(),
+        ..lt
+    };
+    let steps = match req.strategy {
+        Strategy::Surge => surge_steps(&before, &target, req)?,
+        Strategy::Refresh => refresh_steps(&before, &target, req)?,
+    };
+    Ok(Plan {
+        format: FORMAT,
+        kind: "asg".into(),
+        strategy: req.strategy,
+        before,
+        target,
+        new_version: new.number,
+        new_image_id: new.image_id,
+        steps,
+    })
+}
+
+async fn describe(ports: &Ports<'_>, name: &str, ctx: &Ctx) -> Result<Group> {
+    calls::retry("DescribeAutoScalingGroups", &ctx.cancel, || {
+        ports.asg.describe_group(name)
+    })
+    .await?
+    .ok_or_else(|| {
+        Error::input(
+            format!("no Auto Scaling group named {name:?} in this account and region"),
+            "check asg.name in slipway.yml (or --group) and the environment's region",
+        )
+    })
+}
+
+fn up_to_date(before: &Observed, target: &LaunchTemplateSpec) -> bool {
+    before.version.to_string() == target.version
+        && before
+            .instances
+            .iter()
+            .all(|i| i.version.as_deref() == Some(target.version.as_str()))
+}
+
+fn surge_steps(before: &Observed, target: &LaunchTemplateSpec, req: &Request) -> Result<Vec<Step>> {
+    if up_to_date(before, target) {
+        return Ok(Vec::new());
+    }
+    let cap = before.capacity;
+    let need = cap.desired * 2;
+    let raise = need > cap.max;
+    if raise && !req.allow_raise_max {
+        return Err(Error::input(
+            format!(
+                "surge needs room for twice the desired capacity ({need}) but group {} has max size {} and raising it is not allowed",
+                before.group, cap.max
+            ),
+            format!("set asg.allow_raise_max: true, raise the group's max size to {need}, or use --strategy refresh"),
+        ));
+    }
+    let old = before.instance_ids();
+    let tgs: Vec<String> = before.target_groups.iter().map(|t| t.arn.clone()).collect();
+    let mut steps = Vec::new();
+    if before.launch_template.version != target.version {
+        steps.push(Step::SetLaunchTemplate {
+            template: target.clone(),
+        });
+    }
+    if cap.desired == 0 {
+        return Ok(steps);
+    }
+    steps.push(Step::SetCapacity {
+        min: None,
+        max: raise.then_some(need),
+        desired: Some(need),
+        expect: cap,
+    });
+    steps.push(Step::WaitNewHealthy {
+        count: cap.desired,
+        target_groups: tgs.clone(),
+    });
+    steps.push(Step::CheckProbes);
+    if !tgs.is_empty() {
+        steps.push(Step::Deregister {
+            target_groups: tgs.clone(),
+            instances: old.clone(),
+        });
+        steps.push(Step::WaitDrained {
+            target_groups: tgs,
+            instances: old.clone(),
+            delay: before
+                .target_groups
+                .iter()
+                .map(|t| t.deregistration_delay)
+                .max()
+                .unwrap_or(0),
+        });
+    }
+    steps.push(Step::Terminate {
+        instances: old.clone(),
+        decrement: true,
+    });
+    if raise {
+        steps.push(Step::SetCapacity {
+            min: None,
+            max: Some(cap.max),
+            desired: None,
+            expect: Capacity {
+                desired: cap.desired,
+                max: need,
+                ..cap
+            },
+        });
+    }
+    steps.push(Step::WaitGone { instances: old });
+    Ok(steps)
+}
+
+fn refresh_steps(before: &Observed, target: &LaunchTemplateSpec, req: &Request) -> Result<Vec<Step>> {
+    if up_to_date(before, target) {
+        return Ok(Vec::new());
+    }
+    let (min, max) = (req.min_healthy_percentage, req.max_healthy_percentage);
+    if !(0..=100).contains(&min) || !(100..=200).contains(&max) || (min == 100 && max == 100) {
+        return Err(Error::input(
+            format!("min_healthy_percentage {min} and max_healthy_percentage {max} cannot refresh the group"),
+            "use min 0-100 and max 100-200, not both 100 (e.g. min 100, max 200)",
+        ));
+    }
+    Ok(vec![
+        Step::StartRefresh {
+            spec: RefreshSpec {
+                launch_template: target.clone(),
+                min_healthy_percentage: min,
+                max_healthy_percentage: max,
+                instance_warmup: req.instance_warmup.map(|w| w.as_secs() as i32),
+                skip_matching: true,
+                auto_rollback: true,
+            },
+        },
+        Step::WaitRefresh,
+        Step::CheckProbes,
+    ])
+}

@@ -1,0 +1,130 @@
+//! slipway-roll --simulate as a user runs it: progress and summary, JSON, GITHUB_OUTPUT,
+//! a failing new version rolled back with exit 1, and --dry-run.
+
+use crate::support::{bin, run, Dir, Run};
+use slipway::github::files::parse_outputs;
+
+const CONFIG: &str = "app: web
+environments:
+  stage:
+    aws:
+      role_arn: arn:aws:iam::123456789012:role/deploy
+      region: eu-west-1
+    asg:
+      name: web-stage
+      launch_template: web-stage
+      strategy: surge
+    health:
+      target_groups:
+        - arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web-stage/0123456789abcdef
+";
+
+fn simulate(dir: &Dir, extra: &[&str]) -> Run {
+    let mut cmd = bin("slipway-roll");
+    cmd.arg("--config")
+        .arg(dir.write("slipway.yml", CONFIG))
+        .args([
+            "--environment",
+            "stage",
+            "--sha",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--simulate",
+        ])
+        .args(extra)
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    run(&mut cmd)
+}
+
+fn outputs(dir: &Dir) -> std::collections::BTreeMap<String, String> {
+    parse_outputs(&dir.read("output")).into_iter().collect()
+}
+
+#[test]
+fn simulate_rolls_with_progress_outputs_and_summary() {
+    let dir = Dir::new();
+    let r = simulate(&dir, &["--sim-fleet", "3"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "text mode keeps stdout clean: {}", r.stdout);
+    for text in [
+        "simulating web-stage (3 instance(s)",
+        "plan: surge web-stage from version 1 to 2",
+        "==> wait until 3 new instances are InService and healthy",
+        "rolled web-stage from version 1 to 2: 3 instance(s) replaced",
+    ] {
+        assert!(r.stderr.contains(text), "{text:?} missing:\n{}", r.stderr);
+    }
+    let out = outputs(&dir);
+    assert_eq!(out["result"], "succeeded");
+    assert_eq!(out["previous_version"], "1");
+    assert_eq!(out["new_version"], "2");
+    assert_eq!(out["instances_replaced"], "3");
+    assert_eq!(out["rolled_back"], "false");
+    assert!(
+        out["duration"].parse::<u32>().unwrap() >= 130,
+        "virtual time: {}",
+        out["duration"]
+    );
+    let summary = dir.read("summary");
+    assert!(
+        summary.contains("| previous version | 1 |") && summary.contains("| rolled back | no |"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn simulate_a_failing_version_rolls_back_with_exit_1() {
+    for strategy in ["surge", "refresh"] {
+        let dir = Dir::new();
+        let r = simulate(
+            &dir,
+            &["--strategy", strategy, "--sim-fail-new-version", "--output", "json"],
+        );
+        assert_eq!(r.code, 1, "{strategy}: {}", r.stderr);
+        let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+        assert_eq!(json["result"], "rolled_back", "{json}");
+        assert_eq!(json["rolled_back"], true);
+        assert_eq!(json["simulated"], true);
+        assert_eq!(json["exit_code"], 1);
+        assert!(r.stderr.contains("rolled back to version 1"), "{}", r.stderr);
+        assert!(r.stderr.contains("slipway-roll: error:"), "{}", r.stderr);
+        assert!(r.stderr.contains("(rolled back to version 1)"), "{}", r.stderr);
+        assert_eq!(outputs(&dir)["rolled_back"], "true");
+    }
+}
+
+#[test]
+fn dry_run_prints_the_plan_as_text_and_json() {
+    let dir = Dir::new();
+    let r = simulate(&dir, &["--dry-run", "--strategy", "refresh"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("1. start an instance refresh to version 2 (min healthy 100%, max healthy 200%"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("==>"), "nothing ran: {}", r.stderr);
+    let r = simulate(&dir, &["--dry-run", "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(json["result"], "dry_run");
+    assert_eq!(json["plan"]["strategy"], "surge");
+    assert_eq!(json["plan"]["steps"][0]["action"], "set_launch_template");
+}
+
+#[test]
+fn an_environment_without_a_group_is_bad_input() {
+    let dir = Dir::new();
+    let mut cmd = bin("slipway-roll");
+    cmd.arg("--config")
+        .arg(dir.write("slipway.yml", "app: web\nenvironments:\n  dev:\n    aws: {role_arn: \"arn:aws:iam::123456789012:role/d\", region: us-east-1}\n"))
+        .args(["--environment", "dev", "--sha", "0123456789abcdef0123456789abcdef01234567", "--simulate"]);
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("environment \"dev\" has no asg section"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("help: add asg.name"), "{}", r.stderr);
+}
