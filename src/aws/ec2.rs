@@ -1,4 +1,5 @@
-//! The EC2 adapter: implements the `cloud::Ec2` port with aws-sdk-ec2.
+//! The EC2 adapter: implements the `cloud::Ec2` port (bakes) and the `cloud::LaunchTemplates`
+//! port (rolls) with aws-sdk-ec2.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,10 @@ use aws_config::SdkConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData, Tag};
 
-use crate::cloud::{CloudError, CloudResult, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplateVersion, NewVersion};
+use crate::cloud::{
+    CloudError, CloudResult, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplateVersion, LaunchTemplates, NewVersion,
+    TemplateVersion,
+};
 
 /// EC2 in one region.
 #[derive(Debug, Clone)]
@@ -181,5 +185,38 @@ impl Ec2 for Ec2Client {
             .await
             .map_err(|e| error("ModifyLaunchTemplate", e))?;
         Ok(())
+    }
+}
+
+/// The roll's launch template reads (DescribeLaunchTemplateVersions by name or id).
+#[async_trait]
+impl LaunchTemplates for Ec2Client {
+    async fn template_version(&self, template: &str, version: &str) -> CloudResult<Option<TemplateVersion>> {
+        let op = "DescribeLaunchTemplateVersions";
+        let mut call = self.client.describe_launch_template_versions().versions(version);
+        call = if template.starts_with("lt-") {
+            call.launch_template_id(template)
+        } else {
+            call.launch_template_name(template)
+        };
+        let out = match call.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = super::to_cloud(op, &e);
+                // InvalidLaunchTemplateName.NotFoundException, InvalidLaunchTemplateId.VersionNotFound, ...
+                let missing = e.kind == ErrorKind::NotFound
+                    || e.code
+                        .as_deref()
+                        .is_some_and(|c| c.contains("NotFound") || c.contains("Malformed"));
+                return if missing { Ok(None) } else { Err(e) };
+            }
+        };
+        Ok(out.launch_template_versions().first().map(|v| TemplateVersion {
+            template_id: v.launch_template_id().unwrap_or_default().to_string(),
+            template_name: v.launch_template_name().unwrap_or_default().to_string(),
+            number: v.version_number().unwrap_or_default(),
+            image_id: v.launch_template_data().and_then(|d| d.image_id()).map(str::to_string),
+            default: v.default_version().unwrap_or(false),
+        }))
     }
 }

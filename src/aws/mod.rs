@@ -7,7 +7,6 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
-pub mod templates;
 
 pub use credentials::{connect, session_name, Session, Source, Target};
 

@@ -169,7 +169,7 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         let (asg, elb, templates) = (
             aws::asg::AsgAdapter::new(&session.config),
             aws::elb::ElbAdapter::new(&session.config),
-            aws::templates::TemplatesAdapter::new(&session.config),
+            aws::ec2::Ec2Client::new(&session.config),
         );
         let ports = Ports {
             asg: &asg,
