@@ -11,6 +11,7 @@ use slipway::roll::simulate::{self, SimFlags};
 use slipway::roll::{self, report, Ctx, Ports, Request};
 use slipway::signal::{self, Pending};
 use slipway::sim::Sim;
+use slipway::wait::job::url_probes;
 use slipway::wait::Progress;
 use slipway::{aws, Error, Result};
 use tokio_util::sync::CancellationToken;
@@ -152,6 +153,9 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
             throttle: args.sim_throttle,
             ..SimFlags::default()
         };
+        if !job.settings.health.urls.is_empty() {
+            eprintln!("simulation: the health URLs are not probed (they name real hosts)");
+        }
         let (settings, faults) = simulate::settings(&job.settings, &flags);
         eprintln!(
             "simulating {} ({} instance(s) on version 1, rolling to version 2; virtual time)",
@@ -165,6 +169,8 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         };
         roll::roll(&ports, &req, &mut ctx, args.dry_run).await
     } else {
+        // The health URLs must show the new version before the old instances go.
+        ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
         let session = JobArgs::connect(&job, runner).await?;
         let (asg, elb, templates) = (
             aws::asg::AsgAdapter::new(&session.config),

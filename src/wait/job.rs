@@ -96,6 +96,22 @@ fn expect_from(check: &HttpCheck, version: &str, sha: &str) -> Result<Expect> {
     })
 }
 
+/// Probes of an environment's health URLs with `{version}` and `{sha}` filled in: what
+/// a roll checks to prove the new build serves.
+pub fn url_probes(health: &crate::config::Health, version: &str, sha: &str) -> Result<Vec<Box<dyn Probe>>> {
+    let mut probes: Vec<Box<dyn Probe>> = Vec::new();
+    for check in &health.urls {
+        let expect = expect_from(check, version, sha)?;
+        probes.push(Box::new(HttpProbe::new(
+            &check.url,
+            expect,
+            health.interval.std(),
+            None,
+        )?));
+    }
+    Ok(probes)
+}
+
 impl Request {
     /// Adds what an environment's config says healthy means: its health URLs and target
     /// groups, its Auto Scaling group and its ECS service.

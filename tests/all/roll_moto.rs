@@ -377,3 +377,56 @@ async fn the_refresh_adapter_speaks_the_recorded_protocol() {
         bodies[2]
     );
 }
+
+/// A roll whose health URL must show the new commit: a server still serving another
+/// build keeps the old instances (rolled back, version restored); the right one lets it finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_urls_must_show_the_new_version_before_the_old_instances_go() {
+    use crate::support::http::{Response, Server};
+    let serving = std::sync::Arc::new(std::sync::Mutex::new("0000000".to_string()));
+    let current = serving.clone();
+    let server = Server::start(move |_| Response::new(200, format!(r#"{{"commit":"{}"}}"#, current.lock().unwrap())));
+    for (name, commit, code) in [("roll-health-old", "0000000", 3), ("roll-health-new", &SHA[..7], 0)] {
+        *serving.lock().unwrap() = commit.to_string();
+        group(name, 1, 2, 2).await;
+        let (_, _, _, _, before) = state(name).await;
+        let dir = Dir::new();
+        let config = format!(
+            "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      \
+             region: us-east-1\n    asg:\n      name: {name}\n      launch_template: {name}\n    health:\n      urls:\n        \
+             - url: {}/version\n          json:\n            pointer: /commit\n            equals: \"{{version}}\"\n",
+            server.url
+        );
+        let path = dir.write("slipway.yml", &config);
+        let r = run(bin("slipway-roll")
+            .args([
+                "--environment",
+                "stage",
+                "--sha",
+                SHA,
+                "--poll-interval",
+                "1s",
+                "--timeout",
+                "3s",
+            ])
+            .args(["--launch-template-version", "2", "--output", "json"])
+            .arg("--config")
+            .arg(&path)
+            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+            .env("AWS_SECRET_ACCESS_KEY", "example-secret")
+            .env("AWS_ENDPOINT_URL", &moto().endpoint));
+        assert_eq!(r.code, code, "{name}: {}", r.stderr);
+        let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+        let (_, _, desired, version, after) = state(name).await;
+        if code == 0 {
+            assert_eq!(json["result"], "succeeded", "{json}");
+            assert_eq!(version, "2");
+            assert!(after.iter().all(|id| !before.contains(id)));
+        } else {
+            assert_eq!(json["rolled_back"], true, "{json}");
+            assert!(r.stderr.contains(r#"/commit is "0000000" (want "#), "{}", r.stderr);
+            assert_eq!((desired, version.as_str()), (2, "1"), "capacity and version restored");
+            assert_eq!(after, before, "the old instances still serve");
+        }
+    }
+}
