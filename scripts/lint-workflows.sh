@@ -36,7 +36,7 @@ lint_actionlint() {
   fi
 }
 run actionlint lint_actionlint
-run "zizmor --persona=pedantic" "$zizmor" --offline --persona=pedantic --no-progress --quiet action.yml "${workflows[@]}"
+run "zizmor --persona=pedantic" "$zizmor" --offline --persona=pedantic --no-progress --quiet --color=never action.yml "${workflows[@]}"
 run "check-jsonschema vendor.github-workflows" "$check_jsonschema" --quiet --builtin-schema vendor.github-workflows "${workflows[@]}"
 run "check-jsonschema vendor.github-actions" "$check_jsonschema" --quiet --builtin-schema vendor.github-actions action.yml
 run shellcheck shellcheck scripts/*.sh .ci/run
