@@ -8,6 +8,7 @@
 //! instance (a version whose instances fail health checks, launches that never boot).
 //! Every call is logged; mutating ones are what tests assert on.
 
+pub mod ecs;
 mod model;
 mod ports;
 mod refresh;
@@ -23,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 use model::State;
+pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs};
 pub use model::{Capacity, Snapshot};
 
 /// The physics of the simulated fleet.
