@@ -8,6 +8,7 @@
 pub mod calls;
 mod cleanup;
 pub mod discover;
+pub mod ecs;
 pub mod plan;
 pub mod report;
 pub mod simulate;
@@ -211,7 +212,7 @@ pub async fn execute(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> (Outcome,
 }
 
 /// The error with how the cleanup left things, keeping its kind (and exit code).
-fn with_ending(err: Error, end: &str) -> Error {
+pub(crate) fn with_ending(err: Error, end: &str) -> Error {
     match err {
         Error::Failed { message, help } => Error::Failed {
             message: format!("{message} ({end})"),
