@@ -348,3 +348,18 @@ pub fn request_of(plan: &EcsPlan) -> EcsRequest {
         register_only: !plan.steps.iter().any(|s| matches!(s, EcsStep::UpdateService { .. })),
     }
 }
+
+/// `--apply`: discovers again, refuses (bad input, with a diff) when the service drifted
+/// from what the plan assumed, and otherwise carries out exactly the plan.
+pub async fn apply(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx) -> (EcsOutcome, Result<()>) {
+    let req = request_of(plan);
+    let checked = match discover(ecs.as_ref(), &req, ctx).await {
+        Ok(fresh) => super::planfile::check_ecs(plan, &fresh),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
+        return (EcsOutcome::refused(&req, &e), Err(e));
+    }
+    ctx.say(plan.text().trim_end());
+    execute(ecs, plan, ctx).await
+}
