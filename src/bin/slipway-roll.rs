@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use clap::Parser;
 use slipway::cli::{self, Output};
+use slipway::cloud::Ecs;
 use slipway::config::{Duration, Strategy};
 use slipway::context::{Job, JobArgs};
 use slipway::github::Runner;
-use slipway::roll::simulate::{self, SimFlags};
-use slipway::cloud::Ecs;
 use slipway::roll::ecs::{self as ecs_roll, EcsRequest};
 use slipway::roll::planfile::{self, Planned};
+use slipway::roll::simulate::{self, SimFlags};
 use slipway::roll::{self, report, Ctx, Ports, Request};
 use slipway::signal::{self, Pending};
 use slipway::sim::{EcsFaults, EcsSettings, Sim, SimEcs};
@@ -150,7 +150,10 @@ async fn main() -> ExitCode {
 
 /// Which kind of fleet this environment rolls.
 fn target(args: &Args, job: &Job) -> Result<TargetArg> {
-    let (asg, ecs) = (job.settings.asg.is_some() || args.group.is_some(), job.settings.ecs.is_some());
+    let (asg, ecs) = (
+        job.settings.asg.is_some() || args.group.is_some(),
+        job.settings.ecs.is_some(),
+    );
     match (args.target, asg, ecs) {
         (Some(TargetArg::Ecs), _, false) => Err(Error::input(
             format!("environment {:?} has no ecs section", job.environment),

@@ -83,8 +83,14 @@ mod tests {
         let digest = format!("sha256:{}", "a".repeat(64));
         let ecr = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{digest}");
         let r = ImageRef::parse(&ecr).unwrap();
-        assert_eq!(r.registry.as_deref(), Some("123456789012.dkr.ecr.us-east-1.amazonaws.com"));
-        assert_eq!((r.repository.as_str(), r.digest.as_deref()), ("web", Some(digest.as_str())));
+        assert_eq!(
+            r.registry.as_deref(),
+            Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+        );
+        assert_eq!(
+            (r.repository.as_str(), r.digest.as_deref()),
+            ("web", Some(digest.as_str()))
+        );
         for ok in [
             "nginx",
             "web:1.2.3",

@@ -193,7 +193,12 @@ pub fn diff(path: &str, planned: &Value, now: &Value, out: &mut Vec<String>) {
             keys.dedup();
             for k in keys {
                 let p = format!("{path}.{k}");
-                diff(&p, a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), out);
+                diff(
+                    &p,
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
@@ -201,7 +206,12 @@ pub fn diff(path: &str, planned: &Value, now: &Value, out: &mut Vec<String>) {
                 diff(&format!("{path}[{n}]"), x, y, out);
             }
         }
-        (a, b) if a != b => out.push(format!("{}: planned {}, now {}", path.trim_start_matches('.'), show(a), show(b))),
+        (a, b) if a != b => out.push(format!(
+            "{}: planned {}, now {}",
+            path.trim_start_matches('.'),
+            show(a),
+            show(b)
+        )),
         _ => {}
     }
 }

@@ -211,7 +211,13 @@ impl State {
         let s = &self.s;
         self.tasks
             .iter()
-            .flat_map(|t| [Some(t.launched + s.start), Some(t.launched + s.start + s.health), t.stop_at])
+            .flat_map(|t| {
+                [
+                    Some(t.launched + s.start),
+                    Some(t.launched + s.start + s.health),
+                    t.stop_at,
+                ]
+            })
             .flatten()
             .filter(|t| *t > self.clock && *t <= now)
             .min()
@@ -257,9 +263,14 @@ impl State {
         }
         // The circuit breaker.
         let threshold = self.s.threshold();
-        if self.s.circuit_breaker && self.deployments[0].rollout == "IN_PROGRESS" && self.deployments[0].failed >= threshold
+        if self.s.circuit_breaker
+            && self.deployments[0].rollout == "IN_PROGRESS"
+            && self.deployments[0].failed >= threshold
         {
-            let (id, failed_td) = (self.deployments[0].id.clone(), self.deployments[0].task_definition.clone());
+            let (id, failed_td) = (
+                self.deployments[0].id.clone(),
+                self.deployments[0].task_definition.clone(),
+            );
             self.deployments[0].rollout = "FAILED";
             self.deployments[0].reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
             self.event(at, format!("deployment {id} deployment failed: tasks failed to start."));
@@ -318,7 +329,11 @@ impl State {
                 .definitions
                 .iter()
                 .find(|td| td.family == family && td.revision.to_string() == rev),
-            None => self.definitions.iter().filter(|td| td.family == name).max_by_key(|td| td.revision),
+            None => self
+                .definitions
+                .iter()
+                .filter(|td| td.family == name)
+                .max_by_key(|td| td.revision),
         }
     }
 
@@ -525,11 +540,16 @@ impl Ecs for SimEcs {
     }
 
     async fn task_definition(&self, arn: &str) -> CloudResult<Option<TaskDefinition>> {
-        self.call("DescribeTaskDefinition", arn.into(), false, |s, _| Ok(s.find(arn).cloned()))
+        self.call("DescribeTaskDefinition", arn.into(), false, |s, _| {
+            Ok(s.find(arn).cloned())
+        })
     }
 
     async fn register_revision(&self, revision: &Revision) -> CloudResult<TaskDefinition> {
-        let detail = format!("from {} container {} image {}", revision.from, revision.container, revision.image);
+        let detail = format!(
+            "from {} container {} image {}",
+            revision.from, revision.container, revision.image
+        );
         self.call("RegisterTaskDefinition", detail, true, |s, _| {
             let op = "RegisterTaskDefinition";
             let Some(from) = s.find(&revision.from).cloned() else {

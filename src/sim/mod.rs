@@ -23,8 +23,8 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
-use model::State;
 pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs};
+use model::State;
 pub use model::{Capacity, Snapshot};
 
 /// The physics of the simulated fleet.

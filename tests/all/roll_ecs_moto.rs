@@ -14,8 +14,7 @@ use crate::support::proxy::Proxy;
 use crate::support::{bin, run, Dir, Run};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-const IMAGE: &str =
-    "registry.example/web@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+const IMAGE: &str = "registry.example/web@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
 fn ecs_yaml(cluster: &str, service: &str, container: &str) -> String {
     format!(
@@ -28,28 +27,27 @@ fn roll(dir: &Dir, yaml: &str, endpoint: &str, extra: &[&str]) -> Run {
     if !extra.contains(&"--timeout") {
         cmd.args(["--timeout", "3s"]);
     }
-    cmd.args([
-        "--environment",
-        "stage",
-        "--sha",
-        SHA,
-        "--poll-interval",
-        "1s",
-    ])
-    .arg("--config")
-    .arg(dir.write("slipway.yml", yaml))
-    .args(extra)
-    .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
-    .env("AWS_SECRET_ACCESS_KEY", "example-secret")
-    .env("AWS_ENDPOINT_URL", endpoint)
-    .env("GITHUB_OUTPUT", dir.path().join("output"))
-    .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    cmd.args(["--environment", "stage", "--sha", SHA, "--poll-interval", "1s"])
+        .arg("--config")
+        .arg(dir.write("slipway.yml", yaml))
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+        .env("AWS_SECRET_ACCESS_KEY", "example-secret")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
     run(&mut cmd)
 }
 
 async fn service_task_definition(cluster: &str) -> String {
     let ecs = aws_sdk_ecs::Client::new(&ecs_config(&moto().endpoint).await);
-    let out = ecs.describe_services().cluster(cluster).services("web").send().await.unwrap();
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services("web")
+        .send()
+        .await
+        .unwrap();
     out.services()[0].task_definition().unwrap().to_string()
 }
 
@@ -68,17 +66,41 @@ fn ecs_rollback_through(cluster: &str, family: &str, fault_share: f64, seed: u64
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
-    assert!(json["previous_task_definition"].as_str().unwrap().ends_with(&format!("{family}:1")), "{json}");
-    assert!(json["new_task_definition"].as_str().unwrap().ends_with(&format!("{family}:2")), "{json}");
-    assert!(json["cleanup"][0].as_str().unwrap().contains(&format!("service pointed back at {family}:1")), "{json}");
-    assert!(r.stderr.contains("left to do by hand: point service web back at"), "{}", r.stderr);
+    assert!(
+        json["previous_task_definition"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{family}:1")),
+        "{json}"
+    );
+    assert!(
+        json["new_task_definition"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{family}:2")),
+        "{json}"
+    );
+    assert!(
+        json["cleanup"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("service pointed back at {family}:1")),
+        "{json}"
+    );
+    assert!(
+        r.stderr.contains("left to do by hand: point service web back at"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(
         proxy.mutations(),
         ["RegisterTaskDefinition", "UpdateService", "UpdateService"],
         "{:?}",
         proxy.calls()
     );
-    assert!(rt.block_on(service_task_definition(cluster)).ends_with(&format!("{family}:1")));
+    assert!(rt
+        .block_on(service_task_definition(cluster))
+        .ends_with(&format!("{family}:1")));
     proxy
 }
 
@@ -103,12 +125,26 @@ fn dry_run_and_plan_out_make_no_mutating_call_and_apply_refuses_after_drift() {
     let yaml = ecs_yaml("roll-ecs-plan", "web", "app");
     let r = roll(&dir, &yaml, &proxy.endpoint, &["--image", IMAGE, "--dry-run"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("1. register roll-ecs-plan-web:2 from revision 1 with container app image"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("1. register roll-ecs-plan-web:2 from revision 1 with container app image"),
+        "{}",
+        r.stderr
+    );
     let plan = dir.path().join("plan.json");
-    let r = roll(&dir, &yaml, &proxy.endpoint, &["--image", IMAGE, "--plan-out", plan.to_str().unwrap()]);
+    let r = roll(
+        &dir,
+        &yaml,
+        &proxy.endpoint,
+        &["--image", IMAGE, "--plan-out", plan.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(proxy.calls().iter().any(|c| c.action == "DescribeServices"));
-    assert_eq!(proxy.mutations(), Vec::<String>::new(), "dry run and plan change nothing");
+    assert_eq!(
+        proxy.mutations(),
+        Vec::<String>::new(),
+        "dry run and plan change nothing"
+    );
 
     // Another deploy registers a newer revision before the plan is applied.
     let ecs = aws_sdk_ecs::Client::new(&rt.block_on(ecs_config(&moto().endpoint)));
@@ -134,7 +170,11 @@ fn dry_run_and_plan_out_make_no_mutating_call_and_apply_refuses_after_drift() {
     ] {
         assert!(r.stderr.contains(text), "{text:?} missing:\n{}", r.stderr);
     }
-    assert_eq!(proxy.mutations(), Vec::<String>::new(), "apply refused before changing anything");
+    assert_eq!(
+        proxy.mutations(),
+        Vec::<String>::new(),
+        "apply refused before changing anything"
+    );
 }
 
 #[test]
@@ -145,10 +185,34 @@ fn bad_input_against_moto_exits_2_and_changes_nothing() {
     let dir = Dir::new();
     let not_a_plan = dir.write("not-a-plan.json", "{\"steps\": []}\n");
     let cases: [(&str, &str, &str, Vec<&str>, &str); 5] = [
-        ("no-such-cluster", "web", "app", vec!["--image", IMAGE], "no ECS service \"web\" in cluster \"no-such-cluster\""),
-        ("roll-ecs-bad", "nope", "app", vec!["--image", IMAGE], "no ECS service \"nope\" in cluster \"roll-ecs-bad\""),
-        ("roll-ecs-bad", "web", "nope", vec!["--image", IMAGE], "has no container \"nope\" (it has app, log)"),
-        ("roll-ecs-bad", "web", "app", vec!["--image", "Registry.Example/WEB:"], "is not an image reference"),
+        (
+            "no-such-cluster",
+            "web",
+            "app",
+            vec!["--image", IMAGE],
+            "no ECS service \"web\" in cluster \"no-such-cluster\"",
+        ),
+        (
+            "roll-ecs-bad",
+            "nope",
+            "app",
+            vec!["--image", IMAGE],
+            "no ECS service \"nope\" in cluster \"roll-ecs-bad\"",
+        ),
+        (
+            "roll-ecs-bad",
+            "web",
+            "nope",
+            vec!["--image", IMAGE],
+            "has no container \"nope\" (it has app, log)",
+        ),
+        (
+            "roll-ecs-bad",
+            "web",
+            "app",
+            vec!["--image", "Registry.Example/WEB:"],
+            "is not an image reference",
+        ),
         (
             "roll-ecs-bad",
             "web",
@@ -164,7 +228,9 @@ fn bad_input_against_moto_exits_2_and_changes_nothing() {
         assert!(r.stderr.contains("help:"), "{}", r.stderr);
     }
     assert_eq!(proxy.mutations(), Vec::<String>::new(), "nothing changed");
-    assert!(rt.block_on(service_task_definition("roll-ecs-bad")).ends_with("roll-ecs-bad-web:1"));
+    assert!(rt
+        .block_on(service_task_definition("roll-ecs-bad"))
+        .ends_with("roll-ecs-bad-web:1"));
 }
 
 fn asg_yaml(name: &str) -> String {
@@ -182,11 +248,19 @@ fn asg_surge_with_thirty_percent_faults_completes_and_sends_each_mutation_once()
         let before = rt.block_on(state(name)).4;
         let proxy = Proxy::start(&moto().endpoint, share, 9);
         let dir = Dir::new();
-        let r = roll(&dir, &asg_yaml(name), &proxy.endpoint, &["--launch-template-version", "2", "--timeout", "60s"]);
+        let r = roll(
+            &dir,
+            &asg_yaml(name),
+            &proxy.endpoint,
+            &["--launch-template-version", "2", "--timeout", "60s"],
+        );
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         let (min, max, desired, version, after) = rt.block_on(state(name));
         assert_eq!((min, max, desired, version.as_str()), (1, 2, 2, "2"), "{name}");
-        assert!(after.iter().all(|id| !before.contains(id)), "{name}: {before:?} -> {after:?}");
+        assert!(
+            after.iter().all(|id| !before.contains(id)),
+            "{name}: {before:?} -> {after:?}"
+        );
         if share > 0.0 {
             assert!(proxy.faults() > 0, "the proxy did throttle");
         }
@@ -196,5 +270,9 @@ fn asg_surge_with_thirty_percent_faults_completes_and_sends_each_mutation_once()
         sequences[1], sequences[0],
         "the same mutations, each once, with and without faults"
     );
-    assert!(sequences[0].contains(&"TerminateInstanceInAutoScalingGroup".to_string()), "{:?}", sequences[0]);
+    assert!(
+        sequences[0].contains(&"TerminateInstanceInAutoScalingGroup".to_string()),
+        "{:?}",
+        sequences[0]
+    );
 }

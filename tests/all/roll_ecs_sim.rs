@@ -35,7 +35,11 @@ fn sim(circuit_breaker: bool, bad: bool) -> SimEcs {
         ..EcsSettings::default()
     };
     let faults = EcsFaults {
-        bad_images: if bad { [NEW.to_string()].into() } else { Default::default() },
+        bad_images: if bad {
+            [NEW.to_string()].into()
+        } else {
+            Default::default()
+        },
         ..EcsFaults::default()
     };
     SimEcs::new(settings, faults)
@@ -64,7 +68,10 @@ async fn a_good_image_rolls_out_and_completes() {
     let (_, o, code) = roll(&sim, &request()).await;
     assert_eq!(code, 0, "{o:?}");
     assert_eq!(o.result, "succeeded");
-    assert_eq!((o.previous_task_definition.as_str(), o.new_task_definition.as_deref()), (TD1, Some(TD2)));
+    assert_eq!(
+        (o.previous_task_definition.as_str(), o.new_task_definition.as_deref()),
+        (TD1, Some(TD2))
+    );
     assert!(o.deployment_id.as_deref().unwrap().starts_with("ecs-svc/"));
     assert!(!o.rolled_back && o.duration_seconds >= 50.0, "{o:?}");
     let snap = sim.snapshot();
@@ -75,7 +82,10 @@ async fn a_good_image_rolls_out_and_completes() {
     let td = sim.task_definition(TD2).await.unwrap().unwrap();
     let app = td.container("app").unwrap();
     assert_eq!(app.image, NEW);
-    assert_eq!(app.environment, [("MODE".into(), "prod".into()), ("VERSION".into(), "2".into())]);
+    assert_eq!(
+        app.environment,
+        [("MODE".into(), "prod".into()), ("VERSION".into(), "2".into())]
+    );
     assert_eq!(td.containers[1].name, "log", "the sidecar is kept");
 }
 
@@ -89,7 +99,10 @@ async fn crashing_tasks_trip_the_circuit_breaker_and_the_previous_revision_keeps
     let error = o.error.clone().unwrap();
     assert!(error.contains("circuit breaker"), "{error}");
     assert!(error.contains("Essential container in task exited"), "{error}");
-    assert!(o.cleanup[0].contains("already back on web:1 (circuit breaker)"), "{o:?}");
+    assert!(
+        o.cleanup[0].contains("already back on web:1 (circuit breaker)"),
+        "{o:?}"
+    );
     let snap = sim.snapshot();
     assert_eq!(snap.task_definition, TD1);
     assert_eq!(snap.healthy, vec![TD1.to_string(), TD1.to_string()]);
@@ -131,14 +144,21 @@ async fn a_deployment_in_progress_is_refused_unless_waiting_for_idle() {
     assert_eq!(code, 2, "{o:?}");
     assert!(plan.is_none());
     let error = o.error.unwrap();
-    assert!(error.contains("is busy") && error.contains(&id), "names the deployment: {error}");
+    assert!(
+        error.contains("is busy") && error.contains(&id),
+        "names the deployment: {error}"
+    );
     assert_eq!(sim.mutations().len(), before, "nothing changed");
 
     let mut req = request();
     req.wait_for_idle = true;
     let (plan, o, code) = roll(&sim, &req).await;
     assert_eq!(code, 0, "{o:?}");
-    assert_eq!(plan.unwrap().before.task_definition, other.arn, "planned after the other deploy");
+    assert_eq!(
+        plan.unwrap().before.task_definition,
+        other.arn,
+        "planned after the other deploy"
+    );
     assert!(o.new_task_definition.unwrap().ends_with("web:3"));
 }
 
@@ -189,7 +209,10 @@ async fn throttling_is_retried_and_each_mutation_happens_once() {
     );
     let (_, o, code) = roll(&sim, &request()).await;
     assert_eq!(code, 0, "{o:?}");
-    assert!(sim.calls().iter().any(|c| c.error.is_some()), "some calls were throttled");
+    assert!(
+        sim.calls().iter().any(|c| c.error.is_some()),
+        "some calls were throttled"
+    );
     assert_eq!(mutations(&sim), ["RegisterTaskDefinition", "UpdateService"]);
 }
 
@@ -257,12 +280,33 @@ async fn edited_foreign_and_non_plans_are_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn bad_input_is_refused_and_changes_nothing() {
-    let cases: [(&str, fn(&mut EcsRequest), &str); 5] = [
-        ("cluster", |r| r.cluster = "nope".into(), "no ECS service \"web\" in cluster \"nope\""),
-        ("service", |r| r.service = "nope".into(), "no ECS service \"nope\" in cluster \"web-cluster\""),
-        ("container", |r| r.container = "nope".into(), "has no container \"nope\" (it has app, log)"),
-        ("image", |r| r.image = "Registry.example/Web::1".into(), "is not an image reference"),
-        ("env", |r| r.environment = vec![("1BAD".into(), "x".into())], "not an environment variable name"),
+    type Change = fn(&mut EcsRequest);
+    let cases: [(&str, Change, &str); 5] = [
+        (
+            "cluster",
+            |r| r.cluster = "nope".into(),
+            "no ECS service \"web\" in cluster \"nope\"",
+        ),
+        (
+            "service",
+            |r| r.service = "nope".into(),
+            "no ECS service \"nope\" in cluster \"web-cluster\"",
+        ),
+        (
+            "container",
+            |r| r.container = "nope".into(),
+            "has no container \"nope\" (it has app, log)",
+        ),
+        (
+            "image",
+            |r| r.image = "Registry.example/Web::1".into(),
+            "is not an image reference",
+        ),
+        (
+            "env",
+            |r| r.environment = vec![("1BAD".into(), "x".into())],
+            "not an environment variable name",
+        ),
     ];
     for (what, change, message) in cases {
         let sim = sim(true, false);

@@ -30,17 +30,19 @@ pub fn check_request(req: &EcsRequest) -> Result<()> {
 }
 
 async fn describe(ecs: &dyn Ecs, req: &EcsRequest, cancel: &CancellationToken) -> Result<EcsService> {
-    calls::retry("DescribeServices", cancel, || ecs.describe_service(&req.cluster, &req.service))
-        .await?
-        .ok_or_else(|| {
-            Error::input(
-                format!(
-                    "no ECS service {:?} in cluster {:?} (or no such cluster) in this account and region",
-                    req.service, req.cluster
-                ),
-                "check ecs.cluster and ecs.service in slipway.yml and the environment's region",
-            )
-        })
+    calls::retry("DescribeServices", cancel, || {
+        ecs.describe_service(&req.cluster, &req.service)
+    })
+    .await?
+    .ok_or_else(|| {
+        Error::input(
+            format!(
+                "no ECS service {:?} in cluster {:?} (or no such cluster) in this account and region",
+                req.service, req.cluster
+            ),
+            "check ecs.cluster and ecs.service in slipway.yml and the environment's region",
+        )
+    })
 }
 
 /// Another deployment in progress, named; None when the primary is the only one.
@@ -107,7 +109,12 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
         ecs.task_definition(&service.task_definition)
     })
     .await?
-    .ok_or_else(|| Error::failed(format!("the service's task definition {} does not exist", service.task_definition)))?;
+    .ok_or_else(|| {
+        Error::failed(format!(
+            "the service's task definition {} does not exist",
+            service.task_definition
+        ))
+    })?;
     let Some(container) = current.container(&req.container) else {
         let names: Vec<&str> = current.containers.iter().map(|c| c.name.as_str()).collect();
         return Err(Error::input(

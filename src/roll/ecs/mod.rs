@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use discover::{check_request, discover};
-pub use plan::{EcsObserved, EcsPlan, EcsStep};
 use plan::short;
+pub use plan::{EcsObserved, EcsPlan, EcsStep};
 
 use super::calls::{self, Ctx};
 use crate::cloud::{Ecs, Revision, TaskDefinition};
@@ -67,7 +67,10 @@ impl EcsOutcome {
             result,
             previous_task_definition: plan.before.task_definition.clone(),
             new_task_definition: None,
-            image: plan.revision().map(|r| r.image.clone()).unwrap_or(plan.before.image.clone()),
+            image: plan
+                .revision()
+                .map(|r| r.image.clone())
+                .unwrap_or(plan.before.image.clone()),
             deployment_id: None,
             rolled_back: false,
             duration_seconds: 0.0,
@@ -133,7 +136,9 @@ async fn register(ecs: &dyn Ecs, plan: &EcsPlan, revision: &Revision, ctx: &Ctx)
             if again {
                 if let Some(td) = ecs.task_definition(&plan.before.family).await? {
                     let ours = td.revision > plan.before.latest_revision
-                        && td.container(&revision.container).is_some_and(|c| c.image == revision.image);
+                        && td
+                            .container(&revision.container)
+                            .is_some_and(|c| c.image == revision.image);
                     if ours {
                         return Ok(td);
                     }
@@ -160,7 +165,12 @@ async fn gate(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, expected: &str, timeout: Durat
     for line in report.probes.iter().flat_map(|p| p.diagnosis.iter()).take(6) {
         ctx.say(&format!("  {line}"));
     }
-    if let Some(first) = report.probes.iter().flat_map(|p| p.diagnosis.iter()).find(|l| l.starts_with("stopped task")) {
+    if let Some(first) = report
+        .probes
+        .iter()
+        .flat_map(|p| p.diagnosis.iter())
+        .find(|l| l.starts_with("stopped task"))
+    {
         cause.push_str(&format!(" [{first}]"));
     }
     let what = short(expected);
@@ -295,7 +305,10 @@ async fn roll_back(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx, run: &mut 
         done(
             ctx,
             run,
-            format!("the service is already back on {} (circuit breaker)", short(&b.task_definition)),
+            format!(
+                "the service is already back on {} (circuit breaker)",
+                short(&b.task_definition)
+            ),
         );
     } else {
         let id = calls::retry("UpdateService", &ctx.cancel, || {
@@ -305,13 +318,20 @@ async fn roll_back(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx, run: &mut 
         done(
             ctx,
             run,
-            format!("service pointed back at {} (deployment {id})", short(&b.task_definition)),
+            format!(
+                "service pointed back at {} (deployment {id})",
+                short(&b.task_definition)
+            ),
         );
     }
     let timeout = ctx.timeout;
     gate(ecs, plan, &b.task_definition, timeout, ctx).await?;
     run.updated = false;
-    done(ctx, run, format!("{} is stable on {}", b.service, short(&b.task_definition)));
+    done(
+        ctx,
+        run,
+        format!("{} is stable on {}", b.service, short(&b.task_definition)),
+    );
     Ok(())
 }
 

@@ -27,7 +27,11 @@ fn verdict(o: &EcsOutcome) -> String {
     let new = o.new_task_definition.as_deref().map(short).unwrap_or("-");
     let prev = short(&o.previous_task_definition);
     match o.result {
-        "succeeded" => format!("rolled {} from {prev} to {new} in {}", o.service, secs(o.duration_seconds)),
+        "succeeded" => format!(
+            "rolled {} from {prev} to {new} in {}",
+            o.service,
+            secs(o.duration_seconds)
+        ),
         "registered" => format!("registered {new} for {}; the service still runs {prev}", o.service),
         "unchanged" => format!("{} already runs {}; nothing changed", o.service, o.image),
         "rolled_back" => format!("{} rolled back to {prev} after {}", o.service, secs(o.duration_seconds)),
