@@ -1,16 +1,22 @@
-//! slipway-roll: roll an Auto Scaling group onto a new launch template version.
+//! slipway-roll: roll an Auto Scaling group onto a new launch template version, or an ECS
+//! service onto a new image.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use slipway::cli::{self, Output};
+use slipway::cloud::Ecs;
 use slipway::config::{Duration, Strategy};
-use slipway::context::JobArgs;
+use slipway::context::{Job, JobArgs};
 use slipway::github::Runner;
+use slipway::roll::ecs::{self as ecs_roll, EcsRequest};
+use slipway::roll::planfile::{self, Planned};
 use slipway::roll::simulate::{self, SimFlags};
 use slipway::roll::{self, report, Ctx, Ports, Request};
 use slipway::signal::{self, Pending};
-use slipway::sim::Sim;
+use slipway::sim::{EcsFaults, EcsSettings, Sim, SimEcs};
 use slipway::wait::job::url_probes;
 use slipway::wait::Progress;
 use slipway::{aws, Error, Result};
@@ -22,6 +28,14 @@ use tokio_util::sync::CancellationToken;
 /// refresh with auto rollback. A failure, timeout or SIGINT/SIGTERM restores what was
 /// changed before exiting (1 failed and rolled back, 3 timed out, 130 interrupted).
 ///
+/// With an ECS service (the environment's `ecs` section), it registers a revision of the
+/// service's task definition with `--image` for the configured container, updates the
+/// service and waits until the new revision is stable; a failed deployment (the circuit
+/// breaker included) or a timeout points the service back at the previous revision.
+///
+/// `--plan-out plan.json` writes the plan and changes nothing; `--apply plan.json`
+/// carries out exactly that plan, refusing (exit 2, with a diff) when the cloud changed.
+///
 /// `--simulate` rehearses the roll against a simulated cloud built from slipway.yml, on
 /// virtual time, with no AWS account.
 #[derive(Parser)]
@@ -29,6 +43,24 @@ use tokio_util::sync::CancellationToken;
 struct Args {
     #[command(flatten)]
     job: JobArgs,
+    /// What to roll when the environment has both an asg and an ecs section.
+    #[arg(long, value_enum)]
+    target: Option<TargetArg>,
+    /// ECS: the image to roll onto (slipway-build prints it: an ECR URI with digest).
+    #[arg(long, env = "SLIPWAY_IMAGE", value_name = "IMAGE")]
+    image: Option<String>,
+    /// ECS: an environment variable to set in the container (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// ECS: register the task definition revision and stop.
+    #[arg(long)]
+    register_only: bool,
+    /// Write the plan to this file and change nothing (apply it later with --apply).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["apply", "dry_run"])]
+    plan_out: Option<PathBuf>,
+    /// Carry out exactly the plan in this file (from --plan-out); refuse if the cloud changed.
+    #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]
+    apply: Option<PathBuf>,
     /// The Auto Scaling group; default: the environment's asg.name.
     #[arg(long, value_name = "NAME")]
     group: Option<String>,
@@ -65,7 +97,7 @@ struct Args {
     /// Rehearse against the simulated cloud (virtual time, no AWS account).
     #[arg(long)]
     simulate: bool,
-    /// --simulate: instances in the group.
+    /// --simulate: instances in the group (tasks of the service for ECS).
     #[arg(long, default_value_t = 4, value_name = "N", requires = "simulate")]
     sim_fleet: i32,
     /// --simulate: time an instance takes to boot.
@@ -77,12 +109,26 @@ struct Args {
     /// --simulate: the target groups' deregistration delay.
     #[arg(long, default_value = "30s", value_name = "DURATION", requires = "simulate")]
     sim_drain: Duration,
-    /// --simulate: the new version's instances fail their health checks.
+    /// --simulate: the new version's instances fail their health checks (ECS: the new
+    /// image's tasks crash).
     #[arg(long, requires = "simulate")]
     sim_fail_new_version: bool,
     /// --simulate: share of API calls throttled (0 to 1).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate")]
     sim_throttle: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TargetArg {
+    Asg,
+    Ecs,
+}
+
+fn parse_env(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -102,8 +148,93 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Which kind of fleet this environment rolls.
+fn target(args: &Args, job: &Job) -> Result<TargetArg> {
+    let (asg, ecs) = (
+        job.settings.asg.is_some() || args.group.is_some(),
+        job.settings.ecs.is_some(),
+    );
+    match (args.target, asg, ecs) {
+        (Some(TargetArg::Ecs), _, false) => Err(Error::input(
+            format!("environment {:?} has no ecs section", job.environment),
+            "add ecs.cluster, ecs.service and ecs.container to the environment in slipway.yml",
+        )),
+        (Some(t), _, _) => Ok(t),
+        (None, true, true) => Err(Error::input(
+            format!("environment {:?} has both an asg and an ecs section", job.environment),
+            "pass --target asg or --target ecs",
+        )),
+        (None, false, true) => Ok(TargetArg::Ecs),
+        (None, true, false) => Ok(TargetArg::Asg),
+        (None, false, false) => Err(Error::input(
+            format!("environment {:?} has no asg section and no ecs section", job.environment),
+            "add asg.name (or ecs.cluster, ecs.service and ecs.container) to the environment in slipway.yml, or pass --group NAME",
+        )),
+    }
+}
+
+/// The plan file named by --apply, checked against this job.
+fn applied(args: &Args, job: &Job, target: &str) -> Result<Option<Planned>> {
+    args.apply
+        .as_ref()
+        .map(|path| planfile::read(path, &job.app, &job.environment, target))
+        .transpose()
+}
+
+/// Outputs, summary, report and JSON for either kind of roll.
+struct Rendered {
+    planned: bool,
+    ok: bool,
+    outputs: Vec<(&'static str, String)>,
+    markdown: String,
+    text: String,
+    plan_text: Option<String>,
+    json: serde_json::Value,
+}
+
 async fn run(args: Args, runner: &Runner) -> Result<()> {
     let job = args.job.resolve()?;
+    let target = target(&args, &job)?;
+    let cancel = CancellationToken::new();
+    let pending = Pending::default();
+    signal::install(cancel.clone(), pending.clone());
+    let mut ctx = Ctx::new(cancel, pending, Progress::stderr());
+    ctx.actions = runner.actions;
+    ctx.poll = args.poll_interval.std();
+    ctx.timeout = args.timeout.unwrap_or(job.settings.health.timeout).std();
+    if args.simulate {
+        // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
+        tokio::time::pause();
+    }
+    let (rendered, result) = match target {
+        TargetArg::Asg => run_asg(&args, &job, runner, &mut ctx).await?,
+        TargetArg::Ecs => run_ecs(&args, &job, runner, &mut ctx).await?,
+    };
+    if rendered.planned || rendered.ok {
+        runner.set_outputs(&rendered.outputs)?;
+        runner.add_summary(&rendered.markdown)?;
+    }
+    // The report goes to stderr in both modes; JSON adds the document on stdout.
+    if args.dry_run || args.plan_out.is_some() {
+        if let Some(text) = &rendered.plan_text {
+            eprint!("{text}");
+        }
+    } else if rendered.planned {
+        eprint!("{}", rendered.text);
+    }
+    if args.output == Output::Json {
+        let mut value = rendered.json;
+        value["simulated"] = args.simulate.into();
+        cli::print_json(&value)?;
+    }
+    result
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::failed(e.to_string()))
+}
+
+async fn run_asg(args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Result<(Rendered, Result<()>)> {
     let asg = job.settings.asg.clone();
     let group = args
         .group
@@ -133,17 +264,15 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         req.instance_warmup = a.instance_warmup.map(Duration::std);
         req.allow_raise_max = a.allow_raise_max;
     }
-    let cancel = CancellationToken::new();
-    let pending = Pending::default();
-    signal::install(cancel.clone(), pending.clone());
-    let mut ctx = Ctx::new(cancel, pending, Progress::stderr());
-    ctx.actions = runner.actions;
-    ctx.poll = args.poll_interval.std();
-    ctx.timeout = args.timeout.unwrap_or(job.settings.health.timeout).std();
+    let stored = match applied(args, job, "asg")? {
+        Some(Planned::Asg(plan)) => Some(plan),
+        _ => None,
+    };
+    let dry_run = args.dry_run || args.plan_out.is_some();
 
-    let (plan, outcome, result) = if args.simulate {
-        // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
-        tokio::time::pause();
+    let sim;
+    let adapters;
+    let ports = if args.simulate {
         let flags = SimFlags {
             fleet: args.sim_fleet,
             boot: args.sim_boot.std(),
@@ -161,52 +290,144 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
             "simulating {} ({} instance(s) on version 1, rolling to version 2; virtual time)",
             settings.group, settings.fleet
         );
-        let sim = Sim::new(settings, faults);
-        let ports = Ports {
+        sim = Sim::new(settings, faults);
+        Ports {
             asg: &sim,
             elb: &sim,
             templates: &sim,
-        };
-        roll::roll(&ports, &req, &mut ctx, args.dry_run).await
+        }
     } else {
         // The health URLs must show the new version before the old instances go.
         ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
-        let session = JobArgs::connect(&job, runner).await?;
-        let (asg, elb, templates) = (
+        let session = JobArgs::connect(job, runner).await?;
+        adapters = (
             aws::asg::AsgAdapter::new(&session.config),
             aws::elb::ElbAdapter::new(&session.config),
             aws::ec2::Ec2Client::new(&session.config),
         );
-        let ports = Ports {
-            asg: &asg,
-            elb: &elb,
-            templates: &templates,
-        };
-        roll::roll(&ports, &req, &mut ctx, args.dry_run).await
+        Ports {
+            asg: &adapters.0,
+            elb: &adapters.1,
+            templates: &adapters.2,
+        }
     };
+    let (plan, mut outcome, result) = match &stored {
+        Some(plan) => {
+            let (outcome, result) = roll::apply(&ports, plan, ctx).await;
+            let known = result.is_ok() || outcome.result != "failed";
+            (known.then(|| plan.clone()), outcome, result)
+        }
+        None => roll::roll(&ports, &req, ctx, dry_run).await,
+    };
+    if let (Some(path), Some(plan)) = (&args.plan_out, &plan) {
+        planfile::write(path, &job.app, &job.environment, &Planned::Asg(plan.clone()))?;
+        outcome.result = "planned";
+        eprintln!("plan written to {}", path.display());
+    }
+    let mut json = to_json(&outcome)?;
+    if let Some(plan) = &plan {
+        json["plan"] = to_json(plan)?;
+    }
+    Ok((
+        Rendered {
+            planned: plan.is_some(),
+            ok: result.is_ok(),
+            outputs: report::outputs(&outcome),
+            markdown: report::markdown(&outcome),
+            text: report::text(&outcome),
+            plan_text: plan.as_ref().map(|p| p.text()),
+            json,
+        },
+        result,
+    ))
+}
 
-    if plan.is_some() || result.is_ok() {
-        runner.set_outputs(&report::outputs(&outcome))?;
-        runner.add_summary(&report::markdown(&outcome))?;
-    }
-    // The report goes to stderr in both modes; JSON adds the document on stdout.
-    if args.dry_run {
-        if let Some(plan) = &plan {
-            eprint!("{}", plan.text());
+async fn run_ecs(args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Result<(Rendered, Result<()>)> {
+    let ecs_config = job.settings.ecs.clone().ok_or_else(|| {
+        Error::input(
+            format!("environment {:?} has no ecs section", job.environment),
+            "add ecs.cluster, ecs.service and ecs.container to the environment in slipway.yml",
+        )
+    })?;
+    let stored = match applied(args, job, "ecs")? {
+        Some(Planned::Ecs(plan)) => Some(plan),
+        _ => None,
+    };
+    let image = match (&args.image, &stored) {
+        (Some(image), _) => image.clone(),
+        (None, Some(plan)) => ecs_roll::request_of(plan).image,
+        (None, None) => {
+            return Err(Error::input(
+                "an ECS roll needs the image to roll onto",
+                "pass --image (slipway-build prints it as its `image` output) or set SLIPWAY_IMAGE",
+            ))
         }
-    } else if plan.is_some() {
-        eprint!("{}", report::text(&outcome));
-    }
-    match args.output {
-        Output::Text => {}
-        Output::Json => {
-            let mut value = serde_json::to_value(&outcome).map_err(|e| Error::failed(e.to_string()))?;
-            value["simulated"] = args.simulate.into();
-            if let Some(plan) = &plan {
-                value["plan"] = serde_json::to_value(plan).map_err(|e| Error::failed(e.to_string()))?;
-            }
-            cli::print_json(&value)?;
+    };
+    let req = EcsRequest {
+        cluster: ecs_config.cluster.clone(),
+        service: ecs_config.service.clone(),
+        container: ecs_config.container.clone(),
+        image,
+        environment: args.env.clone(),
+        wait_for_idle: args.wait_for_idle,
+        register_only: args.register_only,
+    };
+    ecs_roll::check_request(&req)?;
+    let dry_run = args.dry_run || args.plan_out.is_some();
+    let ecs: Arc<dyn Ecs> = if args.simulate {
+        let settings = EcsSettings {
+            cluster: req.cluster.clone(),
+            service: req.service.clone(),
+            container: req.container.clone(),
+            family: req.service.clone(),
+            desired: args.sim_fleet.max(1),
+            ..EcsSettings::default()
+        };
+        let faults = EcsFaults {
+            throttle: args.sim_throttle,
+            bad_images: if args.sim_fail_new_version {
+                [req.image.clone()].into()
+            } else {
+                Default::default()
+            },
+            seed: 1,
+        };
+        eprintln!(
+            "simulating ECS service {} in {} ({} task(s) on {}:1; virtual time)",
+            req.service, req.cluster, settings.desired, settings.family
+        );
+        Arc::new(SimEcs::new(settings, faults))
+    } else {
+        let session = JobArgs::connect(job, runner).await?;
+        Arc::new(aws::ecs::EcsAdapter::new(&session.config))
+    };
+    let (plan, mut outcome, result) = match &stored {
+        Some(plan) => {
+            let (outcome, result) = ecs_roll::apply(&ecs, plan, ctx).await;
+            let known = result.is_ok() || outcome.result != "failed" || !outcome.previous_task_definition.is_empty();
+            (known.then(|| plan.clone()), outcome, result)
         }
+        None => ecs_roll::roll(&ecs, &req, ctx, dry_run).await,
+    };
+    if let (Some(path), Some(plan)) = (&args.plan_out, &plan) {
+        planfile::write(path, &job.app, &job.environment, &Planned::Ecs(plan.clone()))?;
+        outcome.result = "planned";
+        eprintln!("plan written to {}", path.display());
     }
-    result
+    let mut json = to_json(&outcome)?;
+    if let Some(plan) = &plan {
+        json["plan"] = to_json(plan)?;
+    }
+    Ok((
+        Rendered {
+            planned: plan.is_some(),
+            ok: result.is_ok(),
+            outputs: ecs_roll::report::outputs(&outcome),
+            markdown: ecs_roll::report::markdown(&outcome),
+            text: ecs_roll::report::text(&outcome),
+            plan_text: plan.as_ref().map(|p| p.text()),
+            json,
+        },
+        result,
+    ))
 }

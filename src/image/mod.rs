@@ -5,6 +5,7 @@
 pub mod context;
 pub mod engine;
 pub mod ignore;
+pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod tags;

@@ -8,7 +8,9 @@
 pub mod calls;
 mod cleanup;
 pub mod discover;
+pub mod ecs;
 pub mod plan;
+pub mod planfile;
 pub mod report;
 pub mod simulate;
 mod steps;
@@ -94,6 +96,26 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a request that failed before there was a plan.
+    pub fn refused(req: &Request, e: &Error) -> Self {
+        Outcome {
+            group: req.group.clone(),
+            strategy: req.strategy,
+            result: "failed",
+            previous_version: 0,
+            new_version: 0,
+            previous_image_id: None,
+            new_image_id: None,
+            instances_replaced: 0,
+            new_instances: Vec::new(),
+            rolled_back: false,
+            duration_seconds: 0.0,
+            error: Some(e.to_string()),
+            cleanup: Vec::new(),
+            exit_code: e.exit_code(),
+        }
+    }
+
     pub fn new(plan: &Plan, result: &'static str) -> Self {
         Outcome {
             group: plan.before.group.clone(),
@@ -211,7 +233,7 @@ pub async fn execute(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> (Outcome,
 }
 
 /// The error with how the cleanup left things, keeping its kind (and exit code).
-fn with_ending(err: Error, end: &str) -> Error {
+pub(crate) fn with_ending(err: Error, end: &str) -> Error {
     match err {
         Error::Failed { message, help } => Error::Failed {
             message: format!("{message} ({end})"),
@@ -245,22 +267,8 @@ pub async fn roll(
     let plan = match discover(ports, req, ctx).await {
         Ok(plan) => plan,
         Err(e) => {
-            let outcome = Outcome {
-                group: req.group.clone(),
-                strategy: req.strategy,
-                result: "failed",
-                previous_version: 0,
-                new_version: 0,
-                previous_image_id: None,
-                new_image_id: None,
-                instances_replaced: 0,
-                new_instances: Vec::new(),
-                rolled_back: false,
-                duration_seconds: start.elapsed().as_secs_f64(),
-                error: Some(e.to_string()),
-                cleanup: Vec::new(),
-                exit_code: e.exit_code(),
-            };
+            let mut outcome = Outcome::refused(req, &e);
+            outcome.duration_seconds = start.elapsed().as_secs_f64();
             return (None, outcome, Err(e));
         }
     };
@@ -271,4 +279,34 @@ pub async fn roll(
     ctx.say(plan.text().trim_end());
     let (outcome, result) = execute(ports, &plan, ctx).await;
     (Some(plan), outcome, result)
+}
+
+/// The request a plan was made from: discovering it again must find what the plan assumed.
+pub fn request_of(plan: &Plan) -> Request {
+    let mut req = Request::new(&plan.before.group, plan.strategy);
+    req.launch_template = plan.target.id.clone().or(plan.target.name.clone());
+    req.version = plan.new_version.to_string();
+    for step in &plan.steps {
+        if let Step::StartRefresh { spec } = step {
+            req.min_healthy_percentage = spec.min_healthy_percentage;
+            req.max_healthy_percentage = spec.max_healthy_percentage;
+            req.instance_warmup = spec.instance_warmup.map(|w| Duration::from_secs(w as u64));
+        }
+    }
+    req
+}
+
+/// `--apply`: discovers again, refuses (bad input, with a diff) when the group drifted
+/// from what the plan assumed, and otherwise carries out exactly the plan.
+pub async fn apply(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> (Outcome, Result<()>) {
+    let req = request_of(plan);
+    let checked = match discover(ports, &req, ctx).await {
+        Ok(fresh) => planfile::check_asg(plan, &fresh),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
+        return (Outcome::refused(&req, &e), Err(e));
+    }
+    ctx.say(plan.text().trim_end());
+    execute(ports, plan, ctx).await
 }

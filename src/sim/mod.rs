@@ -8,6 +8,7 @@
 //! instance (a version whose instances fail health checks, launches that never boot).
 //! Every call is logged; mutating ones are what tests assert on.
 
+pub mod ecs;
 mod model;
 mod ports;
 mod refresh;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
+pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs};
 use model::State;
 pub use model::{Capacity, Snapshot};
 

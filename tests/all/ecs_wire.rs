@@ -8,7 +8,7 @@ use slipway::cloud::{Ecs, Revision};
 use crate::support::moto::moto;
 use crate::support::proxy::Proxy;
 
-async fn config(endpoint: &str) -> aws_config::SdkConfig {
+pub async fn config(endpoint: &str) -> aws_config::SdkConfig {
     slipway::aws::loader("us-east-1")
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_sts::config::Credentials::new(
@@ -19,7 +19,7 @@ async fn config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// A cluster and a one-task service on task definition `family:1`, made directly in moto.
-async fn service(cluster: &str, family: &str) {
+pub async fn service(cluster: &str, family: &str) {
     let ecs = aws_sdk_ecs::Client::new(&config(&moto().endpoint).await);
     ecs.create_cluster().cluster_name(cluster).send().await.unwrap();
     let container = aws_sdk_ecs::types::ContainerDefinition::builder()

@@ -14,6 +14,8 @@ mod env_errors;
 mod iam;
 mod lint;
 mod roll_cli;
+mod roll_ecs_moto;
+mod roll_ecs_sim;
 mod roll_harness;
 mod roll_moto;
 mod roll_sim;

@@ -128,3 +128,150 @@ fn an_environment_without_a_group_is_bad_input() {
     );
     assert!(r.stderr.contains("help: add asg.name"), "{}", r.stderr);
 }
+
+const BOTH: &str = "app: web
+environments:
+  stage:
+    aws:
+      role_arn: arn:aws:iam::123456789012:role/deploy
+      region: eu-west-1
+    asg:
+      name: web-stage
+      launch_template: web-stage
+    ecs:
+      cluster: web-cluster
+      service: web
+      container: app
+  prod:
+    aws:
+      role_arn: arn:aws:iam::123456789012:role/deploy
+      region: eu-west-1
+    ecs:
+      cluster: web-cluster
+      service: web
+      container: app
+";
+
+fn roll_both(dir: &Dir, env: &str, extra: &[&str]) -> Run {
+    let mut cmd = bin("slipway-roll");
+    cmd.arg("--config")
+        .arg(dir.write("slipway.yml", BOTH))
+        .args([
+            "--environment",
+            env,
+            "--sha",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--simulate",
+        ])
+        .args(extra)
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    run(&mut cmd)
+}
+
+#[test]
+fn simulate_ecs_rolls_back_a_crashing_image_and_reports_task_definitions() {
+    let dir = Dir::new();
+    let r = roll_both(&dir, "stage", &["--image", "registry.example/web:2"]);
+    assert_eq!(r.code, 2, "both sections need --target: {}", r.stderr);
+    assert!(
+        r.stderr.contains("help: pass --target asg or --target ecs"),
+        "{}",
+        r.stderr
+    );
+    let r = roll_both(
+        &dir,
+        "stage",
+        &[
+            "--target",
+            "ecs",
+            "--image",
+            "registry.example/web:2",
+            "--sim-fail-new-version",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let out = outputs(&dir);
+    assert_eq!(out["result"], "rolled_back");
+    assert!(
+        out["previous_task_definition"].ends_with("task-definition/web:1"),
+        "{out:?}"
+    );
+    assert!(out["new_task_definition"].ends_with("task-definition/web:2"), "{out:?}");
+    assert!(out["deployment_id"].starts_with("ecs-svc/"), "{out:?}");
+    assert_eq!(out["rolled_back"], "true");
+    assert!(
+        dir.read("summary").contains("| rolled back | yes |"),
+        "{}",
+        dir.read("summary")
+    );
+}
+
+#[test]
+fn plan_out_then_apply_and_the_refusals() {
+    let dir = Dir::new();
+    let plan = dir.path().join("plan.json");
+    let plan_arg = plan.to_str().unwrap();
+    let image = ["--image", "registry.example/web:2"];
+    let r = roll_both(&dir, "prod", &[&image[..], &["--plan-out", plan_arg]].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("plan written to"), "{}", r.stderr);
+    assert_eq!(outputs(&dir)["result"], "planned");
+    let r = roll_both(&dir, "prod", &["--apply", plan_arg, "--output", "json"]);
+    assert_eq!(r.code, 0, "a fresh plan applies: {}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["result"], "succeeded");
+
+    // Drift: the simulated service now runs 3 tasks, not 4.
+    let r = roll_both(&dir, "prod", &["--apply", plan_arg, "--sim-fleet", "3"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the desired count changed from 4 to 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("desired: planned 4, now 3"), "{}", r.stderr);
+
+    // Another environment, or another target.
+    let r = roll_both(&dir, "stage", &["--target", "ecs", "--apply", plan_arg]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is a plan for app \"web\", environment \"prod\""),
+        "{}",
+        r.stderr
+    );
+    let r = roll_both(&dir, "stage", &["--target", "asg", "--apply", plan_arg]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    // Edited.
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, text.replace("registry.example/web:2", "registry.example/web:3")).unwrap();
+    let r = roll_both(&dir, "prod", &["--apply", plan_arg]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("was changed after it was written"), "{}", r.stderr);
+}
+
+#[test]
+fn asg_plans_apply_too() {
+    let dir = Dir::new();
+    let plan = dir.path().join("asg-plan.json");
+    let plan_arg = plan.to_str().unwrap();
+    let r = simulate(&dir, &["--plan-out", plan_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = simulate(&dir, &["--apply", plan_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(outputs(&dir)["result"], "succeeded");
+    let r = simulate(&dir, &["--apply", plan_arg, "--sim-fleet", "5"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Auto Scaling group web-stage no longer matches the plan: the group's capacity changed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("before.capacity.desired: planned 4, now 5"),
+        "{}",
+        r.stderr
+    );
+}

@@ -26,7 +26,7 @@ async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
 
 /// A group `name` on version 1 of launch template `name` (which also has version 2),
 /// attached to a target group, with the given sizes.
-async fn group(name: &str, min: i32, max: i32, desired: i32) -> String {
+pub async fn group(name: &str, min: i32, max: i32, desired: i32) -> String {
     let config = sdk(&moto().endpoint).await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let data = |ami: &str| {
@@ -84,7 +84,7 @@ async fn group(name: &str, min: i32, max: i32, desired: i32) -> String {
     tg_arn
 }
 
-async fn state(name: &str) -> (i32, i32, i32, String, Vec<String>) {
+pub async fn state(name: &str) -> (i32, i32, i32, String, Vec<String>) {
     let config = sdk(&moto().endpoint).await;
     let out = aws_sdk_autoscaling::Client::new(&config)
         .describe_auto_scaling_groups()

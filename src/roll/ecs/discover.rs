@@ -1,0 +1,189 @@
+//! ECS discovery: read-only calls that read the service, its task definition and the
+//! family's newest revision, check the request against them, and build the plan.
+
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{short, EcsObserved, EcsPlan, EcsStep, SeenDeployment};
+use super::EcsRequest;
+use crate::cloud::{Ecs, EcsService, Revision};
+use crate::error::{Error, Result};
+use crate::image::reference::ImageRef;
+use crate::roll::calls::{self, Ctx};
+use crate::roll::plan::FORMAT;
+use crate::wait::{self, Check, Pacing};
+
+/// Checks what can be checked without a call: the image reference and the variables.
+pub fn check_request(req: &EcsRequest) -> Result<()> {
+    ImageRef::parse(&req.image)?;
+    for (key, _) in &req.environment {
+        let ok = !key.is_empty()
+            && !key.starts_with(|c: char| c.is_ascii_digit())
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(Error::input(
+                format!("--env {key:?}: not an environment variable name"),
+                "use --env NAME=VALUE with a name of letters, digits and _",
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn describe(ecs: &dyn Ecs, req: &EcsRequest, cancel: &CancellationToken) -> Result<EcsService> {
+    calls::retry("DescribeServices", cancel, || {
+        ecs.describe_service(&req.cluster, &req.service)
+    })
+    .await?
+    .ok_or_else(|| {
+        Error::input(
+            format!(
+                "no ECS service {:?} in cluster {:?} (or no such cluster) in this account and region",
+                req.service, req.cluster
+            ),
+            "check ecs.cluster and ecs.service in slipway.yml and the environment's region",
+        )
+    })
+}
+
+/// Another deployment in progress, named; None when the primary is the only one.
+fn busy(s: &EcsService) -> Option<String> {
+    let others: Vec<String> = s
+        .deployments
+        .iter()
+        .filter(|d| d.status != "PRIMARY")
+        .map(|d| format!("{} ({} {})", d.id, short(&d.task_definition), d.status))
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    let primary = s
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .map(|d| {
+            format!(
+                "deployment {} of {} is {}",
+                d.id,
+                short(&d.task_definition),
+                d.rollout_state.as_deref().unwrap_or("in progress")
+            )
+        })
+        .unwrap_or_else(|| "a deployment is in progress".into());
+    Some(format!("{primary}, still replacing {}", others.join(", ")))
+}
+
+/// Reads the service, checks the request against it and builds the plan. Read-only.
+pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<EcsPlan> {
+    check_request(req)?;
+    let mut service = describe(ecs, req, &ctx.cancel).await?;
+    if let Some(why) = busy(&service) {
+        if !req.wait_for_idle {
+            return Err(Error::input(
+                format!("ECS service {} is busy: {why}", req.service),
+                "wait for it to finish, or pass --wait-for-idle to wait for it before rolling",
+            ));
+        }
+        ctx.say(&format!("{} is busy ({why}); waiting until it is idle", req.service));
+        let pacing = Pacing::new(ctx.poll, ctx.timeout);
+        let cancel = ctx.cancel.clone();
+        wait::until(
+            &format!("{} idle", req.service),
+            &pacing,
+            &cancel,
+            &mut ctx.progress,
+            || async {
+                Ok(match ecs.describe_service(&req.cluster, &req.service).await {
+                    Ok(Some(s)) => match busy(&s) {
+                        Some(why) => Check::Pending(why),
+                        None => Check::Done(()),
+                    },
+                    Ok(None) => Check::Failed(format!("ECS service {} disappeared", req.service)),
+                    Err(e) => Check::Pending(e.to_string()),
+                })
+            },
+        )
+        .await?;
+        service = describe(ecs, req, &ctx.cancel).await?;
+    }
+    let current = calls::retry("DescribeTaskDefinition", &ctx.cancel, || {
+        ecs.task_definition(&service.task_definition)
+    })
+    .await?
+    .ok_or_else(|| {
+        Error::failed(format!(
+            "the service's task definition {} does not exist",
+            service.task_definition
+        ))
+    })?;
+    let Some(container) = current.container(&req.container) else {
+        let names: Vec<&str> = current.containers.iter().map(|c| c.name.as_str()).collect();
+        return Err(Error::input(
+            format!(
+                "task definition {} has no container {:?} (it has {})",
+                short(&current.arn),
+                req.container,
+                names.join(", ")
+            ),
+            "set ecs.container in slipway.yml to one of those",
+        ));
+    };
+    let latest = calls::retry("DescribeTaskDefinition", &ctx.cancel, || {
+        ecs.task_definition(&current.family)
+    })
+    .await?
+    .map(|td| td.revision)
+    .unwrap_or(current.revision);
+    let mut environment = req.environment.clone();
+    environment.sort();
+    environment.dedup_by(|a, b| a.0 == b.0);
+    let before = EcsObserved {
+        cluster: req.cluster.clone(),
+        service: req.service.clone(),
+        service_arn: service.arn.clone(),
+        task_definition: current.arn.clone(),
+        family: current.family.clone(),
+        revision: current.revision,
+        latest_revision: latest,
+        desired: service.desired,
+        deployments: service
+            .deployments
+            .iter()
+            .map(|d| SeenDeployment {
+                id: d.id.clone(),
+                task_definition: d.task_definition.clone(),
+                status: d.status.clone(),
+                rollout_state: d.rollout_state.clone(),
+            })
+            .collect(),
+        container: container.name.clone(),
+        image: container.image.clone(),
+        circuit_breaker_rollback: service.circuit_breaker_rollback,
+    };
+    let unchanged = container.image == req.image
+        && environment
+            .iter()
+            .all(|(k, v)| container.environment.iter().any(|(ck, cv)| ck == k && cv == v));
+    let mut steps = Vec::new();
+    if !unchanged {
+        steps.push(EcsStep::RegisterRevision {
+            revision: Revision {
+                from: current.arn.clone(),
+                container: req.container.clone(),
+                image: req.image.clone(),
+                environment,
+            },
+        });
+        if !req.register_only {
+            steps.push(EcsStep::UpdateService {
+                expect: current.arn.clone(),
+            });
+            steps.push(EcsStep::WaitStable);
+        }
+    }
+    Ok(EcsPlan {
+        format: FORMAT,
+        kind: "ecs".into(),
+        before,
+        steps,
+    })
+}

@@ -1,0 +1,123 @@
+//! An ECS rollout's plan: what discovery saw of the service and its task definitions,
+//! then the ordered mutations (register a revision, point the service at it, wait until
+//! it is stable), each with the state it expects.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::Revision;
+
+/// One deployment as discovery saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenDeployment {
+    pub id: String,
+    pub task_definition: String,
+    pub status: String,
+    pub rollout_state: Option<String>,
+}
+
+/// What discovery saw; the plan assumes it, and a rollback restores its task definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsObserved {
+    pub cluster: String,
+    pub service: String,
+    pub service_arn: String,
+    /// The task definition the service runs.
+    pub task_definition: String,
+    pub family: String,
+    pub revision: i32,
+    /// The newest revision of the family.
+    pub latest_revision: i32,
+    pub desired: i32,
+    pub deployments: Vec<SeenDeployment>,
+    /// The container the rollout changes, and its image now.
+    pub container: String,
+    pub image: String,
+    pub circuit_breaker_rollback: bool,
+}
+
+/// One step of an ECS rollout, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum EcsStep {
+    /// RegisterTaskDefinition: a copy of the current revision with one container changed.
+    RegisterRevision { revision: Revision },
+    /// UpdateService onto the new revision; `expect` is the task definition before.
+    UpdateService { expect: String },
+    /// Wait until the new revision is the one stable deployment (rolled back otherwise).
+    WaitStable,
+}
+
+impl EcsStep {
+    pub fn describe(&self, before: &EcsObserved) -> String {
+        match self {
+            EcsStep::RegisterRevision { revision } => {
+                let mut text = format!(
+                    "register {}:{} from revision {} with container {} image {}",
+                    before.family,
+                    before.latest_revision + 1,
+                    before.revision,
+                    revision.container,
+                    revision.image
+                );
+                if !revision.environment.is_empty() {
+                    let keys: Vec<&str> = revision.environment.iter().map(|(k, _)| k.as_str()).collect();
+                    text.push_str(&format!(" and environment {}", keys.join(", ")));
+                }
+                text
+            }
+            EcsStep::UpdateService { expect } => format!(
+                "update service {} from {} to the new revision",
+                before.service,
+                short(expect)
+            ),
+            EcsStep::WaitStable => format!(
+                "wait until the new revision is stable (rolled back to {} on failure)",
+                short(&before.task_definition)
+            ),
+        }
+    }
+}
+
+/// An ECS rollout's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcsPlan {
+    pub format: u32,
+    pub kind: String,
+    pub before: EcsObserved,
+    pub steps: Vec<EcsStep>,
+}
+
+impl EcsPlan {
+    /// The revision the plan registers, if any.
+    pub fn revision(&self) -> Option<&Revision> {
+        self.steps.iter().find_map(|s| match s {
+            EcsStep::RegisterRevision { revision } => Some(revision),
+            _ => None,
+        })
+    }
+
+    pub fn text(&self) -> String {
+        let b = &self.before;
+        let mut out = format!(
+            "plan: ecs service {} in {} from {} ({} task(s), container {} on {})\n",
+            b.service,
+            short(&b.cluster),
+            short(&b.task_definition),
+            b.desired,
+            b.container,
+            b.image
+        );
+        if self.steps.is_empty() {
+            out.push_str("  nothing to do: the container already runs this image and environment\n");
+        }
+        for (n, step) in self.steps.iter().enumerate() {
+            out.push_str(&format!("  {}. {}\n", n + 1, step.describe(b)));
+        }
+        out
+    }
+}
+
+/// `family:revision` from an ARN.
+pub fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}

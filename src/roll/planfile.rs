@@ -1,0 +1,346 @@
+//! Plan files, the approval gate: `--plan-out` writes the plan with the app, environment
+//! and target it is for and a sha256 digest over its canonical JSON; `--apply` reads it
+//! back, refuses a file that is not a plan, was edited or is for something else, and
+//! refuses with a readable diff when discovery no longer sees what the plan assumed.
+//!
+//! The digest catches edits and corruption; it is not a signature. Keep the file where
+//! only the planning job can write it (a workflow artifact).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::ecs::EcsPlan;
+use super::plan::Plan;
+use crate::error::{Error, Result};
+
+/// The plan file format version.
+pub const FILE_FORMAT: u32 = 1;
+
+/// A roll's plan, for either target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Planned {
+    Asg(Plan),
+    Ecs(EcsPlan),
+}
+
+impl Planned {
+    pub fn target(&self) -> &'static str {
+        match self {
+            Planned::Asg(_) => "asg",
+            Planned::Ecs(_) => "ecs",
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Planned::Asg(p) => p.text(),
+            Planned::Ecs(p) => p.text(),
+        }
+    }
+}
+
+/// What `--plan-out` writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanFile {
+    pub slipway_plan: u32,
+    pub app: String,
+    pub environment: String,
+    pub target: String,
+    pub plan: Planned,
+    /// `sha256:` over the canonical JSON of every other field.
+    pub digest: String,
+}
+
+/// Keys sorted at every level, no whitespace.
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+fn digest_of(v: &Value) -> String {
+    let mut unsigned = v.clone();
+    if let Value::Object(map) = &mut unsigned {
+        map.remove("digest");
+    }
+    let sum = Sha256::digest(canonical(&unsigned).as_bytes());
+    format!("sha256:{}", sum.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The plan file's JSON for this plan.
+pub fn render(app: &str, environment: &str, plan: &Planned) -> Result<String> {
+    let mut file = PlanFile {
+        slipway_plan: FILE_FORMAT,
+        app: app.to_string(),
+        environment: environment.to_string(),
+        target: plan.target().to_string(),
+        plan: plan.clone(),
+        digest: String::new(),
+    };
+    let value = serde_json::to_value(&file).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
+    file.digest = digest_of(&value);
+    let mut text = serde_json::to_string_pretty(&file).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Writes the plan file.
+pub fn write(path: &Path, app: &str, environment: &str, plan: &Planned) -> Result<()> {
+    let text = render(app, environment, plan)?;
+    std::fs::write(path, text).map_err(|e| {
+        Error::input(
+            format!("cannot write the plan to {}: {e}", path.display()),
+            "pass --plan-out a path in a writable directory",
+        )
+    })
+}
+
+/// Reads a plan file and checks it is an unedited plan for this app, environment and target.
+pub fn read(path: &Path, app: &str, environment: &str, target: &str) -> Result<Planned> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(
+            format!("cannot read the plan {shown}: {e}"),
+            "pass --apply the file --plan-out wrote",
+        )
+    })?;
+    parse(&text, &shown.to_string(), app, environment, target)
+}
+
+/// Checks a plan file's text (see `read`).
+pub fn parse(text: &str, name: &str, app: &str, environment: &str, target: &str) -> Result<Planned> {
+    let not_a_plan = |why: String| {
+        Error::input(
+            format!("{name} is not a slipway plan: {why}"),
+            "pass --apply the file slipway-roll --plan-out wrote",
+        )
+    };
+    let value: Value = serde_json::from_str(text).map_err(|e| not_a_plan(format!("not JSON ({e})")))?;
+    let Some(fields) = value.as_object() else {
+        return Err(not_a_plan("not a JSON object".into()));
+    };
+    match fields.get("slipway_plan").and_then(Value::as_u64) {
+        Some(v) if v == FILE_FORMAT as u64 => {}
+        Some(v) => {
+            return Err(Error::input(
+                format!("{name} is a plan of format {v}; this slipway-roll reads format {FILE_FORMAT}"),
+                "make the plan and apply it with the same slipway version",
+            ))
+        }
+        None => return Err(not_a_plan("it has no slipway_plan field".into())),
+    }
+    let recorded = fields.get("digest").and_then(Value::as_str).unwrap_or_default();
+    if recorded != digest_of(&value) {
+        return Err(Error::input(
+            format!("{name} was changed after it was written: its digest does not match its content"),
+            "a plan is applied exactly as it was approved: make a new plan with --plan-out and approve that",
+        ));
+    }
+    let file: PlanFile = serde_json::from_value(value).map_err(|e| not_a_plan(e.to_string()))?;
+    if file.app != app || file.environment != environment || file.target != target {
+        return Err(Error::input(
+            format!(
+                "{name} is a plan for app {:?}, environment {:?}, target {}; this is app {app:?}, environment {environment:?}, target {target}",
+                file.app, file.environment, file.target
+            ),
+            "apply the plan with the --environment (and --target) it was made for, or make a new one",
+        ));
+    }
+    if file.plan.target() != file.target {
+        return Err(not_a_plan(format!(
+            "its target {} does not match its plan ({})",
+            file.target,
+            file.plan.target()
+        )));
+    }
+    Ok(file.plan)
+}
+
+fn show(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
+        other => other.to_string(),
+    };
+    if text.len() > 160 {
+        format!("{}...", &text[..157])
+    } else {
+        text
+    }
+}
+
+/// The differences between two JSON values, one readable line each (`path: planned X, now Y`).
+pub fn diff(path: &str, planned: &Value, now: &Value, out: &mut Vec<String>) {
+    match (planned, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = format!("{path}.{k}");
+                diff(
+                    &p,
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (n, (x, y)) in a.iter().zip(b).enumerate() {
+                diff(&format!("{path}[{n}]"), x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(format!(
+            "{}: planned {}, now {}",
+            path.trim_start_matches('.'),
+            show(a),
+            show(b)
+        )),
+        _ => {}
+    }
+}
+
+/// The refusal when the cloud drifted from the plan: what changed, then the diff.
+fn drifted(what: &str, reasons: Vec<String>, planned: &impl Serialize, now: &impl Serialize) -> Error {
+    let mut lines = Vec::new();
+    let (a, b) = (
+        serde_json::to_value(planned).unwrap_or(Value::Null),
+        serde_json::to_value(now).unwrap_or(Value::Null),
+    );
+    diff("", &a, &b, &mut lines);
+    Error::input(
+        format!(
+            "{what} no longer matches the plan: {}\n{}",
+            reasons.join("; "),
+            lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+        ),
+        "the cloud changed since the plan was made: make a new plan with --plan-out and approve that",
+    )
+}
+
+/// Refuses an Auto Scaling plan when the group drifted from what it assumed.
+pub fn check_asg(planned: &Plan, fresh: &Plan) -> Result<()> {
+    let (a, b) = (&planned.before, &fresh.before);
+    if a == b && planned.target == fresh.target {
+        return Ok(());
+    }
+    let mut reasons = Vec::new();
+    if a.capacity != b.capacity {
+        reasons.push("the group's capacity changed".to_string());
+    }
+    if a.launch_template != b.launch_template || a.version != b.version {
+        reasons.push(format!(
+            "the group's launch template version changed from {} to {} (another deploy ran?)",
+            a.version, b.version
+        ));
+    }
+    if a.instances != b.instances {
+        reasons.push("the group's instances changed".into());
+    }
+    if planned.target != fresh.target {
+        reasons.push("the launch template version to roll onto changed".into());
+    }
+    if reasons.is_empty() {
+        reasons.push("the group changed".into());
+    }
+    #[derive(Serialize)]
+    struct View<'a> {
+        before: &'a super::plan::Observed,
+        target: &'a crate::cloud::LaunchTemplateSpec,
+    }
+    Err(drifted(
+        &format!("Auto Scaling group {}", a.group),
+        reasons,
+        &View {
+            before: a,
+            target: &planned.target,
+        },
+        &View {
+            before: b,
+            target: &fresh.target,
+        },
+    ))
+}
+
+/// Refuses an ECS plan when the service drifted from what it assumed.
+pub fn check_ecs(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
+    let (a, b) = (&planned.before, &fresh.before);
+    if a == b {
+        return Ok(());
+    }
+    let mut reasons = Vec::new();
+    if a.task_definition != b.task_definition {
+        reasons.push(format!(
+            "the service now runs {} instead of {} (another deploy ran)",
+            super::ecs::plan::short(&b.task_definition),
+            super::ecs::plan::short(&a.task_definition)
+        ));
+    }
+    if a.latest_revision != b.latest_revision {
+        reasons.push(format!(
+            "a newer task definition exists: {}:{}",
+            b.family, b.latest_revision
+        ));
+    }
+    if a.deployments != b.deployments {
+        reasons.push("the service's deployments changed".into());
+    }
+    if a.desired != b.desired {
+        reasons.push(format!("the desired count changed from {} to {}", a.desired, b.desired));
+    }
+    if reasons.is_empty() {
+        reasons.push("the service changed".into());
+    }
+    Err(drifted(&format!("ECS service {}", a.service), reasons, a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v: Value = serde_json::from_str(r#"{"b": [ {"z": 1, "a": "x"} ], "a": null}"#).unwrap();
+        assert_eq!(canonical(&v), r#"{"a":null,"b":[{"a":"x","z":1}]}"#);
+    }
+
+    #[test]
+    fn the_diff_names_each_changed_field() {
+        let a: Value = serde_json::json!({"capacity": {"min": 1, "desired": 2}, "ids": ["i-1"]});
+        let b: Value = serde_json::json!({"capacity": {"min": 1, "desired": 3}, "ids": ["i-1", "i-2"]});
+        let mut out = Vec::new();
+        diff("", &a, &b, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                "capacity.desired: planned 2, now 3".to_string(),
+                r#"ids: planned ["i-1"], now ["i-1","i-2"]"#.to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn not_a_plan_is_bad_input() {
+        for text in ["", "[]", "{\"hello\": 1}", "plan: yes"] {
+            let err = parse(text, "plan.json", "web", "stage", "ecs").unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains("plan.json is not a slipway plan"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! The simulated ECS service behind the `Ecs` port, on tokio's clock: tasks start, pass
+//! their container health check or crash (an image injected as failing), the deployment
+//! circuit breaker trips after its threshold and rolls back to the last completed
+//! revision, old deployments drain once the primary is healthy, and rolloutState moves
+//! IN_PROGRESS -> COMPLETED or FAILED. Like the Auto Scaling simulator, nothing runs in
+//! the background: every call first plays the events up to now. Calls are logged.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+use super::Call;
+use crate::cloud::{
+    CloudError, CloudResult, ContainerSpec, Ecs, EcsDeployment, EcsService, ErrorKind, Revision, ServiceEvent,
+    StoppedTask, TaskDefinition,
+};
+
+/// The physics of the simulated service.
+#[derive(Debug, Clone)]
+pub struct EcsSettings {
+    pub cluster: String,
+    pub service: String,
+    /// The task definition family; revision 1 runs at the start.
+    pub family: String,
+    /// The container a roll changes; the task definition also has a `log` sidecar.
+    pub container: String,
+    pub image: String,
+    /// Tasks the service runs.
+    pub desired: i32,
+    /// From launch to RUNNING.
+    pub start: Duration,
+    /// From RUNNING to a passing container health check.
+    pub health: Duration,
+    /// A failing image's container exits this long after it started running.
+    pub crash: Duration,
+    /// An old task stops this long after it is told to (connection draining).
+    pub drain: Duration,
+    /// The deployment circuit breaker, with rollback.
+    pub circuit_breaker: bool,
+}
+
+impl Default for EcsSettings {
+    fn default() -> Self {
+        EcsSettings {
+            cluster: "web-cluster".into(),
+            service: "web".into(),
+            family: "web".into(),
+            container: "app".into(),
+            image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1".into(),
+            desired: 2,
+            start: Duration::from_secs(20),
+            health: Duration::from_secs(30),
+            crash: Duration::from_secs(10),
+            drain: Duration::from_secs(30),
+            circuit_breaker: true,
+        }
+    }
+}
+
+impl EcsSettings {
+    /// The number of failed tasks that trips the circuit breaker (AWS: half the desired
+    /// count, at least 3, at most 200).
+    pub fn threshold(&self) -> i32 {
+        ((self.desired + 1) / 2).clamp(3, 200)
+    }
+}
+
+/// Faults to inject.
+#[derive(Debug, Clone, Default)]
+pub struct EcsFaults {
+    /// Share of calls answered with a ThrottlingException (nothing done).
+    pub throttle: f64,
+    /// Tasks whose container runs one of these images crash.
+    pub bad_images: BTreeSet<String>,
+    pub seed: u64,
+}
+
+struct Task {
+    arn: String,
+    deployment: String,
+    task_definition: String,
+    launched: Instant,
+    /// When it stops (crash or drain), and why.
+    stop_at: Option<Instant>,
+    crash: bool,
+}
+
+struct Deployment {
+    id: String,
+    task_definition: String,
+    primary: bool,
+    rollout: &'static str,
+    reason: Option<String>,
+    failed: i32,
+}
+
+struct State {
+    s: EcsSettings,
+    faults: EcsFaults,
+    clock: Instant,
+    definitions: Vec<TaskDefinition>,
+    /// The primary deployment first.
+    deployments: Vec<Deployment>,
+    tasks: Vec<Task>,
+    /// Newest first.
+    stopped: Vec<StoppedTask>,
+    /// Newest first.
+    events: Vec<ServiceEvent>,
+    /// The task definition of the last deployment that completed.
+    stable: String,
+    start: Instant,
+    next: u64,
+    /// The fewest healthy tasks on any one instant since the start (sampled per event).
+    min_healthy: i32,
+}
+
+/// What the simulated service looks like at one instant.
+#[derive(Debug, Clone)]
+pub struct EcsSnapshot {
+    pub task_definition: String,
+    /// (id, task definition, PRIMARY/ACTIVE, rollout state)
+    pub deployments: Vec<(String, String, String, String)>,
+    /// Healthy tasks and the task definition each runs.
+    pub healthy: Vec<String>,
+    /// The fewest healthy tasks at any instant so far.
+    pub min_healthy: i32,
+}
+
+/// The simulated ECS service. Cloning shares the same state.
+#[derive(Clone)]
+pub struct SimEcs {
+    inner: Arc<Mutex<(State, StdRng, Vec<Call>)>>,
+}
+
+fn arn(family: &str, revision: i32) -> String {
+    format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{family}:{revision}")
+}
+
+impl State {
+    fn healthy(&self, t: &Task, at: Instant) -> bool {
+        t.stop_at.is_none_or(|s| s > at) && !t.crash && at >= t.launched + self.s.start + self.s.health
+    }
+
+    fn running(&self, t: &Task, at: Instant) -> bool {
+        at >= t.launched + self.s.start && t.stop_at.is_none_or(|s| s > at)
+    }
+
+    fn event(&mut self, at: Instant, message: String) {
+        let secs = (at - self.start).as_secs();
+        self.events.insert(
+            0,
+            ServiceEvent {
+                at: format!("2024-06-01T00:{:02}:{:02}Z", (secs / 60) % 60, secs % 60),
+                message: format!("(service {}) {message}", self.s.service),
+            },
+        );
+        self.events.truncate(100);
+    }
+
+    fn launch(&mut self, deployment: usize, at: Instant) {
+        self.next += 1;
+        let d = &self.deployments[deployment];
+        let image = self
+            .definitions
+            .iter()
+            .find(|td| td.arn == d.task_definition)
+            .and_then(|td| td.container(&self.s.container))
+            .map(|c| c.image.clone())
+            .unwrap_or_default();
+        let crash = self.faults.bad_images.contains(&image);
+        self.tasks.push(Task {
+            arn: format!(
+                "arn:aws:ecs:us-east-1:123456789012:task/{}/{:032x}",
+                self.s.cluster, self.next
+            ),
+            deployment: d.id.clone(),
+            task_definition: d.task_definition.clone(),
+            launched: at,
+            stop_at: crash.then(|| at + self.s.start + self.s.crash),
+            crash,
+        });
+    }
+
+    fn new_deployment(&mut self, task_definition: &str, at: Instant) -> String {
+        self.next += 1;
+        let id = format!("ecs-svc/{:019}", 4_000_000_000_000_000_000u64 + self.next);
+        for d in &mut self.deployments {
+            d.primary = false;
+        }
+        self.deployments.insert(
+            0,
+            Deployment {
+                id: id.clone(),
+                task_definition: task_definition.to_string(),
+                primary: true,
+                rollout: "IN_PROGRESS",
+                reason: Some(format!("ECS deployment {id} in progress.")),
+                failed: 0,
+            },
+        );
+        self.step(at);
+        id
+    }
+
+    fn next_event(&self, now: Instant) -> Option<Instant> {
+        let s = &self.s;
+        self.tasks
+            .iter()
+            .flat_map(|t| {
+                [
+                    Some(t.launched + s.start),
+                    Some(t.launched + s.start + s.health),
+                    t.stop_at,
+                ]
+            })
+            .flatten()
+            .filter(|t| *t > self.clock && *t <= now)
+            .min()
+    }
+
+    /// What ECS does at `at`.
+    fn step(&mut self, at: Instant) {
+        self.clock = self.clock.max(at);
+        // Tasks that stopped.
+        let (gone, kept): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.tasks)
+            .into_iter()
+            .partition(|t| t.stop_at.is_some_and(|s| s <= at));
+        self.tasks = kept;
+        for t in gone {
+            if t.crash {
+                if let Some(d) = self.deployments.iter_mut().find(|d| d.id == t.deployment) {
+                    d.failed += 1;
+                }
+            }
+            let id = t.arn.rsplit('/').next().unwrap_or_default().to_string();
+            self.event(at, format!("has stopped 1 running tasks: (task {id})."));
+            self.stopped.insert(
+                0,
+                StoppedTask {
+                    arn: t.arn,
+                    task_definition: t.task_definition,
+                    stopped_reason: Some(if t.crash {
+                        "Essential container in task exited".into()
+                    } else {
+                        "Scaling activity initiated by (deployment)".into()
+                    }),
+                    containers: vec![(
+                        self.s.container.clone(),
+                        Some(if t.crash { 1 } else { 0 }),
+                        t.crash.then(|| "exited: health check never passed".to_string()),
+                    )],
+                },
+            );
+            self.stopped.truncate(100);
+        }
+        if self.deployments.is_empty() {
+            return;
+        }
+        // The circuit breaker.
+        let threshold = self.s.threshold();
+        if self.s.circuit_breaker
+            && self.deployments[0].rollout == "IN_PROGRESS"
+            && self.deployments[0].failed >= threshold
+        {
+            let (id, failed_td) = (
+                self.deployments[0].id.clone(),
+                self.deployments[0].task_definition.clone(),
+            );
+            self.deployments[0].rollout = "FAILED";
+            self.deployments[0].reason = Some("ECS deployment circuit breaker: tasks failed to start.".into());
+            self.event(at, format!("deployment {id} deployment failed: tasks failed to start."));
+            if self.stable != failed_td {
+                let stable = self.stable.clone();
+                let back = self.new_deployment(&stable, at);
+                self.event(at, format!("rolling back to deployment {back}."));
+                return;
+            }
+        }
+        // The primary keeps its desired count of tasks.
+        let primary = self.deployments[0].id.clone();
+        let live = self.tasks.iter().filter(|t| t.deployment == primary).count() as i32;
+        for _ in live..self.s.desired {
+            self.launch(0, at);
+        }
+        // Once the primary is healthy, the others drain and go.
+        let healthy = self
+            .tasks
+            .iter()
+            .filter(|t| t.deployment == primary && self.healthy(t, at))
+            .count() as i32;
+        if healthy >= self.s.desired {
+            let drain = at + self.s.drain;
+            for t in self.tasks.iter_mut().filter(|t| t.deployment != primary) {
+                if t.stop_at.is_none() {
+                    t.stop_at = Some(drain);
+                }
+            }
+            let tasks = &self.tasks;
+            self.deployments
+                .retain(|d| d.primary || tasks.iter().any(|t| t.deployment == d.id));
+            if self.deployments.len() == 1 && self.deployments[0].rollout == "IN_PROGRESS" {
+                let d = &mut self.deployments[0];
+                d.rollout = "COMPLETED";
+                d.reason = Some(format!("ECS deployment {} completed.", d.id));
+                self.stable = d.task_definition.clone();
+                self.event(at, "has reached a steady state.".into());
+            }
+        }
+        let serving = self.tasks.iter().filter(|t| self.healthy(t, at)).count() as i32;
+        self.min_healthy = self.min_healthy.min(serving);
+    }
+
+    fn advance(&mut self, now: Instant) {
+        while let Some(at) = self.next_event(now) {
+            self.step(at);
+        }
+        self.step(now);
+    }
+
+    fn find(&self, reference: &str) -> Option<&TaskDefinition> {
+        let name = reference.rsplit('/').next().unwrap_or(reference);
+        match name.split_once(':') {
+            Some((family, rev)) => self
+                .definitions
+                .iter()
+                .find(|td| td.family == family && td.revision.to_string() == rev),
+            None => self
+                .definitions
+                .iter()
+                .filter(|td| td.family == name)
+                .max_by_key(|td| td.revision),
+        }
+    }
+
+    fn check(&self, op: &str, cluster: &str, service: &str) -> CloudResult<()> {
+        if cluster != self.s.cluster {
+            return Err(CloudError::new(
+                ErrorKind::NotFound,
+                op,
+                Some("ClusterNotFoundException"),
+                "Cluster not found.",
+            ));
+        }
+        if service != self.s.service {
+            return Err(CloudError::new(
+                ErrorKind::NotFound,
+                op,
+                Some("ServiceNotFoundException"),
+                "Service not found.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SimEcs {
+    pub fn new(settings: EcsSettings, faults: EcsFaults) -> Self {
+        let now = Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now);
+        let first = TaskDefinition {
+            arn: arn(&settings.family, 1),
+            family: settings.family.clone(),
+            revision: 1,
+            containers: vec![
+                ContainerSpec {
+                    name: settings.container.clone(),
+                    image: settings.image.clone(),
+                    environment: vec![("MODE".into(), "prod".into())],
+                },
+                ContainerSpec {
+                    name: "log".into(),
+                    image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.0".into(),
+                    environment: Vec::new(),
+                },
+            ],
+        };
+        let mut state = State {
+            clock: long_ago,
+            stable: first.arn.clone(),
+            definitions: vec![first.clone()],
+            deployments: Vec::new(),
+            tasks: Vec::new(),
+            stopped: Vec::new(),
+            events: Vec::new(),
+            start: now,
+            next: 0,
+            min_healthy: settings.desired,
+            faults: faults.clone(),
+            s: settings,
+        };
+        state.new_deployment(&first.arn, long_ago);
+        state.advance(now);
+        state.min_healthy = state.s.desired;
+        let rng = StdRng::seed_from_u64(faults.seed);
+        SimEcs {
+            inner: Arc::new(Mutex::new((state, rng, Vec::new()))),
+        }
+    }
+
+    fn call<T>(
+        &self,
+        operation: &'static str,
+        detail: String,
+        mutating: bool,
+        f: impl FnOnce(&mut State, Instant) -> CloudResult<T>,
+    ) -> CloudResult<T> {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (state, rng, log) = &mut *guard;
+        let now = Instant::now();
+        state.advance(now);
+        let result = if rng.random::<f64>() < state.faults.throttle {
+            Err(CloudError::new(
+                ErrorKind::Throttled,
+                operation,
+                Some("ThrottlingException"),
+                "Rate exceeded",
+            ))
+        } else {
+            f(state, now)
+        };
+        log.push(Call {
+            at: (now - state.start).as_secs_f64(),
+            operation,
+            detail,
+            mutating,
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
+        });
+        result
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).2.clone()
+    }
+
+    /// The mutating calls that were carried out.
+    pub fn mutations(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.mutating && c.error.is_none())
+            .collect()
+    }
+
+    /// Changes the faults from now on.
+    pub fn set_faults(&self, faults: EcsFaults) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).0.faults = faults;
+    }
+
+    /// The state now (advancing the model, logging nothing).
+    pub fn snapshot(&self) -> EcsSnapshot {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut guard.0;
+        let now = Instant::now();
+        state.advance(now);
+        EcsSnapshot {
+            task_definition: state.deployments[0].task_definition.clone(),
+            deployments: state
+                .deployments
+                .iter()
+                .map(|d| {
+                    (
+                        d.id.clone(),
+                        d.task_definition.clone(),
+                        if d.primary { "PRIMARY" } else { "ACTIVE" }.to_string(),
+                        d.rollout.to_string(),
+                    )
+                })
+                .collect(),
+            healthy: state
+                .tasks
+                .iter()
+                .filter(|t| state.healthy(t, now))
+                .map(|t| t.task_definition.clone())
+                .collect(),
+            min_healthy: state.min_healthy,
+        }
+    }
+}
+
+#[async_trait]
+impl Ecs for SimEcs {
+    async fn describe_service(&self, cluster: &str, service: &str) -> CloudResult<Option<EcsService>> {
+        self.call("DescribeServices", format!("{cluster}/{service}"), false, |s, now| {
+            if s.check("DescribeServices", cluster, service).is_err() {
+                return Ok(None);
+            }
+            let deployments: Vec<EcsDeployment> = s
+                .deployments
+                .iter()
+                .map(|d| {
+                    let tasks: Vec<&Task> = s.tasks.iter().filter(|t| t.deployment == d.id).collect();
+                    let running = tasks.iter().filter(|t| s.running(t, now)).count() as i32;
+                    EcsDeployment {
+                        id: d.id.clone(),
+                        status: if d.primary { "PRIMARY" } else { "ACTIVE" }.into(),
+                        task_definition: d.task_definition.clone(),
+                        desired: if d.primary { s.s.desired } else { tasks.len() as i32 },
+                        running,
+                        pending: tasks.len() as i32 - running,
+                        failed_tasks: d.failed,
+                        rollout_state: Some(d.rollout.into()),
+                        rollout_state_reason: d.reason.clone(),
+                    }
+                })
+                .collect();
+            let running = deployments.iter().map(|d| d.running).sum();
+            let pending = deployments.iter().map(|d| d.pending).sum();
+            Ok(Some(EcsService {
+                arn: format!(
+                    "arn:aws:ecs:us-east-1:123456789012:service/{}/{}",
+                    s.s.cluster, s.s.service
+                ),
+                name: s.s.service.clone(),
+                cluster: format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", s.s.cluster),
+                status: "ACTIVE".into(),
+                desired: s.s.desired,
+                running,
+                pending,
+                task_definition: s.deployments[0].task_definition.clone(),
+                deployments,
+                events: s.events.clone(),
+                circuit_breaker_rollback: s.s.circuit_breaker,
+            }))
+        })
+    }
+
+    async fn stopped_tasks(&self, cluster: &str, service: &str, limit: usize) -> CloudResult<Vec<StoppedTask>> {
+        self.call("ListTasks", format!("{cluster}/{service} STOPPED"), false, |s, _| {
+            s.check("ListTasks", cluster, service)?;
+            Ok(s.stopped.iter().take(limit).cloned().collect())
+        })
+    }
+
+    async fn task_definition(&self, arn: &str) -> CloudResult<Option<TaskDefinition>> {
+        self.call("DescribeTaskDefinition", arn.into(), false, |s, _| {
+            Ok(s.find(arn).cloned())
+        })
+    }
+
+    async fn register_revision(&self, revision: &Revision) -> CloudResult<TaskDefinition> {
+        let detail = format!(
+            "from {} container {} image {}",
+            revision.from, revision.container, revision.image
+        );
+        self.call("RegisterTaskDefinition", detail, true, |s, _| {
+            let op = "RegisterTaskDefinition";
+            let Some(from) = s.find(&revision.from).cloned() else {
+                return Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("ClientException"),
+                    format!("Unable to describe task definition {}.", revision.from),
+                ));
+            };
+            let mut td = from.clone();
+            let Some(c) = td.containers.iter_mut().find(|c| c.name == revision.container) else {
+                return Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("ClientException"),
+                    format!("no container {:?}", revision.container),
+                ));
+            };
+            c.image = revision.image.clone();
+            for (k, v) in &revision.environment {
+                c.environment.retain(|(key, _)| key != k);
+                c.environment.push((k.clone(), v.clone()));
+            }
+            c.environment.sort();
+            td.revision = s
+                .definitions
+                .iter()
+                .filter(|d| d.family == from.family)
+                .map(|d| d.revision)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            td.arn = arn(&td.family, td.revision);
+            s.definitions.push(td.clone());
+            Ok(td)
+        })
+    }
+
+    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> CloudResult<String> {
+        let detail = format!("{cluster}/{service} task definition {task_definition}");
+        self.call("UpdateService", detail, true, |s, now| {
+            let op = "UpdateService";
+            s.check(op, cluster, service)?;
+            let Some(td) = s.find(task_definition).map(|td| td.arn.clone()) else {
+                return Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("InvalidParameterException"),
+                    "TaskDefinition not found.",
+                ));
+            };
+            if s.deployments[0].task_definition == td {
+                return Ok(s.deployments[0].id.clone());
+            }
+            Ok(s.new_deployment(&td, now))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::sleep;
+
+    fn revision(sim_image: &str) -> Revision {
+        Revision {
+            from: arn("web", 1),
+            container: "app".into(),
+            image: sim_image.into(),
+            environment: vec![("VERSION".into(), "2".into())],
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_good_image_completes_and_the_old_tasks_drain() {
+        let sim = SimEcs::new(EcsSettings::default(), EcsFaults::default());
+        let td = sim.register_revision(&revision("web:2")).await.unwrap();
+        assert_eq!(td.revision, 2);
+        assert_eq!(td.container("app").unwrap().environment.len(), 2);
+        sim.update_service("web-cluster", "web", &td.arn).await.unwrap();
+        let s = sim.describe_service("web-cluster", "web").await.unwrap().unwrap();
+        assert_eq!(s.deployments.len(), 2);
+        assert_eq!(s.deployments[0].rollout_state.as_deref(), Some("IN_PROGRESS"));
+        sleep(Duration::from_secs(50)).await;
+        let snap = sim.snapshot();
+        assert_eq!(snap.deployments.len(), 2, "the old tasks drain for 30s");
+        assert_eq!(snap.deployments[0].3, "IN_PROGRESS");
+        assert_eq!(snap.healthy.len(), 4);
+        sleep(Duration::from_secs(30)).await;
+        let snap = sim.snapshot();
+        assert_eq!(snap.deployments.len(), 1);
+        assert_eq!(snap.deployments[0].3, "COMPLETED");
+        assert_eq!(sim.snapshot().healthy, vec![td.arn.clone(), td.arn]);
+        assert_eq!(sim.snapshot().min_healthy, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_crashing_image_trips_the_circuit_breaker_and_rolls_back() {
+        let faults = EcsFaults {
+            bad_images: ["web:bad".to_string()].into(),
+            ..EcsFaults::default()
+        };
+        let sim = SimEcs::new(EcsSettings::default(), faults);
+        let td = sim.register_revision(&revision("web:bad")).await.unwrap();
+        sim.update_service("web-cluster", "web", &td.arn).await.unwrap();
+        // Two tasks crash every 30s; the threshold is 3.
+        sleep(Duration::from_secs(31)).await;
+        assert_eq!(sim.snapshot().deployments[0].3, "IN_PROGRESS");
+        sleep(Duration::from_secs(30)).await;
+        let snap = sim.snapshot();
+        assert_eq!(snap.deployments[0].1, arn("web", 1), "rolled back: {snap:?}");
+        assert!(snap.deployments.iter().any(|d| d.1 == td.arn && d.3 == "FAILED"));
+        sleep(Duration::from_secs(120)).await;
+        let snap = sim.snapshot();
+        assert_eq!(snap.deployments.len(), 1);
+        assert_eq!(snap.deployments[0].3, "COMPLETED");
+        assert_eq!(snap.min_healthy, 2, "the previous revision served throughout");
+        let stopped = sim.stopped_tasks("web-cluster", "web", 10).await.unwrap();
+        assert!(stopped
+            .iter()
+            .any(|t| t.stopped_reason.as_deref() == Some("Essential container in task exited")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_names_and_throttling() {
+        let sim = SimEcs::new(
+            EcsSettings::default(),
+            EcsFaults {
+                throttle: 1.0,
+                ..EcsFaults::default()
+            },
+        );
+        let err = sim.describe_service("web-cluster", "web").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Throttled);
+        sim.set_faults(EcsFaults::default());
+        assert!(sim.describe_service("nope", "web").await.unwrap().is_none());
+        assert!(sim.describe_service("web-cluster", "nope").await.unwrap().is_none());
+        assert!(sim.task_definition("web:9").await.unwrap().is_none());
+        assert_eq!(sim.task_definition("web").await.unwrap().unwrap().revision, 1);
+        assert!(sim.mutations().is_empty());
+    }
+}

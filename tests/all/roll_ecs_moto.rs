@@ -1,0 +1,278 @@
+//! slipway-roll against moto behind the recording proxy: the ECS register -> update ->
+//! rollback calls for a real (moto) service, --dry-run and --plan-out making no mutating
+//! call, apply refusing after drift, bad input changing nothing, and every flow (ECS and
+//! the ASG surge) completing with 30% of calls throttled, no mutation reaching moto twice.
+//! The tests read what reached moto (the proxy's log), not what the code says it sent.
+//!
+//! moto's ECS deployments never progress, so an ECS roll there cannot succeed: a short
+//! --timeout drives it to the rollback path, which is what these tests check.
+
+use crate::ecs_wire::{config as ecs_config, service};
+use crate::roll_moto::{group, state};
+use crate::support::moto::moto;
+use crate::support::proxy::Proxy;
+use crate::support::{bin, run, Dir, Run};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+const IMAGE: &str = "registry.example/web@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+fn ecs_yaml(cluster: &str, service: &str, container: &str) -> String {
+    format!(
+        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecs:\n      cluster: {cluster}\n      service: {service}\n      container: {container}\n"
+    )
+}
+
+fn roll(dir: &Dir, yaml: &str, endpoint: &str, extra: &[&str]) -> Run {
+    let mut cmd = bin("slipway-roll");
+    if !extra.contains(&"--timeout") {
+        cmd.args(["--timeout", "3s"]);
+    }
+    cmd.args(["--environment", "stage", "--sha", SHA, "--poll-interval", "1s"])
+        .arg("--config")
+        .arg(dir.write("slipway.yml", yaml))
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+        .env("AWS_SECRET_ACCESS_KEY", "example-secret")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    run(&mut cmd)
+}
+
+async fn service_task_definition(cluster: &str) -> String {
+    let ecs = aws_sdk_ecs::Client::new(&ecs_config(&moto().endpoint).await);
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    out.services()[0].task_definition().unwrap().to_string()
+}
+
+/// The ECS flow through slipway-roll: register, update, then (never stable in moto) the
+/// rollback's UpdateService; the service ends on revision 1 again.
+fn ecs_rollback_through(cluster: &str, family: &str, fault_share: f64, seed: u64) -> Proxy {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(service(cluster, family));
+    let proxy = Proxy::start(&moto().endpoint, fault_share, seed);
+    let dir = Dir::new();
+    let r = roll(
+        &dir,
+        &ecs_yaml(cluster, "web", "app"),
+        &proxy.endpoint,
+        &["--image", IMAGE, "--env", "VERSION=2", "--output", "json"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert!(
+        json["previous_task_definition"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{family}:1")),
+        "{json}"
+    );
+    assert!(
+        json["new_task_definition"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{family}:2")),
+        "{json}"
+    );
+    assert!(
+        json["cleanup"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("service pointed back at {family}:1")),
+        "{json}"
+    );
+    assert!(
+        r.stderr.contains("left to do by hand: point service web back at"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        proxy.mutations(),
+        ["RegisterTaskDefinition", "UpdateService", "UpdateService"],
+        "{:?}",
+        proxy.calls()
+    );
+    assert!(rt
+        .block_on(service_task_definition(cluster))
+        .ends_with(&format!("{family}:1")));
+    proxy
+}
+
+#[test]
+fn ecs_register_update_and_rollback_reach_moto_in_order() {
+    let proxy = ecs_rollback_through("roll-ecs", "roll-ecs-web", 0.0, 1);
+    assert_eq!(proxy.faults(), 0);
+}
+
+#[test]
+fn ecs_with_thirty_percent_faults_sends_each_mutation_once() {
+    let proxy = ecs_rollback_through("roll-ecs-faults", "roll-ecs-faults-web", 0.3, 5);
+    assert!(proxy.faults() > 0, "the proxy did throttle: {:?}", proxy.calls());
+}
+
+#[test]
+fn dry_run_and_plan_out_make_no_mutating_call_and_apply_refuses_after_drift() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(service("roll-ecs-plan", "roll-ecs-plan-web"));
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 2);
+    let dir = Dir::new();
+    let yaml = ecs_yaml("roll-ecs-plan", "web", "app");
+    let r = roll(&dir, &yaml, &proxy.endpoint, &["--image", IMAGE, "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("1. register roll-ecs-plan-web:2 from revision 1 with container app image"),
+        "{}",
+        r.stderr
+    );
+    let plan = dir.path().join("plan.json");
+    let r = roll(
+        &dir,
+        &yaml,
+        &proxy.endpoint,
+        &["--image", IMAGE, "--plan-out", plan.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(proxy.calls().iter().any(|c| c.action == "DescribeServices"));
+    assert_eq!(
+        proxy.mutations(),
+        Vec::<String>::new(),
+        "dry run and plan change nothing"
+    );
+
+    // Another deploy registers a newer revision before the plan is applied.
+    let ecs = aws_sdk_ecs::Client::new(&rt.block_on(ecs_config(&moto().endpoint)));
+    rt.block_on(
+        ecs.register_task_definition()
+            .family("roll-ecs-plan-web")
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image("registry.example/web:other")
+                    .memory(256)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    let r = roll(&dir, &yaml, &proxy.endpoint, &["--apply", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    for text in [
+        "ECS service web no longer matches the plan: a newer task definition exists: roll-ecs-plan-web:2",
+        "latest_revision: planned 1, now 2",
+        "help: the cloud changed since the plan was made",
+    ] {
+        assert!(r.stderr.contains(text), "{text:?} missing:\n{}", r.stderr);
+    }
+    assert_eq!(
+        proxy.mutations(),
+        Vec::<String>::new(),
+        "apply refused before changing anything"
+    );
+}
+
+#[test]
+fn bad_input_against_moto_exits_2_and_changes_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(service("roll-ecs-bad", "roll-ecs-bad-web"));
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 3);
+    let dir = Dir::new();
+    let not_a_plan = dir.write("not-a-plan.json", "{\"steps\": []}\n");
+    let cases: [(&str, &str, &str, Vec<&str>, &str); 5] = [
+        (
+            "no-such-cluster",
+            "web",
+            "app",
+            vec!["--image", IMAGE],
+            "no ECS service \"web\" in cluster \"no-such-cluster\"",
+        ),
+        (
+            "roll-ecs-bad",
+            "nope",
+            "app",
+            vec!["--image", IMAGE],
+            "no ECS service \"nope\" in cluster \"roll-ecs-bad\"",
+        ),
+        (
+            "roll-ecs-bad",
+            "web",
+            "nope",
+            vec!["--image", IMAGE],
+            "has no container \"nope\" (it has app, log)",
+        ),
+        (
+            "roll-ecs-bad",
+            "web",
+            "app",
+            vec!["--image", "Registry.Example/WEB:"],
+            "is not an image reference",
+        ),
+        (
+            "roll-ecs-bad",
+            "web",
+            "app",
+            vec!["--apply", not_a_plan.to_str().unwrap()],
+            "is not a slipway plan: it has no slipway_plan field",
+        ),
+    ];
+    for (cluster, svc, container, extra, message) in cases {
+        let r = roll(&dir, &ecs_yaml(cluster, svc, container), &proxy.endpoint, &extra);
+        assert_eq!(r.code, 2, "{message}: {}", r.stderr);
+        assert!(r.stderr.contains(message), "{message:?} missing:\n{}", r.stderr);
+        assert!(r.stderr.contains("help:"), "{}", r.stderr);
+    }
+    assert_eq!(proxy.mutations(), Vec::<String>::new(), "nothing changed");
+    assert!(rt
+        .block_on(service_task_definition("roll-ecs-bad"))
+        .ends_with("roll-ecs-bad-web:1"));
+}
+
+fn asg_yaml(name: &str) -> String {
+    format!(
+        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    asg:\n      name: {name}\n      launch_template: {name}\n"
+    )
+}
+
+#[test]
+fn asg_surge_with_thirty_percent_faults_completes_and_sends_each_mutation_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut sequences = Vec::new();
+    for (name, share) in [("roll-surge-calm", 0.0), ("roll-surge-faults", 0.3)] {
+        rt.block_on(group(name, 1, 2, 2));
+        let before = rt.block_on(state(name)).4;
+        let proxy = Proxy::start(&moto().endpoint, share, 9);
+        let dir = Dir::new();
+        let r = roll(
+            &dir,
+            &asg_yaml(name),
+            &proxy.endpoint,
+            &["--launch-template-version", "2", "--timeout", "60s"],
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let (min, max, desired, version, after) = rt.block_on(state(name));
+        assert_eq!((min, max, desired, version.as_str()), (1, 2, 2, "2"), "{name}");
+        assert!(
+            after.iter().all(|id| !before.contains(id)),
+            "{name}: {before:?} -> {after:?}"
+        );
+        if share > 0.0 {
+            assert!(proxy.faults() > 0, "the proxy did throttle");
+        }
+        sequences.push(proxy.mutations());
+    }
+    assert_eq!(
+        sequences[1], sequences[0],
+        "the same mutations, each once, with and without faults"
+    );
+    assert!(
+        sequences[0].contains(&"TerminateInstanceInAutoScalingGroup".to_string()),
+        "{:?}",
+        sequences[0]
+    );
+}
