@@ -51,8 +51,14 @@ pub fn fail(program: &str, err: &Error, runner: &Runner) -> ExitCode {
 
 /// Writes a JSON document to stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+    use std::io::Write;
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::failed(format!("cannot serialise the result as JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
+    // A closed stdout (piped into `head`) is not a failure of the job.
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::failed(format!("cannot write the JSON result: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
