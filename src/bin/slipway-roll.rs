@@ -56,7 +56,7 @@ struct Args {
     #[arg(long)]
     register_only: bool,
     /// Write the plan to this file and change nothing (apply it later with --apply).
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["apply", "dry_run"])]
+    #[arg(long, value_name = "PATH", conflicts_with = "apply")]
     plan_out: Option<PathBuf>,
     /// Carry out exactly the plan in this file (from --plan-out); refuse if the cloud changed.
     #[arg(long, value_name = "PATH", conflicts_with = "dry_run")]

@@ -275,3 +275,15 @@ fn asg_plans_apply_too() {
         r.stderr
     );
 }
+
+/// The plan job of the plan/apply template runs the action with `dry-run: "true"` and
+/// `--plan-out`: the two together write the plan and change nothing.
+#[test]
+fn dry_run_with_plan_out_writes_the_plan() {
+    let dir = Dir::new();
+    let plan = dir.path().join("plan.json");
+    let r = simulate(&dir, &["--dry-run", "--plan-out", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let written: serde_json::Value = serde_json::from_str(&dir.read("plan.json")).expect("a plan file");
+    assert_eq!(written["environment"], "stage", "{written}");
+}
