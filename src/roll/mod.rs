@@ -7,6 +7,7 @@
 
 pub mod calls;
 mod cleanup;
+pub mod command;
 pub mod discover;
 pub mod ecs;
 pub mod plan;
