@@ -2,6 +2,7 @@
 //! commit, and the launch template gets a new version that differs from its source only
 //! in the image. A rerun for a commit already baked reuses that AMI.
 
+pub mod command;
 pub mod interrupt;
 pub mod machine;
 pub mod packer;

@@ -1,0 +1,171 @@
+//! slipway-bake's command line: its flags, the job's credentials handed to Packer, the
+//! bake, outputs and the report.
+
+use std::path::PathBuf;
+
+use super::{report, Clouds, Interrupt, Packer};
+use crate::ami;
+use crate::aws::ec2::Ec2Client;
+use crate::cli::{self, Output};
+use crate::cloud::Ec2;
+use crate::context::JobArgs;
+use crate::github::Runner;
+use crate::{Error, Result};
+use aws_sdk_ec2::config::ProvideCredentials;
+
+/// slipway-bake's flags.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// The Packer template: a .pkr.hcl or .pkr.json file, or a directory of them
+    /// (relative to --working-directory).
+    #[arg(long, short, env = "SLIPWAY_TEMPLATE", value_name = "PATH")]
+    pub template: PathBuf,
+    /// Where Packer runs.
+    #[arg(long, env = "SLIPWAY_WORKING_DIRECTORY", value_name = "DIR", default_value = ".")]
+    pub working_directory: PathBuf,
+    /// A Packer variable, NAME=VALUE (repeatable); the template must declare it.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// A Packer variables file (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+    /// Source AMI filter: passed as the variable `source_ami_name` (e.g. `debian-12-amd64-*`).
+    #[arg(long, value_name = "PATTERN")]
+    pub source_ami_name: Option<String>,
+    /// Source AMI filter: an owner account or alias, passed in the list variable
+    /// `source_ami_owners` (repeatable).
+    #[arg(long = "source-ami-owner", value_name = "OWNER")]
+    pub source_ami_owners: Vec<String>,
+    /// Build only this Packer build (e.g. `amazon-ebs.web`); its AMI goes into the launch
+    /// template. Needed when several builds make AMIs in the environment's region.
+    #[arg(long, value_name = "NAME")]
+    pub build: Option<String>,
+    /// The launch template (name or lt- id); default: the environment's asg.launch_template.
+    #[arg(long, env = "SLIPWAY_LAUNCH_TEMPLATE", value_name = "NAME|ID")]
+    pub launch_template: Option<String>,
+    /// Copy this launch template version instead of the default one.
+    #[arg(long, value_name = "N")]
+    pub source_version: Option<i64>,
+    /// Make the new launch template version the default.
+    #[arg(long)]
+    pub set_default: bool,
+    /// Bake a new AMI even when one of this commit exists.
+    #[arg(long)]
+    pub rebake: bool,
+    /// Validate the template and show what would be built and changed; build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The Packer program.
+    #[arg(long, env = "SLIPWAY_PACKER", value_name = "PATH", default_value = "packer")]
+    pub packer: PathBuf,
+    /// Text report on stderr, or JSON on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+fn pairs(items: &[String], flag: &str) -> Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| {
+                    Error::input(
+                        format!("{flag} {pair:?} has no `=`"),
+                        format!("write it as {flag} NAME=VALUE"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Runs slipway-bake: credentials for Packer, the bake, outputs and the report.
+pub async fn run(args: Args, runner: &Runner) -> Result<()> {
+    let interrupt = Interrupt::listen().map_err(|e| Error::failed(format!("cannot listen for signals: {e}")))?;
+    let job = args.job.resolve()?;
+    let region = job.settings.aws.region.clone().ok_or_else(|| {
+        Error::input(
+            format!("environment {:?} has no aws.region", job.environment),
+            "add aws.region to the environment in slipway.yml",
+        )
+    })?;
+    let launch_template = args
+        .launch_template
+        .clone()
+        .or_else(|| job.settings.asg.as_ref().and_then(|a| a.launch_template.clone()));
+
+    let mut vars = Vec::new();
+    if let Some(name) = &args.source_ami_name {
+        vars.push(("source_ami_name".to_string(), name.clone()));
+    }
+    if !args.source_ami_owners.is_empty() {
+        let list = serde_json::to_string(&args.source_ami_owners).unwrap_or_default();
+        vars.push(("source_ami_owners".to_string(), list));
+    }
+    vars.extend(pairs(&args.vars, "--var")?);
+
+    let session = JobArgs::connect(&job, runner).await?;
+    let mut env = vec![
+        ("PKR_VAR_commit".to_string(), job.sha.clone()),
+        ("PKR_VAR_version".to_string(), job.version.clone()),
+        ("PKR_VAR_environment".to_string(), job.environment.clone()),
+        ("PKR_VAR_app".to_string(), job.app.clone()),
+        ("PKR_VAR_region".to_string(), region.clone()),
+        ("AWS_REGION".to_string(), region.clone()),
+        ("AWS_DEFAULT_REGION".to_string(), region.clone()),
+    ];
+    // Packer gets the job's credentials (it cannot do GitHub OIDC or SSO itself).
+    if let Some(provider) = session.config.credentials_provider() {
+        if let Ok(creds) = provider.provide_credentials().await {
+            env.push(("AWS_ACCESS_KEY_ID".into(), creds.access_key_id().to_string()));
+            env.push(("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key().to_string()));
+            if let Some(token) = creds.session_token() {
+                env.push(("AWS_SESSION_TOKEN".into(), token.to_string()));
+            }
+        }
+    }
+    let request = ami::Request {
+        app: job.app.clone(),
+        environment: job.environment.clone(),
+        version: job.version.clone(),
+        commit: job.sha.clone(),
+        region,
+        run_url: runner.run_url(),
+        packer: Packer {
+            program: args.packer,
+            working_directory: args.working_directory,
+            template: args.template,
+            vars,
+            var_files: args.var_files,
+            only: args.build.iter().cloned().collect(),
+            env,
+            actions: runner.actions,
+        },
+        launch_template,
+        source_version: args.source_version,
+        set_default: args.set_default,
+        build: args.build,
+        rebake: args.rebake,
+        dry_run: args.dry_run,
+    };
+    let ec2 = Ec2Client::new(&session.config);
+    let config = session.config.clone();
+    let in_region = move |region: &str| -> Box<dyn Ec2> { Box::new(Ec2Client::in_region(&config, region)) };
+    let clouds = Clouds {
+        ec2: &ec2,
+        in_region: &in_region,
+    };
+    let outcome = ami::bake(&request, &clouds, &interrupt).await?;
+
+    let outputs = report::outputs(&outcome);
+    let outputs: Vec<(&str, String)> = outputs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    runner.set_outputs(&outputs)?;
+    runner.add_summary(&report::markdown(&outcome))?;
+    match args.output {
+        Output::Text => eprint!("{}", report::text(&outcome)),
+        Output::Json => cli::print_json(&outcome)?,
+    }
+    Ok(())
+}
