@@ -154,7 +154,7 @@ fn several_probes_must_all_pass_and_the_summary_has_a_row_each() {
     let bad = Server::start(|_| Response::new(404, "not found"));
     let dir = Dir::new();
     let r = run(bin("slipway-wait")
-        .args(["--url", &good.url, "--url", &bad.url, "--timeout", "2s"])
+        .args(["--url", &good.url, "--url", &bad.url, "--timeout", "6s"])
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
         .env("GITHUB_OUTPUT", dir.path().join("output")));
@@ -174,7 +174,7 @@ fn several_probes_must_all_pass_and_the_summary_has_a_row_each() {
     );
     assert!(dir.read("output").contains("healthy<<"), "outputs written");
     assert!(
-        r.stderr.contains("::error title=slipway-wait::timed out after 2.0s"),
+        r.stderr.contains("::error title=slipway-wait::timed out after 6.0s"),
         "{}",
         r.stderr
     );
