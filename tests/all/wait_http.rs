@@ -220,7 +220,10 @@ fn sigint_interrupts_the_wait_with_exit_130_and_a_report() {
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(30), "it stopped long before its 60s timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "it stopped long before its 60s timeout"
+    );
     assert_eq!(out.status.code(), Some(130));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"], "interrupted");
