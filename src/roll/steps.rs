@@ -260,7 +260,7 @@ async fn probes(ctx: &mut Ctx) -> Result<()> {
     let report = wait::gate(probes, ctx.timeout, &cancel, &mut ctx.progress).await?;
     let cause = report.cause.clone().unwrap_or_default();
     match report.outcome {
-        GateOutcome::Healthy => Ok(()),
+        GateOutcome::Healthy | GateOutcome::Planned => Ok(()),
         GateOutcome::Failed => Err(Error::failed(format!("health probes failed: {cause}"))),
         GateOutcome::TimedOut => Err(Error::TimedOut(format!("health probes: {cause}"))),
         GateOutcome::Interrupted => Err(Error::Interrupted(Some("while checking the health probes".into()))),

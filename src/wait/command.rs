@@ -106,6 +106,9 @@ pub struct Args {
     /// Text report on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+    /// Check the input and list the probes with what each expects; poll nothing, call no API.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Record the wait's result as a GitHub deployment status of --environment (in Actions,
     /// with a token): in_progress now, then success or failure.
@@ -275,6 +278,14 @@ pub async fn run(args: Args, runner: &Runner) -> Result<GateReport> {
     let (req, target) = request(&args)?;
     // Probes are built (and their input checked) before any credentials are fetched.
     req.validate()?;
+    if args.dry_run {
+        let report = req.plan();
+        match args.output {
+            Output::Text => eprint!("{}", text(&report)),
+            Output::Json => cli::print_json(&report)?,
+        }
+        return Ok(report);
+    }
     let ports = if req.needs_aws() {
         let config = match &target {
             Some(target) => aws::connect(target, runner).await?.config,

@@ -68,6 +68,8 @@ fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> std::result::Result
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Healthy,
+    /// `--dry-run`: the probes were listed, none was polled (never the result of `gate`).
+    Planned,
     Failed,
     TimedOut,
     Interrupted,
@@ -77,7 +79,7 @@ impl Outcome {
     /// 0 healthy, 1 failed, 3 timed out, 130 interrupted.
     pub fn exit_code(self) -> u8 {
         match self {
-            Outcome::Healthy => 0,
+            Outcome::Healthy | Outcome::Planned => 0,
             Outcome::Failed => 1,
             Outcome::TimedOut => 3,
             Outcome::Interrupted => 130,
@@ -189,6 +191,7 @@ pub async fn gate(
     let cause = cause(outcome, &slots, timeout);
     let word = match outcome {
         Outcome::Healthy => "healthy",
+        Outcome::Planned => "planned",
         Outcome::Failed => "failed",
         Outcome::TimedOut => "timed out",
         Outcome::Interrupted => "interrupted",
@@ -224,7 +227,7 @@ fn summary(slots: &[Slot]) -> String {
 
 fn cause(outcome: Outcome, slots: &[Slot], timeout: Duration) -> Option<String> {
     match outcome {
-        Outcome::Healthy => None,
+        Outcome::Healthy | Outcome::Planned => None,
         Outcome::Failed => slots
             .iter()
             .find(|s| s.report.state == ProbeState::Failed)

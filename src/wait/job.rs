@@ -216,6 +216,87 @@ impl Request {
         Ok(probes)
     }
 
+    /// What a dry run shows: every probe with what it expects, none polled.
+    pub fn plan(&self) -> GateReport {
+        let mut probes = Vec::new();
+        let mut add = |kind: &'static str, name: String, detail: String| {
+            probes.push(super::ProbeReport {
+                kind,
+                name,
+                state: ProbeState::Waiting,
+                detail,
+                time_to_healthy: None,
+                polls: 0,
+                diagnosis: Vec::new(),
+            })
+        };
+        for spec in &self.urls {
+            let e = &spec.expect;
+            let mut want = vec![format!(
+                "status {}",
+                e.status.iter().map(u16::to_string).collect::<Vec<_>>().join("/")
+            )];
+            if let Some(t) = &e.body_contains {
+                want.push(format!("body contains {t:?}"));
+            }
+            if let Some(re) = &e.body_regex {
+                want.push(format!("body matches /{}/", re.as_str()));
+            }
+            if let Some((pointer, value)) = &e.json {
+                want.push(format!("{pointer} = {value}"));
+            }
+            if let Some(v) = &e.version {
+                want.push(format!("version {v:?}"));
+            }
+            if let Some(m) = e.max_latency {
+                want.push(format!("within {}", super::human(m)));
+            }
+            want.push(format!(
+                "{} in a row, every {}",
+                e.consecutive.max(1),
+                super::human(self.http_interval)
+            ));
+            add("http", spec.url.clone(), want.join(", "));
+        }
+        for arn in &self.target_groups {
+            add(
+                "target-group",
+                target_group_name(arn).to_string(),
+                format!(
+                    "every target healthy, at least {}; fail when one stays unhealthy {}; every {}",
+                    self.min_healthy_targets,
+                    super::human(self.unhealthy_grace),
+                    super::human(self.aws_interval)
+                ),
+            );
+        }
+        if let Some((name, version)) = &self.asg {
+            let on = version
+                .as_ref()
+                .map(|v| format!(", all on version {v}"))
+                .unwrap_or_default();
+            add(
+                "asg",
+                name.clone(),
+                format!("every instance InService and Healthy, as many as desired{on}"),
+            );
+        }
+        if let Some((cluster, service, expected)) = &self.ecs {
+            let td = expected.as_ref().map(|t| format!(", serving {t}")).unwrap_or_default();
+            add(
+                "ecs",
+                format!("{cluster}/{service}"),
+                format!("one deployment, COMPLETED, running == desired{td}"),
+            );
+        }
+        GateReport {
+            outcome: Outcome::Planned,
+            elapsed: Duration::ZERO,
+            cause: None,
+            probes,
+        }
+    }
+
     /// Runs the gate over every probe.
     pub async fn run(
         &self,
@@ -228,9 +309,10 @@ impl Request {
     }
 }
 
-fn mark(state: ProbeState) -> &'static str {
+fn mark(outcome: Outcome, state: ProbeState) -> &'static str {
     match state {
         ProbeState::Healthy => "ok",
+        ProbeState::Waiting if outcome == Outcome::Planned => "would wait",
         ProbeState::Waiting => "not healthy",
         ProbeState::Failed => "FAILED",
     }
@@ -239,6 +321,7 @@ fn mark(state: ProbeState) -> &'static str {
 fn outcome_word(o: Outcome) -> &'static str {
     match o {
         Outcome::Healthy => "healthy",
+        Outcome::Planned => "planned",
         Outcome::Failed => "failed",
         Outcome::TimedOut => "timed out",
         Outcome::Interrupted => "interrupted",
@@ -247,11 +330,15 @@ fn outcome_word(o: Outcome) -> &'static str {
 
 /// The report as terminal text.
 pub fn text(report: &GateReport) -> String {
-    let mut out = format!(
-        "slipway-wait: {} after {}\n",
-        outcome_word(report.outcome),
-        super::human(report.elapsed)
-    );
+    let mut out = if report.outcome == Outcome::Planned {
+        "slipway-wait: dry run, nothing was polled; it would wait for:\n".to_string()
+    } else {
+        format!(
+            "slipway-wait: {} after {}\n",
+            outcome_word(report.outcome),
+            super::human(report.elapsed)
+        )
+    };
     for p in &report.probes {
         let when = p
             .time_to_healthy
@@ -259,7 +346,7 @@ pub fn text(report: &GateReport) -> String {
             .unwrap_or_default();
         out.push_str(&format!(
             "  {:<11} {} {}{when}: {}\n",
-            mark(p.state),
+            mark(report.outcome, p.state),
             p.kind,
             p.name,
             p.detail
@@ -295,7 +382,7 @@ pub fn markdown(report: &GateReport) -> String {
             "| {} `{}` | {} | {} | {} |\n",
             p.kind,
             escape_md(&name),
-            mark(p.state),
+            mark(report.outcome, p.state),
             p.time_to_healthy.map(super::human).unwrap_or_else(|| "-".into()),
             detail
         ));

@@ -230,3 +230,34 @@ fn sigint_interrupts_the_wait_with_exit_130_and_a_report() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("interrupted: stopping and cleaning up"), "{stderr}");
 }
+
+#[test]
+fn dry_run_lists_the_probes_and_polls_nothing() {
+    let server = Server::start(|_| Response::new(200, "ok"));
+    let tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";
+    // No region and no credentials: a dry run calls no API.
+    let r = wait(&[
+        "--url",
+        &server.url,
+        "--target-group",
+        tg,
+        "--expect-version",
+        "v2",
+        "--dry-run",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["outcome"], "planned");
+    assert_eq!(report["probes"][0]["polls"], 0);
+    assert!(
+        report["probes"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("version \"v2\""),
+        "{report}"
+    );
+    assert_eq!(report["probes"][1]["name"], "web");
+    assert!(server.requests().is_empty(), "a dry run polls nothing");
+}

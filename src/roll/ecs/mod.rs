@@ -175,7 +175,7 @@ async fn gate(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, expected: &str, timeout: Durat
     }
     let what = short(expected);
     match report.outcome {
-        GateOutcome::Healthy => Ok(()),
+        GateOutcome::Healthy | GateOutcome::Planned => Ok(()),
         GateOutcome::Failed => Err(Error::failed(format!("{what} did not become stable: {cause}"))),
         GateOutcome::TimedOut => Err(Error::TimedOut(format!("{what} did not become stable: {cause}"))),
         GateOutcome::Interrupted => Err(Error::Interrupted(Some(format!("while waiting for {what}")))),
