@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use slipway::config::Strategy;
-use slipway::roll::{roll, Ctx, Ports, Request};
+use slipway::roll::{roll, AsgRollout, Ctx, Mode, Request};
 use slipway::sim::{Faults, Settings, Sim};
 use tokio_util::sync::CancellationToken;
 
@@ -19,11 +19,6 @@ async fn one(settings: Settings, strategy: Strategy, poll: Duration, seed: u64) 
             ..Faults::default()
         },
     );
-    let ports = Ports {
-        asg: &sim,
-        elb: &sim,
-        templates: &sim,
-    };
     let mut req = Request::new(&settings.group, strategy);
     req.version = "2".into();
     if strategy == Strategy::Refresh {
@@ -33,11 +28,8 @@ async fn one(settings: Settings, strategy: Strategy, poll: Duration, seed: u64) 
     let mut ctx = Ctx::quiet(CancellationToken::new());
     ctx.poll = poll;
     ctx.timeout = Duration::from_secs(7200);
-    let (_, outcome, result) = roll(&ports, &req, &mut ctx, false).await;
-    (
-        outcome.duration_seconds,
-        result.err().map(|e| e.exit_code()).unwrap_or(0),
-    )
+    let rolled = roll(&AsgRollout::new(sim.ports(), req), Mode::Roll, &mut ctx).await;
+    (rolled.outcome.duration_seconds, rolled.outcome.exit_code)
 }
 
 /// (user + system CPU seconds, peak resident MiB) of this process, from /proc.

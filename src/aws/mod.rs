@@ -73,5 +73,6 @@ pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
         asg: std::sync::Arc::new(asg::AsgAdapter::new(config)),
         elb: std::sync::Arc::new(elb::ElbAdapter::new(config)),
         ecs: std::sync::Arc::new(ecs::EcsAdapter::new(config)),
+        templates: std::sync::Arc::new(ec2::Ec2Client::new(config)),
     }
 }

@@ -21,12 +21,14 @@ pub use ecs::{ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEv
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
 pub use templates::{LaunchTemplates, TemplateVersion};
 
-/// One implementation of every port: the AWS adapters, or the simulator.
+/// One implementation of every port a roll or a wait uses: the AWS adapters
+/// (`aws::ports`), or the simulator (`sim::ports`). The one way ports are passed.
 #[derive(Clone)]
 pub struct Ports {
     pub asg: Arc<dyn AutoScaling>,
     pub elb: Arc<dyn LoadBalancing>,
     pub ecs: Arc<dyn Ecs>,
+    pub templates: Arc<dyn LaunchTemplates>,
 }
 
 /// What kind of failure a cloud call had; callers branch on it.

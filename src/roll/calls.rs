@@ -26,6 +26,8 @@ pub struct Ctx {
     pub poll: Duration,
     /// How long each wait may take.
     pub timeout: Duration,
+    /// How long the cleanup's waits may take; default: `roll::cleanup_timeout(timeout)`.
+    pub cleanup_timeout: Option<Duration>,
     /// Extra health probes (e.g. health URLs showing the new version), run once the
     /// new instances are healthy.
     pub probes: Vec<Box<dyn Probe>>,
@@ -44,6 +46,7 @@ impl Ctx {
             progress,
             poll: Duration::from_secs(2),
             timeout: Duration::from_secs(600),
+            cleanup_timeout: None,
             probes: Vec::new(),
             quiet: false,
             actions: false,

@@ -2,20 +2,18 @@
 //! ECS service), AWS or the simulator, plan files, outputs and the report.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use super::ecs::{self as ecs_roll, EcsRequest};
-use super::planfile::{self, Planned};
+use super::asg::{AsgRollout, Request};
+use super::ecs::{EcsRequest, EcsRollout};
 use super::simulate::{self, SimFlags};
-use super::{report, Ctx, Ports, Request};
+use super::{planfile, report, Ctx, Mode, Rollout};
 use crate::cli::{self, Output};
-use crate::cloud::Ecs;
+use crate::cloud::Ports;
 use crate::config::{Duration, Strategy};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
-use crate::roll;
 use crate::signal::{self, Pending};
-use crate::sim::{EcsFaults, EcsSettings, Sim, SimEcs};
+use crate::sim::{self, EcsFaults, EcsSettings, Sim, SimEcs};
 use crate::wait::job::url_probes;
 use crate::wait::Progress;
 use crate::{aws, Error, Result};
@@ -67,6 +65,11 @@ pub struct Args {
     /// How long each wait may take; default: the environment's health.timeout.
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<Duration>,
+    /// How long the cleanup after a failed, timed-out or interrupted roll may wait for
+    /// the fleet to settle on the previous version; default: three times --timeout, at
+    /// least an hour (giving up early leaves the fleet half-done).
+    #[arg(long, value_name = "DURATION")]
+    pub cleanup_timeout: Option<Duration>,
     /// Time between polls while waiting (each wait ends on average half of it after
     /// the event it waits for).
     #[arg(long, default_value = "2s", value_name = "DURATION")]
@@ -80,8 +83,9 @@ pub struct Args {
     /// Rehearse against the simulated cloud (virtual time, no AWS account).
     #[arg(long)]
     pub simulate: bool,
-    /// --simulate: instances in the group (tasks of the service for ECS).
-    #[arg(long, default_value_t = 4, value_name = "N", requires = "simulate")]
+    /// --simulate: instances in the group (tasks of the service for ECS), 1 to 10000.
+    #[arg(long, default_value_t = 4, value_name = "N", requires = "simulate",
+          value_parser = clap::value_parser!(i32).range(1..=10_000))]
     pub sim_fleet: i32,
     /// --simulate: time an instance takes to boot.
     #[arg(long, default_value = "60s", value_name = "DURATION", requires = "simulate")]
@@ -96,8 +100,8 @@ pub struct Args {
     /// image's tasks crash).
     #[arg(long, requires = "simulate")]
     pub sim_fail_new_version: bool,
-    /// --simulate: share of API calls throttled (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate")]
+    /// --simulate: share of API calls throttled (0 to 0.95).
+    #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate", value_parser = parse_rate)]
     pub sim_throttle: f64,
 }
 
@@ -111,6 +115,13 @@ fn parse_env(text: &str) -> std::result::Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+fn parse_rate(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=0.95).contains(&r) => Ok(r),
+        _ => Err(format!("{text:?} is not a share between 0 and 0.95")),
     }
 }
 
@@ -145,25 +156,6 @@ fn target(args: &Args, job: &Job) -> Result<TargetArg> {
     }
 }
 
-/// The plan file named by --apply, checked against this job.
-fn applied(args: &Args, job: &Job, target: &str) -> Result<Option<Planned>> {
-    args.apply
-        .as_ref()
-        .map(|path| planfile::read(path, &job.app, &job.environment, target))
-        .transpose()
-}
-
-/// Outputs, summary, report and JSON for either kind of roll.
-struct Rendered {
-    planned: bool,
-    ok: bool,
-    outputs: Vec<(&'static str, String)>,
-    markdown: String,
-    text: String,
-    plan_text: Option<String>,
-    json: serde_json::Value,
-}
-
 /// Runs slipway-roll: the target's discovery, plan, roll (or plan file), outputs and report.
 pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     let job = args.job.resolve()?;
@@ -175,39 +167,71 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     ctx.actions = runner.actions;
     ctx.poll = args.poll_interval.std();
     ctx.timeout = args.timeout.unwrap_or(job.settings.health.timeout).std();
+    ctx.cleanup_timeout = args.cleanup_timeout.map(Duration::std);
     if args.simulate {
         // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
         tokio::time::pause();
     }
-    let (rendered, result) = match target {
-        TargetArg::Asg => run_asg(&args, &job, runner, &mut ctx).await?,
-        TargetArg::Ecs => run_ecs(&args, &job, runner, &mut ctx).await?,
-    };
-    if rendered.planned || rendered.ok {
-        runner.set_outputs(&rendered.outputs)?;
-        runner.add_summary(&rendered.markdown)?;
-    }
-    // The report goes to stderr in both modes; JSON adds the document on stdout.
-    if args.dry_run || args.plan_out.is_some() {
-        if let Some(text) = &rendered.plan_text {
-            eprint!("{text}");
+    match target {
+        TargetArg::Asg => {
+            let req = asg_request(&args, &job)?;
+            let ports = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
+            drive(&AsgRollout::new(ports, req), &args, &job, runner, &mut ctx).await
         }
-    } else if rendered.planned {
-        eprint!("{}", rendered.text);
+        TargetArg::Ecs => {
+            let req = ecs_request(&args, &job)?;
+            let ports = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
+            drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+        }
     }
-    if args.output == Output::Json {
-        let mut value = rendered.json;
-        value["simulated"] = args.simulate.into();
-        cli::print_json(&value)?;
-    }
-    result
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
     serde_json::to_value(v).map_err(|e| Error::failed(e.to_string()))
 }
 
-async fn run_asg(args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Result<(Rendered, Result<()>)> {
+/// The one driver, for any target: plan file or roll, then outputs, summary and report.
+async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Result<()> {
+    let stored: Option<T::Plan> = args
+        .apply
+        .as_ref()
+        .map(|path| planfile::read(path, &job.app, &job.environment, T::TARGET))
+        .transpose()?;
+    let mode = match (args.dry_run, &args.plan_out) {
+        (_, Some(_)) => Mode::PlanOut,
+        (true, None) => Mode::DryRun,
+        (false, None) => Mode::Roll,
+    };
+    let finished = match &stored {
+        Some(plan) => super::apply(t, plan, ctx).await,
+        None => super::roll(t, mode, ctx).await,
+    };
+    let (outcome, result) = (&finished.outcome, finished.result);
+    if let (Some(path), Some(plan)) = (&args.plan_out, &finished.plan) {
+        planfile::write(path, &job.app, &job.environment, T::TARGET, plan)?;
+        eprintln!("plan written to {}", path.display());
+    }
+    runner.set_outputs(&report::outputs(outcome))?;
+    runner.add_summary(&report::markdown(outcome))?;
+    // The report goes to stderr in both modes; JSON adds the document on stdout.
+    match (&finished.plan, mode) {
+        (Some(plan), Mode::DryRun | Mode::PlanOut) => eprint!("{}", t.plan_text(plan)),
+        (_, Mode::DryRun | Mode::PlanOut) => {}
+        (_, Mode::Roll) => eprint!("{}", report::text(outcome)),
+    }
+    if args.output == Output::Json {
+        let mut value = to_json(outcome)?;
+        if let Some(plan) = &finished.plan {
+            value["plan"] = to_json(plan)?;
+        }
+        value["simulated"] = args.simulate.into();
+        cli::print_json(&value)?;
+    }
+    result
+}
+
+/// The Auto Scaling request from flags and slipway.yml.
+fn asg_request(args: &Args, job: &Job) -> Result<Request> {
     let asg = job.settings.asg.clone();
     let group = args
         .group
@@ -237,126 +261,86 @@ async fn run_asg(args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Resu
         req.instance_warmup = a.instance_warmup.map(Duration::std);
         req.allow_raise_max = a.allow_raise_max;
     }
-    let stored = match applied(args, job, "asg")? {
-        Some(Planned::Asg(plan)) => Some(plan),
-        _ => None,
-    };
-    let dry_run = args.dry_run || args.plan_out.is_some();
-
-    let sim;
-    let adapters;
-    let ports = if args.simulate {
-        let flags = SimFlags {
-            fleet: args.sim_fleet,
-            boot: args.sim_boot.std(),
-            grace: args.sim_grace.std(),
-            drain: args.sim_drain.std(),
-            fail_new_version: args.sim_fail_new_version,
-            throttle: args.sim_throttle,
-            ..SimFlags::default()
-        };
-        if !job.settings.health.urls.is_empty() {
-            eprintln!("simulation: the health URLs are not probed (they name real hosts)");
-        }
-        let (settings, faults) = simulate::settings(&job.settings, &flags);
-        eprintln!(
-            "simulating {} ({} instance(s) on version 1, rolling to version 2; virtual time)",
-            settings.group, settings.fleet
-        );
-        sim = Sim::new(settings, faults);
-        Ports {
-            asg: &sim,
-            elb: &sim,
-            templates: &sim,
-        }
-    } else {
-        // The health URLs must show the new version before the old instances go.
-        ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
-        let session = JobArgs::connect(job, runner).await?;
-        adapters = (
-            aws::asg::AsgAdapter::new(&session.config),
-            aws::elb::ElbAdapter::new(&session.config),
-            aws::ec2::Ec2Client::new(&session.config),
-        );
-        Ports {
-            asg: &adapters.0,
-            elb: &adapters.1,
-            templates: &adapters.2,
-        }
-    };
-    let (plan, mut outcome, result) = match &stored {
-        Some(plan) => {
-            let (outcome, result) = roll::apply(&ports, plan, ctx).await;
-            let known = result.is_ok() || outcome.result != "failed";
-            (known.then(|| plan.clone()), outcome, result)
-        }
-        None => roll::roll(&ports, &req, ctx, dry_run).await,
-    };
-    if let (Some(path), Some(plan)) = (&args.plan_out, &plan) {
-        planfile::write(path, &job.app, &job.environment, &Planned::Asg(plan.clone()))?;
-        outcome.result = "planned";
-        eprintln!("plan written to {}", path.display());
-    }
-    let mut json = to_json(&outcome)?;
-    if let Some(plan) = &plan {
-        json["plan"] = to_json(plan)?;
-    }
-    Ok((
-        Rendered {
-            planned: plan.is_some(),
-            ok: result.is_ok(),
-            outputs: report::outputs(&outcome),
-            markdown: report::markdown(&outcome),
-            text: report::text(&outcome),
-            plan_text: plan.as_ref().map(|p| p.text()),
-            json,
-        },
-        result,
-    ))
+    Ok(req)
 }
 
-async fn run_ecs(args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Result<(Rendered, Result<()>)> {
-    let ecs_config = job.settings.ecs.clone().ok_or_else(|| {
+/// The ECS request from flags, slipway.yml and (for --apply) the plan's image.
+fn ecs_request(args: &Args, job: &Job) -> Result<EcsRequest> {
+    let ecs = job.settings.ecs.clone().ok_or_else(|| {
         Error::input(
             format!("environment {:?} has no ecs section", job.environment),
             "add ecs.cluster, ecs.service and ecs.container to the environment in slipway.yml",
         )
     })?;
-    let stored = match applied(args, job, "ecs")? {
-        Some(Planned::Ecs(plan)) => Some(plan),
-        _ => None,
-    };
-    let image = match (&args.image, &stored) {
+    let image = match (&args.image, &args.apply) {
         (Some(image), _) => image.clone(),
-        (None, Some(plan)) => ecs_roll::request_of(plan).image,
+        // --apply: the plan's image wins; a placeholder until the plan is read.
+        (None, Some(_)) => String::new(),
         (None, None) => {
             return Err(Error::input(
                 "an ECS roll needs the image to roll onto",
-                "pass --image (slipway-build prints it as its `image` output) or set SLIPWAY_IMAGE",
+                "pass --image (slipway-build prints it as its `image-uri` output) or set SLIPWAY_IMAGE",
             ))
         }
     };
     let req = EcsRequest {
-        cluster: ecs_config.cluster.clone(),
-        service: ecs_config.service.clone(),
-        container: ecs_config.container.clone(),
+        cluster: ecs.cluster.clone(),
+        service: ecs.service.clone(),
+        container: ecs.container.clone(),
         image,
         environment: args.env.clone(),
         wait_for_idle: args.wait_for_idle,
         register_only: args.register_only,
     };
-    ecs_roll::check_request(&req)?;
-    let dry_run = args.dry_run || args.plan_out.is_some();
-    let ecs: Arc<dyn Ecs> = if args.simulate {
-        let settings = EcsSettings {
+    if args.apply.is_none() {
+        super::ecs::check_request(&req)?;
+    }
+    Ok(req)
+}
+
+/// The ports: the simulated cloud built from slipway.yml and the --sim-* flags, or the
+/// AWS adapters from the job's session (and then the health URLs gate the roll).
+async fn ports(
+    args: &Args,
+    job: &Job,
+    runner: &Runner,
+    ctx: &mut Ctx,
+    asg: Option<&Request>,
+    ecs: Option<&EcsRequest>,
+) -> Result<Ports> {
+    if !args.simulate {
+        // The health URLs must show the new version before the old fleet goes.
+        if asg.is_some() {
+            ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
+        }
+        let session = JobArgs::connect(job, runner).await?;
+        return Ok(aws::ports(&session.config));
+    }
+    let flags = SimFlags {
+        fleet: args.sim_fleet,
+        boot: args.sim_boot.std(),
+        grace: args.sim_grace.std(),
+        drain: args.sim_drain.std(),
+        fail_new_version: args.sim_fail_new_version,
+        throttle: args.sim_throttle,
+        ..SimFlags::default()
+    };
+    if asg.is_some() && !job.settings.health.urls.is_empty() {
+        eprintln!("simulation: the health URLs are not probed (they name real hosts)");
+    }
+    let (settings, faults) = simulate::settings(&job.settings, &flags);
+    let mut ecs_settings = EcsSettings::default();
+    let mut ecs_faults = EcsFaults::default();
+    if let Some(req) = ecs {
+        ecs_settings = EcsSettings {
             cluster: req.cluster.clone(),
             service: req.service.clone(),
             container: req.container.clone(),
             family: req.service.clone(),
-            desired: args.sim_fleet.max(1),
+            desired: args.sim_fleet,
             ..EcsSettings::default()
         };
-        let faults = EcsFaults {
+        ecs_faults = EcsFaults {
             throttle: args.sim_throttle,
             bad_images: if args.sim_fail_new_version {
                 [req.image.clone()].into()
@@ -367,40 +351,16 @@ async fn run_ecs(args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Resu
         };
         eprintln!(
             "simulating ECS service {} in {} ({} task(s) on {}:1; virtual time)",
-            req.service, req.cluster, settings.desired, settings.family
+            req.service, req.cluster, ecs_settings.desired, ecs_settings.family
         );
-        Arc::new(SimEcs::new(settings, faults))
     } else {
-        let session = JobArgs::connect(job, runner).await?;
-        Arc::new(aws::ecs::EcsAdapter::new(&session.config))
-    };
-    let (plan, mut outcome, result) = match &stored {
-        Some(plan) => {
-            let (outcome, result) = ecs_roll::apply(&ecs, plan, ctx).await;
-            let known = result.is_ok() || outcome.result != "failed" || !outcome.previous_task_definition.is_empty();
-            (known.then(|| plan.clone()), outcome, result)
-        }
-        None => ecs_roll::roll(&ecs, &req, ctx, dry_run).await,
-    };
-    if let (Some(path), Some(plan)) = (&args.plan_out, &plan) {
-        planfile::write(path, &job.app, &job.environment, &Planned::Ecs(plan.clone()))?;
-        outcome.result = "planned";
-        eprintln!("plan written to {}", path.display());
+        eprintln!(
+            "simulating {} ({} instance(s) on version 1, rolling to version 2; virtual time)",
+            settings.group, settings.fleet
+        );
     }
-    let mut json = to_json(&outcome)?;
-    if let Some(plan) = &plan {
-        json["plan"] = to_json(plan)?;
-    }
-    Ok((
-        Rendered {
-            planned: plan.is_some(),
-            ok: result.is_ok(),
-            outputs: ecs_roll::report::outputs(&outcome),
-            markdown: ecs_roll::report::markdown(&outcome),
-            text: ecs_roll::report::text(&outcome),
-            plan_text: plan.as_ref().map(|p| p.text()),
-            json,
-        },
-        result,
+    Ok(sim::ports(
+        &Sim::new(settings, faults),
+        &SimEcs::new(ecs_settings, ecs_faults),
     ))
 }

@@ -1,235 +1,229 @@
-//! Rolling an Auto Scaling group onto a new launch template version, with zero downtime:
-//! discovery builds a `Plan` (read-only), `execute` carries it out step by step, and
-//! any failure or signal runs the cleanup that restores what the roll changed.
-//!
-//! Strategies: `surge` (double the group, wait for the new half, drain and terminate
-//! the old half) and `refresh` (an instance refresh, rolled back on failure).
+//! The one rollout driver. Every target (an Auto Scaling group in `asg`, an ECS service
+//! in `ecs`) implements `Rollout`: read-only discovery builds a plan, the driver carries
+//! it out step by step, and on failure, timeout or a signal it asks the target to clean
+//! up, then reports one typed `Outcome`. Dry runs, plan files (`--plan-out`/`--apply`
+//! with the drift check), the busy check, signals, the deadline and reports live here
+//! once, for every target.
 
+pub mod asg;
 pub mod calls;
-mod cleanup;
 pub mod command;
-pub mod discover;
 pub mod ecs;
-pub mod plan;
+pub mod outcome;
 pub mod planfile;
 pub mod report;
 pub mod simulate;
-mod steps;
 
+use std::future::Future;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use asg::{AsgRollout, Capacity, Observed, Plan, Request, Step};
 pub use calls::Ctx;
-pub use discover::discover;
-pub use plan::{Capacity, Observed, Plan, Step};
+pub use outcome::{Details, Outcome, Stop, Target, Verdict};
 
-use crate::cloud::{AutoScaling, LaunchTemplates, LoadBalancing};
-use crate::config::Strategy;
 use crate::error::{Error, Result};
+use crate::wait::{self, Check, Pacing};
 
-/// The cloud a roll talks to: AWS adapters or the simulator.
-#[derive(Clone, Copy)]
-pub struct Ports<'a> {
-    pub asg: &'a dyn AutoScaling,
-    pub elb: &'a dyn LoadBalancing,
-    pub templates: &'a dyn LaunchTemplates,
+/// How a target's cleanup left things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleaned {
+    /// Nothing had been changed.
+    Nothing,
+    /// Back on the previous version.
+    RolledBack,
+    /// Past the point of no return: the new version serves, the cleanup finished the roll.
+    Finished,
 }
 
-/// What to roll, and how.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub group: String,
-    pub strategy: Strategy,
-    /// The launch template name or id; default: the one the group uses.
-    pub launch_template: Option<String>,
-    /// The version to roll onto: a number, `$Latest` or `$Default` (pinned at discovery).
-    pub version: String,
-    pub min_healthy_percentage: i32,
-    pub max_healthy_percentage: i32,
-    pub instance_warmup: Option<Duration>,
-    pub allow_raise_max: bool,
-    pub wait_for_idle: bool,
-}
+/// A fleet slipway can roll. One implementation per target; the driver does the rest.
+pub trait Rollout: Sync {
+    /// What discovery saw and the ordered mutations intended; serialised into plan files.
+    type Plan: Clone + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+    /// What the roll has changed so far: what the cleanup must undo.
+    type Run: Default + Send;
 
-impl Request {
-    /// A request with slipway.yml's defaults.
-    pub fn new(group: &str, strategy: Strategy) -> Self {
-        Request {
-            group: group.to_string(),
-            strategy,
-            launch_template: None,
-            version: "$Latest".into(),
-            min_healthy_percentage: 100,
-            max_healthy_percentage: 200,
-            instance_warmup: None,
-            allow_raise_max: true,
-            wait_for_idle: false,
-        }
-    }
-}
+    const TARGET: Target;
 
-/// How a roll ended, for JSON, GITHUB_OUTPUT and the step summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub group: String,
-    pub strategy: Strategy,
-    /// `succeeded`, `unchanged`, `rolled_back`, `aborted` (stopped before changing anything),
-    /// `finished` (interrupted past the point of no return: the new version serves),
-    /// `failed` (the cleanup did not finish), `dry_run`.
-    pub result: &'static str,
-    pub previous_version: i64,
-    pub new_version: i64,
-    pub previous_image_id: Option<String>,
-    pub new_image_id: Option<String>,
-    /// Old instances replaced by new ones.
-    pub instances_replaced: usize,
-    pub new_instances: Vec<String>,
-    pub rolled_back: bool,
-    pub duration_seconds: f64,
-    /// Why it did not succeed.
-    pub error: Option<String>,
-    /// What the cleanup did.
-    pub cleanup: Vec<String>,
-    pub exit_code: u8,
-}
+    /// The group or service, for outcomes before there is a plan.
+    fn name(&self) -> String;
 
-impl Outcome {
-    /// The outcome of a request that failed before there was a plan.
-    pub fn refused(req: &Request, e: &Error) -> Self {
-        Outcome {
-            group: req.group.clone(),
-            strategy: req.strategy,
-            result: "failed",
-            previous_version: 0,
-            new_version: 0,
-            previous_image_id: None,
-            new_image_id: None,
-            instances_replaced: 0,
-            new_instances: Vec::new(),
-            rolled_back: false,
-            duration_seconds: 0.0,
-            error: Some(e.to_string()),
-            cleanup: Vec::new(),
-            exit_code: e.exit_code(),
-        }
+    /// Why the fleet is busy (a deployment or refresh in progress), or None when idle.
+    fn busy(&self, ctx: &Ctx) -> impl Future<Output = Result<Option<String>>>;
+
+    /// Whether the request asked to wait for a busy fleet instead of refusing.
+    fn wait_for_idle(&self) -> bool;
+
+    /// Read-only: the plan for the request.
+    fn discover(&self, ctx: &mut Ctx) -> impl Future<Output = Result<Self::Plan>>;
+
+    /// Read-only: the plan the same request would make now, for the drift check of `--apply`.
+    fn rediscover(&self, plan: &Self::Plan, ctx: &mut Ctx) -> impl Future<Output = Result<Self::Plan>>;
+
+    /// Refuses (bad input, with a readable diff) when `fresh` is not what `planned` assumed.
+    fn drift(&self, planned: &Self::Plan, fresh: &Self::Plan) -> Result<()>;
+
+    /// The plan as readable lines.
+    fn plan_text(&self, plan: &Self::Plan) -> String;
+
+    /// How many steps the plan has (0: nothing to do).
+    fn steps(&self, plan: &Self::Plan) -> usize;
+
+    /// Why there is nothing to do, when the plan has no steps.
+    fn up_to_date(&self, plan: &Self::Plan) -> String;
+
+    /// Carries out step `n` of the plan.
+    fn step(
+        &self,
+        plan: &Self::Plan,
+        n: usize,
+        ctx: &mut Ctx,
+        run: &mut Self::Run,
+    ) -> impl Future<Output = Result<()>>;
+
+    /// The cleanup left to do by hand, as it stands now (for a second signal and the error).
+    fn left_to_do(&self, plan: &Self::Plan, run: &Self::Run) -> Vec<String>;
+
+    /// Restores what the run changed (or finishes it past its point of no return).
+    fn cleanup(
+        &self,
+        plan: &Self::Plan,
+        ctx: &mut Ctx,
+        run: &mut Self::Run,
+    ) -> impl Future<Output = Result<Cleaned>>;
+
+    /// How the cleanup left things, in a few words for the error ("rolled back to version 3").
+    fn ending(&self, plan: &Self::Plan, run: &Self::Run, cleaned: Cleaned) -> String;
+
+    /// What the cleanup did, one line per action.
+    fn cleanup_log(&self, run: &Self::Run) -> Vec<String>;
+
+    /// The verdict of a run that finished every step (Succeeded, or Registered when the
+    /// plan stops before changing what serves).
+    fn completed(&self, _plan: &Self::Plan, _run: &Self::Run) -> Verdict {
+        Verdict::Succeeded
     }
 
-    pub fn new(plan: &Plan, result: &'static str) -> Self {
-        Outcome {
-            group: plan.before.group.clone(),
-            strategy: plan.strategy,
-            result,
-            previous_version: plan.before.version,
-            new_version: plan.new_version,
-            previous_image_id: plan.before.image_id.clone(),
-            new_image_id: plan.new_image_id.clone(),
-            instances_replaced: 0,
-            new_instances: Vec::new(),
-            rolled_back: false,
-            duration_seconds: 0.0,
-            error: None,
-            cleanup: Vec::new(),
-            exit_code: 0,
-        }
-    }
+    /// The target's facts for the outcome. `plan` is None when discovery failed.
+    fn details(&self, plan: Option<&Self::Plan>, run: Option<&Self::Run>, verdict: Verdict) -> Details;
 }
 
-/// What the roll has changed so far: what the cleanup must undo.
-#[derive(Debug, Default)]
-pub(crate) struct Run {
-    pub lt_changed: bool,
-    pub capacity_changed: bool,
-    /// Surge: the old instances started leaving; from here the cleanup finishes the roll.
-    pub committed: bool,
-    /// StartInstanceRefresh was called (it may have started even if the call failed).
-    pub refresh_started: bool,
-    pub refresh_id: Option<String>,
-    pub new_instances: Vec<String>,
-    pub cleanup: Vec<String>,
+/// How long a cleanup may wait: it is patient, since giving up would leave the fleet half-done.
+pub fn cleanup_timeout(timeout: Duration) -> Duration {
+    (timeout * 3).max(Duration::from_secs(3600))
 }
 
-/// Carries out the plan. On failure, timeout or cancellation it cleans up, then returns
-/// the outcome with the error that stopped it.
-pub async fn execute(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> (Outcome, Result<()>) {
-    let start = Instant::now();
-    let mut run = Run::default();
-    let mut failure = None;
-    if plan.steps.is_empty() {
-        ctx.say(&format!(
-            "{}: every instance already runs version {}; nothing to do",
-            plan.before.group, plan.new_version
+/// What the driver ended with: the outcome for reports and, when the roll did not
+/// succeed, the error that stopped it (with how the cleanup left things).
+pub struct Finished<P> {
+    pub plan: Option<P>,
+    pub outcome: Outcome,
+    pub result: Result<()>,
+}
+
+fn outcome_of<T: Rollout>(
+    t: &T,
+    plan: Option<&T::Plan>,
+    run: Option<&T::Run>,
+    verdict: Verdict,
+    err: Option<&Error>,
+    start: Instant,
+) -> Outcome {
+    let mut outcome = Outcome::new(T::TARGET, t.name(), verdict, t.details(plan, run, verdict));
+    outcome.stopped_by = err.map(Stop::of);
+    outcome.error = err.map(|e| e.to_string());
+    outcome.cleanup = run.map(|r| t.cleanup_log(r)).unwrap_or_default();
+    outcome.duration_seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    outcome.settle();
+    outcome
+}
+
+/// Refuses a busy fleet, or waits until it is idle when the request says so.
+async fn idle<T: Rollout>(t: &T, ctx: &mut Ctx) -> Result<()> {
+    let Some(why) = t.busy(ctx).await? else {
+        return Ok(());
+    };
+    let name = t.name();
+    if !t.wait_for_idle() {
+        return Err(Error::input(
+            format!("{} {name} is busy: {why}", T::TARGET.noun()),
+            "wait for it to finish, or pass --wait-for-idle to wait for it before rolling",
         ));
-        let mut outcome = Outcome::new(plan, "unchanged");
-        outcome.duration_seconds = start.elapsed().as_secs_f64();
+    }
+    ctx.say(&format!("{name} is busy ({why}); waiting until it is idle"));
+    let pacing = Pacing::new(ctx.poll, ctx.timeout);
+    let cancel = ctx.cancel.clone();
+    let quiet = Ctx::quiet(cancel.clone());
+    wait::until(&format!("{name} idle"), &pacing, &cancel, &mut ctx.progress, || async {
+        Ok(match t.busy(&quiet).await? {
+            Some(why) => Check::Pending(why),
+            None => Check::Done(()),
+        })
+    })
+    .await
+}
+
+/// Carries out the plan. On failure, timeout or a signal it cleans up, then reports.
+pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outcome, Result<()>) {
+    let start = Instant::now();
+    let mut run = T::Run::default();
+    if t.steps(plan) == 0 {
+        ctx.say(&t.up_to_date(plan));
+        let outcome = outcome_of(t, Some(plan), Some(&run), Verdict::Unchanged, None, start);
         return (outcome, Ok(()));
     }
-    for (n, step) in plan.steps.iter().enumerate() {
-        ctx.pending.set(cleanup::left_to_do(plan, &run));
+    let mut failure = None;
+    let mut stopped_by = None;
+    for n in 0..t.steps(plan) {
+        ctx.pending.set(t.left_to_do(plan, &run));
         if ctx.cancel.is_cancelled() {
             failure = Some(Error::Interrupted(Some(format!("before step {}", n + 1))));
             break;
         }
-        if let Err(e) = steps::run(ports, plan, step, ctx, &mut run).await {
+        if let Err(e) = t.step(plan, n, ctx, &mut run).await {
             failure = Some(e);
             break;
         }
     }
-    let mut outcome = Outcome::new(plan, "succeeded");
-    let result = match failure {
-        None => {
-            outcome.new_instances = run.new_instances.clone();
-            outcome.instances_replaced = plan.before.instances.len();
-            Ok(())
-        }
+    let (verdict, result) = match failure {
+        None => (t.completed(plan, &run), Ok(())),
         Some(err) => {
             ctx.say(&format!("error: {}", err.render()));
+            // The cleanup runs to the end even after a signal, and it is patient.
             ctx.cancel = CancellationToken::new();
-            let cleaned = cleanup::run(ports, plan, ctx, &mut run).await;
-            outcome.cleanup = run.cleanup.clone();
-            match cleaned {
+            ctx.timeout = ctx.cleanup_timeout.unwrap_or(cleanup_timeout(ctx.timeout));
+            ctx.pending.set(t.left_to_do(plan, &run));
+            match t.cleanup(plan, ctx, &mut run).await {
                 Ok(cleaned) => {
-                    let rolled_back = cleaned == cleanup::Cleaned::RolledBack;
-                    outcome.rolled_back = rolled_back;
-                    if cleaned == cleanup::Cleaned::Nothing {
-                        outcome.result = "aborted";
-                    } else if rolled_back {
-                        outcome.result = "rolled_back";
-                        outcome.new_version = plan.before.version;
-                        outcome.new_image_id = plan.before.image_id.clone();
-                    } else {
-                        outcome.result = "finished";
-                        outcome.new_instances = run.new_instances.clone();
-                        outcome.instances_replaced = plan.before.instances.len();
-                    }
-                    outcome.error = Some(err.to_string());
-                    let end = match cleaned {
-                        cleanup::Cleaned::RolledBack => format!("rolled back to version {}", plan.before.version),
-                        cleanup::Cleaned::Finished => {
-                            format!("the old instances were removed; version {} serves", plan.new_version)
-                        }
-                        cleanup::Cleaned::Nothing => "nothing had been changed".to_string(),
+                    let verdict = match cleaned {
+                        Cleaned::Nothing => Verdict::Aborted,
+                        Cleaned::RolledBack => Verdict::RolledBack,
+                        Cleaned::Finished => Verdict::Finished,
                     };
-                    Err(with_ending(err, &end))
+                    (verdict, Err(with_ending(err, &t.ending(plan, &run, cleaned))))
                 }
                 Err(cleanup_err) => {
-                    outcome.result = "failed";
+                    // A cleanup that did not finish is a failure, whatever stopped the roll.
                     let message = format!("{err}; then the cleanup failed: {cleanup_err}");
-                    outcome.error = Some(message.clone());
-                    Err(Error::failed_with_help(
-                        message,
-                        format!("left to do by hand: {}", cleanup::left_to_do(plan, &run).join("; ")),
-                    ))
+                    let help = format!("left to do by hand: {}", t.left_to_do(plan, &run).join("; "));
+                    stopped_by = Some(Stop::of(&err));
+                    (Verdict::Failed, Err(Error::failed_with_help(message, help)))
                 }
             }
         }
     };
     ctx.pending.set(Vec::new());
     ctx.end_phases();
-    outcome.duration_seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-    outcome.exit_code = result.as_ref().err().map(Error::exit_code).unwrap_or(0);
+    let mut outcome = outcome_of(t, Some(plan), Some(&run), verdict, result.as_ref().err(), start);
+    if stopped_by.is_some() {
+        // What stopped the roll, not the cleanup's failure.
+        outcome.stopped_by = stopped_by;
+        outcome.settle();
+    }
     (outcome, result)
 }
 
@@ -257,57 +251,79 @@ pub(crate) fn with_ending(err: Error, end: &str) -> Error {
     }
 }
 
-/// Discovery, then the plan carried out (or only printed with `dry_run`).
-pub async fn roll(
-    ports: &Ports<'_>,
-    req: &Request,
-    ctx: &mut Ctx,
-    dry_run: bool,
-) -> (Option<Plan>, Outcome, Result<()>) {
+/// What the driver is asked to do with a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Discover, then carry out the plan.
+    Roll,
+    /// Discover and return the plan; change nothing.
+    DryRun,
+    /// Like DryRun; the caller writes the plan to a file.
+    PlanOut,
+}
+
+/// Discovery (after the busy check), then the plan carried out, or only returned.
+pub async fn roll<T: Rollout>(t: &T, mode: Mode, ctx: &mut Ctx) -> Finished<T::Plan> {
     let start = Instant::now();
-    let plan = match discover(ports, req, ctx).await {
-        Ok(plan) => plan,
-        Err(e) => {
-            let mut outcome = Outcome::refused(req, &e);
-            outcome.duration_seconds = start.elapsed().as_secs_f64();
-            return (None, outcome, Err(e));
-        }
+    let discovered = match idle(t, ctx).await {
+        Ok(()) => t.discover(ctx).await,
+        Err(e) => Err(e),
     };
-    if dry_run {
-        let outcome = Outcome::new(&plan, "dry_run");
-        return (Some(plan), outcome, Ok(()));
-    }
-    ctx.say(plan.text().trim_end());
-    let (outcome, result) = execute(ports, &plan, ctx).await;
-    (Some(plan), outcome, result)
-}
-
-/// The request a plan was made from: discovering it again must find what the plan assumed.
-pub fn request_of(plan: &Plan) -> Request {
-    let mut req = Request::new(&plan.before.group, plan.strategy);
-    req.launch_template = plan.target.id.clone().or(plan.target.name.clone());
-    req.version = plan.new_version.to_string();
-    for step in &plan.steps {
-        if let Step::StartRefresh { spec } = step {
-            req.min_healthy_percentage = spec.min_healthy_percentage;
-            req.max_healthy_percentage = spec.max_healthy_percentage;
-            req.instance_warmup = spec.instance_warmup.map(|w| Duration::from_secs(w as u64));
+    let plan = match discovered {
+        Ok(plan) => plan,
+        Err(e) => return refused(t, None, e, start),
+    };
+    match mode {
+        Mode::DryRun | Mode::PlanOut => {
+            let verdict = if mode == Mode::DryRun {
+                Verdict::DryRun
+            } else {
+                Verdict::Planned
+            };
+            let outcome = outcome_of(t, Some(&plan), None, verdict, None, start);
+            Finished {
+                plan: Some(plan),
+                outcome,
+                result: Ok(()),
+            }
+        }
+        Mode::Roll => {
+            ctx.say(t.plan_text(&plan).trim_end());
+            let (outcome, result) = execute(t, &plan, ctx).await;
+            Finished {
+                plan: Some(plan),
+                outcome,
+                result,
+            }
         }
     }
-    req
 }
 
-/// `--apply`: discovers again, refuses (bad input, with a diff) when the group drifted
+fn refused<T: Rollout>(t: &T, plan: Option<T::Plan>, e: Error, start: Instant) -> Finished<T::Plan> {
+    let outcome = outcome_of(t, plan.as_ref(), None, Verdict::Refused, Some(&e), start);
+    Finished {
+        plan,
+        outcome,
+        result: Err(e),
+    }
+}
+
+/// `--apply`: discovers again, refuses (bad input, with a diff) when the fleet drifted
 /// from what the plan assumed, and otherwise carries out exactly the plan.
-pub async fn apply(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> (Outcome, Result<()>) {
-    let req = request_of(plan);
-    let checked = match discover(ports, &req, ctx).await {
-        Ok(fresh) => planfile::check_asg(plan, &fresh),
+pub async fn apply<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> Finished<T::Plan> {
+    let start = Instant::now();
+    let checked = match t.rediscover(plan, ctx).await {
+        Ok(fresh) => t.drift(plan, &fresh),
         Err(e) => Err(e),
     };
     if let Err(e) = checked {
-        return (Outcome::refused(&req, &e), Err(e));
+        return refused(t, Some(plan.clone()), e, start);
     }
-    ctx.say(plan.text().trim_end());
-    execute(ports, plan, ctx).await
+    ctx.say(t.plan_text(plan).trim_end());
+    let (outcome, result) = execute(t, plan, ctx).await;
+    Finished {
+        plan: Some(plan.clone()),
+        outcome,
+        result,
+    }
 }

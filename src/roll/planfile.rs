@@ -8,40 +8,19 @@
 
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::asg::Plan;
 use super::ecs::EcsPlan;
-use super::plan::Plan;
+use super::outcome::Target;
 use crate::error::{Error, Result};
 
-/// The plan file format version.
-pub const FILE_FORMAT: u32 = 1;
-
-/// A roll's plan, for either target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Planned {
-    Asg(Plan),
-    Ecs(EcsPlan),
-}
-
-impl Planned {
-    pub fn target(&self) -> &'static str {
-        match self {
-            Planned::Asg(_) => "asg",
-            Planned::Ecs(_) => "ecs",
-        }
-    }
-
-    pub fn text(&self) -> String {
-        match self {
-            Planned::Asg(p) => p.text(),
-            Planned::Ecs(p) => p.text(),
-        }
-    }
-}
+/// The plan file format version (2: the plan is the target's own, ECS environment
+/// values are kept out of it).
+pub const FILE_FORMAT: u32 = 2;
 
 /// What `--plan-out` writes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,8 +29,9 @@ pub struct PlanFile {
     pub slipway_plan: u32,
     pub app: String,
     pub environment: String,
-    pub target: String,
-    pub plan: Planned,
+    pub target: Target,
+    /// The target's plan.
+    pub plan: Value,
     /// `sha256:` over the canonical JSON of every other field.
     pub digest: String,
 }
@@ -82,26 +62,29 @@ fn digest_of(v: &Value) -> String {
     format!("sha256:{}", sum.iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
+fn to_json(v: &impl Serialize) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::failed(format!("plan to JSON: {e}")))
+}
+
 /// The plan file's JSON for this plan.
-pub fn render(app: &str, environment: &str, plan: &Planned) -> Result<String> {
+pub fn render(app: &str, environment: &str, target: Target, plan: &impl Serialize) -> Result<String> {
     let mut file = PlanFile {
         slipway_plan: FILE_FORMAT,
         app: app.to_string(),
         environment: environment.to_string(),
-        target: plan.target().to_string(),
-        plan: plan.clone(),
+        target,
+        plan: to_json(plan)?,
         digest: String::new(),
     };
-    let value = serde_json::to_value(&file).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
-    file.digest = digest_of(&value);
+    file.digest = digest_of(&to_json(&file)?);
     let mut text = serde_json::to_string_pretty(&file).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
     text.push('\n');
     Ok(text)
 }
 
 /// Writes the plan file.
-pub fn write(path: &Path, app: &str, environment: &str, plan: &Planned) -> Result<()> {
-    let text = render(app, environment, plan)?;
+pub fn write(path: &Path, app: &str, environment: &str, target: Target, plan: &impl Serialize) -> Result<()> {
+    let text = render(app, environment, target, plan)?;
     std::fs::write(path, text).map_err(|e| {
         Error::input(
             format!("cannot write the plan to {}: {e}", path.display()),
@@ -111,7 +94,7 @@ pub fn write(path: &Path, app: &str, environment: &str, plan: &Planned) -> Resul
 }
 
 /// Reads a plan file and checks it is an unedited plan for this app, environment and target.
-pub fn read(path: &Path, app: &str, environment: &str, target: &str) -> Result<Planned> {
+pub fn read<P: DeserializeOwned>(path: &Path, app: &str, environment: &str, target: Target) -> Result<P> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::input(
@@ -123,7 +106,7 @@ pub fn read(path: &Path, app: &str, environment: &str, target: &str) -> Result<P
 }
 
 /// Checks a plan file's text (see `read`).
-pub fn parse(text: &str, name: &str, app: &str, environment: &str, target: &str) -> Result<Planned> {
+pub fn parse<P: DeserializeOwned>(text: &str, name: &str, app: &str, environment: &str, target: Target) -> Result<P> {
     let not_a_plan = |why: String| {
         Error::input(
             format!("{name} is not a slipway plan: {why}"),
@@ -155,20 +138,16 @@ pub fn parse(text: &str, name: &str, app: &str, environment: &str, target: &str)
     if file.app != app || file.environment != environment || file.target != target {
         return Err(Error::input(
             format!(
-                "{name} is a plan for app {:?}, environment {:?}, target {}; this is app {app:?}, environment {environment:?}, target {target}",
-                file.app, file.environment, file.target
+                "{name} is a plan for app {:?}, environment {:?}, target {}; this is app {app:?}, environment {environment:?}, target {}",
+                file.app,
+                file.environment,
+                file.target.as_str(),
+                target.as_str()
             ),
             "apply the plan with the --environment (and --target) it was made for, or make a new one",
         ));
     }
-    if file.plan.target() != file.target {
-        return Err(not_a_plan(format!(
-            "its target {} does not match its plan ({})",
-            file.target,
-            file.plan.target()
-        )));
-    }
-    Ok(file.plan)
+    serde_json::from_value(file.plan).map_err(|e| not_a_plan(format!("its {} plan does not parse: {e}", target.as_str())))
 }
 
 fn show(v: &Value) -> String {
@@ -177,8 +156,8 @@ fn show(v: &Value) -> String {
         Value::Null => "none".into(),
         other => other.to_string(),
     };
-    if text.len() > 160 {
-        format!("{}...", &text[..157])
+    if text.chars().count() > 160 {
+        format!("{}...", text.chars().take(157).collect::<String>())
     } else {
         text
     }
@@ -261,7 +240,7 @@ pub fn check_asg(planned: &Plan, fresh: &Plan) -> Result<()> {
     }
     #[derive(Serialize)]
     struct View<'a> {
-        before: &'a super::plan::Observed,
+        before: &'a super::asg::Observed,
         target: &'a crate::cloud::LaunchTemplateSpec,
     }
     Err(drifted(
@@ -336,9 +315,17 @@ mod tests {
     }
 
     #[test]
+    fn long_values_are_cut_on_a_character_boundary() {
+        let long = Value::String("é".repeat(200));
+        let shown = show(&long);
+        assert_eq!(shown.chars().count(), 160);
+        assert!(shown.ends_with("é..."), "{shown}");
+    }
+
+    #[test]
     fn not_a_plan_is_bad_input() {
         for text in ["", "[]", "{\"hello\": 1}", "plan: yes"] {
-            let err = parse(text, "plan.json", "web", "stage", "ecs").unwrap_err();
+            let err = parse::<EcsPlan>(text, "plan.json", "web", "stage", Target::Ecs).unwrap_err();
             assert_eq!(err.exit_code(), 2);
             assert!(err.to_string().contains("plan.json is not a slipway plan"), "{err}");
         }

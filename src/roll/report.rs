@@ -1,54 +1,154 @@
-//! Roll outcomes for people and workflows: a text summary on stderr, a markdown table
-//! for the step summary, and the GITHUB_OUTPUT pairs (enough for a one-click rollback:
-//! the previous launch template version is an input of the next roll).
+//! Roll outcomes for people and workflows, for every target: a text summary on stderr,
+//! a markdown table for the step summary, and the GITHUB_OUTPUT pairs (with what a
+//! one-click rollback passes back: the previous launch template version or task
+//! definition). Every function is an exhaustive match on the verdict and the target.
 
-use super::plan::strategy_name;
-use super::Outcome;
+use super::asg::plan::strategy_name;
+use super::ecs::plan::short;
+use super::outcome::{Details, Outcome, Verdict};
 use crate::report::escape_md;
-
-/// The GITHUB_OUTPUT pairs.
-pub fn outputs(o: &Outcome) -> Vec<(&'static str, String)> {
-    vec![
-        ("result", o.result.to_string()),
-        ("previous_version", o.previous_version.to_string()),
-        ("new_version", o.new_version.to_string()),
-        ("previous_image_id", o.previous_image_id.clone().unwrap_or_default()),
-        ("new_image_id", o.new_image_id.clone().unwrap_or_default()),
-        ("instances_replaced", o.instances_replaced.to_string()),
-        ("rolled_back", o.rolled_back.to_string()),
-        ("duration", format!("{:.0}", o.duration_seconds)),
-    ]
-}
-
-fn verdict(o: &Outcome) -> String {
-    match o.result {
-        "succeeded" => format!(
-            "rolled {} from version {} to {}: {} instance(s) replaced in {}",
-            o.group,
-            o.previous_version,
-            o.new_version,
-            o.instances_replaced,
-            secs(o.duration_seconds)
-        ),
-        "unchanged" => format!("{} already runs version {}; nothing changed", o.group, o.new_version),
-        "rolled_back" => format!(
-            "{} rolled back to version {} after {}",
-            o.group,
-            o.previous_version,
-            secs(o.duration_seconds)
-        ),
-        "finished" => format!(
-            "{} interrupted after the new version {} was serving: the old instances were removed",
-            o.group, o.new_version
-        ),
-        "aborted" => format!("{}: stopped before changing anything", o.group),
-        "dry_run" => format!("{}: dry run, nothing changed", o.group),
-        _ => format!("{}: the roll failed and its cleanup did not finish", o.group),
-    }
-}
 
 fn secs(s: f64) -> String {
     crate::wait::human(std::time::Duration::from_secs_f64(s.max(0.0)))
+}
+
+impl Details {
+    /// What ran before the roll.
+    fn previous(&self) -> String {
+        match self {
+            Details::Asg(d) => format!("version {}", d.previous_version),
+            Details::Ecs(d) => short(&d.previous_task_definition).to_string(),
+        }
+    }
+
+    /// What the roll rolls onto.
+    fn new(&self) -> String {
+        match self {
+            Details::Asg(d) => format!("version {}", d.new_version),
+            Details::Ecs(d) => d.new_task_definition.as_deref().map(short).unwrap_or("-").to_string(),
+        }
+    }
+
+    /// What already runs, for an unchanged fleet.
+    fn current(&self) -> String {
+        match self {
+            Details::Asg(d) => format!("version {}", d.new_version),
+            Details::Ecs(d) => d.image.clone(),
+        }
+    }
+
+    /// What the success replaced, after the durations.
+    fn replaced(&self) -> String {
+        match self {
+            Details::Asg(d) => format!(": {} instance(s) replaced", d.instances_replaced),
+            Details::Ecs(_) => String::new(),
+        }
+    }
+
+    /// The command that undoes a successful roll.
+    fn undo(&self) -> String {
+        match self {
+            Details::Asg(d) => format!("slipway-roll --launch-template-version {}", d.previous_version),
+            Details::Ecs(d) => format!(
+                "aws ecs update-service --cluster {} --service {} --task-definition {}",
+                d.cluster, d.service, d.previous_task_definition
+            ),
+        }
+    }
+
+    /// The target's rows of the step summary table.
+    fn rows(&self) -> Vec<(&'static str, String)> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        match self {
+            Details::Asg(d) => vec![
+                ("strategy", strategy_name(d.strategy).to_string()),
+                ("previous version", d.previous_version.to_string()),
+                ("new version", d.new_version.to_string()),
+                ("previous image", opt(&d.previous_image_id)),
+                ("new image", opt(&d.new_image_id)),
+                ("instances replaced", d.instances_replaced.to_string()),
+            ],
+            Details::Ecs(d) => vec![
+                ("previous task definition", d.previous_task_definition.clone()),
+                ("new task definition", opt(&d.new_task_definition)),
+                ("image", d.image.clone()),
+                ("deployment", opt(&d.deployment_id)),
+            ],
+        }
+    }
+
+    /// The target's GITHUB_OUTPUT pairs.
+    fn outputs(&self) -> Vec<(&'static str, String)> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        match self {
+            Details::Asg(d) => vec![
+                ("previous-version", d.previous_version.to_string()),
+                ("new-version", d.new_version.to_string()),
+                ("previous-image-id", opt(&d.previous_image_id)),
+                ("new-image-id", opt(&d.new_image_id)),
+                ("instances-replaced", d.instances_replaced.to_string()),
+            ],
+            Details::Ecs(d) => vec![
+                ("previous-task-definition", d.previous_task_definition.clone()),
+                ("new-task-definition", opt(&d.new_task_definition)),
+                ("image", d.image.clone()),
+                ("ecs-deployment-id", opt(&d.deployment_id)),
+            ],
+        }
+    }
+}
+
+/// The verdict in one sentence.
+pub fn verdict(o: &Outcome) -> String {
+    let (name, d, took) = (&o.name, &o.details, secs(o.duration_seconds));
+    match o.result {
+        Verdict::Succeeded => format!(
+            "rolled {name} from {} to {}{} in {took}",
+            d.previous(),
+            d.new(),
+            d.replaced()
+        ),
+        Verdict::Unchanged => format!("{name} already runs {}; nothing changed", d.current()),
+        Verdict::Registered => format!("registered {} for {name}; it still runs {}", d.new(), d.previous()),
+        Verdict::RolledBack => format!("{name} rolled back to {} after {took}", d.previous()),
+        Verdict::Aborted => format!("{name}: stopped before anything serving had changed"),
+        Verdict::Finished => format!(
+            "{name}: stopped after {} was serving; the roll was finished instead of undone",
+            d.new()
+        ),
+        Verdict::Failed => format!("{name}: the roll failed and its cleanup did not finish"),
+        Verdict::Refused => format!("{name}: refused before any change"),
+        Verdict::DryRun => format!("{name}: dry run, nothing changed"),
+        Verdict::Planned => format!("{name}: plan written, nothing changed"),
+    }
+}
+
+/// Whether the report offers the one-line undo.
+fn undoable(o: &Outcome) -> bool {
+    match o.result {
+        Verdict::Succeeded => true,
+        Verdict::Unchanged
+        | Verdict::Registered
+        | Verdict::RolledBack
+        | Verdict::Aborted
+        | Verdict::Finished
+        | Verdict::Failed
+        | Verdict::Refused
+        | Verdict::DryRun
+        | Verdict::Planned => false,
+    }
+}
+
+/// The GITHUB_OUTPUT pairs (kebab-case, as the aws-actions name theirs).
+pub fn outputs(o: &Outcome) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        ("result", o.result.as_str().to_string()),
+        ("target", o.target.as_str().to_string()),
+    ];
+    out.extend(o.details.outputs());
+    out.push(("rolled-back", o.rolled_back.to_string()));
+    out.push(("duration", format!("{:.0}", o.duration_seconds)));
+    out
 }
 
 /// The outcome as readable lines.
@@ -60,11 +160,8 @@ pub fn text(o: &Outcome) -> String {
     for c in &o.cleanup {
         out.push_str(&format!("  cleanup  {c}\n"));
     }
-    if o.result == "succeeded" {
-        out.push_str(&format!(
-            "  undo     slipway-roll --launch-template-version {}\n",
-            o.previous_version
-        ));
+    if undoable(o) {
+        out.push_str(&format!("  undo     {}\n", o.details.undo()));
     }
     out
 }
@@ -73,31 +170,24 @@ pub fn text(o: &Outcome) -> String {
 pub fn markdown(o: &Outcome) -> String {
     let mut out = format!(
         "### slipway-roll: {}\n\n{}\n\n| | |\n|---|---|\n",
-        escape_md(&o.group),
+        escape_md(&o.name),
         escape_md(&verdict(o))
     );
-    let rows = [
-        ("strategy", strategy_name(o.strategy).to_string()),
-        ("result", o.result.to_string()),
-        ("previous version", o.previous_version.to_string()),
-        ("new version", o.new_version.to_string()),
-        ("previous image", o.previous_image_id.clone().unwrap_or_default()),
-        ("new image", o.new_image_id.clone().unwrap_or_default()),
-        ("instances replaced", o.instances_replaced.to_string()),
-        ("rolled back", if o.rolled_back { "yes" } else { "no" }.to_string()),
-        ("duration", secs(o.duration_seconds)),
-    ];
+    let mut rows = vec![("result", o.result.as_str().to_string())];
+    rows.extend(o.details.rows());
+    rows.push(("rolled back", if o.rolled_back { "yes" } else { "no" }.to_string()));
+    rows.push(("duration", secs(o.duration_seconds)));
     for (k, v) in rows {
         out.push_str(&format!("| {k} | {} |\n", escape_md(&v)));
     }
     if let Some(e) = &o.error {
         out.push_str(&format!("| error | {} |\n", escape_md(e)));
     }
-    if o.result == "succeeded" {
-        out.push_str(&format!(
-            "\nTo roll back: run slipway-roll with `--launch-template-version {}`.\n",
-            o.previous_version
-        ));
+    for c in &o.cleanup {
+        out.push_str(&format!("| cleanup | {} |\n", escape_md(c)));
+    }
+    if undoable(o) {
+        out.push_str(&format!("\nTo roll back: `{}`\n", o.details.undo()));
     }
     out
 }

@@ -359,6 +359,11 @@ impl State {
 }
 
 impl SimEcs {
+    /// This service's ports, with a default Auto Scaling group beside it.
+    pub fn ports(&self) -> crate::cloud::Ports {
+        super::ports(&super::Sim::new(super::Settings::default(), super::Faults::default()), self)
+    }
+
     pub fn new(settings: EcsSettings, faults: EcsFaults) -> Self {
         let now = Instant::now();
         let long_ago = now.checked_sub(Duration::from_secs(86_400)).unwrap_or(now);

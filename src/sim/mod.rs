@@ -127,6 +127,17 @@ pub struct Sample {
     pub instances: i32,
 }
 
+/// The ports of a simulated cloud: the group, its target groups and launch template
+/// from `sim`, the ECS service from `ecs`.
+pub fn ports(sim: &Sim, ecs: &SimEcs) -> crate::cloud::Ports {
+    crate::cloud::Ports {
+        asg: Arc::new(sim.clone()),
+        elb: Arc::new(sim.clone()),
+        ecs: Arc::new(ecs.clone()),
+        templates: Arc::new(sim.clone()),
+    }
+}
+
 /// The simulated cloud. Cloning shares the same state.
 #[derive(Clone)]
 pub struct Sim {
@@ -143,6 +154,11 @@ struct Inner {
 }
 
 impl Sim {
+    /// This group's ports, with a default ECS service beside it.
+    pub fn ports(&self) -> crate::cloud::Ports {
+        ports(self, &SimEcs::new(EcsSettings::default(), EcsFaults::default()))
+    }
+
     pub fn new(settings: Settings, faults: Faults) -> Self {
         let start = Instant::now();
         let rng = StdRng::seed_from_u64(faults.seed);

@@ -50,16 +50,16 @@ fn simulate_rolls_with_progress_outputs_and_summary() {
         "simulating web-stage (3 instance(s)",
         "plan: surge web-stage from version 1 to 2",
         "==> wait until 3 new instances are InService and healthy",
-        "rolled web-stage from version 1 to 2: 3 instance(s) replaced",
+        "rolled web-stage from version 1 to version 2: 3 instance(s) replaced",
     ] {
         assert!(r.stderr.contains(text), "{text:?} missing:\n{}", r.stderr);
     }
     let out = outputs(&dir);
     assert_eq!(out["result"], "succeeded");
-    assert_eq!(out["previous_version"], "1");
-    assert_eq!(out["new_version"], "2");
-    assert_eq!(out["instances_replaced"], "3");
-    assert_eq!(out["rolled_back"], "false");
+    assert_eq!(out["previous-version"], "1");
+    assert_eq!(out["new-version"], "2");
+    assert_eq!(out["instances-replaced"], "3");
+    assert_eq!(out["rolled-back"], "false");
     assert!(
         out["duration"].parse::<u32>().unwrap() >= 130,
         "virtual time: {}",
@@ -89,7 +89,7 @@ fn simulate_a_failing_version_rolls_back_with_exit_1() {
         assert!(r.stderr.contains("rolled back to version 1"), "{}", r.stderr);
         assert!(r.stderr.contains("slipway-roll: error:"), "{}", r.stderr);
         assert!(r.stderr.contains("(rolled back to version 1)"), "{}", r.stderr);
-        assert_eq!(outputs(&dir)["rolled_back"], "true");
+        assert_eq!(outputs(&dir)["rolled-back"], "true");
     }
 }
 
@@ -194,12 +194,12 @@ fn simulate_ecs_rolls_back_a_crashing_image_and_reports_task_definitions() {
     let out = outputs(&dir);
     assert_eq!(out["result"], "rolled_back");
     assert!(
-        out["previous_task_definition"].ends_with("task-definition/web:1"),
+        out["previous-task-definition"].ends_with("task-definition/web:1"),
         "{out:?}"
     );
-    assert!(out["new_task_definition"].ends_with("task-definition/web:2"), "{out:?}");
-    assert!(out["deployment_id"].starts_with("ecs-svc/"), "{out:?}");
-    assert_eq!(out["rolled_back"], "true");
+    assert!(out["new-task-definition"].ends_with("task-definition/web:2"), "{out:?}");
+    assert!(out["ecs-deployment-id"].starts_with("ecs-svc/"), "{out:?}");
+    assert_eq!(out["rolled-back"], "true");
     assert!(
         dir.read("summary").contains("| rolled back | yes |"),
         "{}",

@@ -25,7 +25,8 @@ fn ecs_yaml(cluster: &str, service: &str, container: &str) -> String {
 fn roll(dir: &Dir, yaml: &str, endpoint: &str, extra: &[&str]) -> Run {
     let mut cmd = bin("slipway-roll");
     if !extra.contains(&"--timeout") {
-        cmd.args(["--timeout", "3s"]);
+        // moto's deployments never settle: the rollback's wait is cut short too.
+        cmd.args(["--timeout", "3s", "--cleanup-timeout", "3s"]);
     }
     cmd.args(["--environment", "stage", "--sha", SHA, "--poll-interval", "1s"])
         .arg("--config")

@@ -3,13 +3,12 @@
 //! a timeout without it); a deployment already in progress; cancellation mid-rollout;
 //! --register-only; plan/apply and its refusals; bad input changing nothing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use slipway::cloud::{Ecs, Revision};
-use slipway::roll::ecs::{self, EcsOutcome, EcsPlan, EcsRequest};
-use slipway::roll::planfile::{self, Planned};
-use slipway::roll::Ctx;
+use slipway::roll::ecs::{EcsPlan, EcsRequest, EcsRollout};
+use slipway::roll::planfile;
+use slipway::roll::{self, Ctx, Mode, Outcome, Target, Verdict};
 use slipway::sim::{EcsFaults, EcsSettings, SimEcs};
 use tokio_util::sync::CancellationToken;
 
@@ -52,10 +51,15 @@ fn ctx(cancel: CancellationToken) -> Ctx {
     ctx
 }
 
-async fn roll(sim: &SimEcs, req: &EcsRequest) -> (Option<EcsPlan>, EcsOutcome, u8) {
-    let ecs: Arc<dyn Ecs> = Arc::new(sim.clone());
-    let (plan, outcome, result) = ecs::roll(&ecs, req, &mut ctx(CancellationToken::new()), false).await;
-    (plan, outcome, result.err().map(|e| e.exit_code()).unwrap_or(0))
+fn rollout(sim: &SimEcs, req: &EcsRequest) -> EcsRollout {
+    EcsRollout::new(&sim.ports(), req.clone())
+}
+
+async fn roll(sim: &SimEcs, req: &EcsRequest) -> (Option<EcsPlan>, Outcome, u8) {
+    let rolled = roll::roll(&rollout(sim, req), Mode::Roll, &mut ctx(CancellationToken::new())).await;
+    let code = rolled.result.err().map(|e| e.exit_code()).unwrap_or(0);
+    assert_eq!(code, rolled.outcome.exit_code, "the outcome's exit code is the error's");
+    (rolled.plan, rolled.outcome, code)
 }
 
 fn mutations(sim: &SimEcs) -> Vec<&'static str> {
@@ -67,12 +71,12 @@ async fn a_good_image_rolls_out_and_completes() {
     let sim = sim(true, false);
     let (_, o, code) = roll(&sim, &request()).await;
     assert_eq!(code, 0, "{o:?}");
-    assert_eq!(o.result, "succeeded");
+    assert_eq!(o.result, Verdict::Succeeded);
     assert_eq!(
-        (o.previous_task_definition.as_str(), o.new_task_definition.as_deref()),
+        (o.ecs().unwrap().previous_task_definition.clone().as_str(), o.ecs().unwrap().new_task_definition.clone().as_deref()),
         (TD1, Some(TD2))
     );
-    assert!(o.deployment_id.as_deref().unwrap().starts_with("ecs-svc/"));
+    assert!(o.ecs().unwrap().deployment_id.clone().as_deref().unwrap().starts_with("ecs-svc/"));
     assert!(!o.rolled_back && o.duration_seconds >= 50.0, "{o:?}");
     let snap = sim.snapshot();
     assert_eq!(snap.deployments.len(), 1);
@@ -94,7 +98,7 @@ async fn crashing_tasks_trip_the_circuit_breaker_and_the_previous_revision_keeps
     let sim = sim(true, true);
     let (_, o, code) = roll(&sim, &request()).await;
     assert_eq!(code, 1, "{o:?}");
-    assert_eq!(o.result, "rolled_back");
+    assert_eq!(o.result, Verdict::RolledBack);
     assert!(o.rolled_back);
     let error = o.error.clone().unwrap();
     assert!(error.contains("circuit breaker"), "{error}");
@@ -116,7 +120,7 @@ async fn without_the_circuit_breaker_a_timeout_rolls_back() {
     let sim = sim(false, true);
     let (_, o, code) = roll(&sim, &request()).await;
     assert_eq!(code, 3, "timed out: {o:?}");
-    assert_eq!(o.result, "rolled_back");
+    assert_eq!(o.result, Verdict::RolledBack);
     assert!(o.cleanup[0].contains("service pointed back at web:1"), "{o:?}");
     assert_eq!(sim.snapshot().healthy, vec![TD1.to_string(), TD1.to_string()]);
     assert_eq!(sim.snapshot().min_healthy, 2);
@@ -159,22 +163,22 @@ async fn a_deployment_in_progress_is_refused_unless_waiting_for_idle() {
         other.arn,
         "planned after the other deploy"
     );
-    assert!(o.new_task_definition.unwrap().ends_with("web:3"));
+    assert!(o.ecs().unwrap().new_task_definition.clone().unwrap().ends_with("web:3"));
 }
 
 #[tokio::test(start_paused = true)]
 async fn cancellation_mid_rollout_rolls_back_then_exits_130() {
     let sim = sim(true, false);
-    let ecs: Arc<dyn Ecs> = Arc::new(sim.clone());
     let cancel = CancellationToken::new();
     let fire = cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(30)).await;
         fire.cancel();
     });
-    let (_, o, result) = ecs::roll(&ecs, &request(), &mut ctx(cancel), false).await;
+    let rolled = roll::roll(&rollout(&sim, &request()), Mode::Roll, &mut ctx(cancel)).await;
+    let (o, result) = (rolled.outcome, rolled.result);
     assert_eq!(result.unwrap_err().exit_code(), 130, "{o:?}");
-    assert_eq!(o.result, "rolled_back");
+    assert_eq!(o.result, Verdict::RolledBack);
     let snap = sim.snapshot();
     assert_eq!(snap.task_definition, TD1);
     assert_eq!(snap.healthy, vec![TD1.to_string(), TD1.to_string()]);
@@ -191,8 +195,8 @@ async fn register_only_registers_and_stops() {
     let mut req = request();
     req.register_only = true;
     let (_, o, code) = roll(&sim, &req).await;
-    assert_eq!((code, o.result), (0, "registered"));
-    assert_eq!(o.new_task_definition.as_deref(), Some(TD2));
+    assert_eq!((code, o.result), (0, Verdict::Registered));
+    assert_eq!(o.ecs().unwrap().new_task_definition.clone().as_deref(), Some(TD2));
     assert_eq!(mutations(&sim), ["RegisterTaskDefinition"]);
     assert_eq!(sim.snapshot().task_definition, TD1);
 }
@@ -217,10 +221,10 @@ async fn throttling_is_retried_and_each_mutation_happens_once() {
 }
 
 async fn plan(sim: &SimEcs) -> EcsPlan {
-    let ecs: Arc<dyn Ecs> = Arc::new(sim.clone());
-    let (plan, _, result) = ecs::roll(&ecs, &request(), &mut ctx(CancellationToken::new()), true).await;
-    result.unwrap();
-    plan.unwrap()
+    let rolled = roll::roll(&rollout(sim, &request()), Mode::PlanOut, &mut ctx(CancellationToken::new())).await;
+    rolled.result.unwrap();
+    assert_eq!(rolled.outcome.result, Verdict::Planned);
+    rolled.plan.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -228,18 +232,21 @@ async fn apply_runs_a_fresh_plan_and_refuses_a_drifted_one_with_a_diff() {
     let sim = sim(true, false);
     let planned = plan(&sim).await;
     assert!(sim.mutations().is_empty(), "planning changes nothing");
-    let text = planfile::render("web", "stage", &Planned::Ecs(planned.clone())).unwrap();
-    let Planned::Ecs(read) = planfile::parse(&text, "plan.json", "web", "stage", "ecs").unwrap() else {
-        panic!("an ECS plan");
-    };
-    let ecs: Arc<dyn Ecs> = Arc::new(sim.clone());
-    let (o, result) = ecs::apply(&ecs, &read, &mut ctx(CancellationToken::new())).await;
+    let text = planfile::render("web", "stage", Target::Ecs, &planned).unwrap();
+    assert!(!text.contains("\"2\""), "the plan holds no environment values:\n{text}");
+    let read: EcsPlan = planfile::parse(&text, "plan.json", "web", "stage", Target::Ecs).unwrap();
+    assert_eq!(read, planned);
+    let t = rollout(&sim, &request());
+    let applied = roll::apply(&t, &read, &mut ctx(CancellationToken::new())).await;
+    let (o, result) = (applied.outcome, applied.result);
     assert!(result.is_ok(), "{o:?}");
-    assert_eq!(o.new_task_definition.as_deref(), Some(TD2));
+    assert_eq!(o.ecs().unwrap().new_task_definition.clone().as_deref(), Some(TD2));
 
     // Applying the same plan again: the service now runs web:2 and web:2 exists.
     let before = sim.mutations().len();
-    let (o, result) = ecs::apply(&ecs, &read, &mut ctx(CancellationToken::new())).await;
+    let applied = roll::apply(&t, &read, &mut ctx(CancellationToken::new())).await;
+    let (o, result) = (applied.outcome, applied.result);
+    assert_eq!(o.result, Verdict::Refused);
     let err = result.unwrap_err();
     assert_eq!(err.exit_code(), 2, "{o:?}");
     let message = err.to_string();
@@ -259,14 +266,18 @@ async fn apply_runs_a_fresh_plan_and_refuses_a_drifted_one_with_a_diff() {
 async fn edited_foreign_and_non_plans_are_refused() {
     let sim = sim(true, false);
     let planned = plan(&sim).await;
-    let text = planfile::render("web", "stage", &Planned::Ecs(planned)).unwrap();
-    assert!(planfile::parse(&text, "p", "web", "stage", "ecs").is_ok());
+    let text = planfile::render("web", "stage", Target::Ecs, &planned).unwrap();
+    assert!(planfile::parse::<EcsPlan>(&text, "p", "web", "stage", Target::Ecs).is_ok());
     let edited = text.replace(NEW, "registry.example/evil:1");
-    let err = planfile::parse(&edited, "plan.json", "web", "stage", "ecs").unwrap_err();
+    let err = planfile::parse::<EcsPlan>(&edited, "plan.json", "web", "stage", Target::Ecs).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("was changed after it was written"), "{err}");
-    for (app, env, target) in [("web", "prod", "ecs"), ("api", "stage", "ecs"), ("web", "stage", "asg")] {
-        let err = planfile::parse(&text, "plan.json", app, env, target).unwrap_err();
+    for (app, env, target) in [
+        ("web", "prod", Target::Ecs),
+        ("api", "stage", Target::Ecs),
+        ("web", "stage", Target::Asg),
+    ] {
+        let err = planfile::parse::<EcsPlan>(&text, "plan.json", app, env, target).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(
             err.to_string()
@@ -274,7 +285,7 @@ async fn edited_foreign_and_non_plans_are_refused() {
             "{err}"
         );
     }
-    let err = planfile::parse("{\"format\": 1}", "plan.json", "web", "stage", "ecs").unwrap_err();
+    let err = planfile::parse::<EcsPlan>("{\"format\": 1}", "plan.json", "web", "stage", Target::Ecs).unwrap_err();
     assert!(err.to_string().contains("is not a slipway plan"), "{err}");
 }
 

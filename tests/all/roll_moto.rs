@@ -209,9 +209,9 @@ async fn surge_rolls_a_moto_group_with_a_target_group() {
         );
     }
     let outputs: std::collections::BTreeMap<String, String> = parse_outputs(&dir.read("output")).into_iter().collect();
-    assert_eq!(outputs["previous_version"], "1");
-    assert_eq!(outputs["new_version"], "2");
-    assert_eq!(outputs["rolled_back"], "false");
+    assert_eq!(outputs["previous-version"], "1");
+    assert_eq!(outputs["new-version"], "2");
+    assert_eq!(outputs["rolled-back"], "false");
     assert!(
         dir.read("summary").contains("| new version | 2 |"),
         "{}",

@@ -6,18 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use slipway::config::Strategy;
-use slipway::roll::{roll, Ctx, Outcome, Plan, Ports, Request};
+use slipway::roll::{roll, AsgRollout, Ctx, Mode, Outcome, Plan, Request, Verdict};
 use slipway::sim::{Faults, Settings, Sim};
 use slipway::wait::{Check, Probe};
 use tokio_util::sync::CancellationToken;
-
-pub fn ports(sim: &Sim) -> Ports<'_> {
-    Ports {
-        asg: sim,
-        elb: sim,
-        templates: sim,
-    }
-}
 
 pub fn request(strategy: Strategy) -> Request {
     let mut req = Request::new("web-asg", strategy);
@@ -39,9 +31,14 @@ pub async fn roll_with(sim: &Sim, req: &Request, cancel: CancellationToken, prob
     let mut ctx = Ctx::quiet(cancel);
     ctx.timeout = Duration::from_secs(600);
     ctx.probes = probes;
-    let (plan, outcome, result) = roll(&ports(sim), req, &mut ctx, false).await;
-    let code = result.as_ref().err().map(|e| e.exit_code()).unwrap_or(0);
-    Rolled { plan, outcome, code }
+    let rolled = roll(&AsgRollout::new(sim.ports(), req.clone()), Mode::Roll, &mut ctx).await;
+    let code = rolled.result.as_ref().err().map(|e| e.exit_code()).unwrap_or(0);
+    assert_eq!(code, rolled.outcome.exit_code, "the outcome's exit code is the error's");
+    Rolled {
+        plan: rolled.plan,
+        outcome: rolled.outcome,
+        code,
+    }
 }
 
 pub async fn roll_on(sim: &Sim, strategy: Strategy) -> Rolled {
@@ -82,8 +79,8 @@ async fn surge_replaces_every_instance_and_restores_capacity() {
     assert_eq!(snap.launch_template_version, "2");
     assert_eq!((snap.capacity.min, snap.capacity.max, snap.capacity.desired), (2, 8, 4));
     assert!(snap.instances.iter().all(|i| !before.contains(&i.0)));
-    assert_eq!(r.outcome.instances_replaced, 4);
-    assert_eq!((r.outcome.previous_version, r.outcome.new_version), (1, 2));
+    assert_eq!(r.outcome.asg().unwrap().instances_replaced, 4);
+    assert_eq!((r.outcome.asg().unwrap().previous_version, r.outcome.asg().unwrap().new_version), (1, 2));
     assert!(!r.outcome.rolled_back);
     assert!(min_healthy(&sim) >= 4, "{:?}", sim.samples());
     let ops: Vec<&str> = sim.mutations().iter().map(|c| c.operation).collect();
@@ -138,7 +135,7 @@ async fn surge_with_an_unhealthy_version_rolls_back_and_the_old_fleet_serves() {
     let r = roll_on(&sim, Strategy::Surge).await;
     assert_eq!(r.code, 1, "{:?}", r.outcome);
     assert!(r.outcome.rolled_back);
-    assert_eq!(r.outcome.result, "rolled_back");
+    assert_eq!(r.outcome.result, Verdict::RolledBack);
     assert!(
         r.outcome.error.as_deref().unwrap().contains("failed its health checks"),
         "{:?}",
@@ -173,7 +170,8 @@ async fn surge_with_an_instance_that_never_boots_is_rolled_back() {
     let sim = Sim::new(Settings::default(), stuck());
     let mut ctx = Ctx::quiet(CancellationToken::new());
     ctx.timeout = Duration::from_secs(150);
-    let (_, outcome, result) = roll(&ports(&sim), &request(Strategy::Surge), &mut ctx, false).await;
+    let rolled = roll(&AsgRollout::new(sim.ports(), request(Strategy::Surge)), Mode::Roll, &mut ctx).await;
+    let (outcome, result) = (rolled.outcome, rolled.result);
     assert_eq!(result.unwrap_err().exit_code(), 3, "{outcome:?}");
     assert!(outcome.rolled_back);
     assert!(outcome.error.as_deref().unwrap().contains("is Pending"), "{outcome:?}");
@@ -286,17 +284,17 @@ async fn cancel_at(strategy: Strategy, at: Duration) -> (u8, &'static str) {
     match r.code {
         0 => assert!(snap.settled_on(2, 4), "finished before the cancel at {at:?}: {snap:?}"),
         130 => {
-            if r.outcome.rolled_back || r.outcome.result == "aborted" {
+            if r.outcome.rolled_back || r.outcome.result == Verdict::Aborted {
                 assert!(snap.settled_on(1, 4), "at {at:?}: {snap:?}");
                 assert_eq!(snap.launch_template_version, "1");
             } else {
-                assert_eq!(r.outcome.result, "finished");
+                assert_eq!(r.outcome.result, Verdict::Finished);
                 assert!(snap.settled_on(2, 4), "at {at:?}: {snap:?}");
             }
         }
         code => panic!("at {at:?}: exit {code}: {:?}", r.outcome),
     }
-    (r.code, r.outcome.result)
+    (r.code, r.outcome.result.as_str())
 }
 
 #[tokio::test(start_paused = true)]
@@ -410,9 +408,10 @@ async fn dry_run_plans_and_changes_nothing() {
         Faults::default(),
     );
     let mut ctx = Ctx::quiet(CancellationToken::new());
-    let (plan, outcome, result) = roll(&ports(&sim), &request(Strategy::Surge), &mut ctx, true).await;
+    let rolled = roll(&AsgRollout::new(sim.ports(), request(Strategy::Surge)), Mode::DryRun, &mut ctx).await;
+    let (plan, outcome, result) = (rolled.plan, rolled.outcome, rolled.result);
     assert!(result.is_ok());
-    assert_eq!(outcome.result, "dry_run");
+    assert_eq!(outcome.result, Verdict::DryRun);
     let plan = plan.unwrap();
     let text = plan.text();
     assert!(text.contains("update capacity: max 4 -> 8, desired 4 -> 8"), "{text}");
@@ -519,7 +518,8 @@ async fn the_cleanup_left_to_do_is_kept_current_for_a_second_signal() {
         pending: pending.clone(),
         seen: seen.clone(),
     })];
-    let (_, outcome, result) = roll(&ports(&sim), &request(Strategy::Surge), &mut ctx, false).await;
+    let rolled = roll(&AsgRollout::new(sim.ports(), request(Strategy::Surge)), Mode::Roll, &mut ctx).await;
+    let (outcome, result) = (rolled.outcome, rolled.result);
     assert!(result.is_ok(), "{outcome:?}");
     let during = seen.lock().unwrap().clone();
     assert_eq!(

@@ -3,14 +3,13 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{short, EcsObserved, EcsPlan, EcsStep, SeenDeployment};
+use super::plan::{short, EcsObserved, EcsPlan, EcsStep, PlannedRevision, SeenDeployment};
 use super::EcsRequest;
 use crate::cloud::{Ecs, EcsService, Revision};
 use crate::error::{Error, Result};
 use crate::image::reference::ImageRef;
 use crate::roll::calls::{self, Ctx};
-use crate::roll::plan::FORMAT;
-use crate::wait::{self, Check, Pacing};
+use crate::roll::asg::plan::FORMAT;
 
 /// Checks what can be checked without a call: the image reference and the variables.
 pub fn check_request(req: &EcsRequest) -> Result<()> {
@@ -29,7 +28,7 @@ pub fn check_request(req: &EcsRequest) -> Result<()> {
     Ok(())
 }
 
-async fn describe(ecs: &dyn Ecs, req: &EcsRequest, cancel: &CancellationToken) -> Result<EcsService> {
+pub(super) async fn describe(ecs: &dyn Ecs, req: &EcsRequest, cancel: &CancellationToken) -> Result<EcsService> {
     calls::retry("DescribeServices", cancel, || {
         ecs.describe_service(&req.cluster, &req.service)
     })
@@ -46,7 +45,7 @@ async fn describe(ecs: &dyn Ecs, req: &EcsRequest, cancel: &CancellationToken) -
 }
 
 /// Another deployment in progress, named; None when the primary is the only one.
-fn busy(s: &EcsService) -> Option<String> {
+pub(super) fn busy(s: &EcsService) -> Option<String> {
     let others: Vec<String> = s
         .deployments
         .iter()
@@ -73,38 +72,10 @@ fn busy(s: &EcsService) -> Option<String> {
 }
 
 /// Reads the service, checks the request against it and builds the plan. Read-only.
+/// (The driver has already refused a busy service, or waited until it was idle.)
 pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<EcsPlan> {
     check_request(req)?;
-    let mut service = describe(ecs, req, &ctx.cancel).await?;
-    if let Some(why) = busy(&service) {
-        if !req.wait_for_idle {
-            return Err(Error::input(
-                format!("ECS service {} is busy: {why}", req.service),
-                "wait for it to finish, or pass --wait-for-idle to wait for it before rolling",
-            ));
-        }
-        ctx.say(&format!("{} is busy ({why}); waiting until it is idle", req.service));
-        let pacing = Pacing::new(ctx.poll, ctx.timeout);
-        let cancel = ctx.cancel.clone();
-        wait::until(
-            &format!("{} idle", req.service),
-            &pacing,
-            &cancel,
-            &mut ctx.progress,
-            || async {
-                Ok(match ecs.describe_service(&req.cluster, &req.service).await {
-                    Ok(Some(s)) => match busy(&s) {
-                        Some(why) => Check::Pending(why),
-                        None => Check::Done(()),
-                    },
-                    Ok(None) => Check::Failed(format!("ECS service {} disappeared", req.service)),
-                    Err(e) => Check::Pending(e.to_string()),
-                })
-            },
-        )
-        .await?;
-        service = describe(ecs, req, &ctx.cancel).await?;
-    }
+    let service = describe(ecs, req, &ctx.cancel).await?;
     let current = calls::retry("DescribeTaskDefinition", &ctx.cancel, || {
         ecs.task_definition(&service.task_definition)
     })
@@ -166,12 +137,12 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
     let mut steps = Vec::new();
     if !unchanged {
         steps.push(EcsStep::RegisterRevision {
-            revision: Revision {
+            revision: PlannedRevision::of(&Revision {
                 from: current.arn.clone(),
                 container: req.container.clone(),
                 image: req.image.clone(),
                 environment,
-            },
+            }),
         });
         if !req.register_only {
             steps.push(EcsStep::UpdateService {

@@ -2,24 +2,22 @@
 //! with the new image (and environment overrides) for one container, UpdateService, gate
 //! on the ECS probe (a circuit-breaker rollback is a failure), and on failure, timeout or
 //! a signal point the service back at the previous revision and wait until it is stable.
+//! The driver in `roll` runs it; this module is discovery, the steps and the rollback.
 
 mod discover;
 pub mod plan;
-pub mod report;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
 pub use discover::{check_request, discover};
 use plan::short;
-pub use plan::{EcsObserved, EcsPlan, EcsStep};
+pub use plan::{environment_digest, EcsObserved, EcsPlan, EcsStep, PlannedRevision};
 
 use super::calls::{self, Ctx};
-use crate::cloud::{Ecs, Revision, TaskDefinition};
+use super::outcome::{Details, EcsDetails, Target, Verdict};
+use super::{planfile, Cleaned, Rollout};
+use crate::cloud::{Ecs, Ports, Revision, TaskDefinition};
 use crate::error::{Error, Result};
 use crate::wait::ecs::EcsProbe;
 use crate::wait::{self, Outcome as GateOutcome};
@@ -39,69 +37,9 @@ pub struct EcsRequest {
     pub register_only: bool,
 }
 
-/// How an ECS rollout ended, for JSON, GITHUB_OUTPUT and the step summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct EcsOutcome {
-    pub cluster: String,
-    pub service: String,
-    /// `succeeded`, `registered` (--register-only), `unchanged`, `rolled_back`,
-    /// `aborted` (stopped before the service changed), `failed` (the rollback did not
-    /// finish), `dry_run`, `planned`.
-    pub result: &'static str,
-    pub previous_task_definition: String,
-    pub new_task_definition: Option<String>,
-    pub image: String,
-    pub deployment_id: Option<String>,
-    pub rolled_back: bool,
-    pub duration_seconds: f64,
-    pub error: Option<String>,
-    pub cleanup: Vec<String>,
-    pub exit_code: u8,
-}
-
-impl EcsOutcome {
-    pub fn new(plan: &EcsPlan, result: &'static str) -> Self {
-        EcsOutcome {
-            cluster: plan.before.cluster.clone(),
-            service: plan.before.service.clone(),
-            result,
-            previous_task_definition: plan.before.task_definition.clone(),
-            new_task_definition: None,
-            image: plan
-                .revision()
-                .map(|r| r.image.clone())
-                .unwrap_or(plan.before.image.clone()),
-            deployment_id: None,
-            rolled_back: false,
-            duration_seconds: 0.0,
-            error: None,
-            cleanup: Vec::new(),
-            exit_code: 0,
-        }
-    }
-
-    /// The outcome of a request that failed before there was a plan.
-    pub fn refused(req: &EcsRequest, err: &Error) -> Self {
-        EcsOutcome {
-            cluster: req.cluster.clone(),
-            service: req.service.clone(),
-            result: "failed",
-            previous_task_definition: String::new(),
-            new_task_definition: None,
-            image: req.image.clone(),
-            deployment_id: None,
-            rolled_back: false,
-            duration_seconds: 0.0,
-            error: Some(err.to_string()),
-            cleanup: Vec::new(),
-            exit_code: err.exit_code(),
-        }
-    }
-}
-
 /// What the rollout changed so far.
-#[derive(Default)]
-struct Run {
+#[derive(Debug, Default)]
+pub struct Run {
     registered: Option<TaskDefinition>,
     /// UpdateService was called (it may have taken effect even if the call failed).
     updated: bool,
@@ -182,111 +120,6 @@ async fn gate(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, expected: &str, timeout: Durat
     }
 }
 
-/// Carries out the plan; on failure, timeout or a signal after UpdateService, rolls back.
-pub async fn execute(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx) -> (EcsOutcome, Result<()>) {
-    let start = Instant::now();
-    let mut run = Run::default();
-    let mut failure = None;
-    let b = &plan.before;
-    if plan.steps.is_empty() {
-        ctx.say(&format!(
-            "{}: container {} already runs {}; nothing to do",
-            b.service, b.container, b.image
-        ));
-        let mut outcome = EcsOutcome::new(plan, "unchanged");
-        outcome.new_task_definition = Some(b.task_definition.clone());
-        return (outcome, Ok(()));
-    }
-    for (n, step) in plan.steps.iter().enumerate() {
-        ctx.pending.set(left_to_do(plan, &run));
-        if ctx.cancel.is_cancelled() {
-            failure = Some(Error::Interrupted(Some(format!("before step {}", n + 1))));
-            break;
-        }
-        let result = match step {
-            EcsStep::RegisterRevision { revision } => {
-                ctx.phase(&step.describe(b));
-                register(ecs.as_ref(), plan, revision, ctx).await.map(|td| {
-                    ctx.say(&format!("registered {}", td.arn));
-                    run.registered = Some(td);
-                })
-            }
-            EcsStep::UpdateService { .. } => {
-                ctx.phase(&step.describe(b));
-                let new = run.registered.as_ref().map(|td| td.arn.clone()).unwrap_or_default();
-                run.updated = true;
-                ctx.pending.set(left_to_do(plan, &run));
-                calls::retry("UpdateService", &ctx.cancel, || {
-                    ecs.update_service(&b.cluster, &b.service, &new)
-                })
-                .await
-                .map(|id| {
-                    ctx.say(&format!("deployment {id} started"));
-                    run.deployment = Some(id);
-                })
-            }
-            EcsStep::WaitStable => {
-                ctx.phase(&format!("wait until {} is stable", b.service));
-                let new = run.registered.as_ref().map(|td| td.arn.clone()).unwrap_or_default();
-                let timeout = ctx.timeout;
-                gate(ecs, plan, &new, timeout, ctx).await
-            }
-        };
-        if let Err(e) = result {
-            failure = Some(e);
-            break;
-        }
-    }
-    let mut outcome = EcsOutcome::new(plan, "succeeded");
-    outcome.new_task_definition = run.registered.as_ref().map(|td| td.arn.clone());
-    outcome.deployment_id = run.deployment.clone();
-    if !run.updated && failure.is_none() {
-        outcome.result = "registered";
-    }
-    let result = match failure {
-        None => Ok(()),
-        Some(err) => {
-            ctx.say(&format!("error: {}", err.render()));
-            outcome.error = Some(err.to_string());
-            if !run.updated {
-                outcome.result = "aborted";
-                let end = match &run.registered {
-                    Some(td) => format!("the service was not changed; {} stays registered", short(&td.arn)),
-                    None => "nothing had been changed".into(),
-                };
-                Err(super::with_ending(err, &end))
-            } else {
-                ctx.cancel = CancellationToken::new();
-                match roll_back(ecs, plan, ctx, &mut run).await {
-                    Ok(()) => {
-                        outcome.result = "rolled_back";
-                        outcome.rolled_back = true;
-                        Err(super::with_ending(
-                            err,
-                            &format!("rolled back to {}", short(&b.task_definition)),
-                        ))
-                    }
-                    Err(cleanup_err) => {
-                        outcome.result = "failed";
-                        let message = format!("{err}; then the rollback failed: {cleanup_err}");
-                        outcome.error = Some(message.clone());
-                        Err(Error::failed_with_help(
-                            message,
-                            format!("left to do by hand: {}", left_to_do(plan, &run).join("; ")),
-                        ))
-                    }
-                }
-            }
-        }
-    };
-    outcome.cleanup = run.cleanup.clone();
-    ctx.pending.set(Vec::new());
-    ctx.end_phases();
-    outcome.duration_seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-    outcome.exit_code = result.as_ref().err().map(Error::exit_code).unwrap_or(0);
-    (outcome, result)
-}
-
 /// Points the service back at the previous revision (unless the circuit breaker already
 /// did) and waits until that is stable.
 async fn roll_back(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
@@ -335,51 +168,210 @@ async fn roll_back(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx, run: &mut 
     Ok(())
 }
 
-/// Discovery, then the plan carried out (or only returned with `dry_run`).
-pub async fn roll(
-    ecs: &Arc<dyn Ecs>,
-    req: &EcsRequest,
-    ctx: &mut Ctx,
-    dry_run: bool,
-) -> (Option<EcsPlan>, EcsOutcome, Result<()>) {
-    let plan = match discover(ecs.as_ref(), req, ctx).await {
-        Ok(plan) => plan,
-        Err(e) => return (None, EcsOutcome::refused(req, &e), Err(e)),
-    };
-    if dry_run {
-        let outcome = EcsOutcome::new(&plan, "dry_run");
-        return (Some(plan), outcome, Ok(()));
-    }
-    ctx.say(plan.text().trim_end());
-    let (outcome, result) = execute(ecs, &plan, ctx).await;
-    (Some(plan), outcome, result)
-}
-
-/// The request a plan was made from, to discover again before applying it.
-pub fn request_of(plan: &EcsPlan) -> EcsRequest {
-    let revision = plan.revision();
-    EcsRequest {
-        cluster: plan.before.cluster.clone(),
-        service: plan.before.service.clone(),
-        container: plan.before.container.clone(),
-        image: revision.map(|r| r.image.clone()).unwrap_or(plan.before.image.clone()),
-        environment: revision.map(|r| r.environment.clone()).unwrap_or_default(),
-        wait_for_idle: false,
-        register_only: !plan.steps.iter().any(|s| matches!(s, EcsStep::UpdateService { .. })),
+impl EcsRequest {
+    /// The request a plan was made from, to discover again before applying it. The
+    /// environment values are not in the plan: they come from this run's `--env`.
+    pub fn of(plan: &EcsPlan, environment: &[(String, String)]) -> EcsRequest {
+        let revision = plan.revision();
+        EcsRequest {
+            cluster: plan.before.cluster.clone(),
+            service: plan.before.service.clone(),
+            container: plan.before.container.clone(),
+            image: revision.map(|r| r.image.clone()).unwrap_or(plan.before.image.clone()),
+            environment: environment.to_vec(),
+            wait_for_idle: false,
+            register_only: !plan.steps.iter().any(|s| matches!(s, EcsStep::UpdateService { .. })),
+        }
     }
 }
 
-/// `--apply`: discovers again, refuses (bad input, with a diff) when the service drifted
-/// from what the plan assumed, and otherwise carries out exactly the plan.
-pub async fn apply(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx) -> (EcsOutcome, Result<()>) {
-    let req = request_of(plan);
-    let checked = match discover(ecs.as_ref(), &req, ctx).await {
-        Ok(fresh) => super::planfile::check_ecs(plan, &fresh),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = checked {
-        return (EcsOutcome::refused(&req, &e), Err(e));
+/// An ECS service rollout: the ports it talks to and the request.
+pub struct EcsRollout {
+    pub ecs: Arc<dyn Ecs>,
+    pub req: EcsRequest,
+}
+
+impl EcsRollout {
+    pub fn new(ports: &Ports, req: EcsRequest) -> Self {
+        EcsRollout {
+            ecs: ports.ecs.clone(),
+            req,
+        }
     }
-    ctx.say(plan.text().trim_end());
-    execute(ecs, plan, ctx).await
+
+    /// The revision to register: the plan's, with this run's environment values (the
+    /// plan holds only their digest, checked before any change).
+    fn revision(&self, planned: &PlannedRevision) -> Result<Revision> {
+        let mut environment = self.req.environment.clone();
+        environment.sort();
+        environment.dedup_by(|a, b| a.0 == b.0);
+        if environment_digest(&environment) != planned.environment_digest {
+            return Err(Error::input(
+                format!(
+                    "the environment values given do not match the plan's (it sets {})",
+                    if planned.environment.is_empty() {
+                        "no variables".to_string()
+                    } else {
+                        planned.environment.join(", ")
+                    }
+                ),
+                "pass --apply the same --env NAME=VALUE flags the plan was made with",
+            ));
+        }
+        Ok(Revision {
+            from: planned.from.clone(),
+            container: planned.container.clone(),
+            image: planned.image.clone(),
+            environment,
+        })
+    }
+}
+
+impl Rollout for EcsRollout {
+    type Plan = EcsPlan;
+    type Run = Run;
+    const TARGET: Target = Target::Ecs;
+
+    fn name(&self) -> String {
+        self.req.service.clone()
+    }
+
+    async fn busy(&self, ctx: &Ctx) -> Result<Option<String>> {
+        check_request(&self.req)?;
+        let service = discover::describe(self.ecs.as_ref(), &self.req, &ctx.cancel).await?;
+        Ok(discover::busy(&service))
+    }
+
+    fn wait_for_idle(&self) -> bool {
+        self.req.wait_for_idle
+    }
+
+    async fn discover(&self, ctx: &mut Ctx) -> Result<EcsPlan> {
+        discover(self.ecs.as_ref(), &self.req, ctx).await
+    }
+
+    async fn rediscover(&self, plan: &EcsPlan, ctx: &mut Ctx) -> Result<EcsPlan> {
+        if let Some(planned) = plan.revision() {
+            self.revision(planned)?;
+        }
+        let req = EcsRequest::of(plan, &self.req.environment);
+        discover(self.ecs.as_ref(), &req, ctx).await
+    }
+
+    fn drift(&self, planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
+        planfile::check_ecs(planned, fresh)
+    }
+
+    fn plan_text(&self, plan: &EcsPlan) -> String {
+        plan.text()
+    }
+
+    fn steps(&self, plan: &EcsPlan) -> usize {
+        plan.steps.len()
+    }
+
+    fn up_to_date(&self, plan: &EcsPlan) -> String {
+        let b = &plan.before;
+        format!(
+            "{}: container {} already runs {}; nothing to do",
+            b.service, b.container, b.image
+        )
+    }
+
+    async fn step(&self, plan: &EcsPlan, n: usize, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
+        let b = &plan.before;
+        let step = &plan.steps[n];
+        match step {
+            EcsStep::RegisterRevision { revision } => {
+                ctx.phase(&step.describe(b));
+                let revision = self.revision(revision)?;
+                let td = register(self.ecs.as_ref(), plan, &revision, ctx).await?;
+                ctx.say(&format!("registered {}", td.arn));
+                run.registered = Some(td);
+                Ok(())
+            }
+            EcsStep::UpdateService { .. } => {
+                ctx.phase(&step.describe(b));
+                let new = run.registered.as_ref().map(|td| td.arn.clone()).unwrap_or_default();
+                // Marked first: a 5xx may have changed it anyway.
+                run.updated = true;
+                ctx.pending.set(left_to_do(plan, run));
+                let id = calls::retry("UpdateService", &ctx.cancel, || {
+                    self.ecs.update_service(&b.cluster, &b.service, &new)
+                })
+                .await?;
+                ctx.say(&format!("deployment {id} started"));
+                run.deployment = Some(id);
+                Ok(())
+            }
+            EcsStep::WaitStable => {
+                ctx.phase(&format!("wait until {} is stable", b.service));
+                let new = run.registered.as_ref().map(|td| td.arn.clone()).unwrap_or_default();
+                let timeout = ctx.timeout;
+                gate(&self.ecs, plan, &new, timeout, ctx).await
+            }
+        }
+    }
+
+    fn left_to_do(&self, plan: &EcsPlan, run: &Run) -> Vec<String> {
+        left_to_do(plan, run)
+    }
+
+    async fn cleanup(&self, plan: &EcsPlan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
+        if !run.updated {
+            return Ok(Cleaned::Nothing);
+        }
+        roll_back(&self.ecs, plan, ctx, run).await?;
+        Ok(Cleaned::RolledBack)
+    }
+
+    fn ending(&self, plan: &EcsPlan, run: &Run, cleaned: Cleaned) -> String {
+        match cleaned {
+            Cleaned::RolledBack => format!("rolled back to {}", short(&plan.before.task_definition)),
+            Cleaned::Finished => format!("{} serves", plan.revision().map(|r| r.image.as_str()).unwrap_or("-")),
+            Cleaned::Nothing => match &run.registered {
+                Some(td) => format!("the service was not changed; {} stays registered", short(&td.arn)),
+                None => "nothing had been changed".into(),
+            },
+        }
+    }
+
+    fn cleanup_log(&self, run: &Run) -> Vec<String> {
+        run.cleanup.clone()
+    }
+
+    fn completed(&self, _plan: &EcsPlan, run: &Run) -> Verdict {
+        if run.updated {
+            Verdict::Succeeded
+        } else {
+            Verdict::Registered
+        }
+    }
+
+    fn details(&self, plan: Option<&EcsPlan>, run: Option<&Run>, _verdict: Verdict) -> Details {
+        let Some(plan) = plan else {
+            return Details::Ecs(EcsDetails {
+                cluster: self.req.cluster.clone(),
+                service: self.req.service.clone(),
+                previous_task_definition: String::new(),
+                new_task_definition: None,
+                image: self.req.image.clone(),
+                deployment_id: None,
+            });
+        };
+        let b = &plan.before;
+        let registered = run.and_then(|r| r.registered.as_ref()).map(|td| td.arn.clone());
+        Details::Ecs(EcsDetails {
+            cluster: b.cluster.clone(),
+            service: b.service.clone(),
+            previous_task_definition: b.task_definition.clone(),
+            new_task_definition: if plan.steps.is_empty() {
+                Some(b.task_definition.clone())
+            } else {
+                registered
+            },
+            image: plan.revision().map(|r| r.image.clone()).unwrap_or(b.image.clone()),
+            deployment_id: run.and_then(|r| r.deployment.clone()),
+        })
+    }
 }

@@ -3,8 +3,49 @@
 //! it is stable), each with the state it expects.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::cloud::Revision;
+
+/// The new revision as a plan records it: the variables' names and a digest of their
+/// values, never the values (plans are uploaded as workflow artifacts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedRevision {
+    /// The task definition the new revision copies, everything else unchanged.
+    pub from: String,
+    pub container: String,
+    pub image: String,
+    /// The names of the environment variables set, sorted.
+    pub environment: Vec<String>,
+    /// `sha256:` over the names and values, so `--apply` can check it was given the same.
+    pub environment_digest: String,
+}
+
+impl PlannedRevision {
+    pub fn of(revision: &Revision) -> Self {
+        PlannedRevision {
+            from: revision.from.clone(),
+            container: revision.container.clone(),
+            image: revision.image.clone(),
+            environment: revision.environment.iter().map(|(k, _)| k.clone()).collect(),
+            environment_digest: environment_digest(&revision.environment),
+        }
+    }
+}
+
+/// The digest of environment variables (sorted by name) as plans record it.
+pub fn environment_digest(environment: &[(String, String)]) -> String {
+    let mut pairs: Vec<&(String, String)> = environment.iter().collect();
+    pairs.sort();
+    let mut hash = Sha256::new();
+    for (k, v) in pairs {
+        hash.update((k.len() as u64).to_be_bytes());
+        hash.update(k.as_bytes());
+        hash.update((v.len() as u64).to_be_bytes());
+        hash.update(v.as_bytes());
+    }
+    format!("sha256:{}", hash.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
 
 /// One deployment as discovery saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +81,7 @@ pub struct EcsObserved {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum EcsStep {
     /// RegisterTaskDefinition: a copy of the current revision with one container changed.
-    RegisterRevision { revision: Revision },
+    RegisterRevision { revision: PlannedRevision },
     /// UpdateService onto the new revision; `expect` is the task definition before.
     UpdateService { expect: String },
     /// Wait until the new revision is the one stable deployment (rolled back otherwise).
@@ -60,8 +101,7 @@ impl EcsStep {
                     revision.image
                 );
                 if !revision.environment.is_empty() {
-                    let keys: Vec<&str> = revision.environment.iter().map(|(k, _)| k.as_str()).collect();
-                    text.push_str(&format!(" and environment {}", keys.join(", ")));
+                    text.push_str(&format!(" and environment {}", revision.environment.join(", ")));
                 }
                 text
             }
@@ -89,7 +129,7 @@ pub struct EcsPlan {
 
 impl EcsPlan {
     /// The revision the plan registers, if any.
-    pub fn revision(&self) -> Option<&Revision> {
+    pub fn revision(&self) -> Option<&PlannedRevision> {
         self.steps.iter().find_map(|s| match s {
             EcsStep::RegisterRevision { revision } => Some(revision),
             _ => None,

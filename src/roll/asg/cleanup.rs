@@ -8,27 +8,16 @@
 //! version) and wait until that is done.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
-use super::calls::{self, Ctx, Raw};
 use super::plan::Plan;
 use super::steps::{describe, terminate, wait_gone, wait_refresh};
-use super::{Ports, Run};
-use crate::cloud::RefreshSpec;
+use super::Run;
+use crate::cloud::{Ports, RefreshSpec};
+use crate::roll::calls::{self, Ctx, Raw};
+use crate::roll::Cleaned;
 use crate::config::Strategy;
 use crate::error::{Error, Result};
 use crate::wait::{self, Check};
-
-/// How the cleanup left the group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cleaned {
-    /// Nothing had been changed.
-    Nothing,
-    /// Back on the previous version, capacity restored.
-    RolledBack,
-    /// On the new version (the surge was past its point of no return), capacity restored.
-    Finished,
-}
 
 /// The cleanup steps still to do, for a second signal and for the error's help.
 pub fn left_to_do(plan: &Plan, run: &Run) -> Vec<String> {
@@ -69,13 +58,10 @@ pub fn left_to_do(plan: &Plan, run: &Run) -> Vec<String> {
 }
 
 /// Runs the cleanup with a context that is no longer cancelled.
-pub(super) async fn run(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
-    ctx.pending.set(left_to_do(plan, run));
+pub(super) async fn run(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
     if !run.lt_changed && !run.capacity_changed && !run.refresh_started {
         return Ok(Cleaned::Nothing);
     }
-    // The cleanup is patient: giving up would leave the group half-done.
-    ctx.timeout = (ctx.timeout * 3).max(Duration::from_secs(3600));
     match plan.strategy {
         Strategy::Surge if run.committed => finish_surge(ports, plan, ctx, run).await,
         Strategy::Surge => undo_surge(ports, plan, ctx, run).await,
@@ -88,7 +74,7 @@ fn done(ctx: &Ctx, run: &mut Run, text: String) {
     run.cleanup.push(text);
 }
 
-async fn restore_capacity(ports: &Ports<'_>, plan: &Plan, ctx: &Ctx, run: &mut Run) -> Result<()> {
+async fn restore_capacity(ports: &Ports, plan: &Plan, ctx: &Ctx, run: &mut Run) -> Result<()> {
     let b = &plan.before;
     let g = describe(ports, &b.group, ctx).await?;
     let c = b.capacity;
@@ -111,7 +97,7 @@ async fn restore_capacity(ports: &Ports<'_>, plan: &Plan, ctx: &Ctx, run: &mut R
     Ok(())
 }
 
-async fn undo_surge(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
+async fn undo_surge(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
     let b = &plan.before;
     ctx.phase(&format!("rolling back {}", b.group));
     if run.lt_changed {
@@ -177,7 +163,7 @@ async fn undo_surge(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut Run
     Ok(Cleaned::RolledBack)
 }
 
-async fn finish_surge(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
+async fn finish_surge(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
     let b = &plan.before;
     ctx.phase(&format!(
         "finishing {}: the new instances serve, removing the old ones",
@@ -198,7 +184,7 @@ async fn finish_surge(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut R
     Ok(Cleaned::Finished)
 }
 
-async fn undo_refresh(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
+async fn undo_refresh(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
     let b = &plan.before;
     ctx.phase(&format!("rolling back {}", b.group));
     let refreshes = calls::retry("DescribeInstanceRefreshes", &ctx.cancel, || {
@@ -261,7 +247,7 @@ async fn undo_refresh(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx, run: &mut R
 
 /// Waits for a rollback; if it ends any other way than RollbackSuccessful, refreshes back.
 async fn wait_rollback_or_reverse(
-    ports: &Ports<'_>,
+    ports: &Ports,
     plan: &Plan,
     id: &str,
     ctx: &mut Ctx,
@@ -282,7 +268,7 @@ async fn wait_rollback_or_reverse(
 }
 
 /// A new refresh onto the previous version, followed to the end.
-async fn refresh_back(ports: &Ports<'_>, plan: &Plan, ctx: &mut Ctx) -> Result<()> {
+async fn refresh_back(ports: &Ports, plan: &Plan, ctx: &mut Ctx) -> Result<()> {
     let b = &plan.before;
     let (min, max) = plan
         .steps

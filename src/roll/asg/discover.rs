@@ -3,16 +3,15 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::calls::{self, Ctx};
 use super::plan::{Capacity, Observed, Plan, PlannedInstance, Step, FORMAT};
-use super::{Ports, Request};
-use crate::cloud::{Group, LaunchTemplateSpec, RefreshSpec};
+use super::Request;
+use crate::cloud::{Group, LaunchTemplateSpec, Ports, RefreshSpec};
 use crate::config::Strategy;
 use crate::error::{Error, Result};
-use crate::wait::{self, Check, Pacing};
+use crate::roll::calls::{self, Ctx};
 
 /// Why the group is busy, or None when idle.
-async fn busy(ports: &Ports<'_>, group: &str, cancel: &CancellationToken) -> Result<Option<String>> {
+pub(super) async fn busy(ports: &Ports, group: &str, cancel: &CancellationToken) -> Result<Option<String>> {
     let refreshes = match calls::retry_raw("DescribeInstanceRefreshes", cancel, || {
         ports.asg.describe_refreshes(group, None)
     })
@@ -45,32 +44,10 @@ async fn busy(ports: &Ports<'_>, group: &str, cancel: &CancellationToken) -> Res
 }
 
 /// Reads the group, checks the request against it and builds the plan. Read-only.
-pub async fn discover(ports: &Ports<'_>, req: &Request, ctx: &mut Ctx) -> Result<Plan> {
+/// (The driver has already refused a busy group, or waited until it was idle.)
+pub async fn discover(ports: &Ports, req: &Request, ctx: &mut Ctx) -> Result<Plan> {
     let name = &req.group;
     let group = describe(ports, name, ctx).await?;
-    if let Some(why) = busy(ports, name, &ctx.cancel).await? {
-        if !req.wait_for_idle {
-            return Err(Error::input(
-                format!("Auto Scaling group {name} is busy: {why}"),
-                "wait for it to finish, or pass --wait-for-idle to wait for it before rolling",
-            ));
-        }
-        ctx.say(&format!("{name} is busy ({why}); waiting until it is idle"));
-        let pacing = Pacing::new(ctx.poll, ctx.timeout);
-        let cancel = ctx.cancel.clone();
-        wait::until(&format!("{name} idle"), &pacing, &cancel, &mut ctx.progress, || async {
-            Ok(match busy(ports, name, &cancel).await? {
-                Some(why) => Check::Pending(why),
-                None => Check::Done(()),
-            })
-        })
-        .await?;
-    }
-    let group = if req.wait_for_idle {
-        describe(ports, name, ctx).await?
-    } else {
-        group
-    };
     let lt = group.launch_template.clone().ok_or_else(|| {
         Error::input(
             format!(
@@ -166,7 +143,7 @@ pub async fn discover(ports: &Ports<'_>, req: &Request, ctx: &mut Ctx) -> Result
     })
 }
 
-async fn describe(ports: &Ports<'_>, name: &str, ctx: &Ctx) -> Result<Group> {
+pub(super) async fn describe(ports: &Ports, name: &str, ctx: &Ctx) -> Result<Group> {
     calls::retry("DescribeAutoScalingGroups", &ctx.cancel, || {
         ports.asg.describe_group(name)
     })

@@ -2,14 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::calls::{self, retryable, Ctx, Raw};
 use super::plan::{Plan, Step};
-use super::{Ports, Run};
-use crate::cloud::{CloudError, Group};
+use super::Run;
+use crate::cloud::{CloudError, Group, Ports};
+use crate::roll::calls::{self, retryable, Ctx, Raw};
 use crate::error::{Error, Result};
 use crate::wait::{self, Check, Outcome as GateOutcome};
 
-pub(super) async fn run(ports: &Ports<'_>, plan: &Plan, step: &Step, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
+pub(super) async fn run(ports: &Ports, plan: &Plan, step: &Step, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
     let group = plan.before.group.as_str();
     match step {
         Step::SetLaunchTemplate { template } => {
@@ -100,7 +100,7 @@ pub(super) async fn run(ports: &Ports<'_>, plan: &Plan, step: &Step, ctx: &mut C
 
 /// StartInstanceRefresh. A retried call that finds a refresh in progress adopts it when
 /// it is the one this call started (same target version), which a 5xx can hide.
-async fn start_refresh(ports: &Ports<'_>, group: &str, spec: &crate::cloud::RefreshSpec, ctx: &Ctx) -> Result<String> {
+async fn start_refresh(ports: &Ports, group: &str, spec: &crate::cloud::RefreshSpec, ctx: &Ctx) -> Result<String> {
     let mut attempts = 0;
     let result = calls::retry_raw("StartInstanceRefresh", &ctx.cancel, || {
         attempts += 1;
@@ -125,7 +125,7 @@ async fn start_refresh(ports: &Ports<'_>, group: &str, spec: &crate::cloud::Refr
     }
 }
 
-pub(super) async fn describe(ports: &Ports<'_>, group: &str, ctx: &Ctx) -> Result<Group> {
+pub(super) async fn describe(ports: &Ports, group: &str, ctx: &Ctx) -> Result<Group> {
     calls::retry("DescribeAutoScalingGroups", &ctx.cancel, || {
         ports.asg.describe_group(group)
     })
@@ -135,7 +135,7 @@ pub(super) async fn describe(ports: &Ports<'_>, group: &str, ctx: &Ctx) -> Resul
 
 /// Terminates one instance; one already gone or terminating counts as done.
 pub(super) async fn terminate(
-    ports: &Ports<'_>,
+    ports: &Ports,
     id: &str,
     decrement: bool,
     cancel: &tokio_util::sync::CancellationToken,
@@ -162,7 +162,7 @@ fn transient<T>(e: CloudError) -> Result<Check<T>> {
 }
 
 async fn wait_new_healthy(
-    ports: &Ports<'_>,
+    ports: &Ports,
     plan: &Plan,
     count: i32,
     target_groups: &[String],
@@ -268,7 +268,7 @@ async fn probes(ctx: &mut Ctx) -> Result<()> {
 }
 
 pub(super) async fn wait_drained(
-    ports: &Ports<'_>,
+    ports: &Ports,
     target_groups: &[String],
     instances: &[String],
     ctx: &mut Ctx,
@@ -297,7 +297,7 @@ pub(super) async fn wait_drained(
     .await
 }
 
-pub(super) async fn wait_gone(ports: &Ports<'_>, group: &str, instances: &[String], ctx: &mut Ctx) -> Result<()> {
+pub(super) async fn wait_gone(ports: &Ports, group: &str, instances: &[String], ctx: &mut Ctx) -> Result<()> {
     let pacing = ctx.pacing();
     let cancel = ctx.cancel.clone();
     wait::until("old instances gone", &pacing, &cancel, &mut ctx.progress, || async {
@@ -318,7 +318,7 @@ pub(super) async fn wait_gone(ports: &Ports<'_>, group: &str, instances: &[Strin
 
 /// Follows a refresh: done on Successful (or, when `rollback`, RollbackSuccessful).
 pub(super) async fn wait_refresh(
-    ports: &Ports<'_>,
+    ports: &Ports,
     group: &str,
     id: &str,
     ctx: &mut Ctx,

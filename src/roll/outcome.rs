@@ -1,0 +1,223 @@
+//! How a roll ended, as one typed value: the verdict, what stopped it, and the target's
+//! facts. The text report, the JSON, the step summary, the GITHUB_OUTPUT pairs and the
+//! exit code are all exhaustive matches on it (see `report`), so no verdict can be
+//! rendered as another.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Strategy;
+use crate::error::Error;
+
+/// What slipway-roll rolls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Asg,
+    Ecs,
+}
+
+impl Target {
+    /// The name used in plan files, flags and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Asg => "asg",
+            Target::Ecs => "ecs",
+        }
+    }
+
+    /// What people call it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Target::Asg => "Auto Scaling group",
+            Target::Ecs => "ECS service",
+        }
+    }
+}
+
+/// The verdict of a roll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every step done: the new version serves.
+    Succeeded,
+    /// The fleet already ran the new version; nothing changed.
+    Unchanged,
+    /// ECS `--register-only`: the revision exists, the service still runs the previous one.
+    Registered,
+    /// Stopped (failure, timeout or signal) and restored to the previous version.
+    RolledBack,
+    /// Stopped before anything that serves had changed.
+    Aborted,
+    /// Stopped past the point of no return: the cleanup finished the roll and the new version serves.
+    Finished,
+    /// Stopped, and the cleanup did not finish: something is left to do by hand.
+    Failed,
+    /// Refused before any change (bad input, a busy fleet, drift from the plan, a failed read).
+    Refused,
+    /// `--dry-run`: the plan was made; nothing changed.
+    DryRun,
+    /// `--plan-out`: the plan was written; nothing changed.
+    Planned,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Succeeded => "succeeded",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Registered => "registered",
+            Verdict::RolledBack => "rolled_back",
+            Verdict::Aborted => "aborted",
+            Verdict::Finished => "finished",
+            Verdict::Failed => "failed",
+            Verdict::Refused => "refused",
+            Verdict::DryRun => "dry_run",
+            Verdict::Planned => "planned",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What stopped a roll that did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// The roll failed (unhealthy, an API refused, a gate failed).
+    Failure,
+    /// A deadline passed.
+    TimedOut,
+    /// SIGINT or SIGTERM.
+    Interrupted,
+    /// Bad input: config, flags, drift from a plan.
+    BadInput,
+}
+
+impl Stop {
+    pub fn of(e: &Error) -> Stop {
+        match e {
+            Error::Input { .. } => Stop::BadInput,
+            Error::Failed { .. } => Stop::Failure,
+            Error::TimedOut(_) => Stop::TimedOut,
+            Error::Interrupted(_) => Stop::Interrupted,
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Stop::Failure => 1,
+            Stop::BadInput => 2,
+            Stop::TimedOut => 3,
+            Stop::Interrupted => 130,
+        }
+    }
+}
+
+/// An Auto Scaling group roll's facts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AsgDetails {
+    pub group: String,
+    pub strategy: Strategy,
+    pub previous_version: i64,
+    pub new_version: i64,
+    pub previous_image_id: Option<String>,
+    pub new_image_id: Option<String>,
+    /// Old instances replaced by new ones.
+    pub instances_replaced: usize,
+    pub new_instances: Vec<String>,
+}
+
+/// An ECS rollout's facts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcsDetails {
+    pub cluster: String,
+    pub service: String,
+    pub previous_task_definition: String,
+    pub new_task_definition: Option<String>,
+    pub image: String,
+    pub deployment_id: Option<String>,
+}
+
+/// The target's own facts; flattened into the outcome's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Details {
+    Asg(AsgDetails),
+    Ecs(EcsDetails),
+}
+
+/// How a roll ended, for JSON, GITHUB_OUTPUT, the step summary and the exit code.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub target: Target,
+    /// The group or service.
+    pub name: String,
+    pub result: Verdict,
+    /// What stopped a roll that did not complete.
+    pub stopped_by: Option<Stop>,
+    /// The previous version serves again.
+    pub rolled_back: bool,
+    pub duration_seconds: f64,
+    /// Why it did not succeed.
+    pub error: Option<String>,
+    /// What the cleanup did.
+    pub cleanup: Vec<String>,
+    pub exit_code: u8,
+    #[serde(flatten)]
+    pub details: Details,
+}
+
+impl Outcome {
+    pub fn new(target: Target, name: String, result: Verdict, details: Details) -> Self {
+        let mut outcome = Outcome {
+            target,
+            name,
+            result,
+            stopped_by: None,
+            rolled_back: false,
+            duration_seconds: 0.0,
+            error: None,
+            cleanup: Vec::new(),
+            exit_code: 0,
+            details,
+        };
+        outcome.settle();
+        outcome
+    }
+
+    /// Derives `rolled_back` and `exit_code` from the verdict and what stopped the roll.
+    pub fn settle(&mut self) {
+        self.rolled_back = self.result == Verdict::RolledBack;
+        self.exit_code = self.code();
+    }
+
+    /// The Auto Scaling facts, when the target is a group.
+    pub fn asg(&self) -> Option<&AsgDetails> {
+        match &self.details {
+            Details::Asg(d) => Some(d),
+            Details::Ecs(_) => None,
+        }
+    }
+
+    /// The ECS facts, when the target is a service.
+    pub fn ecs(&self) -> Option<&EcsDetails> {
+        match &self.details {
+            Details::Ecs(d) => Some(d),
+            Details::Asg(_) => None,
+        }
+    }
+
+    /// The process exit code.
+    pub fn code(&self) -> u8 {
+        let stopped = self.stopped_by.unwrap_or(Stop::Failure).exit_code();
+        match self.result {
+            Verdict::Succeeded | Verdict::Unchanged | Verdict::Registered | Verdict::DryRun | Verdict::Planned => 0,
+            Verdict::RolledBack | Verdict::Aborted | Verdict::Finished | Verdict::Refused => stopped,
+            Verdict::Failed => 1,
+        }
+    }
+}
