@@ -62,8 +62,8 @@ impl AutoScaling for AsgAdapter {
             .iter()
             .map(|i| GroupInstance {
                 id: text(i.instance_id()),
-                lifecycle_state: text(i.lifecycle_state().map(|s| s.as_str())),
-                health_status: text(i.health_status()),
+                lifecycle_state: text(i.lifecycle_state().map(|s| s.as_str())).as_str().into(),
+                health_status: text(i.health_status()).as_str().into(),
                 launch_template_version: i.launch_template().and_then(|t| t.version()).map(str::to_string),
                 availability_zone: i.availability_zone().map(str::to_string),
             })
@@ -202,7 +202,7 @@ impl AutoScaling for AsgAdapter {
             .iter()
             .map(|r| InstanceRefresh {
                 id: r.instance_refresh_id().unwrap_or_default().to_string(),
-                status: r.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                status: r.status().map(|s| s.as_str()).unwrap_or_default().into(),
                 status_reason: r.status_reason().map(str::to_string),
                 percentage_complete: r.percentage_complete(),
                 instances_to_update: r.instances_to_update(),

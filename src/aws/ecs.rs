@@ -67,13 +67,13 @@ impl Ecs for EcsAdapter {
             .iter()
             .map(|d| EcsDeployment {
                 id: d.id().unwrap_or_default().to_string(),
-                status: d.status().unwrap_or_default().to_string(),
+                status: d.status().unwrap_or_default().into(),
                 task_definition: d.task_definition().unwrap_or_default().to_string(),
                 desired: d.desired_count(),
                 running: d.running_count(),
                 pending: d.pending_count(),
                 failed_tasks: d.failed_tasks(),
-                rollout_state: d.rollout_state().map(|r| r.as_str().to_string()),
+                rollout_state: d.rollout_state().map(|r| r.as_str().into()),
                 rollout_state_reason: d.rollout_state_reason().map(str::to_string),
             })
             .collect();

@@ -91,8 +91,9 @@ impl LoadBalancing for ElbAdapter {
                     port: d.target().and_then(|t| t.port()),
                     state: health
                         .and_then(|h| h.state())
-                        .map(|s| s.as_str().to_string())
-                        .unwrap_or_else(|| "unknown".into()),
+                        .map(|s| s.as_str())
+                        .unwrap_or("unknown")
+                        .into(),
                     reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
                     description: health.and_then(|h| h.description()).map(str::to_string),
                 }

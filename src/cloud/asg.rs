@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::CloudResult;
+use super::{CloudResult, Health, Lifecycle, RefreshStatus};
 
 /// A launch template as a group uses it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,10 +18,8 @@ pub struct LaunchTemplateSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupInstance {
     pub id: String,
-    /// Pending, InService, Terminating, Standby, ...
-    pub lifecycle_state: String,
-    /// Healthy or Unhealthy.
-    pub health_status: String,
+    pub lifecycle_state: Lifecycle,
+    pub health_status: Health,
     /// The launch template version the instance was launched from, when known.
     pub launch_template_version: Option<String>,
     pub availability_zone: Option<String>,
@@ -29,7 +27,7 @@ pub struct GroupInstance {
 
 impl GroupInstance {
     pub fn in_service_and_healthy(&self) -> bool {
-        self.lifecycle_state == "InService" && self.health_status == "Healthy"
+        self.lifecycle_state == Lifecycle::InService && self.health_status == Health::Healthy
     }
 }
 
@@ -82,9 +80,7 @@ pub struct RefreshSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceRefresh {
     pub id: String,
-    /// Pending, InProgress, Successful, Failed, Cancelling, Cancelled, RollbackInProgress,
-    /// RollbackFailed, RollbackSuccessful, Baking.
-    pub status: String,
+    pub status: RefreshStatus,
     pub status_reason: Option<String>,
     pub percentage_complete: Option<i32>,
     pub instances_to_update: Option<i32>,
@@ -92,10 +88,20 @@ pub struct InstanceRefresh {
 
 impl InstanceRefresh {
     pub fn in_progress(&self) -> bool {
-        matches!(
-            self.status.as_str(),
-            "Pending" | "InProgress" | "Cancelling" | "RollbackInProgress" | "Baking"
-        )
+        match self.status {
+            RefreshStatus::Pending
+            | RefreshStatus::InProgress
+            | RefreshStatus::Cancelling
+            | RefreshStatus::RollbackInProgress
+            | RefreshStatus::Baking => true,
+            // A status AWS adds later is taken as still going: it is waited on, not overrun.
+            RefreshStatus::Unknown(_) => true,
+            RefreshStatus::Successful
+            | RefreshStatus::Failed
+            | RefreshStatus::Cancelled
+            | RefreshStatus::RollbackFailed
+            | RefreshStatus::RollbackSuccessful => false,
+        }
     }
 }
 

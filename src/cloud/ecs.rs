@@ -3,21 +3,19 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::CloudResult;
+use super::{CloudResult, DeploymentStatus, RolloutState};
 
 /// One deployment of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EcsDeployment {
     pub id: String,
-    /// PRIMARY, ACTIVE or INACTIVE.
-    pub status: String,
+    pub status: DeploymentStatus,
     pub task_definition: String,
     pub desired: i32,
     pub running: i32,
     pub pending: i32,
     pub failed_tasks: i32,
-    /// IN_PROGRESS, COMPLETED or FAILED.
-    pub rollout_state: Option<String>,
+    pub rollout_state: Option<RolloutState>,
     pub rollout_state_reason: Option<String>,
 }
 

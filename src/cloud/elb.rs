@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::CloudResult;
+use super::{CloudResult, TargetState};
 
 /// A target group's settings that matter to waits and rolls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,8 +22,7 @@ pub struct TargetGroup {
 pub struct TargetHealth {
     pub id: String,
     pub port: Option<i32>,
-    /// initial, healthy, unhealthy, unused, draining, unavailable.
-    pub state: String,
+    pub state: TargetState,
     /// e.g. Target.ResponseCodeMismatch.
     pub reason: Option<String>,
     pub description: Option<String>,

@@ -10,6 +10,7 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+pub mod states;
 pub mod templates;
 
 use std::fmt;
@@ -19,6 +20,7 @@ pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, Laun
 pub use ec2::{Ec2, Image, LaunchTemplate, LaunchTemplateVersion, NewVersion};
 pub use ecs::{ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, StoppedTask, TaskDefinition};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
+pub use states::{DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState};
 pub use templates::{LaunchTemplates, TemplateVersion};
 
 /// One implementation of every port a roll or a wait uses: the AWS adapters

@@ -77,24 +77,14 @@ pub trait Rollout: Sync {
     fn up_to_date(&self, plan: &Self::Plan) -> String;
 
     /// Carries out step `n` of the plan.
-    fn step(
-        &self,
-        plan: &Self::Plan,
-        n: usize,
-        ctx: &mut Ctx,
-        run: &mut Self::Run,
-    ) -> impl Future<Output = Result<()>>;
+    fn step(&self, plan: &Self::Plan, n: usize, ctx: &mut Ctx, run: &mut Self::Run)
+        -> impl Future<Output = Result<()>>;
 
     /// The cleanup left to do by hand, as it stands now (for a second signal and the error).
     fn left_to_do(&self, plan: &Self::Plan, run: &Self::Run) -> Vec<String>;
 
     /// Restores what the run changed (or finishes it past its point of no return).
-    fn cleanup(
-        &self,
-        plan: &Self::Plan,
-        ctx: &mut Ctx,
-        run: &mut Self::Run,
-    ) -> impl Future<Output = Result<Cleaned>>;
+    fn cleanup(&self, plan: &Self::Plan, ctx: &mut Ctx, run: &mut Self::Run) -> impl Future<Output = Result<Cleaned>>;
 
     /// How the cleanup left things, in a few words for the error ("rolled back to version 3").
     fn ending(&self, plan: &Self::Plan, run: &Self::Run, cleaned: Cleaned) -> String;

@@ -147,7 +147,8 @@ pub fn parse<P: DeserializeOwned>(text: &str, name: &str, app: &str, environment
             "apply the plan with the --environment (and --target) it was made for, or make a new one",
         ));
     }
-    serde_json::from_value(file.plan).map_err(|e| not_a_plan(format!("its {} plan does not parse: {e}", target.as_str())))
+    serde_json::from_value(file.plan)
+        .map_err(|e| not_a_plan(format!("its {} plan does not parse: {e}", target.as_str())))
 }
 
 fn show(v: &Value) -> String {

@@ -22,7 +22,7 @@ impl Details {
     }
 
     /// What the roll rolls onto.
-    fn new(&self) -> String {
+    fn next(&self) -> String {
         match self {
             Details::Asg(d) => format!("version {}", d.new_version),
             Details::Ecs(d) => d.new_task_definition.as_deref().map(short).unwrap_or("-").to_string(),
@@ -105,16 +105,16 @@ pub fn verdict(o: &Outcome) -> String {
         Verdict::Succeeded => format!(
             "rolled {name} from {} to {}{} in {took}",
             d.previous(),
-            d.new(),
+            d.next(),
             d.replaced()
         ),
         Verdict::Unchanged => format!("{name} already runs {}; nothing changed", d.current()),
-        Verdict::Registered => format!("registered {} for {name}; it still runs {}", d.new(), d.previous()),
+        Verdict::Registered => format!("registered {} for {name}; it still runs {}", d.next(), d.previous()),
         Verdict::RolledBack => format!("{name} rolled back to {} after {took}", d.previous()),
         Verdict::Aborted => format!("{name}: stopped before anything serving had changed"),
         Verdict::Finished => format!(
             "{name}: stopped after {} was serving; the roll was finished instead of undone",
-            d.new()
+            d.next()
         ),
         Verdict::Failed => format!("{name}: the roll failed and its cleanup did not finish"),
         Verdict::Refused => format!("{name}: refused before any change"),

@@ -361,7 +361,10 @@ impl State {
 impl SimEcs {
     /// This service's ports, with a default Auto Scaling group beside it.
     pub fn ports(&self) -> crate::cloud::Ports {
-        super::ports(&super::Sim::new(super::Settings::default(), super::Faults::default()), self)
+        super::ports(
+            &super::Sim::new(super::Settings::default(), super::Faults::default()),
+            self,
+        )
     }
 
     pub fn new(settings: EcsSettings, faults: EcsFaults) -> Self {
@@ -638,7 +641,10 @@ mod tests {
         sim.update_service("web-cluster", "web", &td.arn).await.unwrap();
         let s = sim.describe_service("web-cluster", "web").await.unwrap().unwrap();
         assert_eq!(s.deployments.len(), 2);
-        assert_eq!(s.deployments[0].rollout_state.as_deref(), Some("IN_PROGRESS"));
+        assert_eq!(
+            s.deployments[0].rollout_state,
+            Some(crate::cloud::RolloutState::InProgress)
+        );
         sleep(Duration::from_secs(50)).await;
         let snap = sim.snapshot();
         assert_eq!(snap.deployments.len(), 2, "the old tasks drain for 30s");

@@ -35,7 +35,7 @@ impl Refresh {
     pub fn view(&self) -> InstanceRefresh {
         InstanceRefresh {
             id: self.id.clone(),
-            status: self.status.clone(),
+            status: self.status.as_str().into(),
             status_reason: self.reason.clone(),
             percentage_complete: Some(self.percentage),
             instances_to_update: Some(self.to_update),

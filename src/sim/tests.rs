@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::time::sleep;
 
 use super::{Faults, Settings, Sim};
-use crate::cloud::{AutoScaling, ErrorKind, LoadBalancing};
+use crate::cloud::{AutoScaling, ErrorKind, Health, Lifecycle, LoadBalancing};
 
 fn tg() -> String {
     Settings::target_group_arn("web")
@@ -18,7 +18,7 @@ async fn states(sim: &Sim) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|t| t.state)
+        .map(|t| t.state.to_string())
         .collect();
     s.sort();
     s
@@ -29,7 +29,13 @@ async fn a_launched_instance_boots_then_passes_its_checks() {
     let sim = Sim::new(Settings::default(), Faults::default());
     sim.update_size("web-asg", None, None, Some(5)).await.unwrap();
     let g = sim.describe_group("web-asg").await.unwrap().unwrap();
-    assert_eq!(g.instances.iter().filter(|i| i.lifecycle_state == "Pending").count(), 1);
+    assert_eq!(
+        g.instances
+            .iter()
+            .filter(|i| i.lifecycle_state == Lifecycle::Pending)
+            .count(),
+        1
+    );
     sleep(Duration::from_secs(60)).await;
     assert_eq!(
         states(&sim).await,
@@ -77,14 +83,21 @@ async fn the_group_replaces_an_instance_failing_its_checks() {
         .unwrap()
         .instances
         .iter()
-        .all(|i| i.health_status == "Healthy"));
+        .all(|i| i.health_status == Health::Healthy));
     sleep(Duration::from_secs(1)).await;
     let g = sim.describe_group("web-asg").await.unwrap().unwrap();
-    let unhealthy: Vec<_> = g.instances.iter().filter(|i| i.health_status == "Unhealthy").collect();
+    let unhealthy: Vec<_> = g
+        .instances
+        .iter()
+        .filter(|i| i.health_status == Health::Unhealthy)
+        .collect();
     assert_eq!(unhealthy.len(), 1);
-    assert_eq!(unhealthy[0].lifecycle_state, "Terminating");
+    assert_eq!(unhealthy[0].lifecycle_state, Lifecycle::Terminating);
     assert_eq!(
-        g.instances.iter().filter(|i| i.lifecycle_state == "Pending").count(),
+        g.instances
+            .iter()
+            .filter(|i| i.lifecycle_state == Lifecycle::Pending)
+            .count(),
         1,
         "a replacement"
     );
@@ -121,7 +134,7 @@ async fn sizes_are_validated_like_aws() {
     let id = g
         .instances
         .iter()
-        .find(|i| i.lifecycle_state == "InService")
+        .find(|i| i.lifecycle_state == Lifecycle::InService)
         .unwrap()
         .id
         .clone();

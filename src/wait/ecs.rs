@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::engine::Check;
 use super::gate::Probe;
-use crate::cloud::{Ecs, EcsDeployment, EcsService};
+use crate::cloud::{DeploymentStatus, Ecs, EcsDeployment, EcsService, RolloutState};
 use crate::error::{Error, Result};
 
 pub struct EcsProbe {
@@ -48,7 +48,7 @@ fn reason(d: &EcsDeployment) -> String {
 
 /// Judges one look at a service. `watched` is the primary deployment seen first.
 pub fn judge(s: &EcsService, expected: Option<&str>, watched: Option<&EcsDeployment>) -> Check<String> {
-    let Some(primary) = s.deployments.iter().find(|d| d.status == "PRIMARY") else {
+    let Some(primary) = s.deployments.iter().find(|d| d.status == DeploymentStatus::Primary) else {
         return Check::Pending(format!("service {} has no PRIMARY deployment yet", s.name));
     };
     // A rollback: the deployment we watch (or the one with the expected task definition)
@@ -61,7 +61,7 @@ pub fn judge(s: &EcsService, expected: Option<&str>, watched: Option<&EcsDeploym
             let failed = s
                 .deployments
                 .iter()
-                .find(|d| &d.task_definition == target && d.rollout_state.as_deref() == Some("FAILED"));
+                .find(|d| &d.task_definition == target && d.rollout_state == Some(RolloutState::Failed));
             let how = match failed {
                 Some(d) => format!("deployment {} of {} FAILED ({})", d.id, short(target), reason(d)),
                 None => format!("{} is no longer the primary deployment", short(target)),
@@ -72,7 +72,7 @@ pub fn judge(s: &EcsService, expected: Option<&str>, watched: Option<&EcsDeploym
             ));
         }
     }
-    if primary.rollout_state.as_deref() == Some("FAILED") {
+    if primary.rollout_state == Some(RolloutState::Failed) {
         return Check::Failed(format!(
             "deployment {} of {} FAILED: {}",
             primary.id,
@@ -80,12 +80,18 @@ pub fn judge(s: &EcsService, expected: Option<&str>, watched: Option<&EcsDeploym
             reason(primary)
         ));
     }
-    let state = primary.rollout_state.as_deref().unwrap_or("no rollout state");
-    if s.deployments.len() == 1
-        && state != "IN_PROGRESS"
-        && primary.running == primary.desired
-        && s.running == s.desired
-    {
+    let state = primary
+        .rollout_state
+        .as_ref()
+        .map(|r| r.as_str())
+        .unwrap_or("no rollout state");
+    // Settled when COMPLETED, or with no rollout state at all (older services); a state
+    // AWS adds later is waited on, never taken as settled.
+    let settled = match &primary.rollout_state {
+        Some(RolloutState::Completed) | None => true,
+        Some(RolloutState::InProgress | RolloutState::Failed | RolloutState::Unknown(_)) => false,
+    };
+    if s.deployments.len() == 1 && settled && primary.running == primary.desired && s.running == s.desired {
         return Check::Done(format!(
             "{} {state}, {}/{} tasks running",
             short(&primary.task_definition),
@@ -134,7 +140,11 @@ impl Probe for EcsProbe {
             Err(e) => return Ok(Check::Pending(e.to_string())),
         };
         if self.watched.is_none() {
-            self.watched = service.deployments.iter().find(|d| d.status == "PRIMARY").cloned();
+            self.watched = service
+                .deployments
+                .iter()
+                .find(|d| d.status == DeploymentStatus::Primary)
+                .cloned();
         }
         Ok(judge(&service, self.expected.as_deref(), self.watched.as_ref()))
     }

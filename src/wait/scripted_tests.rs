@@ -315,8 +315,8 @@ fn group(instances: &[(&str, &str, &str, &str)], desired: i32) -> Group {
             .iter()
             .map(|(id, life, health, v)| GroupInstance {
                 id: id.to_string(),
-                lifecycle_state: life.to_string(),
-                health_status: health.to_string(),
+                lifecycle_state: (*life).into(),
+                health_status: (*health).into(),
                 launch_template_version: Some(v.to_string()),
                 availability_zone: None,
             })

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::engine::{human, Check};
 use super::gate::Probe;
-use crate::cloud::{ErrorKind, LoadBalancing, TargetHealth};
+use crate::cloud::{ErrorKind, LoadBalancing, TargetHealth, TargetState};
 use crate::error::{Error, Result};
 
 pub struct TargetGroupProbe {
@@ -101,14 +101,14 @@ impl Probe for TargetGroupProbe {
             Err(e) => return Ok(Check::Pending(e.to_string())),
         };
         let now = Instant::now();
-        let counted: Vec<&TargetHealth> = targets.iter().filter(|t| t.state != "draining").collect();
-        let healthy = counted.iter().filter(|t| t.state == "healthy").count();
-        let others: Vec<&&TargetHealth> = counted.iter().filter(|t| t.state != "healthy").collect();
+        let counted: Vec<&TargetHealth> = targets.iter().filter(|t| !t.state.draining()).collect();
+        let healthy = counted.iter().filter(|t| t.state == TargetState::Healthy).count();
+        let others: Vec<&&TargetHealth> = counted.iter().filter(|t| t.state != TargetState::Healthy).collect();
         self.unhealthy_since
-            .retain(|id, _| others.iter().any(|t| &t.id == id && t.state == "unhealthy"));
+            .retain(|id, _| others.iter().any(|t| &t.id == id && t.state == TargetState::Unhealthy));
         let mut failed = Vec::new();
         for t in &others {
-            if t.state == "unhealthy" {
+            if t.state == TargetState::Unhealthy {
                 let since = *self.unhealthy_since.entry(t.id.clone()).or_insert(now);
                 if now.duration_since(since) >= self.grace {
                     failed.push(format!("{} for {}", describe(t), human(now.duration_since(since))));
@@ -149,7 +149,7 @@ impl Probe for TargetGroupProbe {
     async fn diagnose(&mut self) -> Vec<String> {
         self.last
             .iter()
-            .filter(|t| t.state != "healthy")
+            .filter(|t| t.state != TargetState::Healthy)
             .map(describe)
             .collect()
     }

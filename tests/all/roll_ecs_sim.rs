@@ -73,10 +73,20 @@ async fn a_good_image_rolls_out_and_completes() {
     assert_eq!(code, 0, "{o:?}");
     assert_eq!(o.result, Verdict::Succeeded);
     assert_eq!(
-        (o.ecs().unwrap().previous_task_definition.clone().as_str(), o.ecs().unwrap().new_task_definition.clone().as_deref()),
+        (
+            o.ecs().unwrap().previous_task_definition.clone().as_str(),
+            o.ecs().unwrap().new_task_definition.clone().as_deref()
+        ),
         (TD1, Some(TD2))
     );
-    assert!(o.ecs().unwrap().deployment_id.clone().as_deref().unwrap().starts_with("ecs-svc/"));
+    assert!(o
+        .ecs()
+        .unwrap()
+        .deployment_id
+        .clone()
+        .as_deref()
+        .unwrap()
+        .starts_with("ecs-svc/"));
     assert!(!o.rolled_back && o.duration_seconds >= 50.0, "{o:?}");
     let snap = sim.snapshot();
     assert_eq!(snap.deployments.len(), 1);
@@ -221,7 +231,12 @@ async fn throttling_is_retried_and_each_mutation_happens_once() {
 }
 
 async fn plan(sim: &SimEcs) -> EcsPlan {
-    let rolled = roll::roll(&rollout(sim, &request()), Mode::PlanOut, &mut ctx(CancellationToken::new())).await;
+    let rolled = roll::roll(
+        &rollout(sim, &request()),
+        Mode::PlanOut,
+        &mut ctx(CancellationToken::new()),
+    )
+    .await;
     rolled.result.unwrap();
     assert_eq!(rolled.outcome.result, Verdict::Planned);
     rolled.plan.unwrap()

@@ -80,7 +80,13 @@ async fn surge_replaces_every_instance_and_restores_capacity() {
     assert_eq!((snap.capacity.min, snap.capacity.max, snap.capacity.desired), (2, 8, 4));
     assert!(snap.instances.iter().all(|i| !before.contains(&i.0)));
     assert_eq!(r.outcome.asg().unwrap().instances_replaced, 4);
-    assert_eq!((r.outcome.asg().unwrap().previous_version, r.outcome.asg().unwrap().new_version), (1, 2));
+    assert_eq!(
+        (
+            r.outcome.asg().unwrap().previous_version,
+            r.outcome.asg().unwrap().new_version
+        ),
+        (1, 2)
+    );
     assert!(!r.outcome.rolled_back);
     assert!(min_healthy(&sim) >= 4, "{:?}", sim.samples());
     let ops: Vec<&str> = sim.mutations().iter().map(|c| c.operation).collect();
@@ -170,7 +176,12 @@ async fn surge_with_an_instance_that_never_boots_is_rolled_back() {
     let sim = Sim::new(Settings::default(), stuck());
     let mut ctx = Ctx::quiet(CancellationToken::new());
     ctx.timeout = Duration::from_secs(150);
-    let rolled = roll(&AsgRollout::new(sim.ports(), request(Strategy::Surge)), Mode::Roll, &mut ctx).await;
+    let rolled = roll(
+        &AsgRollout::new(sim.ports(), request(Strategy::Surge)),
+        Mode::Roll,
+        &mut ctx,
+    )
+    .await;
     let (outcome, result) = (rolled.outcome, rolled.result);
     assert_eq!(result.unwrap_err().exit_code(), 3, "{outcome:?}");
     assert!(outcome.rolled_back);
@@ -408,7 +419,12 @@ async fn dry_run_plans_and_changes_nothing() {
         Faults::default(),
     );
     let mut ctx = Ctx::quiet(CancellationToken::new());
-    let rolled = roll(&AsgRollout::new(sim.ports(), request(Strategy::Surge)), Mode::DryRun, &mut ctx).await;
+    let rolled = roll(
+        &AsgRollout::new(sim.ports(), request(Strategy::Surge)),
+        Mode::DryRun,
+        &mut ctx,
+    )
+    .await;
     let (plan, outcome, result) = (rolled.plan, rolled.outcome, rolled.result);
     assert!(result.is_ok());
     assert_eq!(outcome.result, Verdict::DryRun);
@@ -518,7 +534,12 @@ async fn the_cleanup_left_to_do_is_kept_current_for_a_second_signal() {
         pending: pending.clone(),
         seen: seen.clone(),
     })];
-    let rolled = roll(&AsgRollout::new(sim.ports(), request(Strategy::Surge)), Mode::Roll, &mut ctx).await;
+    let rolled = roll(
+        &AsgRollout::new(sim.ports(), request(Strategy::Surge)),
+        Mode::Roll,
+        &mut ctx,
+    )
+    .await;
     let (outcome, result) = (rolled.outcome, rolled.result);
     assert!(result.is_ok(), "{outcome:?}");
     let during = seen.lock().unwrap().clone();

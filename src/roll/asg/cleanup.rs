@@ -12,11 +12,11 @@ use std::collections::BTreeSet;
 use super::plan::Plan;
 use super::steps::{describe, terminate, wait_gone, wait_refresh};
 use super::Run;
-use crate::cloud::{Ports, RefreshSpec};
-use crate::roll::calls::{self, Ctx, Raw};
-use crate::roll::Cleaned;
+use crate::cloud::{Ports, RefreshSpec, RefreshStatus};
 use crate::config::Strategy;
 use crate::error::{Error, Result};
+use crate::roll::calls::{self, Ctx, Raw};
+use crate::roll::Cleaned;
 use crate::wait::{self, Check};
 
 /// The cleanup steps still to do, for a second signal and for the error's help.
@@ -114,7 +114,7 @@ async fn undo_surge(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) ->
     for i in g
         .instances
         .iter()
-        .filter(|i| !old.contains(&i.id) && !i.lifecycle_state.starts_with("Terminat"))
+        .filter(|i| !old.contains(&i.id) && !i.lifecycle_state.leaving())
     {
         let decrement = calls::retry_raw("TerminateInstanceInAutoScalingGroup", &ctx.cancel, || {
             ports.asg.terminate_instance(&i.id, true)
@@ -174,7 +174,7 @@ async fn finish_surge(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) 
     for i in g
         .instances
         .iter()
-        .filter(|i| old.contains(&i.id) && !i.lifecycle_state.starts_with("Terminat"))
+        .filter(|i| old.contains(&i.id) && !i.lifecycle_state.leaving())
     {
         terminate(ports, &i.id, true, &ctx.cancel).await?;
         done(ctx, run, format!("terminated the old instance {}", i.id));
@@ -211,8 +211,8 @@ async fn undo_refresh(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) 
             ),
         );
     };
-    match refresh.status.as_str() {
-        "Pending" | "InProgress" | "Baking" => {
+    match &refresh.status {
+        RefreshStatus::Pending | RefreshStatus::InProgress | RefreshStatus::Baking => {
             match calls::retry_raw("RollbackInstanceRefresh", &ctx.cancel, || {
                 ports.asg.rollback_refresh(&b.group)
             })
@@ -225,10 +225,16 @@ async fn undo_refresh(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) 
             }
             wait_rollback_or_reverse(ports, plan, &id, ctx, run).await?;
         }
-        "RollbackInProgress" | "Cancelling" => wait_rollback_or_reverse(ports, plan, &id, ctx, run).await?,
-        "RollbackSuccessful" => {}
-        status => {
-            reverse(ctx, run, status);
+        // An unknown status may still be moving: wait for it to end, then reverse if need be.
+        RefreshStatus::RollbackInProgress | RefreshStatus::Cancelling | RefreshStatus::Unknown(_) => {
+            wait_rollback_or_reverse(ports, plan, &id, ctx, run).await?
+        }
+        RefreshStatus::RollbackSuccessful => {}
+        status @ (RefreshStatus::Successful
+        | RefreshStatus::Failed
+        | RefreshStatus::Cancelled
+        | RefreshStatus::RollbackFailed) => {
+            reverse(ctx, run, status.as_str());
             refresh_back(ports, plan, ctx).await?;
         }
     }
@@ -246,13 +252,7 @@ async fn undo_refresh(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) 
 }
 
 /// Waits for a rollback; if it ends any other way than RollbackSuccessful, refreshes back.
-async fn wait_rollback_or_reverse(
-    ports: &Ports,
-    plan: &Plan,
-    id: &str,
-    ctx: &mut Ctx,
-    run: &mut Run,
-) -> Result<()> {
+async fn wait_rollback_or_reverse(ports: &Ports, plan: &Plan, id: &str, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
     match wait_refresh(ports, &plan.before.group, id, ctx, true).await {
         Ok(()) => Ok(()),
         Err(Error::Failed { message, .. }) => {

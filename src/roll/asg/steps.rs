@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{Plan, Step};
 use super::Run;
-use crate::cloud::{CloudError, Group, Ports};
-use crate::roll::calls::{self, retryable, Ctx, Raw};
+use crate::cloud::{CloudError, Group, Health, Lifecycle, Ports, RefreshStatus, TargetState};
 use crate::error::{Error, Result};
+use crate::roll::calls::{self, retryable, Ctx, Raw};
 use crate::wait::{self, Check, Outcome as GateOutcome};
 
 pub(super) async fn run(ports: &Ports, plan: &Plan, step: &Step, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
@@ -192,7 +192,7 @@ async fn wait_new_healthy(
         let new: Vec<_> = g.instances.iter().filter(|i| !old.contains(&i.id)).collect();
         if let Some(bad) = new
             .iter()
-            .find(|i| i.health_status == "Unhealthy" || i.lifecycle_state.starts_with("Terminat"))
+            .find(|i| i.health_status == Health::Unhealthy || i.lifecycle_state.leaving())
         {
             return Ok(Check::Failed(format!(
                 "new instance {} (launch template version {}) is {}/{}: it failed its health checks",
@@ -216,12 +216,12 @@ async fn wait_new_healthy(
             };
             let states: BTreeMap<&str, &crate::cloud::TargetHealth> =
                 health.iter().map(|t| (t.id.as_str(), t)).collect();
-            healthy.retain(|id| states.get(id).is_some_and(|t| t.state == "healthy"));
+            healthy.retain(|id| states.get(id).is_some_and(|t| t.state == TargetState::Healthy));
             if detail.is_empty() {
                 if let Some(t) = in_service
                     .iter()
                     .filter_map(|id| states.get(id))
-                    .find(|t| t.state != "healthy")
+                    .find(|t| t.state != TargetState::Healthy)
                 {
                     detail = format!(
                         "; {} is {}{} in {}",
@@ -237,7 +237,7 @@ async fn wait_new_healthy(
             return Ok(Check::Done(healthy.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
         }
         if detail.is_empty() {
-            if let Some(p) = new.iter().find(|i| i.lifecycle_state != "InService") {
+            if let Some(p) = new.iter().find(|i| i.lifecycle_state != Lifecycle::InService) {
                 detail = format!("; {} is {}", p.id, p.lifecycle_state);
             }
         }
@@ -282,7 +282,7 @@ pub(super) async fn wait_drained(
                 Ok(h) => {
                     draining += h
                         .iter()
-                        .filter(|t| instances.contains(&t.id) && t.state == "draining")
+                        .filter(|t| instances.contains(&t.id) && t.state.draining())
                         .count()
                 }
                 Err(e) => return transient(e),
@@ -317,13 +317,7 @@ pub(super) async fn wait_gone(ports: &Ports, group: &str, instances: &[String], 
 }
 
 /// Follows a refresh: done on Successful (or, when `rollback`, RollbackSuccessful).
-pub(super) async fn wait_refresh(
-    ports: &Ports,
-    group: &str,
-    id: &str,
-    ctx: &mut Ctx,
-    rollback: bool,
-) -> Result<()> {
+pub(super) async fn wait_refresh(ports: &Ports, group: &str, id: &str, ctx: &mut Ctx, rollback: bool) -> Result<()> {
     let pacing = ctx.pacing();
     let cancel = ctx.cancel.clone();
     let what = if rollback {
@@ -346,12 +340,23 @@ pub(super) async fn wait_refresh(
             r.instances_to_update.unwrap_or(0)
         );
         let reason = r.status_reason.clone().unwrap_or_default();
-        Ok(match (r.status.as_str(), rollback) {
-            ("Successful", false) | ("RollbackSuccessful", true) | ("Successful", true) => Check::Done(()),
-            ("Pending" | "InProgress" | "Baking", false) | ("RollbackInProgress" | "Pending" | "InProgress", true) => {
-                Check::Pending(progress)
-            }
-            (status, _) => Check::Failed(format!("instance refresh {id} is {status}: {reason}")),
+        use RefreshStatus as S;
+        Ok(match (&r.status, rollback) {
+            (S::Successful, _) | (S::RollbackSuccessful, true) => Check::Done(()),
+            (S::Pending | S::InProgress | S::Baking, false)
+            | (S::RollbackInProgress | S::Pending | S::InProgress, true) => Check::Pending(progress),
+            // A status AWS adds later: keep following it, the deadline still applies.
+            (S::Unknown(status), _) => Check::Pending(format!("{progress} (status {status})")),
+            (
+                status @ (S::Failed
+                | S::Cancelling
+                | S::Cancelled
+                | S::RollbackInProgress
+                | S::RollbackFailed
+                | S::RollbackSuccessful
+                | S::Baking),
+                _,
+            ) => Check::Failed(format!("instance refresh {id} is {status}: {reason}")),
         })
     })
     .await

@@ -5,11 +5,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::plan::{short, EcsObserved, EcsPlan, EcsStep, PlannedRevision, SeenDeployment};
 use super::EcsRequest;
-use crate::cloud::{Ecs, EcsService, Revision};
+use crate::cloud::{DeploymentStatus, Ecs, EcsService, Revision};
 use crate::error::{Error, Result};
 use crate::image::reference::ImageRef;
-use crate::roll::calls::{self, Ctx};
 use crate::roll::asg::plan::FORMAT;
+use crate::roll::calls::{self, Ctx};
 
 /// Checks what can be checked without a call: the image reference and the variables.
 pub fn check_request(req: &EcsRequest) -> Result<()> {
@@ -49,7 +49,7 @@ pub(super) fn busy(s: &EcsService) -> Option<String> {
     let others: Vec<String> = s
         .deployments
         .iter()
-        .filter(|d| d.status != "PRIMARY")
+        .filter(|d| d.status != DeploymentStatus::Primary)
         .map(|d| format!("{} ({} {})", d.id, short(&d.task_definition), d.status))
         .collect();
     if others.is_empty() {
@@ -58,13 +58,13 @@ pub(super) fn busy(s: &EcsService) -> Option<String> {
     let primary = s
         .deployments
         .iter()
-        .find(|d| d.status == "PRIMARY")
+        .find(|d| d.status == DeploymentStatus::Primary)
         .map(|d| {
             format!(
                 "deployment {} of {} is {}",
                 d.id,
                 short(&d.task_definition),
-                d.rollout_state.as_deref().unwrap_or("in progress")
+                d.rollout_state.as_ref().map(|r| r.as_str()).unwrap_or("in progress")
             )
         })
         .unwrap_or_else(|| "a deployment is in progress".into());

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cloud::Revision;
+use crate::cloud::{DeploymentStatus, Revision, RolloutState};
 
 /// The new revision as a plan records it: the variables' names and a digest of their
 /// values, never the values (plans are uploaded as workflow artifacts).
@@ -44,7 +44,10 @@ pub fn environment_digest(environment: &[(String, String)]) -> String {
         hash.update((v.len() as u64).to_be_bytes());
         hash.update(v.as_bytes());
     }
-    format!("sha256:{}", hash.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 /// One deployment as discovery saw it.
@@ -52,8 +55,8 @@ pub fn environment_digest(environment: &[(String, String)]) -> String {
 pub struct SeenDeployment {
     pub id: String,
     pub task_definition: String,
-    pub status: String,
-    pub rollout_state: Option<String>,
+    pub status: DeploymentStatus,
+    pub rollout_state: Option<RolloutState>,
 }
 
 /// What discovery saw; the plan assumes it, and a rollback restores its task definition.
