@@ -289,8 +289,14 @@ pub async fn roll<T: Rollout>(t: &T, mode: Mode, ctx: &mut Ctx) -> Finished<T::P
     }
 }
 
+/// Stopped before the plan was carried out: refused (bad input, a busy fleet, drift, a
+/// failed read), or aborted by a signal or the deadline.
 fn refused<T: Rollout>(t: &T, plan: Option<T::Plan>, e: Error, start: Instant) -> Finished<T::Plan> {
-    let outcome = outcome_of(t, plan.as_ref(), None, Verdict::Refused, Some(&e), start);
+    let verdict = match Stop::of(&e) {
+        Stop::BadInput | Stop::Failure => Verdict::Refused,
+        Stop::Interrupted | Stop::TimedOut => Verdict::Aborted,
+    };
+    let outcome = outcome_of(t, plan.as_ref(), None, verdict, Some(&e), start);
     Finished {
         plan,
         outcome,

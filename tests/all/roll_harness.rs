@@ -1,16 +1,21 @@
-//! The randomized harness: 500 simulated rolls with injected faults (throttling, 5xx,
-//! an unhealthy new version, instances that never boot, cancellation at a random
-//! instant), checking the invariants at every virtual instant the simulator sampled:
-//! healthy in-service capacity never below the configured minimum; the end state is all
-//! new or fully restored (capacity, min, max, launch template version); no orphans.
+//! The randomized harness: 500 simulated rolls through the one driver, about a third of
+//! them ECS rollouts and the rest Auto Scaling rolls, with injected faults (throttling,
+//! 5xx, an unhealthy new version or a crashing image, instances that never boot,
+//! cancellation at a random instant), checking the invariants at every virtual instant
+//! the simulator sampled: healthy capacity never below the minimum; the end state is all
+//! new or fully restored (capacity, min, max, launch template version or task
+//! definition); no orphans; the verdict matches the end state. Then the mix: most rolls
+//! succeed and none is refused (no input here is bad), so a regression that refuses or
+//! fails every roll cannot pass.
 
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use slipway::config::Strategy;
-use slipway::roll::Request;
-use slipway::sim::{Faults, Settings, Sim};
+use slipway::roll::ecs::{EcsRequest, EcsRollout};
+use slipway::roll::{self, Ctx, Mode, Request, Verdict};
+use slipway::sim::{EcsFaults, EcsSettings, Faults, Settings, Sim, SimEcs};
 use tokio_util::sync::CancellationToken;
 
 use crate::roll_sim::roll_with;
@@ -23,6 +28,12 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
     let mut violations = Vec::new();
     let mut tally = std::collections::BTreeMap::new();
     for run in 0..RUNS {
+        if rng.random_bool(0.33) {
+            let (tally_key, problems) = ecs_run(&mut rng, run).await;
+            *tally.entry(tally_key).or_insert(0) += 1;
+            violations.extend(problems);
+            continue;
+        }
         let strategy = if rng.random_bool(0.5) {
             Strategy::Surge
         } else {
@@ -121,7 +132,7 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
             problems.push("refused, yet changed something".into());
         }
         *tally
-            .entry(format!("exit {} {}", r.code, r.outcome.result))
+            .entry(format!("asg exit {} {}", r.code, r.outcome.result))
             .or_insert(0) += 1;
         if !problems.is_empty() {
             let calls = sim.calls();
@@ -147,4 +158,105 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
         eprintln!("  {v}");
     }
     assert!(violations.is_empty(), "{} violation(s); see above", violations.len());
+    let count = |f: &dyn Fn(&str) -> bool| tally.iter().filter(|(k, _)| f(k)).map(|(_, n)| n).sum::<u64>();
+    let succeeded = count(&|k| k.ends_with(" succeeded"));
+    let refused = count(&|k| k.contains(" exit 2 "));
+    assert_eq!(refused, 0, "no input here is bad, yet rolls were refused: {tally:?}");
+    assert!(
+        succeeded * 2 > RUNS,
+        "most rolls succeed: {succeeded} of {RUNS}: {tally:?}"
+    );
+    for target in ["asg", "ecs"] {
+        for verdict in ["succeeded", "rolled_back"] {
+            assert!(
+                count(&|k| k.starts_with(target) && k.ends_with(verdict)) > 0,
+                "some {target} rolls end {verdict}: {tally:?}"
+            );
+        }
+    }
+}
+
+const TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:";
+
+/// One ECS rollout with random faults: its tally key and its invariant violations.
+async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
+    let image = format!("registry.example/web:{run}");
+    let settings = EcsSettings {
+        desired: rng.random_range(1..=6),
+        start: Duration::from_secs(rng.random_range(5..60)),
+        health: Duration::from_secs(rng.random_range(5..60)),
+        drain: Duration::from_secs(rng.random_range(0..60)),
+        circuit_breaker: rng.random_bool(0.7),
+        ..EcsSettings::default()
+    };
+    let faults = EcsFaults {
+        throttle: if rng.random_bool(0.3) {
+            rng.random_range(0.0..0.3)
+        } else {
+            0.0
+        },
+        bad_images: if rng.random_bool(0.25) {
+            [image.clone()].into()
+        } else {
+            Default::default()
+        },
+        seed: run,
+    };
+    let cancel_after = rng
+        .random_bool(0.25)
+        .then(|| Duration::from_millis(rng.random_range(0..300_000)));
+    let label = format!("run {run}: ecs {settings:?} {faults:?} cancel {cancel_after:?}");
+    let desired = settings.desired;
+    let sim = SimEcs::new(settings, faults);
+    let req = EcsRequest {
+        cluster: "web-cluster".into(),
+        service: "web".into(),
+        container: "app".into(),
+        image,
+        environment: Vec::new(),
+        wait_for_idle: false,
+        register_only: false,
+    };
+    let cancel = CancellationToken::new();
+    if let Some(at) = cancel_after {
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(at).await;
+            trigger.cancel();
+        });
+    }
+    let mut ctx = Ctx::quiet(cancel.clone());
+    ctx.poll = Duration::from_secs(5);
+    ctx.timeout = Duration::from_secs(600);
+    let rolled = roll::roll(&EcsRollout::new(&sim.ports(), req), Mode::Roll, &mut ctx).await;
+    cancel.cancel();
+    let o = rolled.outcome;
+    let snap = sim.snapshot();
+    let mut problems = Vec::new();
+    if snap.min_healthy < desired {
+        problems.push(format!("healthy tasks fell to {} < {desired}", snap.min_healthy));
+    }
+    let settled_on = |revision: u32| {
+        let td = format!("{TD}{revision}");
+        snap.task_definition == td
+            && snap.deployments.len() == 1
+            && snap.healthy.len() == desired as usize
+            && snap.healthy.iter().all(|t| *t == td)
+    };
+    match o.result {
+        Verdict::Succeeded if !settled_on(2) => problems.push(format!("succeeded, yet {snap:?}")),
+        Verdict::RolledBack | Verdict::Aborted if !settled_on(1) => {
+            problems.push(format!("{}, yet not restored: {snap:?}", o.result))
+        }
+        Verdict::Succeeded | Verdict::RolledBack | Verdict::Aborted => {}
+        other => problems.push(format!("unexpected result {other}: {o:?}")),
+    }
+    if o.exit_code != rolled.result.as_ref().err().map(|e| e.exit_code()).unwrap_or(0) {
+        problems.push(format!("exit code {} differs from the error's", o.exit_code));
+    }
+    let problems = problems
+        .into_iter()
+        .map(|p| format!("{label}\n    {p}\n    error: {:?}", o.error))
+        .collect();
+    (format!("ecs exit {} {}", o.exit_code, o.result), problems)
 }
