@@ -1,7 +1,10 @@
 //! The ECS port over aws-sdk-ecs.
 
 use async_trait::async_trait;
-use aws_sdk_ecs::types::{DesiredStatus, KeyValuePair};
+use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
+use aws_sdk_ecs::types::{
+    ContainerDefinition, DesiredStatus, KeyValuePair, Tag, TaskDefinition as EcsTaskDefinition, TaskDefinitionField,
+};
 use aws_sdk_ecs::Client;
 
 use super::to_cloud;
@@ -158,7 +161,7 @@ impl Ecs for EcsAdapter {
 
     async fn register_revision(&self, revision: &Revision) -> CloudResult<TaskDefinition> {
         let op = "RegisterTaskDefinition";
-        let td = self.describe(&revision.from).await?;
+        let (td, tags) = self.describe_with_tags(&revision.from).await?;
         let mut containers = td.container_definitions().to_vec();
         let Some(container) = containers
             .iter_mut()
@@ -182,27 +185,8 @@ impl Ecs for EcsAdapter {
         env.sort_by(|a, b| a.name().cmp(&b.name()));
         container.image = Some(revision.image.clone());
         container.environment = Some(env);
-        let out = self
-            .client
-            .register_task_definition()
-            .family(td.family().unwrap_or_default())
-            .set_task_role_arn(td.task_role_arn().map(str::to_string))
-            .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
-            .set_network_mode(td.network_mode().cloned())
-            .set_container_definitions(Some(containers))
-            .set_volumes(Some(td.volumes().to_vec()))
-            .set_placement_constraints(Some(td.placement_constraints().to_vec()))
-            .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
-            .set_cpu(td.cpu().map(str::to_string))
-            .set_memory(td.memory().map(str::to_string))
-            .set_pid_mode(td.pid_mode().cloned())
-            .set_ipc_mode(td.ipc_mode().cloned())
-            .set_proxy_configuration(td.proxy_configuration().cloned())
-            .set_ephemeral_storage(td.ephemeral_storage().cloned())
-            .set_runtime_platform(td.runtime_platform().cloned())
-            .send()
-            .await
-            .map_err(|e| to_cloud(op, &e))?;
+        let call = copy_definition(self.client.register_task_definition(), &td, containers, tags);
+        let out = call.send().await.map_err(|e| to_cloud(op, &e))?;
         let registered = out
             .task_definition()
             .ok_or_else(|| CloudError::new(ErrorKind::Other, op, None, "no task definition in the answer"))?;
@@ -229,7 +213,58 @@ impl Ecs for EcsAdapter {
     }
 }
 
+/// A RegisterTaskDefinition call carrying every field of `td` that registration takes,
+/// the definition's tags, and `containers` (the same containers, one of them changed).
+/// The test below fails when the SDK learns a field this does not copy.
+#[allow(deprecated)] // inference accelerators: retired by AWS, still copied as they were.
+fn copy_definition(
+    call: RegisterTaskDefinitionFluentBuilder,
+    td: &EcsTaskDefinition,
+    containers: Vec<ContainerDefinition>,
+    tags: Vec<Tag>,
+) -> RegisterTaskDefinitionFluentBuilder {
+    fn list<T: Clone>(v: &[T]) -> Option<Vec<T>> {
+        (!v.is_empty()).then(|| v.to_vec())
+    }
+    call.set_family(td.family().map(str::to_string))
+        .set_task_role_arn(td.task_role_arn().map(str::to_string))
+        .set_execution_role_arn(td.execution_role_arn().map(str::to_string))
+        .set_network_mode(td.network_mode().cloned())
+        .set_container_definitions(Some(containers))
+        .set_volumes(list(td.volumes()))
+        .set_placement_constraints(list(td.placement_constraints()))
+        .set_requires_compatibilities(list(td.requires_compatibilities()))
+        .set_cpu(td.cpu().map(str::to_string))
+        .set_memory(td.memory().map(str::to_string))
+        .set_tags((!tags.is_empty()).then_some(tags))
+        .set_pid_mode(td.pid_mode().cloned())
+        .set_ipc_mode(td.ipc_mode().cloned())
+        .set_proxy_configuration(td.proxy_configuration().cloned())
+        .set_inference_accelerators(list(td.inference_accelerators()))
+        .set_ephemeral_storage(td.ephemeral_storage().cloned())
+        .set_runtime_platform(td.runtime_platform().cloned())
+        .set_enable_fault_injection(td.enable_fault_injection())
+}
+
 impl EcsAdapter {
+    /// A task definition with its tags (DescribeTaskDefinition include=TAGS).
+    async fn describe_with_tags(&self, arn: &str) -> CloudResult<(EcsTaskDefinition, Vec<Tag>)> {
+        let op = "DescribeTaskDefinition";
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(arn)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| to_cloud(op, &e))?;
+        let td = out
+            .task_definition()
+            .cloned()
+            .ok_or_else(|| CloudError::not_found(op, format!("task definition {arn} not found")))?;
+        Ok((td, out.tags().to_vec()))
+    }
+
     async fn describe(&self, arn: &str) -> CloudResult<aws_sdk_ecs::types::TaskDefinition> {
         let op = "DescribeTaskDefinition";
         let out = self
@@ -272,5 +307,127 @@ fn model(td: &aws_sdk_ecs::types::TaskDefinition) -> TaskDefinition {
                 }
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecs::types::*;
+
+    use super::*;
+
+    /// The top-level fields of a `{:#?}` dump, by name.
+    fn fields(debug: &str) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut current: Option<(String, String)> = None;
+        for line in debug.lines().skip(1) {
+            let top = line.strip_prefix("    ").filter(|l| !l.starts_with(' '));
+            match top.and_then(|l| l.split_once(": ")) {
+                Some((name, value)) => {
+                    if let Some((n, v)) = current.take() {
+                        out.insert(n, v);
+                    }
+                    current = Some((name.to_string(), value.to_string()));
+                }
+                None => {
+                    if let Some((_, v)) = current.as_mut() {
+                        v.push_str(line.trim());
+                    }
+                }
+            }
+        }
+        if let Some((n, v)) = current {
+            out.insert(n, v.trim_end_matches('}').to_string());
+        }
+        out
+    }
+
+    /// A task definition with every field the SDK knows set.
+    #[allow(deprecated)]
+    fn everything() -> EcsTaskDefinition {
+        let container = ContainerDefinition::builder()
+            .name("app")
+            .image("registry.example/web:1")
+            .environment(KeyValuePair::builder().name("A").value("1").build())
+            .build();
+        EcsTaskDefinition::builder()
+            .task_definition_arn("arn:aws:ecs:us-east-1:123456789012:task-definition/web:1")
+            .container_definitions(container)
+            .family("web")
+            .task_role_arn("arn:aws:iam::123456789012:role/task")
+            .execution_role_arn("arn:aws:iam::123456789012:role/exec")
+            .network_mode(NetworkMode::Awsvpc)
+            .revision(1)
+            .volumes(Volume::builder().name("data").build())
+            .status(TaskDefinitionStatus::Active)
+            .requires_attributes(Attribute::builder().name("ecs.capability.x").build().unwrap())
+            .placement_constraints(
+                TaskDefinitionPlacementConstraint::builder()
+                    .r#type(TaskDefinitionPlacementConstraintType::MemberOf)
+                    .expression("attribute:ecs.os-type == linux")
+                    .build(),
+            )
+            .compatibilities(Compatibility::Fargate)
+            .runtime_platform(
+                RuntimePlatform::builder()
+                    .cpu_architecture(CpuArchitecture::Arm64)
+                    .operating_system_family(OsFamily::Linux)
+                    .build(),
+            )
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("256")
+            .memory("512")
+            .inference_accelerators(
+                InferenceAccelerator::builder()
+                    .device_name("gpu")
+                    .device_type("eia2.medium")
+                    .build()
+                    .unwrap(),
+            )
+            .pid_mode(PidMode::Task)
+            .ipc_mode(IpcMode::Task)
+            .proxy_configuration(ProxyConfiguration::builder().container_name("envoy").build().unwrap())
+            .registered_at(aws_sdk_ecs::primitives::DateTime::from_secs(1))
+            .deregistered_at(aws_sdk_ecs::primitives::DateTime::from_secs(2))
+            .delete_requested_at(aws_sdk_ecs::primitives::DateTime::from_secs(3))
+            .registered_by("arn:aws:iam::123456789012:user/me")
+            .ephemeral_storage(EphemeralStorage::builder().size_in_gib(30).build())
+            .enable_fault_injection(true)
+            .build()
+    }
+
+    #[test]
+    fn a_new_revision_copies_every_field_registration_takes() {
+        let td = everything();
+        let seen = fields(&format!("{td:#?}"));
+        let unset: Vec<&String> = seen.iter().filter(|(_, v)| *v == "None,").map(|(k, _)| k).collect();
+        assert!(unset.is_empty(), "the test definition leaves fields unset: {unset:?}");
+        let config = aws_sdk_ecs::Config::builder()
+            .behavior_version(aws_sdk_ecs::config::BehaviorVersion::latest())
+            .region(aws_sdk_ecs::config::Region::new("us-east-1"))
+            .build();
+        let client = Client::from_conf(config);
+        let tags = vec![Tag::builder().key("team").value("web").build()];
+        let call = copy_definition(
+            client.register_task_definition(),
+            &td,
+            td.container_definitions().to_vec(),
+            tags.clone(),
+        );
+        let sent = fields(&format!("{:#?}", call.as_input()));
+        assert!(
+            sent["tags"].contains("\"team\"") && sent["tags"].contains("\"web\""),
+            "the tags are copied: {}",
+            sent["tags"]
+        );
+        for (name, value) in &sent {
+            if name == "tags" {
+                continue;
+            }
+            let original = seen.get(name).unwrap_or_else(|| {
+                panic!("RegisterTaskDefinition takes {name}, which a task definition does not have")
+            });
+            assert_eq!(value, original, "field {name} is not copied as it was");
+        }
     }
 }

@@ -18,8 +18,12 @@ use tokio_util::sync::CancellationToken;
 
 const NEW: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
-/// Everything a user or a workflow sees of an outcome.
+/// Everything a user or a workflow sees of an outcome. The duration is set to two
+/// minutes: the polls' jitter moves it by a few virtual seconds from run to run.
 fn rendered(o: &Outcome) -> String {
+    let mut o = o.clone();
+    o.duration_seconds = 120.0;
+    let o = &o;
     let outputs: Vec<String> = report::outputs(o).iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!(
         "exit code {}\n\n--- text\n{}\n--- step summary\n{}\n--- outputs\n{}\n\n--- json\n{}\n",
