@@ -126,7 +126,9 @@ pub struct Args {
 /// Runs slipway-wait and, with --deployment, records the result as a GitHub deployment
 /// status (a failure to reach GitHub only warns).
 pub async fn run_tracked(args: Args, runner: &Runner) -> Result<GateReport> {
-    let tracker = match deployment_target(&args) {
+    // A dry run calls no API: GitHub's included (its outcome `planned` is no verdict).
+    let tracked = if args.dry_run { None } else { deployment_target(&args) };
+    let tracker = match tracked {
         Some(target) => {
             let token = args.github_token.as_deref();
             Some(match args.deployment_id {

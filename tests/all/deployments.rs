@@ -230,3 +230,16 @@ fn outside_actions_no_deployment_is_recorded() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(api.requests().is_empty());
 }
+
+#[test]
+fn a_dry_run_posts_nothing_to_github() {
+    // Neither a new deployment nor one given by id: a dry run calls no API.
+    for extra in [&["--dry-run"][..], &["--dry-run", "--deployment-id", "7"][..]] {
+        let api = github(None);
+        let (r, _dir) = wait_with_deployment(&api, 200, extra);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains("dry run, nothing was polled"), "{}", r.stderr);
+        let calls: Vec<String> = api.requests().iter().map(|c| format!("{} {}", c.method, c.target)).collect();
+        assert!(calls.is_empty(), "a dry run called GitHub: {calls:?}");
+    }
+}
