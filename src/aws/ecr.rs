@@ -144,8 +144,9 @@ impl Ecr for AwsEcr {
         let digest = image
             .image_id()
             .and_then(|id| id.image_digest())
-            .unwrap_or_default()
-            .to_string();
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| crate::image::registry::digest_of(body.as_bytes()));
         Ok(Some(Manifest {
             digest,
             media_type,

@@ -61,6 +61,15 @@ impl Store<'_> {
         }
     }
 
+    /// The commit the image's revision label names (only a registry's v2 API serves the
+    /// image config; through ECR's API it is unknown).
+    async fn revision(&self, repository: &str, manifest: &Manifest) -> Result<Option<String>> {
+        match self {
+            Store::Ecr(_) => Ok(None),
+            Store::Registry(r) => r.revision(repository, manifest).await,
+        }
+    }
+
     async fn put(&self, repository: &str, tag: &str, manifest: &Manifest) -> Result<()> {
         match self {
             Store::Ecr(ecr) => Ok(ecr.put_image(repository, tag, manifest).await?),
@@ -74,7 +83,13 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     // Everything that can be checked locally is checked before the first call.
     let context = context::Context::open(&request.context, request.dockerfile.as_deref())?;
     let build_args = tags::build_args(&request.build_args)?;
-    let all_tags = tags::tags(&job.sha_tag(), &job.version, Some(&job.environment), &request.tags)?;
+    let full_tag = tags::commit_tag(&job.sha);
+    let all_tags = tags::tags(
+        &[&job.sha_tag(), &full_tag],
+        &job.version,
+        Some(&job.environment),
+        &request.tags,
+    )?;
     let repository = repository_name(request, job)?;
     let override_host = request.registry.as_deref().map(registry::parse_host).transpose()?;
 
@@ -97,25 +112,20 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
 
     let mut outcome = Outcome::new(job, &repository, &host, all_tags.clone(), request.dry_run);
     let exists = ecr.repository(&repository).await?.is_some();
-    if !exists {
-        if !request.create_repository {
-            return Err(Error::input(
-                format!("ECR repository {repository:?} does not exist"),
-                "create it (e.g. with Terraform), or pass --create-repository to create it now",
-            ));
-        }
-        outcome.created_repository = true;
-        if !request.dry_run {
-            eprintln!("repository {repository}: creating it");
-            ecr.create_repository(&repository).await?;
-        }
+    if !exists && !request.create_repository {
+        return Err(Error::input(
+            format!("ECR repository {repository:?} does not exist"),
+            "create it (e.g. with Terraform), or pass --create-repository to create it now",
+        ));
     }
 
     let sha_tag = &all_tags[0];
     // A registry is always asked, even for a new repository: wrong credentials then fail
     // here, before a build, with the registry's own message.
     let existing = match (exists, &store) {
-        (true, _) | (false, Store::Registry(_)) => store.find(&repository, sha_tag).await?,
+        (true, _) | (false, Store::Registry(_)) => {
+            this_commits_image(&store, &repository, sha_tag, &full_tag, &job.sha).await?
+        }
         (false, Store::Ecr(_)) => None,
     };
     outcome.action = match (&existing, request.rebuild) {
@@ -125,19 +135,34 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     if let Some(found) = &existing {
         outcome.set_digest(&found.digest);
     }
+    outcome.created_repository = !exists;
     if request.dry_run {
         return Ok(outcome);
     }
+    // Bad input ends the job before it changes anything: the engine a build needs is
+    // found before the repository is created.
+    let engine = match outcome.action {
+        Action::Built => Some(engine::Engine::connect().await?),
+        Action::Promoted => None,
+    };
+    if !exists {
+        eprintln!("repository {repository}: creating it");
+        ecr.create_repository(&repository).await?;
+    }
 
-    let manifest = match (existing, request.rebuild) {
-        (Some(found), false) => {
+    let manifest = match (existing, engine) {
+        (Some(found), None) => {
             eprintln!(
                 "{repository}:{sha_tag} exists ({}): promoting it, no build",
                 found.digest
             );
             found
         }
-        _ => {
+        (_, engine) => {
+            let engine = match engine {
+                Some(engine) => engine,
+                None => engine::Engine::connect().await?,
+            };
             let labels = tags::oci_labels(&job.app, &job.sha, &job.version, source_url(runner).as_deref());
             outcome.labels = labels.clone().into_iter().collect();
             let spec = engine::BuildSpec {
@@ -147,7 +172,7 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
                 target: request.target.clone(),
                 platform: request.platform.clone(),
             };
-            outcome.seconds = build_and_push(context, &spec, &host, &repository, sha_tag, &auth, runner).await?;
+            outcome.seconds = build_and_push(&engine, context, &spec, &host, &repository, sha_tag, &auth, runner).await?;
             store.find(&repository, sha_tag).await?.ok_or_else(|| {
                 Error::failed(format!(
                     "the engine pushed {repository}:{sha_tag}, but the registry at {host} does not show it"
@@ -165,7 +190,47 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     Ok(outcome)
 }
 
+#[allow(clippy::too_many_arguments)]
+/// The image built for this commit, when the registry proves it is this commit's: the
+/// full-commit tag, or the `sha-<short>` image's revision label naming the full commit.
+/// Two commits sharing a short prefix never promote each other's image.
+async fn this_commits_image(
+    store: &Store<'_>,
+    repository: &str,
+    sha_tag: &str,
+    full_tag: &str,
+    sha: &str,
+) -> Result<Option<Manifest>> {
+    // A short --sha gives no full-commit tag: only the label can prove it then.
+    if full_tag != sha_tag {
+        if let Some(found) = store.find(repository, full_tag).await? {
+            return Ok(Some(found));
+        }
+    }
+    let Some(found) = store.find(repository, sha_tag).await? else {
+        return Ok(None);
+    };
+    match store.revision(repository, &found).await? {
+        Some(revision) if revision.eq_ignore_ascii_case(sha) => Ok(Some(found)),
+        Some(revision) => {
+            eprintln!(
+                "{repository}:{sha_tag} was built from commit {revision}, not {sha} (the short commits \
+                 collide): building this commit's image"
+            );
+            Ok(None)
+        }
+        None => {
+            eprintln!(
+                "{repository}:{sha_tag} exists, but neither a tag {full_tag} nor its revision label proves \
+                 it is commit {sha}: building this commit's image"
+            );
+            Ok(None)
+        }
+    }
+}
+
 async fn build_and_push(
+    engine: &engine::Engine,
     context: context::Context,
     spec: &engine::BuildSpec,
     host: &str,
@@ -174,7 +239,6 @@ async fn build_and_push(
     auth: &Authorization,
     runner: &Runner,
 ) -> Result<Seconds> {
-    let engine = engine::Engine::connect().await?;
     let grouped = |title: &str| {
         if runner.actions {
             eprintln!("{}", commands::group(title));

@@ -11,6 +11,9 @@ use crate::support::{bin, run, Dir, Run};
 use slipway::github::files::parse_outputs;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+/// Another commit that shares SHA's short prefix.
+const TWIN: &str = "0123456fffffffffffffffffffffffffffffffff";
+const FULL_TAG: &str = "sha-0123456789abcdef0123456789abcdef01234567";
 const NO_ENGINE: &str = "unix:///nonexistent/slipway-test/podman.sock";
 
 /// A project whose dev and prod environments push to `repo`.
@@ -35,16 +38,19 @@ fn project(repo: &str, account: &str) -> Dir {
 
 /// slipway-build in `dir` against moto and the testbed's registry and engine.
 fn build(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
-    let mut cmd = on_ecr(dir, docker_host, &["--registry", &containers().registry]);
-    cmd.args(args);
-    cmd
+    let registry = containers().registry.clone();
+    let mut all = vec!["--registry", &registry];
+    all.extend_from_slice(args);
+    on_ecr(dir, docker_host, &all)
 }
 
 /// slipway-build in `dir` against moto's ECR only (the registry host moto names does not exist).
 fn on_ecr(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
     let mut cmd = bin("slipway-build");
+    if !args.contains(&"--sha") {
+        cmd.args(["--sha", SHA]);
+    }
     cmd.current_dir(dir.path())
-        .args(["--sha", SHA])
         .args(args)
         .env("DOCKER_HOST", docker_host)
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
@@ -96,7 +102,7 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     let digest = out["digest"].clone();
     assert!(digest.starts_with("sha256:"), "{digest}");
     assert_eq!(out["image-uri"], format!("{}/{repo}@{digest}", c.registry));
-    assert_eq!(out["tags"], "sha-0123456,0123456,dev,latest");
+    assert_eq!(out["tags"], format!("sha-0123456,{FULL_TAG},0123456,dev,latest"));
     assert!(r.stderr.contains("::group::build "), "{}", r.stderr);
     assert!(r.stderr.contains("::endgroup::"), "{}", r.stderr);
     assert!(
@@ -111,7 +117,7 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     );
 
     // Every tag is in the registry and points at the same manifest, with the OCI labels.
-    for tag in ["sha-0123456", "0123456", "dev", "latest"] {
+    for tag in ["sha-0123456", FULL_TAG, "0123456", "dev", "latest"] {
         let (d, _) = c.manifest(repo, tag).unwrap_or_else(|| panic!("tag {tag} is missing"));
         assert_eq!(d, digest, "tag {tag}");
     }
@@ -141,7 +147,7 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
     assert_eq!(json["action"], "promoted");
     assert_eq!(json["digest"], digest.as_str());
-    assert_eq!(json["tags"], serde_json::json!(["sha-0123456", "v1.2.0", "prod"]));
+    assert_eq!(json["tags"], serde_json::json!(["sha-0123456", FULL_TAG, "v1.2.0", "prod"]));
     assert_eq!(outputs(&dir2)["action"], "promoted");
     assert!(!r.stderr.contains("STEP"), "no build output: {}", r.stderr);
     for tag in ["v1.2.0", "prod"] {
@@ -329,6 +335,29 @@ fn on_ecr_a_promotion_is_batch_get_image_and_put_image_of_the_same_bytes() {
             .to_string()
     });
     let dir = project(repo, "123456789012");
+    // Only `sha-0123456`: ECR's API cannot show the image's labels, so nothing proves the
+    // image is this commit's (it may be a commit sharing the prefix): it would build.
+    let r = run(&mut on_ecr(
+        &dir,
+        NO_ENGINE,
+        &["--environment", "prod", "--dry-run", "--output", "json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["action"], "built", "{}", r.stderr);
+    assert!(r.stderr.contains("neither a tag sha-0123456789abcdef"), "{}", r.stderr);
+    // The full commit's tag proves it.
+    rt.block_on(async {
+        client
+            .put_image()
+            .repository_name(repo)
+            .image_tag(FULL_TAG)
+            .image_manifest(manifest)
+            .image_manifest_media_type("application/vnd.docker.distribution.manifest.v2+json")
+            .send()
+            .await
+            .unwrap()
+    });
     for _ in 0..2 {
         // Twice: the second promotion finds the tags already in place, which is fine.
         let r = run(&mut on_ecr(
@@ -362,4 +391,167 @@ fn on_ecr_a_promotion_is_batch_get_image_and_put_image_of_the_same_bytes() {
         );
         assert_eq!(image.image_manifest(), Some(manifest), "tag {tag}: the same bytes");
     }
+}
+
+#[test]
+fn a_commit_sharing_the_short_prefix_builds_its_own_image() {
+    let repo = "build-twin-commits";
+    let c = containers();
+    let dir = project(repo, "123456789012");
+    let r = in_actions(
+        &dir,
+        build(&dir, &c.docker_host, &["--environment", "dev", "--create-repository"]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = outputs(&dir)["digest"].clone();
+
+    // TWIN's short tag is sha-0123456 too, but that image's revision label says SHA.
+    let twin = |extra: &[&str]| {
+        let mut args = vec!["--environment", "prod", "--sha", TWIN];
+        args.extend_from_slice(extra);
+        in_actions(&dir, build(&dir, &c.docker_host, &args))
+    };
+    let r = twin(&["--dry-run", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["action"], "built", "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("was built from commit {SHA}, not {TWIN}")), "{}", r.stderr);
+
+    let r = twin(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = outputs(&dir);
+    assert_eq!(out["action"], "built");
+    assert_ne!(out["digest"], first, "TWIN got its own image");
+    let (digest, manifest) = c.manifest(repo, &format!("sha-{TWIN}")).expect("TWIN's full tag");
+    assert_eq!(digest, out["digest"]);
+    assert_eq!(labels(repo, &manifest)["org.opencontainers.image.revision"], TWIN);
+    // SHA's own full tag still names SHA's image: it promotes that one, not TWIN's.
+    let r = run(&mut build(
+        &dir,
+        NO_ENGINE,
+        &["--environment", "prod", "--dry-run", "--output", "json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["action"], "promoted");
+    assert_eq!(json["digest"], first.as_str());
+}
+
+#[test]
+fn an_image_with_only_the_short_tag_is_promoted_when_its_label_names_the_commit() {
+    // An image pushed before full-commit tags existed: `sha-0123456` only.
+    let (source, repo) = ("build-label-source", "build-label-only");
+    let c = containers();
+    let dir = project(source, "123456789012");
+    let r = in_actions(
+        &dir,
+        build(&dir, &c.docker_host, &["--environment", "dev", "--create-repository"]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let digest = c.copy_tag(source, "sha-0123456", repo);
+
+    let dir = project(repo, "123456789012");
+    let r = run(&mut build(
+        &dir,
+        NO_ENGINE,
+        &["--environment", "prod", "--create-repository", "--output", "json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["action"], "promoted");
+    assert_eq!(json["digest"], digest.as_str());
+    // For the twin commit the label says otherwise: it would build.
+    let r = run(&mut build(
+        &dir,
+        NO_ENGINE,
+        &["--environment", "prod", "--sha", TWIN, "--dry-run", "--output", "json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["action"], "built");
+}
+
+#[test]
+fn a_registry_that_omits_the_digest_header_still_gives_the_digest() {
+    let repo = "build-no-digest-header";
+    let c = containers();
+    let dir = project(repo, "123456789012");
+    let r = in_actions(
+        &dir,
+        build(&dir, &c.docker_host, &["--environment", "dev", "--create-repository"]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let digest = outputs(&dir)["digest"].clone();
+    // The same registry behind a proxy that drops Docker-Content-Digest from its answers.
+    let proxy = crate::support::proxy::Proxy::dropping_header(&c.registry, "docker-content-digest");
+    let mut cmd = on_ecr(
+        &dir,
+        NO_ENGINE,
+        &["--registry", &proxy.endpoint, "--environment", "prod", "--output", "json"],
+    );
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["action"], "promoted");
+    assert_eq!(json["digest"], digest.as_str());
+    assert!(json["image_uri"].as_str().unwrap().ends_with(&format!("@{digest}")), "{json}");
+}
+
+#[test]
+fn a_missing_engine_exits_2_before_the_repository_is_created() {
+    let repo = "build-no-engine-no-repo";
+    let dir = project(repo, "123456789012");
+    let r = run(&mut on_ecr(
+        &dir,
+        NO_ENGINE,
+        &["--environment", "dev", "--create-repository", "--registry", &containers().registry],
+    ));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no container engine answers"), "{}", r.stderr);
+    let (rt, client) = ecr();
+    let found = rt.block_on(client.describe_repositories().repository_names(repo).send());
+    assert!(found.is_err(), "the repository was created: {found:?}");
+}
+
+#[test]
+fn ecr_credentials_go_to_no_token_server_but_the_registry() {
+    // A registry that asks for a bearer token from another host, over plain HTTP.
+    let tokens = Server::start(|_| Response::new(200, r#"{"token":"t"}"#));
+    let realm = format!("{}/token", tokens.url);
+    let registry = challenging_registry(format!("Bearer realm=\"{realm}\",service=\"registry\""));
+    let dir = project("build-foreign-realm", "123456789012");
+    let r = run(&mut on_ecr(
+        &dir,
+        NO_ENGINE,
+        &["--environment", "dev", "--create-repository", "--dry-run", "--registry", &registry],
+    ));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("asks for a token from http://127.0.0.1:"), "{}", r.stderr);
+    assert!(r.stderr.contains("not the registry itself"), "{}", r.stderr);
+    assert!(tokens.requests().is_empty(), "credentials went to the token server: {:?}", tokens.requests());
+}
+
+/// A registry stand-in that answers every request 401 with `challenge`; returns its URL.
+fn challenging_registry(challenge: String) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+            let mut out = stream;
+            let _ = write!(
+                out,
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
 }
