@@ -261,3 +261,44 @@ fn dry_run_lists_the_probes_and_polls_nothing() {
     assert_eq!(report["probes"][1]["name"], "web");
     assert!(server.requests().is_empty(), "a dry run polls nothing");
 }
+
+#[test]
+fn credentials_and_tokens_in_urls_are_never_shown() {
+    let server = Server::start(|_| Response::new(503, "starting"));
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let plain = format!("http://deploy:pa55-word@{addr}/health?token=t0ken-value&v=1");
+    // The same server spoken to with TLS: the HTTP library's error quotes the URL.
+    let tls = format!("https://deploy:pa55-word@{addr}/health?token=t0ken-value");
+    let dir = Dir::new();
+    let r = run(bin("slipway-wait")
+        .args(["--url", &plain, "--url", &tls, "--timeout", "1s", "--output", "json"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
+        .env("GITHUB_OUTPUT", dir.path().join("output")));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    // The probe used the real URL.
+    let seen = server.requests();
+    assert!(seen.iter().any(|q| q.target.contains("token=t0ken-value")), "{seen:?}");
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        report["probes"][0]["name"],
+        format!("http://***@{addr}/health?token=***&v=***")
+    );
+    let dry = wait(&["--url", &plain, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let bad = wait(&["--url", "http://deploy:pa55-word@[::1/health?token=t0ken-value"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("does not parse"), "{}", bad.stderr);
+    let shown = [
+        r.stdout,
+        r.stderr,
+        dir.read("summary"),
+        dir.read("output"),
+        dry.stderr,
+        bad.stderr,
+    ];
+    for text in shown {
+        assert!(!text.contains("pa55-word"), "the password is shown: {text}");
+        assert!(!text.contains("t0ken-value"), "the token is shown: {text}");
+    }
+}
