@@ -12,6 +12,7 @@ use super::interrupt::Interrupt;
 use super::machine::{self, Line, Summary, UiLevel};
 use crate::error::{Error, Result};
 use crate::github::commands::{self, Level};
+use crate::secret::Secret;
 
 /// The oldest Packer that builds HCL2 templates (`source` and `build` blocks).
 pub const MIN_VERSION: (u64, u64, u64) = (1, 5, 0);
@@ -36,8 +37,11 @@ pub struct Packer {
     pub var_files: Vec<PathBuf>,
     /// `-only` builds, when not all.
     pub only: Vec<String>,
-    /// Extra environment for Packer: `PKR_VAR_*`, credentials, region.
+    /// Extra environment for Packer: `PKR_VAR_*`, region.
     pub env: Vec<(String, String)>,
+    /// The job's AWS credentials for Packer (`AWS_ACCESS_KEY_ID`, ...): Packer acts as the
+    /// account slipway's guard checked, never through a credential chain of its own.
+    pub credentials: Vec<(String, Secret)>,
     /// Inside GitHub Actions: groups and annotations.
     pub actions: bool,
 }
@@ -48,6 +52,7 @@ impl Packer {
         cmd.args(args)
             .current_dir(&self.working_directory)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.credentials.iter().map(|(k, v)| (k, v.expose())))
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd

@@ -74,7 +74,7 @@ impl Ecr for AwsEcr {
             .ok_or_else(|| CloudError::new(ErrorKind::Other, OP, None, "the token is not USER:PASSWORD"))?;
         Ok(Authorization {
             username: username.to_string(),
-            password: password.to_string(),
+            password: password.into(),
             proxy_endpoint: data.proxy_endpoint().unwrap_or_default().to_string(),
         })
     }

@@ -5,24 +5,15 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::CloudResult;
+use crate::secret::Secret;
 
 /// Registry credentials from GetAuthorizationToken.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// The registry's endpoint, e.g. `https://123456789012.dkr.ecr.eu-west-1.amazonaws.com`.
     pub proxy_endpoint: String,
-}
-
-impl std::fmt::Debug for Authorization {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authorization")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("proxy_endpoint", &self.proxy_endpoint)
-            .finish()
-    }
 }
 
 /// A repository.

@@ -94,8 +94,10 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     let override_host = request.registry.as_deref().map(registry::parse_host).transpose()?;
 
     let auth = ecr.authorization().await?;
-    runner.mask(&auth.password);
-    runner.mask(&base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.username, auth.password)));
+    runner.mask(auth.password.expose());
+    runner.mask(
+        &base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.username, auth.password.expose())),
+    );
     let (host, base) = match &override_host {
         Some(pair) => pair.clone(),
         None => registry::parse_host(&auth.proxy_endpoint).map_err(|_| {
@@ -106,7 +108,7 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
         })?,
     };
     let store = match override_host {
-        Some(_) => Store::Registry(Registry::new(&host, &base, &auth.username, &auth.password)),
+        Some(_) => Store::Registry(Registry::new(&host, &base, &auth.username, auth.password.clone())),
         None => Store::Ecr(ecr),
     };
 
@@ -259,7 +261,7 @@ async fn build_and_push(
     grouped(&format!("push {host}/{repository}:{sha_tag}"));
     let credentials = DockerCredentials {
         username: Some(auth.username.clone()),
-        password: Some(auth.password.clone()),
+        password: Some(auth.password.expose().to_string()),
         serveraddress: Some(host.to_string()),
         ..Default::default()
     };

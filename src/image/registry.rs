@@ -10,25 +10,18 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use crate::aws::ecr::MANIFEST_TYPES;
 use crate::cloud::ecr::Manifest;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// Where the registry is and how to log in.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Registry {
     /// `host[:port]`, as image references name it.
     pub host: String,
     /// `https://host[:port]`, or http:// for a loopback host or an explicit `http://`.
     pub base: String,
     username: String,
-    password: String,
+    password: Secret,
     http: reqwest::Client,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Splits `--registry` (`host[:port]` or a URL) into the host image references use and
@@ -61,12 +54,12 @@ pub fn parse_host(value: &str) -> Result<(String, String)> {
 }
 
 impl Registry {
-    pub fn new(host: &str, base: &str, username: &str, password: &str) -> Self {
+    pub fn new(host: &str, base: &str, username: &str, password: Secret) -> Self {
         Registry {
             host: host.to_string(),
             base: base.to_string(),
             username: username.to_string(),
-            password: password.to_string(),
+            password,
             http: reqwest::Client::builder()
                 .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
                 .build()
@@ -77,7 +70,7 @@ impl Registry {
     /// Sends a request with basic credentials; on a bearer challenge, gets a token and retries once.
     async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response> {
         let response = build()
-            .basic_auth(&self.username, Some(&self.password))
+            .basic_auth(&self.username, Some(self.password.expose()))
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -129,7 +122,7 @@ impl Registry {
         let response = self
             .http
             .get(url)
-            .basic_auth(&self.username, Some(&self.password))
+            .basic_auth(&self.username, Some(self.password.expose()))
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;

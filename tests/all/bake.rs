@@ -422,3 +422,32 @@ fn an_interrupt_stops_packer_which_cleans_up_then_exits_130() {
     assert_eq!(b.template_state().1, 1);
     assert!(b.amis().is_empty());
 }
+
+#[test]
+fn credentials_that_cannot_be_handed_to_packer_stop_the_bake() {
+    // Outside Actions, a profile whose credential process answers once (the account
+    // guard's call) and then fails, as an expiring SSO session does.
+    let b = Bake::new("nocreds", "");
+    let d = b.dir.path().display().to_string();
+    b.dir.write(
+        "creds.sh",
+        &format!(
+            "if [ -e {d}/used ]; then echo 'the session has expired' >&2; exit 1; fi\ntouch {d}/used\n\
+             echo '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n"
+        ),
+    );
+    let config = b.dir.write("aws-config", &format!("[default]\ncredential_process = sh {d}/creds.sh\n"));
+    let mut cmd = b.command(&[]);
+    cmd.env_remove("GITHUB_ACTIONS").env("AWS_CONFIG_FILE", &config);
+    let r = run(&mut cmd);
+    assert!(b.dir.path().join("used").exists(), "the guard's call got credentials: {}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot hand the job's AWS credentials to Packer"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("amazon-ebs.web:"), "packer never ran: {}", r.stderr);
+    assert!(b.amis().is_empty());
+    assert_eq!(b.template_state().1, 1);
+}
