@@ -200,8 +200,8 @@ fn joined(messages: &[String], status: std::process::ExitStatus) -> String {
 /// lines annotations (in Actions), and everything is gathered into a summary.
 async fn stream(stdout: impl AsyncRead + Unpin, actions: bool) -> Summary {
     let mut summary = Summary::default();
-    let mut lines = BufReader::new(stdout).lines();
-    while let Ok(Some(raw)) = lines.next_line().await {
+    let mut lines = LossyLines::new(stdout);
+    while let Some(raw) = lines.next().await {
         let Some(line) = Line::parse(&raw) else {
             eprintln!("{raw}");
             continue;
@@ -223,8 +223,66 @@ async fn stream(stdout: impl AsyncRead + Unpin, actions: bool) -> Summary {
 }
 
 async fn passthrough(stderr: impl AsyncRead + Unpin) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut lines = LossyLines::new(stderr);
+    while let Some(line) = lines.next().await {
         eprintln!("{line}");
+    }
+}
+
+/// Lines of a child's output as bytes, decoded lossily: a byte that is not UTF-8 becomes
+/// U+FFFD instead of ending the reading (which would close the pipe under Packer, killing
+/// it mid-build without cleanup, or losing its artifact lines). A read error ends it.
+struct LossyLines<R> {
+    reader: BufReader<R>,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> LossyLines<R> {
+    fn new(reader: R) -> Self {
+        LossyLines {
+            reader: BufReader::new(reader),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Option<String> {
+        self.buf.clear();
+        match self.reader.read_until(b'\n', &mut self.buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                let mut line = self.buf.as_slice();
+                if let Some(rest) = line.strip_suffix(b"\n") {
+                    line = rest;
+                }
+                if let Some(rest) = line.strip_suffix(b"\r") {
+                    line = rest;
+                }
+                Some(String::from_utf8_lossy(line).into_owned())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bytes_that_are_not_utf8_do_not_end_the_reading() {
+        let input: &[u8] = b"first\nbad \xff\xfe bytes\r\nlast,artifact,0,id,us-east-1:ami-1\nno newline";
+        let mut lines = LossyLines::new(input);
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next().await {
+            seen.push(line);
+        }
+        assert_eq!(
+            seen,
+            [
+                "first",
+                "bad \u{fffd}\u{fffd} bytes",
+                "last,artifact,0,id,us-east-1:ami-1",
+                "no newline"
+            ]
+        );
     }
 }

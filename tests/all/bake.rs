@@ -451,3 +451,20 @@ fn credentials_that_cannot_be_handed_to_packer_stop_the_bake() {
     assert!(b.amis().is_empty());
     assert_eq!(b.template_state().1, 1);
 }
+
+#[test]
+fn output_that_is_not_utf8_does_not_stop_the_bake() {
+    // A provisioner printing bytes that are not UTF-8 (a Latin-1 log, a binary), then a
+    // lot more: the build must go on and its artifact line must be read.
+    let extra = r#"  provisioner "shell-local" {
+    inline = ["printf 'caf\\351 \\377\\376\\n'", "i=0; while [ $i -lt 2000 ]; do echo filler line $i; i=$((i+1)); done", "echo provisioned"]
+  }"#;
+    let b = Bake::new("latin1", extra);
+    let r = b.run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("caf\u{fffd} \u{fffd}\u{fffd}"), "{}", r.stderr);
+    assert!(r.stderr.contains("provisioned"), "{}", r.stderr);
+    let ami = b.outputs()["ami-id"].clone();
+    assert!(ami.starts_with("ami-"), "{}", r.stderr);
+    assert_eq!(b.amis().len(), 1);
+}
