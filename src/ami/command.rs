@@ -64,6 +64,10 @@ pub struct Args {
     /// Text report on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+    /// Give up after this long (exit 3): Packer is stopped as by Ctrl-C, so it deletes what
+    /// it created, and no launch template version is made.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<crate::config::Duration>,
 }
 
 fn pairs(items: &[String], flag: &str) -> Result<Vec<(String, String)>> {
@@ -126,7 +130,7 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// Runs slipway-bake: credentials for Packer, the bake, outputs and the report.
 pub async fn run(args: Args, runner: &Runner) -> Result<()> {
-    let interrupt = Interrupt::listen().map_err(|e| Error::failed(format!("cannot listen for signals: {e}")))?;
+    let interrupt = Interrupt::listen(args.timeout.map(|d| d.std()));
     let job = args.job.resolve()?;
     let region = job.settings.aws.region.clone().ok_or_else(|| {
         Error::input(

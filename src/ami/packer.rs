@@ -8,7 +8,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
-use super::interrupt::Interrupt;
+use crate::signal::Interrupt;
 use super::machine::{self, Line, Summary, UiLevel};
 use crate::error::{Error, Result};
 use crate::github::commands::{self, Level};
@@ -153,26 +153,34 @@ impl Packer {
         let reader = tokio::spawn(async move { stream(stdout, actions).await });
         let errors = tokio::spawn(async move { passthrough(stderr).await });
 
-        let mut forwarded = false;
+        let mut forwarded = None;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
-                signal = interrupt.wait(), if !forwarded => {
-                    forwarded = true;
-                    eprintln!("slipway-bake: {} received: stopping packer and waiting for it to clean up", signal.name());
+                stop = interrupt.wait(), if forwarded.is_none() => {
+                    forwarded = Some(stop);
+                    let signal = stop.signal();
+                    eprintln!(
+                        "slipway-bake: {}: sending {} to packer and waiting for it to clean up",
+                        stop.describe(),
+                        signal.name()
+                    );
                     if let Some(pid) = pid {
+                        interrupt.pending().set(vec![format!(
+                            "packer (process group {pid}) is deleting what it created (instance, key pair, \
+                             security group); slipway exits when it has"
+                        )]);
                         signal.send_to_group(pid);
                     }
                 }
             }
         };
+        interrupt.pending().set(Vec::new());
         let summary = reader.await.unwrap_or_default();
         let _ = errors.await;
         let status = status.map_err(|e| Error::failed(format!("waiting for packer failed: {e}")))?;
-        if forwarded {
-            return Err(Error::Interrupted(Some(format!(
-                "packer stopped ({status}) after cleaning up"
-            ))));
+        if let Some(stop) = forwarded {
+            return Err(stop.error(&format!("packer stopped ({status}) after cleaning up")));
         }
         if !status.success() {
             return Err(Error::failed_with_help(

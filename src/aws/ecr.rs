@@ -107,6 +107,15 @@ impl Ecr for AwsEcr {
             .ok_or_else(|| CloudError::new(ErrorKind::Other, OP, None, "the answer holds no repository"))
     }
 
+    async fn delete_empty_repository(&self, name: &str) -> CloudResult<bool> {
+        const OP: &str = "DeleteRepository";
+        match self.client.delete_repository().repository_name(name).force(false).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some("RepositoryNotEmptyException") => Ok(false),
+            Err(e) => Err(cloud_error(OP, &e)),
+        }
+    }
+
     async fn image(&self, repository: &str, tag: &str) -> CloudResult<Option<Manifest>> {
         const OP: &str = "BatchGetImage";
         let mut call = self

@@ -43,6 +43,9 @@ pub trait Ecr: Send + Sync {
     async fn repository(&self, name: &str) -> CloudResult<Option<Repository>>;
     /// CreateRepository with the registry's defaults.
     async fn create_repository(&self, name: &str) -> CloudResult<Repository>;
+    /// DeleteRepository of an empty repository (cleanup after a build that pushed nothing);
+    /// false when it holds images and was kept.
+    async fn delete_empty_repository(&self, name: &str) -> CloudResult<bool>;
     /// BatchGetImage for one tag: the manifest it points at, or None.
     async fn image(&self, repository: &str, tag: &str) -> CloudResult<Option<Manifest>>;
     /// PutImage: points `tag` at `manifest`. A tag that already points there is not an error.

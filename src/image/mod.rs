@@ -20,6 +20,7 @@ use crate::cloud::ecr::{Authorization, Ecr, Manifest};
 use crate::context::Job;
 use crate::error::{Error, Result};
 use crate::github::{commands, Runner};
+use crate::signal::Interrupt;
 use registry::Registry;
 pub use report::{Action, Outcome, Seconds};
 
@@ -78,8 +79,10 @@ impl Store<'_> {
     }
 }
 
-/// Builds and pushes, or promotes; with `dry_run` only decides which.
-pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -> Result<Outcome> {
+/// Builds and pushes, or promotes; with `dry_run` only decides which. A stop (signal or
+/// deadline) ends the engine's build or push by hanging up on it, and a repository this
+/// run created is deleted again while it is still empty.
+pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr, interrupt: &Interrupt) -> Result<Outcome> {
     // Everything that can be checked locally is checked before the first call.
     let context = context::Context::open(&request.context, request.dockerfile.as_deref())?;
     let build_args = tags::build_args(&request.build_args)?;
@@ -147,10 +150,63 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
         Action::Built => Some(engine::Engine::connect().await?),
         Action::Promoted => None,
     };
+    interrupt.check()?;
     if !exists {
         eprintln!("repository {repository}: creating it");
         ecr.create_repository(&repository).await?;
+        interrupt.pending().set(vec![format!(
+            "delete the ECR repository {repository} this run created, if it is still empty"
+        )]);
     }
+    let abandoned = format!(
+        "the {} of {repository} was abandoned (the engine drops a build or push when slipway hangs up)",
+        match outcome.action {
+            Action::Built => "build",
+            Action::Promoted => "promotion",
+        }
+    );
+    let finished = tokio::select! {
+        done = produce(
+            request, job, runner, &store, existing, engine, context, build_args, &all_tags, &host, &repository, &auth,
+            &mut outcome,
+        ) => done,
+        stop = interrupt.wait() => Err(stop.error(&abandoned)),
+    };
+    if finished.is_err() && !exists {
+        remove_created(ecr, &repository).await;
+    }
+    interrupt.pending().set(Vec::new());
+    finished?;
+    Ok(outcome)
+}
+
+/// Deletes the repository this run created, when nothing was pushed into it.
+async fn remove_created(ecr: &dyn Ecr, repository: &str) {
+    match ecr.delete_empty_repository(repository).await {
+        Ok(true) => eprintln!("repository {repository}: deleted again (this run created it and pushed nothing)"),
+        Ok(false) => eprintln!("repository {repository}: kept, it holds an image"),
+        Err(e) => eprintln!("repository {repository}: this run created it and cannot delete it ({e}); delete it by hand"),
+    }
+}
+
+/// Builds and pushes the image, or takes the existing one, then adds every tag.
+#[allow(clippy::too_many_arguments)]
+async fn produce(
+    request: &Request,
+    job: &Job,
+    runner: &Runner,
+    store: &Store<'_>,
+    existing: Option<Manifest>,
+    engine: Option<engine::Engine>,
+    context: context::Context,
+    build_args: std::collections::HashMap<String, String>,
+    all_tags: &[String],
+    host: &str,
+    repository: &str,
+    auth: &Authorization,
+    outcome: &mut Outcome,
+) -> Result<()> {
+    let sha_tag = &all_tags[0];
 
     let manifest = match (existing, engine) {
         (Some(found), None) => {
@@ -174,8 +230,8 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
                 target: request.target.clone(),
                 platform: request.platform.clone(),
             };
-            outcome.seconds = build_and_push(&engine, context, &spec, &host, &repository, sha_tag, &auth, runner).await?;
-            store.find(&repository, sha_tag).await?.ok_or_else(|| {
+            outcome.seconds = build_and_push(&engine, context, &spec, host, repository, sha_tag, auth, runner).await?;
+            store.find(repository, sha_tag).await?.ok_or_else(|| {
                 Error::failed(format!(
                     "the engine pushed {repository}:{sha_tag}, but the registry at {host} does not show it"
                 ))
@@ -185,14 +241,13 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     let started = Instant::now();
     for tag in &all_tags[1..] {
         eprintln!("tag {repository}:{tag} -> {}", manifest.digest);
-        store.put(&repository, tag, &manifest).await?;
+        store.put(repository, tag, &manifest).await?;
     }
     outcome.seconds.tag = Some(started.elapsed().as_secs_f64());
     outcome.set_digest(&manifest.digest);
-    Ok(outcome)
+    Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 /// The image built for this commit, when the registry proves it is this commit's: the
 /// full-commit tag, or the `sha-<short>` image's revision label naming the full commit.
 /// Two commits sharing a short prefix never promote each other's image.
@@ -231,6 +286,7 @@ async fn this_commits_image(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn build_and_push(
     engine: &engine::Engine,
     context: context::Context,

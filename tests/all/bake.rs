@@ -468,3 +468,23 @@ fn output_that_is_not_utf8_does_not_stop_the_bake() {
     assert!(ami.starts_with("ami-"), "{}", r.stderr);
     assert_eq!(b.amis().len(), 1);
 }
+
+#[test]
+fn a_timeout_stops_packer_which_cleans_up_then_exits_3() {
+    let extra = r#"  provisioner "shell-local" {
+    inline = ["echo provisioning", "sleep 300"]
+  }"#;
+    let b = Bake::new("timeout", extra);
+    let r = b.run(&["--timeout", "15s"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("timed out after 15.0s: stopping and cleaning up"), "{}", r.stderr);
+    assert!(r.stderr.contains("--timeout 15.0s passed"), "{}", r.stderr);
+    if r.stderr.contains("provisioning") {
+        // The deadline came while Packer ran: it got SIGINT and deleted what it made.
+        assert!(r.stderr.contains("sending SIGINT to packer"), "{}", r.stderr);
+        assert!(r.stderr.contains("Terminating the source AWS instance"), "{}", r.stderr);
+        assert!(r.stderr.contains("Cleanly cancelled builds"), "{}", r.stderr);
+    }
+    assert_eq!(b.template_state().1, 1, "no launch template version");
+    assert!(b.amis().is_empty());
+}

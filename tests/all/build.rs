@@ -555,3 +555,54 @@ fn challenging_registry(challenge: String) -> String {
     });
     url
 }
+
+fn repository_exists(repo: &str) -> bool {
+    let (rt, client) = ecr();
+    rt.block_on(client.describe_repositories().repository_names(repo).send()).is_ok()
+}
+
+#[test]
+fn a_timeout_abandons_the_build_and_deletes_the_repository_it_created() {
+    let engine = crate::support::stalled_engine::StalledEngine::start();
+    let repo = "build-timeout";
+    let dir = project(repo, "123456789012");
+    let r = run(&mut build(
+        &dir,
+        &engine.docker_host,
+        &["--environment", "dev", "--create-repository", "--timeout", "5s"],
+    ));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("timed out (--timeout 5.0s passed)"), "{}", r.stderr);
+    if engine.build_started() {
+        assert!(r.stderr.contains("the build of build-timeout was abandoned"), "{}", r.stderr);
+        assert!(r.stderr.contains("deleted again"), "{}", r.stderr);
+    }
+    assert!(!repository_exists(repo), "the repository it created is left behind");
+}
+
+#[test]
+fn sigint_abandons_the_build_deletes_the_repository_and_exits_130() {
+    let engine = crate::support::stalled_engine::StalledEngine::start();
+    let repo = "build-interrupted";
+    let dir = project(repo, "123456789012");
+    let child = build(&dir, &engine.docker_host, &["--environment", "dev", "--create-repository"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !engine.build_started() {
+        assert!(std::time::Instant::now() < deadline, "the build never reached the engine");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(repository_exists(repo), "created before the build");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted: stopping and cleaning up"), "{stderr}");
+    assert!(stderr.contains("deleted again"), "{stderr}");
+    assert!(engine.hung_up(), "the engine's build connection was closed");
+    assert!(!repository_exists(repo), "the repository it created is left behind");
+}
