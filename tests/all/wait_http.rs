@@ -302,3 +302,16 @@ fn credentials_and_tokens_in_urls_are_never_shown() {
         assert!(!text.contains("t0ken-value"), "the token is shown: {text}");
     }
 }
+
+#[test]
+fn the_readme_documents_slipway_wait_once_with_the_exit_codes_it_has() {
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let sections: Vec<&str> = readme.split("\n## ").filter(|s| s.starts_with("slipway-wait\n")).collect();
+    assert_eq!(sections.len(), 1, "one `## slipway-wait` section");
+    let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (help, section) = (flat(&wait(&["--help"]).stdout), flat(sections[0]));
+    for code in ["0 healthy", "1 failed", "2 bad input", "3 timed out", "130 interrupted"] {
+        assert!(help.contains(code), "--help lists {code:?}: {help}");
+        assert!(section.contains(code), "the README lists {code:?}");
+    }
+}
