@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::http::{Response, Server};
-use crate::support::moto::free_port;
+use crate::support::http::{RefusingPort, Response, Server};
 use crate::support::tls::TlsServer;
 use crate::support::{bin, run, Dir, Run};
 
@@ -17,9 +16,11 @@ fn wait(args: &[&str]) -> Run {
 
 #[test]
 fn healthy_after_a_delay_is_noticed_within_an_interval() {
-    let start = Instant::now();
+    // Healthy from the fourth request on: the delay is counted in answers, on the
+    // server's side, so no clock of the test is compared with the binary's.
+    let n = Arc::new(AtomicU32::new(0));
     let server = Server::start(move |_| {
-        if start.elapsed() < Duration::from_millis(1500) {
+        if n.fetch_add(1, Ordering::SeqCst) < 3 {
             Response::new(503, "starting")
         } else {
             Response::new(200, r#"{"status":"ok","commit":"89abcde"}"#)
@@ -31,19 +32,17 @@ fn healthy_after_a_delay_is_noticed_within_an_interval() {
         &url,
         "--json",
         "/commit=89abcde",
-        "--timeout",
-        "20s",
         "--output",
         "json",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["outcome"], "healthy");
-    let t = report["probes"][0]["time_to_healthy"].as_f64().unwrap();
-    // Not before the server turned healthy at 1.5s (how soon after is the benchmark's
-    // business: scripts/bench-wait.sh), and two answers in a row were needed.
-    assert!(t >= 1.5, "time to healthy {t}");
-    assert!(report["probes"][0]["polls"].as_u64().unwrap() >= 2, "{report}");
+    // Three refusals, then the two answers in a row it needs, and not one poll more (how
+    // soon it notices is the benchmark's business: scripts/bench-wait.sh).
+    assert_eq!(report["probes"][0]["polls"], 5, "{report}");
+    assert_eq!(server.requests().len(), 5);
+    assert!(report["probes"][0]["time_to_healthy"].as_f64().unwrap() > 0.0, "{report}");
     assert!(
         report["probes"][0]["detail"].as_str().unwrap().contains("HTTP 200 in"),
         "{report}"
@@ -68,7 +67,8 @@ fn flapping_never_counts_as_healthy() {
     let r = wait(&["--url", &server.url, "--consecutive", "2", "--timeout", "3s"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("timed out after 3.0s"), "{}", r.stderr);
-    assert!(server.requests().len() >= 4, "it kept polling");
+    // The first poll and the one at the deadline at least; none of them was healthy twice.
+    assert!(server.requests().len() >= 2, "it kept polling");
 }
 
 #[test]
@@ -103,7 +103,8 @@ fn the_wrong_version_is_named() {
 
 #[test]
 fn connection_refused_is_reported_as_such() {
-    let port = free_port();
+    let refusing = RefusingPort::new();
+    let port = refusing.port;
     let url = format!("http://127.0.0.1:{port}/healthz");
     let r = wait(&["--url", &url, "--timeout", "2s"]);
     assert_eq!(r.code, 3);
@@ -124,8 +125,9 @@ fn slow_answers_fail_the_latency_limit() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("slow: answered in"), "{}", r.stderr);
     assert!(r.stderr.contains("(max 200ms)"), "{}", r.stderr);
-    // Without the limit the same server is healthy.
-    let r = wait(&["--url", &server.url, "--timeout", "10s"]);
+    // Without the limit the same server is healthy (the default budget: a loaded machine
+    // cannot turn this into a timeout).
+    let r = wait(&["--url", &server.url]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -142,8 +144,6 @@ fn tls_with_an_untrusted_certificate_is_a_tls_error_and_a_ca_fixes_it() {
         &server.url,
         "--ca-cert",
         server.ca.to_str().unwrap(),
-        "--timeout",
-        "10s",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
@@ -202,7 +202,7 @@ fn bad_input_exits_2() {
 fn sigint_interrupts_the_wait_with_exit_130_and_a_report() {
     let server = Server::start(|_| Response::new(503, "starting"));
     let child = bin("slipway-wait")
-        .args(["--url", &server.url, "--timeout", "60s", "--output", "json"])
+        .args(["--url", &server.url, "--timeout", "1h", "--output", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -213,17 +213,13 @@ fn sigint_interrupts_the_wait_with_exit_130_and_a_report() {
         assert!(Instant::now() < deadline, "slipway-wait never polled");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let started = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "it stopped long before its 60s timeout"
-    );
+    // 130 and `interrupted`, not 3 and `timed_out`: it stopped before its timeout.
     assert_eq!(out.status.code(), Some(130));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"], "interrupted");
