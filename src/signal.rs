@@ -108,7 +108,10 @@ impl Interrupt {
             tokio::spawn(async move {
                 tokio::time::sleep(after).await;
                 if timer.fire(Stop::Deadline(after)) {
-                    eprintln!("timed out after {}: stopping and cleaning up", crate::wait::human(after));
+                    eprintln!(
+                        "timed out after {}: stopping and cleaning up",
+                        crate::wait::human(after)
+                    );
                 }
             });
         }

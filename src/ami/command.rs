@@ -108,7 +108,10 @@ async fn packer_credentials(config: &aws_config::SdkConfig, runner: &Runner) -> 
     runner.mask(creds.secret_access_key());
     let mut out = vec![
         ("AWS_ACCESS_KEY_ID".to_string(), Secret::new(creds.access_key_id())),
-        ("AWS_SECRET_ACCESS_KEY".to_string(), Secret::new(creds.secret_access_key())),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            Secret::new(creds.secret_access_key()),
+        ),
     ];
     if let Some(token) = creds.session_token() {
         runner.mask(token);

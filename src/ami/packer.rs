@@ -8,11 +8,11 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
-use crate::signal::Interrupt;
 use super::machine::{self, Line, Summary, UiLevel};
 use crate::error::{Error, Result};
 use crate::github::commands::{self, Level};
 use crate::secret::Secret;
+use crate::signal::Interrupt;
 
 /// The oldest Packer that builds HCL2 templates (`source` and `build` blocks).
 pub const MIN_VERSION: (u64, u64, u64) = (1, 5, 0);

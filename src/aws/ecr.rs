@@ -109,7 +109,14 @@ impl Ecr for AwsEcr {
 
     async fn delete_empty_repository(&self, name: &str) -> CloudResult<bool> {
         const OP: &str = "DeleteRepository";
-        match self.client.delete_repository().repository_name(name).force(false).send().await {
+        match self
+            .client
+            .delete_repository()
+            .repository_name(name)
+            .force(false)
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if error_code(&e) == Some("RepositoryNotEmptyException") => Ok(false),
             Err(e) => Err(cloud_error(OP, &e)),

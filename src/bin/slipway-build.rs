@@ -9,8 +9,8 @@ use slipway::aws::ecr::AwsEcr;
 use slipway::cli::{self, Output};
 use slipway::context::JobArgs;
 use slipway::github::Runner;
-use slipway::signal::Interrupt;
 use slipway::image::{self, Request};
+use slipway::signal::Interrupt;
 use slipway::Result;
 
 /// Builds the image for this commit through the engine at DOCKER_HOST and pushes it to the

@@ -145,7 +145,8 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
                 description: format!("{} {}", deploy.app, r.version),
                 production: iam::is_production(name),
             };
-            let tracker = deployments::Tracker::start(runner, args.github_token.as_ref().map(|t| t.expose()), target).await;
+            let tracker =
+                deployments::Tracker::start(runner, args.github_token.as_ref().map(|t| t.expose()), target).await;
             if let Some(id) = tracker.id() {
                 eprintln!("GitHub deployment {id} for {name}: in progress");
                 outputs.push(("deployment-id", id.to_string()));

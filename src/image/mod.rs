@@ -82,7 +82,13 @@ impl Store<'_> {
 /// Builds and pushes, or promotes; with `dry_run` only decides which. A stop (signal or
 /// deadline) ends the engine's build or push by hanging up on it, and a repository this
 /// run created is deleted again while it is still empty.
-pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr, interrupt: &Interrupt) -> Result<Outcome> {
+pub async fn run(
+    request: &Request,
+    job: &Job,
+    runner: &Runner,
+    ecr: &dyn Ecr,
+    interrupt: &Interrupt,
+) -> Result<Outcome> {
     // Everything that can be checked locally is checked before the first call.
     let context = context::Context::open(&request.context, request.dockerfile.as_deref())?;
     let build_args = tags::build_args(&request.build_args)?;
@@ -98,9 +104,11 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr, i
 
     let auth = ecr.authorization().await?;
     runner.mask(auth.password.expose());
-    runner.mask(
-        &base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.username, auth.password.expose())),
-    );
+    runner.mask(&base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        auth.username,
+        auth.password.expose()
+    )));
     let (host, base) = match &override_host {
         Some(pair) => pair.clone(),
         None => registry::parse_host(&auth.proxy_endpoint).map_err(|_| {
@@ -185,7 +193,9 @@ async fn remove_created(ecr: &dyn Ecr, repository: &str) {
     match ecr.delete_empty_repository(repository).await {
         Ok(true) => eprintln!("repository {repository}: deleted again (this run created it and pushed nothing)"),
         Ok(false) => eprintln!("repository {repository}: kept, it holds an image"),
-        Err(e) => eprintln!("repository {repository}: this run created it and cannot delete it ({e}); delete it by hand"),
+        Err(e) => {
+            eprintln!("repository {repository}: this run created it and cannot delete it ({e}); delete it by hand")
+        }
     }
 }
 

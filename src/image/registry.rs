@@ -335,11 +335,20 @@ mod tests {
         let url = |u: &str| url::Url::parse(u).unwrap();
         assert!(same_origin(&url("https://r.example/token?x=1"), "https://r.example"));
         assert!(same_origin(&url("https://r.example:443/token"), "https://r.example"));
-        assert!(same_origin(&url("http://127.0.0.1:5000/token"), "http://127.0.0.1:5000"));
+        assert!(same_origin(
+            &url("http://127.0.0.1:5000/token"),
+            "http://127.0.0.1:5000"
+        ));
         assert!(!same_origin(&url("http://r.example/token"), "https://r.example"));
         assert!(!same_origin(&url("https://auth.example/token"), "https://r.example"));
-        assert!(!same_origin(&url("http://127.0.0.1:5001/token"), "http://127.0.0.1:5000"));
-        assert_eq!(origin(&url("https://u:p@auth.example:8443/t?secret=1")), "https://auth.example:8443");
+        assert!(!same_origin(
+            &url("http://127.0.0.1:5001/token"),
+            "http://127.0.0.1:5000"
+        ));
+        assert_eq!(
+            origin(&url("https://u:p@auth.example:8443/t?secret=1")),
+            "https://auth.example:8443"
+        );
     }
 
     #[test]

@@ -117,7 +117,13 @@ mod tests {
     fn tags_are_ordered_deduplicated_and_checked() {
         let full = commit_tag("0123456789ABCDEF0123456789abcdef01234567");
         assert_eq!(full, "sha-0123456789abcdef0123456789abcdef01234567");
-        let t = tags(&["sha-0123456", &full], "v1.2.0", Some("prod"), &["latest".into(), "prod".into()]).unwrap();
+        let t = tags(
+            &["sha-0123456", &full],
+            "v1.2.0",
+            Some("prod"),
+            &["latest".into(), "prod".into()],
+        )
+        .unwrap();
         assert_eq!(t, ["sha-0123456", full.as_str(), "v1.2.0", "prod", "latest"]);
         let t = tags(&["sha-0123456"], "0123456", Some("dev"), &[]).unwrap();
         assert_eq!(t, ["sha-0123456", "0123456", "dev"]);

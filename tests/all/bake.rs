@@ -432,11 +432,18 @@ fn credentials_that_cannot_be_handed_to_packer_stop_the_bake() {
              echo '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n"
         ),
     );
-    let config = b.dir.write("aws-config", &format!("[default]\ncredential_process = sh {d}/creds.sh\n"));
+    let config = b.dir.write(
+        "aws-config",
+        &format!("[default]\ncredential_process = sh {d}/creds.sh\n"),
+    );
     let mut cmd = b.command(&[]);
     cmd.env_remove("GITHUB_ACTIONS").env("AWS_CONFIG_FILE", &config);
     let r = run(&mut cmd);
-    assert!(b.dir.path().join("used").exists(), "the guard's call got credentials: {}", r.stderr);
+    assert!(
+        b.dir.path().join("used").exists(),
+        "the guard's call got credentials: {}",
+        r.stderr
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("cannot hand the job's AWS credentials to Packer"),
@@ -473,7 +480,11 @@ fn a_timeout_stops_packer_which_cleans_up_then_exits_3() {
     let b = Bake::new("timeout", extra);
     let r = b.run(&["--timeout", "15s"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert!(r.stderr.contains("timed out after 15.0s: stopping and cleaning up"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("timed out after 15.0s: stopping and cleaning up"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("--timeout 15.0s passed"), "{}", r.stderr);
     if r.stderr.contains("provisioning") {
         // The deadline came while Packer ran: it got SIGINT and deleted what it made.

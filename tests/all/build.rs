@@ -147,7 +147,10 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
     assert_eq!(json["action"], "promoted");
     assert_eq!(json["digest"], digest.as_str());
-    assert_eq!(json["tags"], serde_json::json!(["sha-0123456", FULL_TAG, "v1.2.0", "prod"]));
+    assert_eq!(
+        json["tags"],
+        serde_json::json!(["sha-0123456", FULL_TAG, "v1.2.0", "prod"])
+    );
     assert_eq!(outputs(&dir2)["action"], "promoted");
     assert!(!r.stderr.contains("STEP"), "no build output: {}", r.stderr);
     for tag in ["v1.2.0", "prod"] {
@@ -415,7 +418,11 @@ fn a_commit_sharing_the_short_prefix_builds_its_own_image() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(json["action"], "built", "{}", r.stderr);
-    assert!(r.stderr.contains(&format!("was built from commit {SHA}, not {TWIN}")), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("was built from commit {SHA}, not {TWIN}")),
+        "{}",
+        r.stderr
+    );
 
     let r = twin(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -487,14 +494,24 @@ fn a_registry_that_omits_the_digest_header_still_gives_the_digest() {
     let mut cmd = on_ecr(
         &dir,
         NO_ENGINE,
-        &["--registry", &proxy.endpoint, "--environment", "prod", "--output", "json"],
+        &[
+            "--registry",
+            &proxy.endpoint,
+            "--environment",
+            "prod",
+            "--output",
+            "json",
+        ],
     );
     let r = run(&mut cmd);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(json["action"], "promoted");
     assert_eq!(json["digest"], digest.as_str());
-    assert!(json["image_uri"].as_str().unwrap().ends_with(&format!("@{digest}")), "{json}");
+    assert!(
+        json["image_uri"].as_str().unwrap().ends_with(&format!("@{digest}")),
+        "{json}"
+    );
 }
 
 #[test]
@@ -504,7 +521,13 @@ fn a_missing_engine_exits_2_before_the_repository_is_created() {
     let r = run(&mut on_ecr(
         &dir,
         NO_ENGINE,
-        &["--environment", "dev", "--create-repository", "--registry", &containers().registry],
+        &[
+            "--environment",
+            "dev",
+            "--create-repository",
+            "--registry",
+            &containers().registry,
+        ],
     ));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("no container engine answers"), "{}", r.stderr);
@@ -523,12 +546,27 @@ fn ecr_credentials_go_to_no_token_server_but_the_registry() {
     let r = run(&mut on_ecr(
         &dir,
         NO_ENGINE,
-        &["--environment", "dev", "--create-repository", "--dry-run", "--registry", &registry],
+        &[
+            "--environment",
+            "dev",
+            "--create-repository",
+            "--dry-run",
+            "--registry",
+            &registry,
+        ],
     ));
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("asks for a token from http://127.0.0.1:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("asks for a token from http://127.0.0.1:"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("not the registry itself"), "{}", r.stderr);
-    assert!(tokens.requests().is_empty(), "credentials went to the token server: {:?}", tokens.requests());
+    assert!(
+        tokens.requests().is_empty(),
+        "credentials went to the token server: {:?}",
+        tokens.requests()
+    );
 }
 
 /// A registry stand-in that answers every request 401 with `challenge`; returns its URL.
@@ -558,7 +596,8 @@ fn challenging_registry(challenge: String) -> String {
 
 fn repository_exists(repo: &str) -> bool {
     let (rt, client) = ecr();
-    rt.block_on(client.describe_repositories().repository_names(repo).send()).is_ok()
+    rt.block_on(client.describe_repositories().repository_names(repo).send())
+        .is_ok()
 }
 
 #[test]
@@ -574,7 +613,11 @@ fn a_timeout_abandons_the_build_and_deletes_the_repository_it_created() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("timed out (--timeout 5.0s passed)"), "{}", r.stderr);
     if engine.build_started() {
-        assert!(r.stderr.contains("the build of build-timeout was abandoned"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("the build of build-timeout was abandoned"),
+            "{}",
+            r.stderr
+        );
         assert!(r.stderr.contains("deleted again"), "{}", r.stderr);
     }
     assert!(!repository_exists(repo), "the repository it created is left behind");
@@ -585,14 +628,21 @@ fn sigint_abandons_the_build_deletes_the_repository_and_exits_130() {
     let engine = crate::support::stalled_engine::StalledEngine::start();
     let repo = "build-interrupted";
     let dir = project(repo, "123456789012");
-    let child = build(&dir, &engine.docker_host, &["--environment", "dev", "--create-repository"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = build(
+        &dir,
+        &engine.docker_host,
+        &["--environment", "dev", "--create-repository"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !engine.build_started() {
-        assert!(std::time::Instant::now() < deadline, "the build never reached the engine");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never reached the engine"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(repository_exists(repo), "created before the build");

@@ -78,7 +78,11 @@ fn wait_with_deployment(api: &Server, health_status: u16, extra: &[&str]) -> (Ru
         "--interval",
         "100ms",
     ])
-    .args(if health_status == 200 { &[][..] } else { &["--timeout", "2s"][..] })
+    .args(if health_status == 200 {
+        &[][..]
+    } else {
+        &["--timeout", "2s"][..]
+    })
     .args(extra);
     (run(&mut cmd), dir)
 }
@@ -166,13 +170,8 @@ fn an_unreachable_github_warns_and_the_deploy_goes_on() {
     let mut cmd = bin("slipway-wait");
     let api = Server::start(|_| Response::new(200, "{}"));
     in_actions(&mut cmd, &api, &dir);
-    cmd.env("GITHUB_API_URL", format!("http://127.0.0.1:{}", refusing.port)).args([
-        "--config",
-        &config,
-        "--environment",
-        "stage",
-        "--deployment",
-    ]);
+    cmd.env("GITHUB_API_URL", format!("http://127.0.0.1:{}", refusing.port))
+        .args(["--config", &config, "--environment", "stage", "--deployment"]);
     let r = run(&mut cmd);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("cannot reach the GitHub API"), "{}", r.stderr);
@@ -238,7 +237,11 @@ fn a_dry_run_posts_nothing_to_github() {
         let (r, _dir) = wait_with_deployment(&api, 200, extra);
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert!(r.stderr.contains("dry run, nothing was polled"), "{}", r.stderr);
-        let calls: Vec<String> = api.requests().iter().map(|c| format!("{} {}", c.method, c.target)).collect();
+        let calls: Vec<String> = api
+            .requests()
+            .iter()
+            .map(|c| format!("{} {}", c.method, c.target))
+            .collect();
         assert!(calls.is_empty(), "a dry run called GitHub: {calls:?}");
     }
 }

@@ -27,14 +27,7 @@ fn healthy_after_a_delay_is_noticed_within_an_interval() {
         }
     });
     let url = format!("{}/healthz", server.url);
-    let r = wait(&[
-        "--url",
-        &url,
-        "--json",
-        "/commit=89abcde",
-        "--output",
-        "json",
-    ]);
+    let r = wait(&["--url", &url, "--json", "/commit=89abcde", "--output", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["outcome"], "healthy");
@@ -42,7 +35,10 @@ fn healthy_after_a_delay_is_noticed_within_an_interval() {
     // soon it notices is the benchmark's business: scripts/bench-wait.sh).
     assert_eq!(report["probes"][0]["polls"], 5, "{report}");
     assert_eq!(server.requests().len(), 5);
-    assert!(report["probes"][0]["time_to_healthy"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(
+        report["probes"][0]["time_to_healthy"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
     assert!(
         report["probes"][0]["detail"].as_str().unwrap().contains("HTTP 200 in"),
         "{report}"
@@ -139,12 +135,7 @@ fn tls_with_an_untrusted_certificate_is_a_tls_error_and_a_ca_fixes_it() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("TLS error:"), "{}", r.stderr);
     assert!(r.stderr.contains("pass --ca-cert FILE"), "{}", r.stderr);
-    let r = wait(&[
-        "--url",
-        &server.url,
-        "--ca-cert",
-        server.ca.to_str().unwrap(),
-    ]);
+    let r = wait(&["--url", &server.url, "--ca-cert", server.ca.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -302,7 +293,10 @@ fn credentials_and_tokens_in_urls_are_never_shown() {
 #[test]
 fn the_readme_documents_slipway_wait_once_with_the_exit_codes_it_has() {
     let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
-    let sections: Vec<&str> = readme.split("\n## ").filter(|s| s.starts_with("slipway-wait\n")).collect();
+    let sections: Vec<&str> = readme
+        .split("\n## ")
+        .filter(|s| s.starts_with("slipway-wait\n"))
+        .collect();
     assert_eq!(sections.len(), 1, "one `## slipway-wait` section");
     let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     let (help, section) = (flat(&wait(&["--help"]).stdout), flat(sections[0]));

@@ -129,7 +129,11 @@ impl RefusingPort {
             assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
             let mut bound: libc::sockaddr_in = std::mem::zeroed();
             let mut len = len;
-            let rc = libc::getsockname(fd, &mut bound as *mut libc::sockaddr_in as *mut libc::sockaddr, &mut len);
+            let rc = libc::getsockname(
+                fd,
+                &mut bound as *mut libc::sockaddr_in as *mut libc::sockaddr,
+                &mut len,
+            );
             assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
             RefusingPort {
                 fd,
