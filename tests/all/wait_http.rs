@@ -305,3 +305,34 @@ fn the_readme_documents_slipway_wait_once_with_the_exit_codes_it_has() {
         assert!(section.contains(code), "the README lists {code:?}");
     }
 }
+
+#[test]
+fn slipway_env_shows_health_urls_without_their_credentials() {
+    let dir = Dir::new();
+    let config = dir.write(
+        "slipway.yml",
+        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::222222222222:role/deploy\n      \
+         region: eu-west-1\n    health:\n      urls:\n        - url: https://deploy:pa55-word@web.example.com/h?token=t0ken-value\n",
+    );
+    let mut triggers = std::fs::read_to_string(&config).unwrap();
+    triggers.push_str("triggers:\n  - event: push\n    branches: [main]\n    environment: stage\n");
+    std::fs::write(&config, triggers).unwrap();
+    let r = run(bin("slipway-env").args([
+        "--config",
+        config.to_str().unwrap(),
+        "--event",
+        "push",
+        "--ref",
+        "refs/heads/main",
+        "--sha",
+        "0123456789abcdef0123456789abcdef01234567",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("https://***@web.example.com/h?token=***"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.all_text().contains("pa55-word"), "{}", r.all_text());
+    assert!(!r.all_text().contains("t0ken-value"), "{}", r.all_text());
+}
