@@ -6,6 +6,7 @@ mod support;
 mod action;
 mod bake;
 mod build;
+mod build_guards;
 mod credentials;
 mod deployments;
 mod ecs_wire;
