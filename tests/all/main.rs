@@ -5,6 +5,7 @@ mod support;
 
 mod action;
 mod bake;
+mod bake_guards;
 mod build;
 mod build_guards;
 mod credentials;
