@@ -105,9 +105,10 @@ impl Interrupt {
         watch(interrupt.clone());
         if let Some(after) = deadline {
             let timer = interrupt.clone();
+            let at = tokio::time::Instant::now() + after;
             tokio::spawn(async move {
-                tokio::time::sleep(after).await;
-                if timer.fire(Stop::Deadline(after)) {
+                // The one clock (wait/); a signal first ends this timer.
+                if crate::wait::sleep_until(at, &timer.token.clone()).await && timer.fire(Stop::Deadline(after)) {
                     eprintln!(
                         "timed out after {}: stopping and cleaning up",
                         crate::wait::human(after)
