@@ -105,7 +105,7 @@ for ctx in small big; do
     t0=$(now)
     pod push -q --tls-verify=false --creds "AWS:$password" "$registry/bench-$ctx:sha-0123456" >/dev/null
     podman_push+=("$(since "$t0")")
-    t0=$(now); json=$(build "$ctx" --environment prod --version "v1.$i.0"); t=$(since "$t0")
+    t0=$(now); json=$(build "$ctx" --environment prod --app-version "v1.$i.0"); t=$(since "$t0")
     [ "$(field action <<<"$json")" = promoted ] || { echo "bench-build: the second run did not promote" >&2; exit 1; }
     tag+=("$(field seconds.tag <<<"$json")"); promote+=("$t")
   done

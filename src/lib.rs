@@ -15,6 +15,7 @@ pub mod iam;
 pub mod image;
 pub mod report;
 pub mod roll;
+pub mod secret;
 pub mod signal;
 pub mod sim;
 pub mod trigger;

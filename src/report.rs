@@ -60,7 +60,7 @@ fn environment_text(env: &Environment) -> String {
         ));
     }
     let health = &env.health;
-    let mut checks: Vec<String> = health.urls.iter().map(|u| u.url.clone()).collect();
+    let mut checks: Vec<String> = health.urls.iter().map(|u| crate::wait::redact::url(&u.url)).collect();
     checks.extend(health.target_groups.iter().map(|t| {
         let name = t.split('/').nth(1).unwrap_or(t);
         format!("target group {name}")

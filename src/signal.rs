@@ -1,12 +1,75 @@
-//! SIGINT/SIGTERM: the first signal cancels the job so it can clean up; a second one
-//! does not skip the cleanup silently, it says what is left to do.
+//! How a job is stopped, one way for every binary: SIGINT, SIGTERM or its `--timeout`
+//! deadline. The first stop lets the job clean up (a child process such as Packer gets
+//! the signal in its process group and is waited for); a later signal does not skip the
+//! cleanup, it says what is left to do.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{Error, Result};
+
+/// A received signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal(pub i32);
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            libc::SIGINT => "SIGINT",
+            libc::SIGTERM => "SIGTERM",
+            _ => "signal",
+        }
+    }
+
+    /// Sends the signal to a process group (the child's pid when it leads its group).
+    pub fn send_to_group(self, pid: u32) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe {
+            libc::kill(-(pid as i32), self.0);
+        }
+    }
+}
+
+/// Why a job was told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT or SIGTERM.
+    Signal(Signal),
+    /// The `--timeout` deadline passed.
+    Deadline(Duration),
+}
+
+impl Stop {
+    /// The signal a child process gets: the one received, or SIGINT (the graceful one) at
+    /// the deadline.
+    pub fn signal(self) -> Signal {
+        match self {
+            Stop::Signal(s) => s,
+            Stop::Deadline(_) => Signal(libc::SIGINT),
+        }
+    }
+
+    /// `SIGINT received`, `--timeout 30m passed`.
+    pub fn describe(self) -> String {
+        match self {
+            Stop::Signal(s) => format!("{} received", s.name()),
+            Stop::Deadline(d) => format!("--timeout {} passed", crate::wait::human(d)),
+        }
+    }
+
+    /// The job's error after its cleanup: exit 130 for a signal, 3 for the deadline.
+    pub fn error(self, what: &str) -> Error {
+        match self {
+            Stop::Signal(_) => Error::Interrupted(Some(what.to_string())),
+            Stop::Deadline(_) => Error::TimedOut(format!("timed out ({}): {what}", self.describe())),
+        }
+    }
+}
+
 /// What a job still has to undo, shown when a second signal arrives.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Pending {
     steps: Arc<Mutex<Vec<String>>>,
 }
@@ -21,19 +84,102 @@ impl Pending {
     }
 }
 
+/// A job's stop: the first signal or the deadline, whichever comes first.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    token: CancellationToken,
+    stop: Arc<Mutex<Option<Stop>>>,
+    pending: Pending,
+}
+
+impl Interrupt {
+    /// Never fires (tests, libraries).
+    pub fn none() -> Self {
+        Interrupt::default()
+    }
+
+    /// Listens for SIGINT and SIGTERM from now on, and stops at `deadline` from now when
+    /// one is given (needs a tokio runtime).
+    pub fn listen(deadline: Option<Duration>) -> Self {
+        let interrupt = Interrupt::default();
+        watch(interrupt.clone());
+        if let Some(after) = deadline {
+            let timer = interrupt.clone();
+            let at = tokio::time::Instant::now() + after;
+            tokio::spawn(async move {
+                // The one clock (wait/); a signal first ends this timer.
+                if crate::wait::sleep_until(at, &timer.token.clone()).await && timer.fire(Stop::Deadline(after)) {
+                    eprintln!(
+                        "timed out after {}: stopping and cleaning up",
+                        crate::wait::human(after)
+                    );
+                }
+            });
+        }
+        interrupt
+    }
+
+    /// Cancelled once the job is told to stop.
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// What is left to clean up, for the message a second signal prints.
+    pub fn pending(&self) -> &Pending {
+        &self.pending
+    }
+
+    /// The stop, once there is one.
+    pub fn received(&self) -> Option<Stop> {
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the stop.
+    pub async fn wait(&self) -> Stop {
+        self.token.cancelled().await;
+        self.received().unwrap_or(Stop::Signal(Signal(libc::SIGTERM)))
+    }
+
+    /// The stop's error when there is one; call between steps.
+    pub fn check(&self) -> Result<()> {
+        match self.received() {
+            Some(stop) => Err(stop.error(&format!("stopped before the next step ({})", stop.describe()))),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the first stop; false when there already was one.
+    fn fire(&self, stop: Stop) -> bool {
+        let mut slot = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(stop);
+        drop(slot);
+        self.token.cancel();
+        true
+    }
+}
+
 /// Cancels `token` on the first SIGINT or SIGTERM; on later ones prints what cleanup is left.
 pub fn install(token: CancellationToken, pending: Pending) {
+    let interrupt = Interrupt {
+        token,
+        stop: Arc::default(),
+        pending,
+    };
+    watch(interrupt);
+}
+
+fn watch(interrupt: Interrupt) {
     tokio::spawn(async move {
         let mut signals = Signals::new();
-        let mut count = 0;
-        while signals.next().await {
-            count += 1;
-            if count == 1 {
+        while let Some(number) = signals.next().await {
+            if interrupt.fire(Stop::Signal(Signal(number))) {
                 eprintln!("interrupted: stopping and cleaning up (a second signal will not skip the cleanup)");
-                token.cancel();
                 continue;
             }
-            let steps = pending.get();
+            let steps = interrupt.pending.get();
             if steps.is_empty() {
                 eprintln!("interrupted again: cleanup is finishing");
             } else {
@@ -63,13 +209,13 @@ impl Signals {
         Signals { streams }
     }
 
-    async fn next(&mut self) -> bool {
+    async fn next(&mut self) -> Option<i32> {
         match &mut self.streams {
             Some((int, term)) => tokio::select! {
-                v = int.recv() => v.is_some(),
-                v = term.recv() => v.is_some(),
+                v = int.recv() => v.map(|_| libc::SIGINT),
+                v = term.recv() => v.map(|_| libc::SIGTERM),
             },
-            None => false,
+            None => None,
         }
     }
 }
@@ -82,7 +228,34 @@ impl Signals {
     fn new() -> Self {
         Signals
     }
-    async fn next(&mut self) -> bool {
-        tokio::signal::ctrl_c().await.is_ok()
+    async fn next(&mut self) -> Option<i32> {
+        tokio::signal::ctrl_c().await.ok().map(|_| 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_stops_the_job_with_exit_3_and_only_once() {
+        let interrupt = Interrupt::listen(Some(Duration::from_secs(30)));
+        assert!(interrupt.check().is_ok());
+        let stop = interrupt.wait().await;
+        assert_eq!(stop, Stop::Deadline(Duration::from_secs(30)));
+        assert_eq!(stop.signal(), Signal(libc::SIGINT));
+        let err = interrupt.check().unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert!(err.to_string().contains("--timeout 30.0s passed"), "{err}");
+        // A signal after the deadline does not replace it.
+        assert!(!interrupt.fire(Stop::Signal(Signal(libc::SIGTERM))));
+        assert_eq!(interrupt.received(), Some(stop));
+    }
+
+    #[test]
+    fn a_signal_is_exit_130() {
+        let stop = Stop::Signal(Signal(libc::SIGTERM));
+        assert_eq!(stop.error("x").exit_code(), 130);
+        assert_eq!(stop.describe(), "SIGTERM received");
     }
 }

@@ -10,6 +10,7 @@ use crate::cli::{self, Output};
 use crate::cloud::Ec2;
 use crate::context::JobArgs;
 use crate::github::Runner;
+use crate::secret::Secret;
 use crate::{Error, Result};
 use aws_sdk_ec2::config::ProvideCredentials;
 
@@ -63,6 +64,10 @@ pub struct Args {
     /// Text report on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+    /// Give up after this long (exit 3): Packer is stopped as by Ctrl-C, so it deletes what
+    /// it created, and no launch template version is made.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<crate::config::Duration>,
 }
 
 fn pairs(items: &[String], flag: &str) -> Result<Vec<(String, String)>> {
@@ -81,9 +86,54 @@ fn pairs(items: &[String], flag: &str) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The job's credentials as Packer's environment (Packer cannot do GitHub OIDC or SSO
+/// itself). They are the ones the account guard checked; when they cannot be handed
+/// over the bake stops: Packer's own credential chain could act as another account.
+async fn packer_credentials(config: &aws_config::SdkConfig, runner: &Runner) -> Result<Vec<(String, Secret)>> {
+    const HELP: &str = "check the credentials (`aws sts get-caller-identity`, `aws sso login`, or the \
+        environment's role), then run slipway-bake again";
+    let provider = config
+        .credentials_provider()
+        .ok_or_else(|| Error::failed_with_help("the job has no AWS credentials to hand to Packer", HELP))?;
+    let creds = provider.provide_credentials().await.map_err(|e| {
+        Error::failed_with_help(
+            format!(
+                "cannot hand the job's AWS credentials to Packer ({}); refusing to let Packer use \
+                 credentials of its own, which the account guard did not check",
+                chain(&e)
+            ),
+            HELP,
+        )
+    })?;
+    runner.mask(creds.secret_access_key());
+    let mut out = vec![
+        ("AWS_ACCESS_KEY_ID".to_string(), Secret::new(creds.access_key_id())),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            Secret::new(creds.secret_access_key()),
+        ),
+    ];
+    if let Some(token) = creds.session_token() {
+        runner.mask(token);
+        out.push(("AWS_SESSION_TOKEN".to_string(), Secret::new(token)));
+    }
+    Ok(out)
+}
+
+/// Every message in an error's source chain.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        parts.push(e.to_string());
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
 /// Runs slipway-bake: credentials for Packer, the bake, outputs and the report.
 pub async fn run(args: Args, runner: &Runner) -> Result<()> {
-    let interrupt = Interrupt::listen().map_err(|e| Error::failed(format!("cannot listen for signals: {e}")))?;
+    let interrupt = Interrupt::listen(args.timeout.map(|d| d.std()));
     let job = args.job.resolve()?;
     let region = job.settings.aws.region.clone().ok_or_else(|| {
         Error::input(
@@ -107,7 +157,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     vars.extend(pairs(&args.vars, "--var")?);
 
     let session = JobArgs::connect(&job, runner).await?;
-    let mut env = vec![
+    let env = vec![
         ("PKR_VAR_commit".to_string(), job.sha.clone()),
         ("PKR_VAR_version".to_string(), job.version.clone()),
         ("PKR_VAR_environment".to_string(), job.environment.clone()),
@@ -116,16 +166,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         ("AWS_REGION".to_string(), region.clone()),
         ("AWS_DEFAULT_REGION".to_string(), region.clone()),
     ];
-    // Packer gets the job's credentials (it cannot do GitHub OIDC or SSO itself).
-    if let Some(provider) = session.config.credentials_provider() {
-        if let Ok(creds) = provider.provide_credentials().await {
-            env.push(("AWS_ACCESS_KEY_ID".into(), creds.access_key_id().to_string()));
-            env.push(("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key().to_string()));
-            if let Some(token) = creds.session_token() {
-                env.push(("AWS_SESSION_TOKEN".into(), token.to_string()));
-            }
-        }
-    }
+    let credentials = packer_credentials(&session.config, runner).await?;
     let request = ami::Request {
         app: job.app.clone(),
         environment: job.environment.clone(),
@@ -141,6 +182,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
             var_files: args.var_files,
             only: args.build.iter().cloned().collect(),
             env,
+            credentials,
             actions: runner.actions,
         },
         launch_template,

@@ -3,7 +3,6 @@
 //! in the image. A rerun for a commit already baked reuses that AMI.
 
 pub mod command;
-pub mod interrupt;
 pub mod machine;
 pub mod packer;
 pub mod report;
@@ -14,7 +13,7 @@ use serde::Serialize;
 
 use crate::cloud::{Ec2, Image, LaunchTemplate, NewVersion};
 use crate::error::{Error, Result};
-pub use interrupt::Interrupt;
+pub use crate::signal::Interrupt;
 pub use machine::Artifact;
 pub use packer::Packer;
 

@@ -8,10 +8,11 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 
-use super::interrupt::Interrupt;
 use super::machine::{self, Line, Summary, UiLevel};
 use crate::error::{Error, Result};
 use crate::github::commands::{self, Level};
+use crate::secret::Secret;
+use crate::signal::Interrupt;
 
 /// The oldest Packer that builds HCL2 templates (`source` and `build` blocks).
 pub const MIN_VERSION: (u64, u64, u64) = (1, 5, 0);
@@ -36,8 +37,11 @@ pub struct Packer {
     pub var_files: Vec<PathBuf>,
     /// `-only` builds, when not all.
     pub only: Vec<String>,
-    /// Extra environment for Packer: `PKR_VAR_*`, credentials, region.
+    /// Extra environment for Packer: `PKR_VAR_*`, region.
     pub env: Vec<(String, String)>,
+    /// The job's AWS credentials for Packer (`AWS_ACCESS_KEY_ID`, ...): Packer acts as the
+    /// account slipway's guard checked, never through a credential chain of its own.
+    pub credentials: Vec<(String, Secret)>,
     /// Inside GitHub Actions: groups and annotations.
     pub actions: bool,
 }
@@ -48,6 +52,7 @@ impl Packer {
         cmd.args(args)
             .current_dir(&self.working_directory)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.credentials.iter().map(|(k, v)| (k, v.expose())))
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd
@@ -148,26 +153,34 @@ impl Packer {
         let reader = tokio::spawn(async move { stream(stdout, actions).await });
         let errors = tokio::spawn(async move { passthrough(stderr).await });
 
-        let mut forwarded = false;
+        let mut forwarded = None;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
-                signal = interrupt.wait(), if !forwarded => {
-                    forwarded = true;
-                    eprintln!("slipway-bake: {} received: stopping packer and waiting for it to clean up", signal.name());
+                stop = interrupt.wait(), if forwarded.is_none() => {
+                    forwarded = Some(stop);
+                    let signal = stop.signal();
+                    eprintln!(
+                        "slipway-bake: {}: sending {} to packer and waiting for it to clean up",
+                        stop.describe(),
+                        signal.name()
+                    );
                     if let Some(pid) = pid {
+                        interrupt.pending().set(vec![format!(
+                            "packer (process group {pid}) is deleting what it created (instance, key pair, \
+                             security group); slipway exits when it has"
+                        )]);
                         signal.send_to_group(pid);
                     }
                 }
             }
         };
+        interrupt.pending().set(Vec::new());
         let summary = reader.await.unwrap_or_default();
         let _ = errors.await;
         let status = status.map_err(|e| Error::failed(format!("waiting for packer failed: {e}")))?;
-        if forwarded {
-            return Err(Error::Interrupted(Some(format!(
-                "packer stopped ({status}) after cleaning up"
-            ))));
+        if let Some(stop) = forwarded {
+            return Err(stop.error(&format!("packer stopped ({status}) after cleaning up")));
         }
         if !status.success() {
             return Err(Error::failed_with_help(
@@ -195,8 +208,8 @@ fn joined(messages: &[String], status: std::process::ExitStatus) -> String {
 /// lines annotations (in Actions), and everything is gathered into a summary.
 async fn stream(stdout: impl AsyncRead + Unpin, actions: bool) -> Summary {
     let mut summary = Summary::default();
-    let mut lines = BufReader::new(stdout).lines();
-    while let Ok(Some(raw)) = lines.next_line().await {
+    let mut lines = LossyLines::new(stdout);
+    while let Some(raw) = lines.next().await {
         let Some(line) = Line::parse(&raw) else {
             eprintln!("{raw}");
             continue;
@@ -218,8 +231,66 @@ async fn stream(stdout: impl AsyncRead + Unpin, actions: bool) -> Summary {
 }
 
 async fn passthrough(stderr: impl AsyncRead + Unpin) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut lines = LossyLines::new(stderr);
+    while let Some(line) = lines.next().await {
         eprintln!("{line}");
+    }
+}
+
+/// Lines of a child's output as bytes, decoded lossily: a byte that is not UTF-8 becomes
+/// U+FFFD instead of ending the reading (which would close the pipe under Packer, killing
+/// it mid-build without cleanup, or losing its artifact lines). A read error ends it.
+struct LossyLines<R> {
+    reader: BufReader<R>,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> LossyLines<R> {
+    fn new(reader: R) -> Self {
+        LossyLines {
+            reader: BufReader::new(reader),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Option<String> {
+        self.buf.clear();
+        match self.reader.read_until(b'\n', &mut self.buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                let mut line = self.buf.as_slice();
+                if let Some(rest) = line.strip_suffix(b"\n") {
+                    line = rest;
+                }
+                if let Some(rest) = line.strip_suffix(b"\r") {
+                    line = rest;
+                }
+                Some(String::from_utf8_lossy(line).into_owned())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bytes_that_are_not_utf8_do_not_end_the_reading() {
+        let input: &[u8] = b"first\nbad \xff\xfe bytes\r\nlast,artifact,0,id,us-east-1:ami-1\nno newline";
+        let mut lines = LossyLines::new(input);
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next().await {
+            seen.push(line);
+        }
+        assert_eq!(
+            seen,
+            [
+                "first",
+                "bad \u{fffd}\u{fffd} bytes",
+                "last,artifact,0,id,us-east-1:ami-1",
+                "no newline"
+            ]
+        );
     }
 }

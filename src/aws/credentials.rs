@@ -126,15 +126,15 @@ async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
             oidc::PERMISSION_HELP,
         )
     })?;
-    runner.mask(&request.token);
+    runner.mask(request.token.expose());
     let token = oidc::fetch_token(request, "sts.amazonaws.com").await?;
-    runner.mask(&token);
+    runner.mask(token.expose());
     let sts = aws_sdk_sts::Client::new(&loader(&target.region).no_credentials().load().await);
     let out = sts
         .assume_role_with_web_identity()
         .role_arn(role_arn)
         .role_session_name(session_name(&target.app, runner))
-        .web_identity_token(token)
+        .web_identity_token(token.expose())
         .duration_seconds(target.session_duration.std().as_secs().min(i32::MAX as u64) as i32)
         .send()
         .await

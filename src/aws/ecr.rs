@@ -74,7 +74,7 @@ impl Ecr for AwsEcr {
             .ok_or_else(|| CloudError::new(ErrorKind::Other, OP, None, "the token is not USER:PASSWORD"))?;
         Ok(Authorization {
             username: username.to_string(),
-            password: password.to_string(),
+            password: password.into(),
             proxy_endpoint: data.proxy_endpoint().unwrap_or_default().to_string(),
         })
     }
@@ -105,6 +105,22 @@ impl Ecr for AwsEcr {
         out.repository()
             .map(repository)
             .ok_or_else(|| CloudError::new(ErrorKind::Other, OP, None, "the answer holds no repository"))
+    }
+
+    async fn delete_empty_repository(&self, name: &str) -> CloudResult<bool> {
+        const OP: &str = "DeleteRepository";
+        match self
+            .client
+            .delete_repository()
+            .repository_name(name)
+            .force(false)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some("RepositoryNotEmptyException") => Ok(false),
+            Err(e) => Err(cloud_error(OP, &e)),
+        }
     }
 
     async fn image(&self, repository: &str, tag: &str) -> CloudResult<Option<Manifest>> {
@@ -144,8 +160,9 @@ impl Ecr for AwsEcr {
         let digest = image
             .image_id()
             .and_then(|id| id.image_digest())
-            .unwrap_or_default()
-            .to_string();
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| crate::image::registry::digest_of(body.as_bytes()));
         Ok(Some(Manifest {
             digest,
             media_type,

@@ -10,6 +10,7 @@ use slipway::cli::{self, Output};
 use slipway::context::JobArgs;
 use slipway::github::Runner;
 use slipway::image::{self, Request};
+use slipway::signal::Interrupt;
 use slipway::Result;
 
 /// Builds the image for this commit through the engine at DOCKER_HOST and pushes it to the
@@ -59,6 +60,10 @@ struct Args {
     /// Text report on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+    /// Give up after this long (exit 3): the engine's build or push is abandoned and a
+    /// repository this run created is deleted again while empty.
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<slipway::config::Duration>,
     #[command(flatten)]
     job: JobArgs,
 }
@@ -75,6 +80,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args, runner: &Runner) -> Result<()> {
+    let interrupt = Interrupt::listen(args.timeout.map(|d| d.std()));
     let job = args.job.resolve()?;
     let request = Request {
         context: args.context,
@@ -91,7 +97,7 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
     };
     let session = JobArgs::connect(&job, runner).await?;
     let ecr = AwsEcr::new(&session.config);
-    let outcome = image::run(&request, &job, runner, &ecr).await?;
+    let outcome = image::run(&request, &job, runner, &ecr, &interrupt).await?;
     runner.set_outputs(&outcome.outputs())?;
     runner.add_summary(&outcome.markdown())?;
     match args.output {

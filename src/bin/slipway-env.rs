@@ -38,7 +38,7 @@ struct Args {
     deployment: bool,
     /// The token for --deployment (needs `permissions: deployments: write`).
     #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    github_token: Option<String>,
+    github_token: Option<slipway::secret::Secret>,
 }
 
 #[derive(Subcommand)]
@@ -145,7 +145,8 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
                 description: format!("{} {}", deploy.app, r.version),
                 production: iam::is_production(name),
             };
-            let tracker = deployments::Tracker::start(runner, args.github_token.as_deref(), target).await;
+            let tracker =
+                deployments::Tracker::start(runner, args.github_token.as_ref().map(|t| t.expose()), target).await;
             if let Some(id) = tracker.id() {
                 eprintln!("GitHub deployment {id} for {name}: in progress");
                 outputs.push(("deployment-id", id.to_string()));

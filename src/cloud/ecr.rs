@@ -5,24 +5,15 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::CloudResult;
+use crate::secret::Secret;
 
 /// Registry credentials from GetAuthorizationToken.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
     /// The registry's endpoint, e.g. `https://123456789012.dkr.ecr.eu-west-1.amazonaws.com`.
     pub proxy_endpoint: String,
-}
-
-impl std::fmt::Debug for Authorization {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authorization")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("proxy_endpoint", &self.proxy_endpoint)
-            .finish()
-    }
 }
 
 /// A repository.
@@ -52,6 +43,9 @@ pub trait Ecr: Send + Sync {
     async fn repository(&self, name: &str) -> CloudResult<Option<Repository>>;
     /// CreateRepository with the registry's defaults.
     async fn create_repository(&self, name: &str) -> CloudResult<Repository>;
+    /// DeleteRepository of an empty repository (cleanup after a build that pushed nothing);
+    /// false when it holds images and was kept.
+    async fn delete_empty_repository(&self, name: &str) -> CloudResult<bool>;
     /// BatchGetImage for one tag: the manifest it points at, or None.
     async fn image(&self, repository: &str, tag: &str) -> CloudResult<Option<Manifest>>;
     /// PutImage: points `tag` at `manifest`. A tag that already points there is not an error.

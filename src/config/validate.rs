@@ -225,14 +225,17 @@ fn check_health(p: &mut Problems, name: &str, env: &Environment) {
                 &field("url"),
                 format!(
                     "environment {name:?}: health url {:?} has scheme {:?}",
-                    check.url,
+                    crate::wait::redact::url(&check.url),
                     u.scheme()
                 ),
                 "use an http:// or https:// URL",
             ),
             Err(e) => p.add(
                 &field("url"),
-                format!("environment {name:?}: health url {:?} does not parse: {e}", check.url),
+                format!(
+                    "environment {name:?}: health url {:?} does not parse: {e}",
+                    crate::wait::redact::url(&check.url)
+                ),
                 "write a full URL such as https://stage.example.com/healthz",
             ),
         }

@@ -2,7 +2,6 @@
 //! statuses that link the environment's URL and the run's log. The GitHub API is a
 //! courtesy here: when it cannot be reached or refuses, slipway warns and deploys anyway.
 
-use std::future::Future;
 use std::time::Duration;
 
 use octocrab::Octocrab;
@@ -197,26 +196,6 @@ impl Tracker {
             }
         }
     }
-}
-
-/// Runs `job` inside a deployment: in_progress before, then success when `job` returns
-/// `Ok` and `healthy` says so, failure when it does not, error when it returns `Err`.
-pub async fn track<T, E>(
-    runner: &Runner,
-    token: Option<&str>,
-    target: Target,
-    job: impl Future<Output = Result<T, E>>,
-    healthy: impl Fn(&T) -> bool,
-) -> Result<T, E> {
-    let tracker = Tracker::start(runner, token, target).await;
-    let result = job.await;
-    let state = match &result {
-        Ok(value) if healthy(value) => State::Success,
-        Ok(_) => State::Failure,
-        Err(_) => State::Error,
-    };
-    tracker.finish(runner, state).await;
-    result
 }
 
 fn warn(runner: &Runner, message: &str) {

@@ -42,7 +42,10 @@ impl Runner {
             non_empty("ACTIONS_ID_TOKEN_REQUEST_URL"),
             non_empty("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
         ) {
-            (Some(url), Some(token)) => Some(oidc::Request { url, token }),
+            (Some(url), Some(token)) => Some(oidc::Request {
+                url,
+                token: token.into(),
+            }),
             _ => None,
         };
         Runner {

@@ -1,24 +1,14 @@
 //! GitHub's OIDC token for a job: the request the runner allows (`permissions: id-token: write`)
 //! and the token it returns, masked as soon as it is read.
 
-use std::fmt;
-
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// `ACTIONS_ID_TOKEN_REQUEST_URL` and `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Request {
     pub url: String,
-    pub token: String,
-}
-
-impl fmt::Debug for Request {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
-            .field("url", &self.url)
-            .field("token", &"<redacted>")
-            .finish()
-    }
+    pub token: Secret,
 }
 
 /// The help given wherever the id-token permission is missing.
@@ -26,7 +16,7 @@ pub const PERMISSION_HELP: &str = "give the job `permissions: id-token: write` (
      issues an OIDC token; AWS credentials come from that token, never from stored keys";
 
 /// Fetches an OIDC token for `audience` (for AWS: `sts.amazonaws.com`).
-pub async fn fetch_token(request: &Request, audience: &str) -> Result<String> {
+pub async fn fetch_token(request: &Request, audience: &str) -> Result<Secret> {
     let mut url = url::Url::parse(&request.url).map_err(|e| {
         Error::input(
             format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL ({e})"),
@@ -41,7 +31,7 @@ pub async fn fetch_token(request: &Request, audience: &str) -> Result<String> {
         .map_err(|e| Error::failed(format!("cannot build an HTTP client: {e}")))?;
     let response = client
         .get(url.clone())
-        .header("Authorization", format!("bearer {}", request.token))
+        .header("Authorization", format!("bearer {}", request.token.expose()))
         .header("Accept", "application/json")
         .send()
         .await
@@ -75,7 +65,8 @@ pub async fn fetch_token(request: &Request, audience: &str) -> Result<String> {
     let value = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("value").and_then(|t| t.as_str()).map(str::to_string))
-        .filter(|t| !t.is_empty());
+        .filter(|t| !t.is_empty())
+        .map(Secret::from);
     value.ok_or_else(|| {
         Error::input(
             format!(

@@ -20,6 +20,7 @@ use crate::cloud::ecr::{Authorization, Ecr, Manifest};
 use crate::context::Job;
 use crate::error::{Error, Result};
 use crate::github::{commands, Runner};
+use crate::signal::Interrupt;
 use registry::Registry;
 pub use report::{Action, Outcome, Seconds};
 
@@ -61,6 +62,15 @@ impl Store<'_> {
         }
     }
 
+    /// The commit the image's revision label names (only a registry's v2 API serves the
+    /// image config; through ECR's API it is unknown).
+    async fn revision(&self, repository: &str, manifest: &Manifest) -> Result<Option<String>> {
+        match self {
+            Store::Ecr(_) => Ok(None),
+            Store::Registry(r) => r.revision(repository, manifest).await,
+        }
+    }
+
     async fn put(&self, repository: &str, tag: &str, manifest: &Manifest) -> Result<()> {
         match self {
             Store::Ecr(ecr) => Ok(ecr.put_image(repository, tag, manifest).await?),
@@ -69,18 +79,36 @@ impl Store<'_> {
     }
 }
 
-/// Builds and pushes, or promotes; with `dry_run` only decides which.
-pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -> Result<Outcome> {
+/// Builds and pushes, or promotes; with `dry_run` only decides which. A stop (signal or
+/// deadline) ends the engine's build or push by hanging up on it, and a repository this
+/// run created is deleted again while it is still empty.
+pub async fn run(
+    request: &Request,
+    job: &Job,
+    runner: &Runner,
+    ecr: &dyn Ecr,
+    interrupt: &Interrupt,
+) -> Result<Outcome> {
     // Everything that can be checked locally is checked before the first call.
     let context = context::Context::open(&request.context, request.dockerfile.as_deref())?;
     let build_args = tags::build_args(&request.build_args)?;
-    let all_tags = tags::tags(&job.sha_tag(), &job.version, Some(&job.environment), &request.tags)?;
+    let full_tag = tags::commit_tag(&job.sha);
+    let all_tags = tags::tags(
+        &[&job.sha_tag(), &full_tag],
+        &job.version,
+        Some(&job.environment),
+        &request.tags,
+    )?;
     let repository = repository_name(request, job)?;
     let override_host = request.registry.as_deref().map(registry::parse_host).transpose()?;
 
     let auth = ecr.authorization().await?;
-    runner.mask(&auth.password);
-    runner.mask(&base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.username, auth.password)));
+    runner.mask(auth.password.expose());
+    runner.mask(&base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        auth.username,
+        auth.password.expose()
+    )));
     let (host, base) = match &override_host {
         Some(pair) => pair.clone(),
         None => registry::parse_host(&auth.proxy_endpoint).map_err(|_| {
@@ -91,31 +119,26 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
         })?,
     };
     let store = match override_host {
-        Some(_) => Store::Registry(Registry::new(&host, &base, &auth.username, &auth.password)),
+        Some(_) => Store::Registry(Registry::new(&host, &base, &auth.username, auth.password.clone())),
         None => Store::Ecr(ecr),
     };
 
     let mut outcome = Outcome::new(job, &repository, &host, all_tags.clone(), request.dry_run);
     let exists = ecr.repository(&repository).await?.is_some();
-    if !exists {
-        if !request.create_repository {
-            return Err(Error::input(
-                format!("ECR repository {repository:?} does not exist"),
-                "create it (e.g. with Terraform), or pass --create-repository to create it now",
-            ));
-        }
-        outcome.created_repository = true;
-        if !request.dry_run {
-            eprintln!("repository {repository}: creating it");
-            ecr.create_repository(&repository).await?;
-        }
+    if !exists && !request.create_repository {
+        return Err(Error::input(
+            format!("ECR repository {repository:?} does not exist"),
+            "create it (e.g. with Terraform), or pass --create-repository to create it now",
+        ));
     }
 
     let sha_tag = &all_tags[0];
     // A registry is always asked, even for a new repository: wrong credentials then fail
     // here, before a build, with the registry's own message.
     let existing = match (exists, &store) {
-        (true, _) | (false, Store::Registry(_)) => store.find(&repository, sha_tag).await?,
+        (true, _) | (false, Store::Registry(_)) => {
+            this_commits_image(&store, &repository, sha_tag, &full_tag, &job.sha).await?
+        }
         (false, Store::Ecr(_)) => None,
     };
     outcome.action = match (&existing, request.rebuild) {
@@ -125,19 +148,89 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     if let Some(found) = &existing {
         outcome.set_digest(&found.digest);
     }
+    outcome.created_repository = !exists;
     if request.dry_run {
         return Ok(outcome);
     }
+    // Bad input ends the job before it changes anything: the engine a build needs is
+    // found before the repository is created.
+    let engine = match outcome.action {
+        Action::Built => Some(engine::Engine::connect().await?),
+        Action::Promoted => None,
+    };
+    interrupt.check()?;
+    if !exists {
+        eprintln!("repository {repository}: creating it");
+        ecr.create_repository(&repository).await?;
+        interrupt.pending().set(vec![format!(
+            "delete the ECR repository {repository} this run created, if it is still empty"
+        )]);
+    }
+    let abandoned = format!(
+        "the {} of {repository} was abandoned (the engine drops a build or push when slipway hangs up)",
+        match outcome.action {
+            Action::Built => "build",
+            Action::Promoted => "promotion",
+        }
+    );
+    let finished = tokio::select! {
+        done = produce(
+            request, job, runner, &store, existing, engine, context, build_args, &all_tags, &host, &repository, &auth,
+            &mut outcome,
+        ) => done,
+        stop = interrupt.wait() => Err(stop.error(&abandoned)),
+    };
+    if finished.is_err() && !exists {
+        remove_created(ecr, &repository).await;
+    }
+    interrupt.pending().set(Vec::new());
+    finished?;
+    Ok(outcome)
+}
 
-    let manifest = match (existing, request.rebuild) {
-        (Some(found), false) => {
+/// Deletes the repository this run created, when nothing was pushed into it.
+async fn remove_created(ecr: &dyn Ecr, repository: &str) {
+    match ecr.delete_empty_repository(repository).await {
+        Ok(true) => eprintln!("repository {repository}: deleted again (this run created it and pushed nothing)"),
+        Ok(false) => eprintln!("repository {repository}: kept, it holds an image"),
+        Err(e) => {
+            eprintln!("repository {repository}: this run created it and cannot delete it ({e}); delete it by hand")
+        }
+    }
+}
+
+/// Builds and pushes the image, or takes the existing one, then adds every tag.
+#[allow(clippy::too_many_arguments)]
+async fn produce(
+    request: &Request,
+    job: &Job,
+    runner: &Runner,
+    store: &Store<'_>,
+    existing: Option<Manifest>,
+    engine: Option<engine::Engine>,
+    context: context::Context,
+    build_args: std::collections::HashMap<String, String>,
+    all_tags: &[String],
+    host: &str,
+    repository: &str,
+    auth: &Authorization,
+    outcome: &mut Outcome,
+) -> Result<()> {
+    let sha_tag = &all_tags[0];
+
+    let manifest = match (existing, engine) {
+        (Some(found), None) => {
             eprintln!(
                 "{repository}:{sha_tag} exists ({}): promoting it, no build",
                 found.digest
             );
             found
         }
-        _ => {
+        (_, engine) => {
+            let engine = match engine {
+                Some(engine) => engine,
+                None => engine::Engine::connect().await?,
+            };
             let labels = tags::oci_labels(&job.app, &job.sha, &job.version, source_url(runner).as_deref());
             outcome.labels = labels.clone().into_iter().collect();
             let spec = engine::BuildSpec {
@@ -147,8 +240,8 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
                 target: request.target.clone(),
                 platform: request.platform.clone(),
             };
-            outcome.seconds = build_and_push(context, &spec, &host, &repository, sha_tag, &auth, runner).await?;
-            store.find(&repository, sha_tag).await?.ok_or_else(|| {
+            outcome.seconds = build_and_push(&engine, context, &spec, host, repository, sha_tag, auth, runner).await?;
+            store.find(repository, sha_tag).await?.ok_or_else(|| {
                 Error::failed(format!(
                     "the engine pushed {repository}:{sha_tag}, but the registry at {host} does not show it"
                 ))
@@ -158,14 +251,54 @@ pub async fn run(request: &Request, job: &Job, runner: &Runner, ecr: &dyn Ecr) -
     let started = Instant::now();
     for tag in &all_tags[1..] {
         eprintln!("tag {repository}:{tag} -> {}", manifest.digest);
-        store.put(&repository, tag, &manifest).await?;
+        store.put(repository, tag, &manifest).await?;
     }
     outcome.seconds.tag = Some(started.elapsed().as_secs_f64());
     outcome.set_digest(&manifest.digest);
-    Ok(outcome)
+    Ok(())
 }
 
+/// The image built for this commit, when the registry proves it is this commit's: the
+/// full-commit tag, or the `sha-<short>` image's revision label naming the full commit.
+/// Two commits sharing a short prefix never promote each other's image.
+async fn this_commits_image(
+    store: &Store<'_>,
+    repository: &str,
+    sha_tag: &str,
+    full_tag: &str,
+    sha: &str,
+) -> Result<Option<Manifest>> {
+    // A short --sha gives no full-commit tag: only the label can prove it then.
+    if full_tag != sha_tag {
+        if let Some(found) = store.find(repository, full_tag).await? {
+            return Ok(Some(found));
+        }
+    }
+    let Some(found) = store.find(repository, sha_tag).await? else {
+        return Ok(None);
+    };
+    match store.revision(repository, &found).await? {
+        Some(revision) if revision.eq_ignore_ascii_case(sha) => Ok(Some(found)),
+        Some(revision) => {
+            eprintln!(
+                "{repository}:{sha_tag} was built from commit {revision}, not {sha} (the short commits \
+                 collide): building this commit's image"
+            );
+            Ok(None)
+        }
+        None => {
+            eprintln!(
+                "{repository}:{sha_tag} exists, but neither a tag {full_tag} nor its revision label proves \
+                 it is commit {sha}: building this commit's image"
+            );
+            Ok(None)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn build_and_push(
+    engine: &engine::Engine,
     context: context::Context,
     spec: &engine::BuildSpec,
     host: &str,
@@ -174,7 +307,6 @@ async fn build_and_push(
     auth: &Authorization,
     runner: &Runner,
 ) -> Result<Seconds> {
-    let engine = engine::Engine::connect().await?;
     let grouped = |title: &str| {
         if runner.actions {
             eprintln!("{}", commands::group(title));
@@ -195,7 +327,7 @@ async fn build_and_push(
     grouped(&format!("push {host}/{repository}:{sha_tag}"));
     let credentials = DockerCredentials {
         username: Some(auth.username.clone()),
-        password: Some(auth.password.clone()),
+        password: Some(auth.password.expose().to_string()),
         serveraddress: Some(host.to_string()),
         ..Default::default()
     };

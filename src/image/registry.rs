@@ -1,6 +1,8 @@
 //! A plain registry through the Docker Registry HTTP API v2: read a tag's manifest and
-//! put it back under other tags (GET + PUT of the manifest, no layer moves). Basic
-//! credentials, or a bearer token fetched with them when the registry asks for one.
+//! put it back under other tags (GET + PUT of the manifest, no layer moves), and read an
+//! image's revision label. Basic credentials, or a bearer token fetched with them when the
+//! registry asks for one, from the registry itself only: the ECR password never goes to a
+//! host the registry merely names.
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -8,25 +10,18 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use crate::aws::ecr::MANIFEST_TYPES;
 use crate::cloud::ecr::Manifest;
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 
 /// Where the registry is and how to log in.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Registry {
     /// `host[:port]`, as image references name it.
     pub host: String,
     /// `https://host[:port]`, or http:// for a loopback host or an explicit `http://`.
     pub base: String,
     username: String,
-    password: String,
+    password: Secret,
     http: reqwest::Client,
-}
-
-impl std::fmt::Debug for Registry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Splits `--registry` (`host[:port]` or a URL) into the host image references use and
@@ -59,12 +54,12 @@ pub fn parse_host(value: &str) -> Result<(String, String)> {
 }
 
 impl Registry {
-    pub fn new(host: &str, base: &str, username: &str, password: &str) -> Self {
+    pub fn new(host: &str, base: &str, username: &str, password: Secret) -> Self {
         Registry {
             host: host.to_string(),
             base: base.to_string(),
             username: username.to_string(),
-            password: password.to_string(),
+            password,
             http: reqwest::Client::builder()
                 .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
                 .build()
@@ -75,7 +70,7 @@ impl Registry {
     /// Sends a request with basic credentials; on a bearer challenge, gets a token and retries once.
     async fn send(&self, build: impl Fn() -> RequestBuilder) -> Result<Response> {
         let response = build()
-            .basic_auth(&self.username, Some(&self.password))
+            .basic_auth(&self.username, Some(self.password.expose()))
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -111,10 +106,23 @@ impl Registry {
         let realm = realm.ok_or_else(|| self.refused("the bearer challenge names no realm".into()))?;
         let url = url::Url::parse_with_params(&realm, &query)
             .map_err(|e| self.refused(format!("the bearer challenge's realm {realm:?} is not a URL: {e}")))?;
+        if !same_origin(&url, &self.base) {
+            return Err(Error::failed_with_help(
+                format!(
+                    "the registry {} asks for a token from {}, which is not the registry itself; \
+                     slipway sends the ECR credentials only to {}",
+                    self.host,
+                    origin(&url),
+                    self.base
+                ),
+                "check that --registry names the registry (an ECR registry takes its credentials directly), \
+                 or log in to this registry with its own tooling",
+            ));
+        }
         let response = self
             .http
             .get(url)
-            .basic_auth(&self.username, Some(&self.password))
+            .basic_auth(&self.username, Some(self.password.expose()))
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -148,9 +156,13 @@ impl Registry {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let digest = header("docker-content-digest").unwrap_or_default();
         let content_type = header(CONTENT_TYPE.as_str());
-        let body = response.text().await.map_err(|e| self.unreachable(e))?;
+        let reported = header("docker-content-digest").filter(|d| !d.is_empty());
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        // The digest is the sha256 of the bytes: when the registry does not say it, compute it.
+        let digest = reported.unwrap_or_else(|| digest_of(&bytes));
+        let body = String::from_utf8(bytes.to_vec())
+            .map_err(|_| self.failed("GET", &url, "the manifest is not UTF-8 JSON".into()))?;
         let media_type = content_type
             .or_else(|| crate::aws::ecr::media_type_of(&body))
             .unwrap_or_else(|| MANIFEST_TYPES[2].to_string());
@@ -186,6 +198,39 @@ impl Registry {
             .unwrap_or_else(|| manifest.digest.clone()))
     }
 
+    /// The commit an image says it was built from: the `org.opencontainers.image.revision`
+    /// label of its config (for an index, of its first image). None when it carries none.
+    pub async fn revision(&self, repository: &str, manifest: &Manifest) -> Result<Option<String>> {
+        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&manifest.body) else {
+            return Ok(None);
+        };
+        if let Some(first) = doc["manifests"].as_array().and_then(|m| m.first()) {
+            let Some(digest) = first["digest"].as_str() else {
+                return Ok(None);
+            };
+            let Some(image) = self.manifest(repository, digest).await? else {
+                return Ok(None);
+            };
+            let Ok(parsed) = serde_json::from_str(&image.body) else {
+                return Ok(None);
+            };
+            doc = parsed;
+        }
+        let Some(config) = doc["config"]["digest"].as_str() else {
+            return Ok(None);
+        };
+        let url = format!("{}/v2/{repository}/blobs/{config}", self.base);
+        let response = self.send(|| self.http.get(&url)).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if s.is_success() => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.refused(error_text(response).await)),
+            _ => return Err(self.failed("GET", &url, error_text(response).await)),
+        }
+        let config: serde_json::Value = response.json().await.unwrap_or_default();
+        Ok(config["config"]["Labels"][REVISION_LABEL].as_str().map(str::to_string))
+    }
+
     fn unreachable(&self, e: reqwest::Error) -> Error {
         Error::failed_with_help(
             format!("cannot reach the registry at {}: {e}", self.base),
@@ -202,6 +247,38 @@ impl Registry {
 
     fn failed(&self, method: &str, url: &str, message: String) -> Error {
         Error::failed(format!("the registry refused {method} {url}: {message}"))
+    }
+}
+
+/// The label naming the commit an image was built from.
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+
+/// `sha256:<hex>` of a manifest's bytes: its digest, as registries compute it.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Whether `url` is on the registry at `base` (same scheme, host and port).
+fn same_origin(url: &url::Url, base: &str) -> bool {
+    match url::Url::parse(base) {
+        Ok(base) => {
+            url.scheme() == base.scheme()
+                && url.host_str() == base.host_str()
+                && url.port_or_known_default() == base.port_or_known_default()
+        }
+        Err(_) => false,
+    }
+}
+
+/// `scheme://host[:port]` of a URL, for messages (no path, query or userinfo).
+fn origin(url: &url::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+        (Some(host), None) => format!("{}://{host}", url.scheme()),
+        _ => url.scheme().to_string(),
     }
 }
 
@@ -251,5 +328,34 @@ mod tests {
         );
         assert_eq!(parse_host("ftp://x").unwrap_err().exit_code(), 2);
         assert_eq!(parse_host("host/path").unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn tokens_come_only_from_the_registry_itself() {
+        let url = |u: &str| url::Url::parse(u).unwrap();
+        assert!(same_origin(&url("https://r.example/token?x=1"), "https://r.example"));
+        assert!(same_origin(&url("https://r.example:443/token"), "https://r.example"));
+        assert!(same_origin(
+            &url("http://127.0.0.1:5000/token"),
+            "http://127.0.0.1:5000"
+        ));
+        assert!(!same_origin(&url("http://r.example/token"), "https://r.example"));
+        assert!(!same_origin(&url("https://auth.example/token"), "https://r.example"));
+        assert!(!same_origin(
+            &url("http://127.0.0.1:5001/token"),
+            "http://127.0.0.1:5000"
+        ));
+        assert_eq!(
+            origin(&url("https://u:p@auth.example:8443/t?secret=1")),
+            "https://auth.example:8443"
+        );
+    }
+
+    #[test]
+    fn a_digest_is_the_sha256_of_the_bytes() {
+        assert_eq!(
+            digest_of(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

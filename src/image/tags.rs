@@ -32,14 +32,24 @@ pub fn sanitize(name: &str) -> String {
     tag
 }
 
-/// The tags in order, without repeats: the commit's first, then version, environment, extras.
-pub fn tags(sha_tag: &str, version: &str, environment: Option<&str>, extra: &[String]) -> Result<Vec<String>> {
-    let mut out = vec![sha_tag.to_string()];
+/// `sha-<full commit>`: the tag that proves an image is this commit's (a short commit
+/// can be shared by two commits; the full one cannot).
+pub fn commit_tag(sha: &str) -> String {
+    sanitize(&format!("sha-{}", sha.to_ascii_lowercase()))
+}
+
+/// The tags in order, without repeats: the commit's (`sha-<short>` first, then the full
+/// commit's), then version, environment, extras.
+pub fn tags(commit: &[&str], version: &str, environment: Option<&str>, extra: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
     let mut push = |t: String| {
         if !t.is_empty() && !out.contains(&t) {
             out.push(t);
         }
     };
+    for tag in commit {
+        push(tag.to_string());
+    }
     push(sanitize(version));
     if let Some(env) = environment {
         push(sanitize(env));
@@ -105,11 +115,19 @@ mod tests {
 
     #[test]
     fn tags_are_ordered_deduplicated_and_checked() {
-        let t = tags("sha-0123456", "v1.2.0", Some("prod"), &["latest".into(), "prod".into()]).unwrap();
-        assert_eq!(t, ["sha-0123456", "v1.2.0", "prod", "latest"]);
-        let t = tags("sha-0123456", "0123456", Some("dev"), &[]).unwrap();
+        let full = commit_tag("0123456789ABCDEF0123456789abcdef01234567");
+        assert_eq!(full, "sha-0123456789abcdef0123456789abcdef01234567");
+        let t = tags(
+            &["sha-0123456", &full],
+            "v1.2.0",
+            Some("prod"),
+            &["latest".into(), "prod".into()],
+        )
+        .unwrap();
+        assert_eq!(t, ["sha-0123456", full.as_str(), "v1.2.0", "prod", "latest"]);
+        let t = tags(&["sha-0123456"], "0123456", Some("dev"), &[]).unwrap();
         assert_eq!(t, ["sha-0123456", "0123456", "dev"]);
-        let err = tags("sha-0123456", "v1", None, &["bad tag".into()]).unwrap_err();
+        let err = tags(&["sha-0123456"], "v1", None, &["bad tag".into()]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("\"bad tag\""), "{err}");
         assert!(!valid_tag(".hidden"));

@@ -11,6 +11,7 @@ use super::{GateReport, Outcome, Progress};
 use crate::cli::{self, Output};
 use crate::config::{self, Duration};
 use crate::github::{commands, deployments, Runner};
+use crate::secret::Secret;
 use crate::{aws, signal, Error, Result};
 
 /// Waits until everything named is healthy: every probe must pass.
@@ -120,15 +121,17 @@ pub struct Args {
     pub deployment_id: Option<u64>,
     /// The token for --deployment (needs `permissions: deployments: write`).
     #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub github_token: Option<String>,
+    pub github_token: Option<Secret>,
 }
 
 /// Runs slipway-wait and, with --deployment, records the result as a GitHub deployment
 /// status (a failure to reach GitHub only warns).
 pub async fn run_tracked(args: Args, runner: &Runner) -> Result<GateReport> {
-    let tracker = match deployment_target(&args) {
+    // A dry run calls no API: GitHub's included (its outcome `planned` is no verdict).
+    let tracked = if args.dry_run { None } else { deployment_target(&args) };
+    let tracker = match tracked {
         Some(target) => {
-            let token = args.github_token.as_deref();
+            let token = args.github_token.as_ref().map(Secret::expose);
             Some(match args.deployment_id {
                 Some(id) => deployments::Tracker::resume(runner, token, id, target),
                 None => deployments::Tracker::start(runner, token, target).await,

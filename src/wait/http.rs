@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::engine::{human, Check};
 use super::gate::Probe;
+use super::redact;
 use crate::error::{Error, Result};
 
 /// What a healthy answer looks like.
@@ -43,15 +44,16 @@ const MAX_BODY: usize = 1 << 20;
 impl HttpProbe {
     /// A probe of `url`; `ca_cert` is an extra PEM root to trust (a private CA).
     pub fn new(url: &str, expect: Expect, interval: Duration, ca_cert: Option<&[u8]>) -> Result<Self> {
+        let shown = redact::url(url);
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             Error::input(
-                format!("health URL {url:?} does not parse: {e}"),
+                format!("health URL {shown:?} does not parse: {e}"),
                 "write a full URL such as https://stage.example.com/healthz",
             )
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::input(
-                format!("health URL {url:?} has scheme {:?}", parsed.scheme()),
+                format!("health URL {shown:?} has scheme {:?}", parsed.scheme()),
                 "use an http:// or https:// URL",
             ));
         }
@@ -143,7 +145,11 @@ impl HttpProbe {
     }
 
     fn transport(&self, err: &reqwest::Error) -> String {
-        let chain = error_chain(err);
+        // The library quotes the URL it was given: credentials and query values included.
+        let mut chain = redact::in_text(&error_chain(err), self.url.as_str());
+        if let Some(url) = err.url() {
+            chain = redact::in_text(&chain, url.as_str());
+        }
         let lower = chain.to_ascii_lowercase();
         if err.is_timeout() {
             let limit = self
@@ -227,7 +233,7 @@ impl Probe for HttpProbe {
     }
 
     fn name(&self) -> String {
-        self.url.to_string()
+        redact::url(self.url.as_str())
     }
 
     fn interval(&self) -> Duration {

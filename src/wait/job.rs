@@ -256,7 +256,7 @@ impl Request {
                 e.consecutive.max(1),
                 super::human(self.http_interval)
             ));
-            add("http", spec.url.clone(), want.join(", "));
+            add("http", super::redact::url(&spec.url), want.join(", "));
         }
         for arn in &self.target_groups {
             add(

@@ -9,6 +9,7 @@ pub mod gate;
 pub mod http;
 pub mod job;
 pub mod progress;
+pub mod redact;
 pub mod target_group;
 
 pub use engine::{human, jittered, sleep_until, until, Check, Pacing};

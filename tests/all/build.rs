@@ -10,11 +10,12 @@ use crate::support::moto::moto;
 use crate::support::{bin, run, Dir, Run};
 use slipway::github::files::parse_outputs;
 
-const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-const NO_ENGINE: &str = "unix:///nonexistent/slipway-test/podman.sock";
+pub(crate) const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+pub(crate) const FULL_TAG: &str = "sha-0123456789abcdef0123456789abcdef01234567";
+pub(crate) const NO_ENGINE: &str = "unix:///nonexistent/slipway-test/podman.sock";
 
 /// A project whose dev and prod environments push to `repo`.
-fn project(repo: &str, account: &str) -> Dir {
+pub(crate) fn project(repo: &str, account: &str) -> Dir {
     let dir = Dir::new();
     let env = |name: &str| {
         format!(
@@ -34,17 +35,20 @@ fn project(repo: &str, account: &str) -> Dir {
 }
 
 /// slipway-build in `dir` against moto and the testbed's registry and engine.
-fn build(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
-    let mut cmd = on_ecr(dir, docker_host, &["--registry", &containers().registry]);
-    cmd.args(args);
-    cmd
+pub(crate) fn build(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
+    let registry = containers().registry.clone();
+    let mut all = vec!["--registry", &registry];
+    all.extend_from_slice(args);
+    on_ecr(dir, docker_host, &all)
 }
 
 /// slipway-build in `dir` against moto's ECR only (the registry host moto names does not exist).
-fn on_ecr(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
+pub(crate) fn on_ecr(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
     let mut cmd = bin("slipway-build");
+    if !args.contains(&"--sha") {
+        cmd.args(["--sha", SHA]);
+    }
     cmd.current_dir(dir.path())
-        .args(["--sha", SHA])
         .args(args)
         .env("DOCKER_HOST", docker_host)
         .env("AWS_ENDPOINT_URL", &moto().endpoint)
@@ -54,7 +58,7 @@ fn on_ecr(dir: &Dir, docker_host: &str, args: &[&str]) -> Command {
 }
 
 /// Runs as a GitHub Actions step: OIDC credentials for the role from a local token endpoint.
-fn in_actions(dir: &Dir, mut cmd: Command) -> Run {
+pub(crate) fn in_actions(dir: &Dir, mut cmd: Command) -> Run {
     let github = Server::start(|_| Response::new(200, r#"{"value":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}"#));
     cmd.env("GITHUB_ACTIONS", "true")
         .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{}/token", github.url))
@@ -65,11 +69,11 @@ fn in_actions(dir: &Dir, mut cmd: Command) -> Run {
     run(&mut cmd)
 }
 
-fn outputs(dir: &Dir) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn outputs(dir: &Dir) -> std::collections::BTreeMap<String, String> {
     parse_outputs(&dir.read("output")).into_iter().collect()
 }
 
-fn labels(repo: &str, manifest: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn labels(repo: &str, manifest: &serde_json::Value) -> serde_json::Value {
     let config = manifest["config"]["digest"].as_str().expect("a config digest");
     let (status, _, body) = containers().get(&format!("/v2/{repo}/blobs/{config}"));
     assert_eq!(status, 200);
@@ -96,7 +100,7 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     let digest = out["digest"].clone();
     assert!(digest.starts_with("sha256:"), "{digest}");
     assert_eq!(out["image-uri"], format!("{}/{repo}@{digest}", c.registry));
-    assert_eq!(out["tags"], "sha-0123456,0123456,dev,latest");
+    assert_eq!(out["tags"], format!("sha-0123456,{FULL_TAG},0123456,dev,latest"));
     assert!(r.stderr.contains("::group::build "), "{}", r.stderr);
     assert!(r.stderr.contains("::endgroup::"), "{}", r.stderr);
     assert!(
@@ -111,7 +115,7 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     );
 
     // Every tag is in the registry and points at the same manifest, with the OCI labels.
-    for tag in ["sha-0123456", "0123456", "dev", "latest"] {
+    for tag in ["sha-0123456", FULL_TAG, "0123456", "dev", "latest"] {
         let (d, _) = c.manifest(repo, tag).unwrap_or_else(|| panic!("tag {tag} is missing"));
         assert_eq!(d, digest, "tag {tag}");
     }
@@ -141,7 +145,10 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
     assert_eq!(json["action"], "promoted");
     assert_eq!(json["digest"], digest.as_str());
-    assert_eq!(json["tags"], serde_json::json!(["sha-0123456", "v1.2.0", "prod"]));
+    assert_eq!(
+        json["tags"],
+        serde_json::json!(["sha-0123456", FULL_TAG, "v1.2.0", "prod"])
+    );
     assert_eq!(outputs(&dir2)["action"], "promoted");
     assert!(!r.stderr.contains("STEP"), "no build output: {}", r.stderr);
     for tag in ["v1.2.0", "prod"] {
@@ -290,7 +297,7 @@ fn bad_input_exits_2_with_a_clear_message_and_pushes_nothing() {
 }
 
 /// An ECR client on moto, and a runtime to drive it.
-fn ecr() -> (tokio::runtime::Runtime, aws_sdk_ecr::Client) {
+pub(crate) fn ecr() -> (tokio::runtime::Runtime, aws_sdk_ecr::Client) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let config = rt.block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -329,6 +336,29 @@ fn on_ecr_a_promotion_is_batch_get_image_and_put_image_of_the_same_bytes() {
             .to_string()
     });
     let dir = project(repo, "123456789012");
+    // Only `sha-0123456`: ECR's API cannot show the image's labels, so nothing proves the
+    // image is this commit's (it may be a commit sharing the prefix): it would build.
+    let r = run(&mut on_ecr(
+        &dir,
+        NO_ENGINE,
+        &["--environment", "prod", "--dry-run", "--output", "json"],
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["action"], "built", "{}", r.stderr);
+    assert!(r.stderr.contains("neither a tag sha-0123456789abcdef"), "{}", r.stderr);
+    // The full commit's tag proves it.
+    rt.block_on(async {
+        client
+            .put_image()
+            .repository_name(repo)
+            .image_tag(FULL_TAG)
+            .image_manifest(manifest)
+            .image_manifest_media_type("application/vnd.docker.distribution.manifest.v2+json")
+            .send()
+            .await
+            .unwrap()
+    });
     for _ in 0..2 {
         // Twice: the second promotion finds the tags already in place, which is fine.
         let r = run(&mut on_ecr(

@@ -61,6 +61,8 @@ fn in_actions(cmd: &mut Command, api: &Server, dir: &Dir) {
         .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
 }
 
+/// slipway-wait --deployment against `api`. A healthy endpoint gets the default budget (a
+/// loaded machine cannot make it time out); an unhealthy one times out after 2s.
 fn wait_with_deployment(api: &Server, health_status: u16, extra: &[&str]) -> (Run, Dir) {
     let dir = Dir::new();
     let health = health(health_status);
@@ -73,11 +75,14 @@ fn wait_with_deployment(api: &Server, health_status: u16, extra: &[&str]) -> (Ru
         "--environment",
         "stage",
         "--deployment",
-        "--timeout",
-        "2s",
         "--interval",
         "100ms",
     ])
+    .args(if health_status == 200 {
+        &[][..]
+    } else {
+        &["--timeout", "2s"][..]
+    })
     .args(extra);
     (run(&mut cmd), dir)
 }
@@ -161,19 +166,12 @@ fn an_unreachable_github_warns_and_the_deploy_goes_on() {
     let dir = Dir::new();
     let health = health(200);
     let config = config(&dir, &format!("{}/healthz", health.url));
-    let port = crate::support::moto::free_port();
+    let refusing = crate::support::http::RefusingPort::new();
     let mut cmd = bin("slipway-wait");
     let api = Server::start(|_| Response::new(200, "{}"));
     in_actions(&mut cmd, &api, &dir);
-    cmd.env("GITHUB_API_URL", format!("http://127.0.0.1:{port}")).args([
-        "--config",
-        &config,
-        "--environment",
-        "stage",
-        "--deployment",
-        "--timeout",
-        "2s",
-    ]);
+    cmd.env("GITHUB_API_URL", format!("http://127.0.0.1:{}", refusing.port))
+        .args(["--config", &config, "--environment", "stage", "--deployment"]);
     let r = run(&mut cmd);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("cannot reach the GitHub API"), "{}", r.stderr);
@@ -229,4 +227,21 @@ fn outside_actions_no_deployment_is_recorded() {
     };
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(api.requests().is_empty());
+}
+
+#[test]
+fn a_dry_run_posts_nothing_to_github() {
+    // Neither a new deployment nor one given by id: a dry run calls no API.
+    for extra in [&["--dry-run"][..], &["--dry-run", "--deployment-id", "7"][..]] {
+        let api = github(None);
+        let (r, _dir) = wait_with_deployment(&api, 200, extra);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains("dry run, nothing was polled"), "{}", r.stderr);
+        let calls: Vec<String> = api
+            .requests()
+            .iter()
+            .map(|c| format!("{} {}", c.method, c.target))
+            .collect();
+        assert!(calls.is_empty(), "a dry run called GitHub: {calls:?}");
+    }
 }

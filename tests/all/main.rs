@@ -5,7 +5,9 @@ mod support;
 
 mod action;
 mod bake;
+mod bake_guards;
 mod build;
+mod build_guards;
 mod credentials;
 mod deployments;
 mod ecs_wire;

@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::http::{Response, Server};
-use crate::support::moto::free_port;
+use crate::support::http::{RefusingPort, Response, Server};
 use crate::support::tls::TlsServer;
 use crate::support::{bin, run, Dir, Run};
 
@@ -17,33 +16,29 @@ fn wait(args: &[&str]) -> Run {
 
 #[test]
 fn healthy_after_a_delay_is_noticed_within_an_interval() {
-    let start = Instant::now();
+    // Healthy from the fourth request on: the delay is counted in answers, on the
+    // server's side, so no clock of the test is compared with the binary's.
+    let n = Arc::new(AtomicU32::new(0));
     let server = Server::start(move |_| {
-        if start.elapsed() < Duration::from_millis(1500) {
+        if n.fetch_add(1, Ordering::SeqCst) < 3 {
             Response::new(503, "starting")
         } else {
             Response::new(200, r#"{"status":"ok","commit":"89abcde"}"#)
         }
     });
     let url = format!("{}/healthz", server.url);
-    let r = wait(&[
-        "--url",
-        &url,
-        "--json",
-        "/commit=89abcde",
-        "--timeout",
-        "20s",
-        "--output",
-        "json",
-    ]);
+    let r = wait(&["--url", &url, "--json", "/commit=89abcde", "--output", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["outcome"], "healthy");
-    let t = report["probes"][0]["time_to_healthy"].as_f64().unwrap();
-    // Not before the server turned healthy at 1.5s (how soon after is the benchmark's
-    // business: scripts/bench-wait.sh), and two answers in a row were needed.
-    assert!(t >= 1.5, "time to healthy {t}");
-    assert!(report["probes"][0]["polls"].as_u64().unwrap() >= 2, "{report}");
+    // Three refusals, then the two answers in a row it needs, and not one poll more (how
+    // soon it notices is the benchmark's business: scripts/bench-wait.sh).
+    assert_eq!(report["probes"][0]["polls"], 5, "{report}");
+    assert_eq!(server.requests().len(), 5);
+    assert!(
+        report["probes"][0]["time_to_healthy"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
     assert!(
         report["probes"][0]["detail"].as_str().unwrap().contains("HTTP 200 in"),
         "{report}"
@@ -68,7 +63,8 @@ fn flapping_never_counts_as_healthy() {
     let r = wait(&["--url", &server.url, "--consecutive", "2", "--timeout", "3s"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("timed out after 3.0s"), "{}", r.stderr);
-    assert!(server.requests().len() >= 4, "it kept polling");
+    // The first poll and the one at the deadline at least; none of them was healthy twice.
+    assert!(server.requests().len() >= 2, "it kept polling");
 }
 
 #[test]
@@ -103,7 +99,8 @@ fn the_wrong_version_is_named() {
 
 #[test]
 fn connection_refused_is_reported_as_such() {
-    let port = free_port();
+    let refusing = RefusingPort::new();
+    let port = refusing.port;
     let url = format!("http://127.0.0.1:{port}/healthz");
     let r = wait(&["--url", &url, "--timeout", "2s"]);
     assert_eq!(r.code, 3);
@@ -124,8 +121,9 @@ fn slow_answers_fail_the_latency_limit() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("slow: answered in"), "{}", r.stderr);
     assert!(r.stderr.contains("(max 200ms)"), "{}", r.stderr);
-    // Without the limit the same server is healthy.
-    let r = wait(&["--url", &server.url, "--timeout", "10s"]);
+    // Without the limit the same server is healthy (the default budget: a loaded machine
+    // cannot turn this into a timeout).
+    let r = wait(&["--url", &server.url]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -137,14 +135,7 @@ fn tls_with_an_untrusted_certificate_is_a_tls_error_and_a_ca_fixes_it() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("TLS error:"), "{}", r.stderr);
     assert!(r.stderr.contains("pass --ca-cert FILE"), "{}", r.stderr);
-    let r = wait(&[
-        "--url",
-        &server.url,
-        "--ca-cert",
-        server.ca.to_str().unwrap(),
-        "--timeout",
-        "10s",
-    ]);
+    let r = wait(&["--url", &server.url, "--ca-cert", server.ca.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
@@ -202,7 +193,7 @@ fn bad_input_exits_2() {
 fn sigint_interrupts_the_wait_with_exit_130_and_a_report() {
     let server = Server::start(|_| Response::new(503, "starting"));
     let child = bin("slipway-wait")
-        .args(["--url", &server.url, "--timeout", "60s", "--output", "json"])
+        .args(["--url", &server.url, "--timeout", "1h", "--output", "json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -213,17 +204,13 @@ fn sigint_interrupts_the_wait_with_exit_130_and_a_report() {
         assert!(Instant::now() < deadline, "slipway-wait never polled");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let started = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "it stopped long before its 60s timeout"
-    );
+    // 130 and `interrupted`, not 3 and `timed_out`: it stopped before its timeout.
     assert_eq!(out.status.code(), Some(130));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["outcome"], "interrupted");
@@ -260,4 +247,92 @@ fn dry_run_lists_the_probes_and_polls_nothing() {
     );
     assert_eq!(report["probes"][1]["name"], "web");
     assert!(server.requests().is_empty(), "a dry run polls nothing");
+}
+
+#[test]
+fn credentials_and_tokens_in_urls_are_never_shown() {
+    let server = Server::start(|_| Response::new(503, "starting"));
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let plain = format!("http://deploy:pa55-word@{addr}/health?token=t0ken-value&v=1");
+    // The same server spoken to with TLS: the HTTP library's error quotes the URL.
+    let tls = format!("https://deploy:pa55-word@{addr}/health?token=t0ken-value");
+    let dir = Dir::new();
+    let r = run(bin("slipway-wait")
+        .args(["--url", &plain, "--url", &tls, "--timeout", "1s", "--output", "json"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
+        .env("GITHUB_OUTPUT", dir.path().join("output")));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    // The probe used the real URL.
+    let seen = server.requests();
+    assert!(seen.iter().any(|q| q.target.contains("token=t0ken-value")), "{seen:?}");
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        report["probes"][0]["name"],
+        format!("http://***@{addr}/health?token=***&v=***")
+    );
+    let dry = wait(&["--url", &plain, "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let bad = wait(&["--url", "http://deploy:pa55-word@[::1/health?token=t0ken-value"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("does not parse"), "{}", bad.stderr);
+    let shown = [
+        r.stdout,
+        r.stderr,
+        dir.read("summary"),
+        dir.read("output"),
+        dry.stderr,
+        bad.stderr,
+    ];
+    for text in shown {
+        assert!(!text.contains("pa55-word"), "the password is shown: {text}");
+        assert!(!text.contains("t0ken-value"), "the token is shown: {text}");
+    }
+}
+
+#[test]
+fn the_readme_documents_slipway_wait_once_with_the_exit_codes_it_has() {
+    let readme = std::fs::read_to_string(crate::support::root().join("README.md")).unwrap();
+    let sections: Vec<&str> = readme
+        .split("\n## ")
+        .filter(|s| s.starts_with("slipway-wait\n"))
+        .collect();
+    assert_eq!(sections.len(), 1, "one `## slipway-wait` section");
+    let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (help, section) = (flat(&wait(&["--help"]).stdout), flat(sections[0]));
+    for code in ["0 healthy", "1 failed", "2 bad input", "3 timed out", "130 interrupted"] {
+        assert!(help.contains(code), "--help lists {code:?}: {help}");
+        assert!(section.contains(code), "the README lists {code:?}");
+    }
+}
+
+#[test]
+fn slipway_env_shows_health_urls_without_their_credentials() {
+    let dir = Dir::new();
+    let config = dir.write(
+        "slipway.yml",
+        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::222222222222:role/deploy\n      \
+         region: eu-west-1\n    health:\n      urls:\n        - url: https://deploy:pa55-word@web.example.com/h?token=t0ken-value\n",
+    );
+    let mut triggers = std::fs::read_to_string(&config).unwrap();
+    triggers.push_str("triggers:\n  - event: push\n    branches: [main]\n    environment: stage\n");
+    std::fs::write(&config, triggers).unwrap();
+    let r = run(bin("slipway-env").args([
+        "--config",
+        config.to_str().unwrap(),
+        "--event",
+        "push",
+        "--ref",
+        "refs/heads/main",
+        "--sha",
+        "0123456789abcdef0123456789abcdef01234567",
+    ]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("https://***@web.example.com/h?token=***"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.all_text().contains("pa55-word"), "{}", r.all_text());
+    assert!(!r.all_text().contains("t0ken-value"), "{}", r.all_text());
 }

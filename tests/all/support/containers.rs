@@ -150,16 +150,26 @@ impl Containers {
 
     /// GET from the registry with moto's ECR credentials: (status, head, body).
     pub fn get(&self, path: &str) -> (u16, String, Vec<u8>) {
+        self.request("GET", path, &[], &[])
+    }
+
+    /// A request to the registry with moto's ECR credentials: (status, head, body).
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
         use base64::Engine as _;
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{ECR_PASSWORD}"));
         let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
         let mut s = std::net::TcpStream::connect(&self.registry).expect("connect to the registry");
-        write!(
-            s,
-            "GET {path} HTTP/1.0\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nAccept: {accept}\r\n\r\n",
-            self.registry
-        )
-        .unwrap();
+        let mut head = format!(
+            "{method} {path} HTTP/1.0\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nAccept: {accept}\r\nContent-Length: {}\r\n",
+            self.registry,
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
         let mut text = Vec::new();
         s.read_to_end(&mut text).expect("read the answer");
         let split = text.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP answer") + 4;
@@ -168,20 +178,51 @@ impl Containers {
         (status, head, text[split..].to_vec())
     }
 
+    /// Copies `tag` from repository `from` to `to` (blobs mounted, the manifest's bytes put
+    /// under the same tag only); returns its digest.
+    pub fn copy_tag(&self, from: &str, tag: &str, to: &str) -> String {
+        let (status, head, body) = self.get(&format!("/v2/{from}/manifests/{tag}"));
+        assert_eq!(status, 200, "{from}:{tag}: {head}");
+        let content_type = header(&head, "content-type").expect("a content type");
+        let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut blobs = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
+        for layer in manifest["layers"].as_array().unwrap() {
+            blobs.push(layer["digest"].as_str().unwrap().to_string());
+        }
+        for digest in blobs {
+            let (status, head, _) = self.request(
+                "POST",
+                &format!("/v2/{to}/blobs/uploads/?mount={digest}&from={from}"),
+                &[],
+                &[],
+            );
+            assert_eq!(status, 201, "mount {digest}: {head}");
+        }
+        let (status, head, _) = self.request(
+            "PUT",
+            &format!("/v2/{to}/manifests/{tag}"),
+            &[("Content-Type", &content_type)],
+            &body,
+        );
+        assert_eq!(status, 201, "put {to}:{tag}: {head}");
+        header(&head, "docker-content-digest").expect("a digest")
+    }
+
     /// The manifest a tag points at, parsed, with the digest the registry reports.
     pub fn manifest(&self, repository: &str, tag: &str) -> Option<(String, serde_json::Value)> {
         let (status, head, body) = self.get(&format!("/v2/{repository}/manifests/{tag}"));
         if status != 200 {
             return None;
         }
-        let digest = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("docker-content-digest:")
-                    .map(|v| v.trim().to_string())
-            })
-            .expect("a Docker-Content-Digest header");
+        let digest = header(&head, "docker-content-digest").expect("a Docker-Content-Digest header");
         Some((digest, serde_json::from_slice(&body).expect("a JSON manifest")))
     }
+}
+
+/// A header's value from an HTTP answer's head.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
 }

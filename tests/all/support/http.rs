@@ -105,3 +105,49 @@ fn serve(stream: TcpStream, handler: &Handler, seen: &Mutex<Vec<Request>>) {
         response.body
     );
 }
+
+/// A local port that refuses connections for as long as this value lives: a TCP socket
+/// bound to it but not listening, so no other program can take the port meanwhile (a
+/// port found free and used later could be taken in between).
+pub struct RefusingPort {
+    fd: i32,
+    pub port: u16,
+}
+
+impl RefusingPort {
+    pub fn new() -> Self {
+        // SAFETY: plain socket calls on a descriptor this value owns; the address struct
+        // is zeroed and sized as the calls expect.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::bind(fd, &addr as *const libc::sockaddr_in as *const libc::sockaddr, len);
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            let mut bound: libc::sockaddr_in = std::mem::zeroed();
+            let mut len = len;
+            let rc = libc::getsockname(
+                fd,
+                &mut bound as *mut libc::sockaddr_in as *mut libc::sockaddr,
+                &mut len,
+            );
+            assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+            RefusingPort {
+                fd,
+                port: u16::from_be(bound.sin_port),
+            }
+        }
+    }
+}
+
+impl Drop for RefusingPort {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this value owns, once.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}

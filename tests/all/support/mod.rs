@@ -7,6 +7,7 @@ pub mod containers;
 pub mod http;
 pub mod moto;
 pub mod proxy;
+pub mod stalled_engine;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

@@ -37,6 +37,15 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy to `upstream` answering `fault_share` (0.0 to 1.0) of calls with a fault.
     pub fn start(upstream: &str, fault_share: f64, seed: u64) -> Proxy {
+        Self::start_with(upstream, fault_share, seed, None)
+    }
+
+    /// A proxy to `upstream` (any HTTP server) that removes the header `name` from every answer.
+    pub fn dropping_header(upstream: &str, name: &'static str) -> Proxy {
+        Self::start_with(upstream, 0.0, 0, Some(name))
+    }
+
+    fn start_with(upstream: &str, fault_share: f64, seed: u64, drop: Option<&'static str>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
@@ -57,7 +66,7 @@ impl Proxy {
                         let (service, action) = identify(&request);
                         let response = match fault {
                             Some(kind) => fault_response(&service, &request, kind),
-                            None => forward(&upstream, &request),
+                            None => forward(&upstream, &request, drop),
                         };
                         log.lock().unwrap().push(Call {
                             service,
@@ -194,7 +203,7 @@ fn fault_response(service: &str, r: &Request, kind: u8) -> Vec<u8> {
 }
 
 /// Sends the request to moto on a fresh connection and returns moto's whole answer.
-fn forward(upstream: &str, r: &Request) -> Vec<u8> {
+fn forward(upstream: &str, r: &Request, drop: Option<&str>) -> Vec<u8> {
     let mut conn = TcpStream::connect(upstream).expect("moto is up");
     let mut head: Vec<&str> = r
         .head
@@ -221,7 +230,11 @@ fn forward(upstream: &str, r: &Request) -> Vec<u8> {
         .lines()
         .filter(|l| {
             let l = l.to_ascii_lowercase();
-            !l.starts_with("connection:") && !l.starts_with("content-length:") && !l.starts_with("transfer-encoding:")
+            let dropped = drop.is_some_and(|name| l.starts_with(&format!("{}:", name.to_ascii_lowercase())));
+            !dropped
+                && !l.starts_with("connection:")
+                && !l.starts_with("content-length:")
+                && !l.starts_with("transfer-encoding:")
         })
         .map(str::to_string)
         .collect();
