@@ -26,7 +26,12 @@ impl fmt::Display for Location {
     }
 }
 
-/// Everything a slipway job can fail with. The variant decides the exit code.
+/// What caused a failure: the cloud call, I/O or parse error underneath, kept for
+/// `source()` chains and for callers that branch on its kind.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything a slipway job can fail with. The variant decides the exit code; every
+/// variant can carry help (what to do about it).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad input: config, flags, environment variables, files. Exit code 2.
@@ -39,13 +44,22 @@ pub enum Error {
     },
     /// The job ran and failed (unhealthy, rolled back, an API refused). Exit code 1.
     #[error("{message}")]
-    Failed { message: String, help: Option<String> },
+    Failed {
+        message: String,
+        help: Option<String>,
+        /// The error underneath (e.g. the refused cloud call), when there is one.
+        #[source]
+        source: Option<Cause>,
+    },
     /// A deadline passed before the job finished. Exit code 3.
-    #[error("{0}")]
-    TimedOut(String),
+    #[error("{message}")]
+    TimedOut { message: String, help: Option<String> },
     /// SIGINT or SIGTERM, after cleanup. Exit code 130.
-    #[error("interrupted{}", .0.as_deref().map(|s| format!(": {s}")).unwrap_or_default())]
-    Interrupted(Option<String>),
+    #[error("interrupted{}", .message.as_deref().map(|s| format!(": {s}")).unwrap_or_default())]
+    Interrupted {
+        message: Option<String>,
+        help: Option<String>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -65,6 +79,7 @@ impl Error {
         Error::Failed {
             message: message.into(),
             help: None,
+            source: None,
         }
     }
 
@@ -73,6 +88,67 @@ impl Error {
         Error::Failed {
             message: message.into(),
             help: Some(help.into()),
+            source: None,
+        }
+    }
+
+    /// The job failed because of `cause`, which stays reachable through `source()`.
+    pub fn caused_by(message: impl Into<String>, help: Option<String>, cause: impl Into<Cause>) -> Self {
+        Error::Failed {
+            message: message.into(),
+            help,
+            source: Some(cause.into()),
+        }
+    }
+
+    /// A deadline passed.
+    pub fn timed_out(message: impl Into<String>) -> Self {
+        Error::TimedOut {
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// SIGINT or SIGTERM; `during` says what was going on.
+    pub fn interrupted(during: Option<String>) -> Self {
+        Error::Interrupted {
+            message: during,
+            help: None,
+        }
+    }
+
+    /// The same error with this help (replacing any it had).
+    pub fn with_help(mut self, text: impl Into<String>) -> Self {
+        match &mut self {
+            Error::Input { help, .. }
+            | Error::Failed { help, .. }
+            | Error::TimedOut { help, .. }
+            | Error::Interrupted { help, .. } => *help = Some(text.into()),
+        }
+        self
+    }
+
+    /// The same error, its message followed by ` (tail)`: how a cleanup left things.
+    pub fn with_suffix(mut self, tail: &str) -> Self {
+        match &mut self {
+            Error::Input { message, .. } | Error::Failed { message, .. } | Error::TimedOut { message, .. } => {
+                *message = format!("{message} ({tail})")
+            }
+            Error::Interrupted { message, .. } => {
+                *message = Some(match message.take() {
+                    Some(m) => format!("{m} ({tail})"),
+                    None => tail.to_string(),
+                })
+            }
+        }
+        self
+    }
+
+    /// The error underneath, when it is of type `E` (e.g. `CloudError`).
+    pub fn cause<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Failed { source: Some(s), .. } => s.downcast_ref::<E>(),
+            _ => None,
         }
     }
 
@@ -91,15 +167,17 @@ impl Error {
         match self {
             Error::Input { .. } => 2,
             Error::Failed { .. } => 1,
-            Error::TimedOut(_) => 3,
-            Error::Interrupted(_) => 130,
+            Error::TimedOut { .. } => 3,
+            Error::Interrupted { .. } => 130,
         }
     }
 
     pub fn help(&self) -> Option<&str> {
         match self {
-            Error::Input { help, .. } | Error::Failed { help, .. } => help.as_deref(),
-            _ => None,
+            Error::Input { help, .. }
+            | Error::Failed { help, .. }
+            | Error::TimedOut { help, .. }
+            | Error::Interrupted { help, .. } => help.as_deref(),
         }
     }
 
@@ -143,11 +221,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exit_codes_follow_the_convention() {
-        assert_eq!(Error::input("x", "y").exit_code(), 2);
-        assert_eq!(Error::failed("x").exit_code(), 1);
-        assert_eq!(Error::TimedOut("x".into()).exit_code(), 3);
-        assert_eq!(Error::Interrupted(None).exit_code(), 130);
+    fn every_kind_carries_help_and_a_failure_keeps_its_cause() {
+        let timed_out = Error::timed_out("the group did not settle").with_help("raise --timeout");
+        assert_eq!(timed_out.exit_code(), 3);
+        assert_eq!(timed_out.render(), "the group did not settle\n  help: raise --timeout");
+        let stopped = Error::interrupted(Some("while draining".into())).with_suffix("rolled back to version 1");
+        assert_eq!(
+            stopped.to_string(),
+            "interrupted: while draining (rolled back to version 1)"
+        );
+        assert_eq!(stopped.exit_code(), 130);
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let failed = Error::caused_by("cannot read the plan", None, io);
+        assert_eq!(failed.exit_code(), 1);
+        let source = std::error::Error::source(&failed).expect("the cause is kept");
+        assert_eq!(source.to_string(), "no such file");
+        assert_eq!(
+            failed.cause::<std::io::Error>().map(|e| e.kind()),
+            Some(std::io::ErrorKind::NotFound)
+        );
+        assert!(failed.cause::<std::fmt::Error>().is_none());
     }
 
     #[test]

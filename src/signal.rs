@@ -62,8 +62,8 @@ impl Stop {
     /// The job's error after its cleanup: exit 130 for a signal, 3 for the deadline.
     pub fn error(self, what: &str) -> Error {
         match self {
-            Stop::Signal(_) => Error::Interrupted(Some(what.to_string())),
-            Stop::Deadline(_) => Error::TimedOut(format!("timed out ({}): {what}", self.describe())),
+            Stop::Signal(_) => Error::interrupted(Some(what.to_string())),
+            Stop::Deadline(_) => Error::timed_out(format!("timed out ({}): {what}", self.describe())),
         }
     }
 }

@@ -8,6 +8,7 @@ use super::to_cloud;
 use crate::cloud::{
     Activity, AutoScaling, CloudResult, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec,
 };
+use crate::cloud::{CloudError, ErrorKind};
 
 /// Auto Scaling through the AWS SDK.
 #[derive(Clone)]
@@ -142,7 +143,7 @@ impl AutoScaling for AsgAdapter {
             .should_decrement_desired_capacity(decrement)
             .send()
             .await
-            .map_err(|e| to_cloud("TerminateInstanceInAutoScalingGroup", &e))?;
+            .map_err(|e| gone_instance(to_cloud("TerminateInstanceInAutoScalingGroup", &e)))?;
         Ok(())
     }
 
@@ -228,5 +229,18 @@ impl AutoScaling for AsgAdapter {
             .await
             .map_err(|e| to_cloud("RollbackInstanceRefresh", &e))?;
         Ok(())
+    }
+}
+
+/// AWS answers a terminate of an instance that left the group with a ValidationError
+/// ("Instance Id not found"): that is the instance being gone, so it is NotFound.
+fn gone_instance(e: CloudError) -> CloudError {
+    if e.kind == ErrorKind::Invalid && e.message.contains("Instance Id not found") {
+        CloudError {
+            kind: ErrorKind::NotFound,
+            ..e
+        }
+    } else {
+        e
     }
 }

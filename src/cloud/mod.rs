@@ -110,14 +110,15 @@ impl std::error::Error for CloudError {}
 
 pub type CloudResult<T> = std::result::Result<T, CloudError>;
 
+/// A refused cloud call fails the job and stays its cause (`Error::cause::<CloudError>()`).
 impl From<CloudError> for crate::Error {
     fn from(e: CloudError) -> Self {
-        match e.kind {
-            ErrorKind::Denied => crate::Error::failed_with_help(
-                e.to_string(),
-                "the role lacks a permission: `slipway-env iam-policy` prints the policy it needs",
-            ),
-            _ => crate::Error::failed(e.to_string()),
-        }
+        let help = match e.kind {
+            ErrorKind::Denied => {
+                Some("the role lacks a permission: `slipway-env iam-policy` prints the policy it needs".to_string())
+            }
+            ErrorKind::NotFound | ErrorKind::Throttled | ErrorKind::Invalid | ErrorKind::Other => None,
+        };
+        crate::Error::caused_by(e.to_string(), help, e)
     }
 }

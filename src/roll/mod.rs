@@ -171,7 +171,7 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
     for n in 0..t.steps(plan) {
         ctx.pending.set(t.left_to_do(plan, &run));
         if ctx.cancel.is_cancelled() {
-            failure = Some(Error::Interrupted(Some(format!("before step {}", n + 1))));
+            failure = Some(Error::interrupted(Some(format!("before step {}", n + 1))));
             break;
         }
         if let Err(e) = t.step(plan, n, ctx, &mut run).await {
@@ -194,7 +194,7 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
                         Cleaned::RolledBack => Verdict::RolledBack,
                         Cleaned::Finished => Verdict::Finished,
                     };
-                    (verdict, Err(with_ending(err, &t.ending(plan, &run, cleaned))))
+                    (verdict, Err(err.with_suffix(&t.ending(plan, &run, cleaned))))
                 }
                 Err(cleanup_err) => {
                     // A cleanup that did not finish is a failure, whatever stopped the roll.
@@ -215,30 +215,6 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
         outcome.settle();
     }
     (outcome, result)
-}
-
-/// The error with how the cleanup left things, keeping its kind (and exit code).
-pub(crate) fn with_ending(err: Error, end: &str) -> Error {
-    match err {
-        Error::Failed { message, help } => Error::Failed {
-            message: format!("{message} ({end})"),
-            help,
-        },
-        Error::Input {
-            message,
-            help,
-            location,
-        } => Error::Input {
-            message: format!("{message} ({end})"),
-            help,
-            location,
-        },
-        Error::TimedOut(message) => Error::TimedOut(format!("{message} ({end})")),
-        Error::Interrupted(message) => Error::Interrupted(Some(match message {
-            Some(m) => format!("{m} ({end})"),
-            None => end.to_string(),
-        })),
-    }
 }
 
 /// What the driver is asked to do with a target.

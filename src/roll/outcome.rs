@@ -102,8 +102,8 @@ impl Stop {
         match e {
             Error::Input { .. } => Stop::BadInput,
             Error::Failed { .. } => Stop::Failure,
-            Error::TimedOut(_) => Stop::TimedOut,
-            Error::Interrupted(_) => Stop::Interrupted,
+            Error::TimedOut { .. } => Stop::TimedOut,
+            Error::Interrupted { .. } => Stop::Interrupted,
         }
     }
 

@@ -159,7 +159,8 @@ impl AutoScaling for Sim {
         self.call("TerminateInstanceInAutoScalingGroup", detail, true, |s, now| {
             let op = "TerminateInstanceInAutoScalingGroup";
             let Some(idx) = s.instances.iter().position(|i| i.id == instance_id) else {
-                return Err(invalid(
+                // As the AWS adapter reports AWS's "Instance Id not found" ValidationError.
+                return Err(CloudError::not_found(
                     op,
                     format!("Instance Id not found - No managed instance found for instance ID: {instance_id}"),
                 ));

@@ -87,7 +87,7 @@ where
     let deadline = start + pacing.timeout;
     loop {
         if cancel.is_cancelled() {
-            return Err(Error::Interrupted(Some(format!("while waiting for {what}"))));
+            return Err(Error::interrupted(Some(format!("while waiting for {what}"))));
         }
         let reason = match check().await? {
             Check::Done(value) => {
@@ -104,7 +104,7 @@ where
         let now = Instant::now();
         if now >= deadline {
             progress.finish(&format!("{what}: timed out"));
-            return Err(Error::TimedOut(format!(
+            return Err(Error::timed_out(format!(
                 "{what}: not done after {}; last: {reason}",
                 human(pacing.timeout)
             )));
@@ -112,7 +112,7 @@ where
         let wake = (now + pacing.next_interval()).min(deadline);
         if !sleep_until(wake, cancel).await {
             progress.finish(&format!("{what}: interrupted"));
-            return Err(Error::Interrupted(Some(format!(
+            return Err(Error::interrupted(Some(format!(
                 "while waiting for {what}; last: {reason}"
             ))));
         }

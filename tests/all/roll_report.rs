@@ -228,9 +228,7 @@ impl Rollout for Stuck {
     }
     async fn step(&self, _plan: &Self::Plan, _n: usize, _ctx: &mut Ctx, run: &mut Self::Run) -> Result<()> {
         run.push("capacity raised".into());
-        Err(Error::TimedOut(
-            "new instances did not become healthy within 10m".into(),
-        ))
+        Err(Error::timed_out("new instances did not become healthy within 10m"))
     }
     fn left_to_do(&self, _plan: &Self::Plan, run: &Self::Run) -> Vec<String> {
         run.iter()

@@ -111,22 +111,18 @@ async fn undo_surge(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) ->
     let old: BTreeSet<String> = b.instance_ids().into_iter().collect();
     let g = describe(ports, &b.group, ctx).await?;
     let mut removed = Vec::new();
+    // Decrement desired while it is above min (AWS refuses to go below it); past that
+    // the instances are terminated without, and restoring desired settles the count.
+    let mut desired = g.desired;
     for i in g
         .instances
         .iter()
         .filter(|i| !old.contains(&i.id) && !i.lifecycle_state.leaving())
     {
-        let decrement = calls::retry_raw("TerminateInstanceInAutoScalingGroup", &ctx.cancel, || {
-            ports.asg.terminate_instance(&i.id, true)
-        })
-        .await;
-        match decrement {
-            Ok(()) => {}
-            // At min size already: terminate without decrement; restoring desired settles it.
-            Err(Raw::Cloud(e)) if e.message.contains("min") => terminate(ports, &i.id, false, &ctx.cancel).await?,
-            Err(Raw::Cloud(e)) if e.message.contains("not found") => {}
-            Err(Raw::Cloud(e)) => return Err(e.into()),
-            Err(Raw::Wait(e)) => return Err(e),
+        let decrement = desired > g.min;
+        terminate(ports, &i.id, decrement, &ctx.cancel).await?;
+        if decrement {
+            desired -= 1;
         }
         removed.push(i.id.clone());
     }

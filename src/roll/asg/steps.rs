@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{Plan, Step};
 use super::Run;
-use crate::cloud::{CloudError, Group, Health, Lifecycle, Ports, RefreshStatus, TargetState};
+use crate::cloud::{CloudError, ErrorKind, Group, Health, Lifecycle, Ports, RefreshStatus, TargetState};
 use crate::error::{Error, Result};
 use crate::roll::calls::{self, retryable, Ctx, Raw};
 use crate::wait::{self, Check, Outcome as GateOutcome};
@@ -146,7 +146,7 @@ pub(super) async fn terminate(
     .await
     {
         Ok(()) => Ok(()),
-        Err(Raw::Cloud(e)) if e.message.contains("not found") => Ok(()),
+        Err(Raw::Cloud(e)) if e.kind == ErrorKind::NotFound => Ok(()),
         Err(Raw::Cloud(e)) => Err(e.into()),
         Err(Raw::Wait(e)) => Err(e),
     }
@@ -262,8 +262,8 @@ async fn probes(ctx: &mut Ctx) -> Result<()> {
     match report.outcome {
         GateOutcome::Healthy | GateOutcome::Planned => Ok(()),
         GateOutcome::Failed => Err(Error::failed(format!("health probes failed: {cause}"))),
-        GateOutcome::TimedOut => Err(Error::TimedOut(format!("health probes: {cause}"))),
-        GateOutcome::Interrupted => Err(Error::Interrupted(Some("while checking the health probes".into()))),
+        GateOutcome::TimedOut => Err(Error::timed_out(format!("health probes: {cause}"))),
+        GateOutcome::Interrupted => Err(Error::interrupted(Some("while checking the health probes".into()))),
     }
 }
 

@@ -115,8 +115,8 @@ async fn gate(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, expected: &str, timeout: Durat
     match report.outcome {
         GateOutcome::Healthy | GateOutcome::Planned => Ok(()),
         GateOutcome::Failed => Err(Error::failed(format!("{what} did not become stable: {cause}"))),
-        GateOutcome::TimedOut => Err(Error::TimedOut(format!("{what} did not become stable: {cause}"))),
-        GateOutcome::Interrupted => Err(Error::Interrupted(Some(format!("while waiting for {what}")))),
+        GateOutcome::TimedOut => Err(Error::timed_out(format!("{what} did not become stable: {cause}"))),
+        GateOutcome::Interrupted => Err(Error::interrupted(Some(format!("while waiting for {what}")))),
     }
 }
 
