@@ -10,6 +10,9 @@ use crate::cloud::{
 };
 
 /// Auto Scaling through the AWS SDK.
+/// The IAM prefix of this service's actions.
+const SERVICE: &str = "autoscaling";
+
 #[derive(Clone)]
 pub struct AsgAdapter {
     client: Client,
@@ -53,7 +56,7 @@ impl AutoScaling for AsgAdapter {
             .auto_scaling_group_names(name)
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         let Some(g) = out.auto_scaling_groups().first() else {
             return Ok(None);
         };
@@ -90,7 +93,7 @@ impl AutoScaling for AsgAdapter {
             .max_records(20)
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         Ok(out
             .activities()
             .iter()
@@ -120,7 +123,7 @@ impl AutoScaling for AsgAdapter {
             .set_desired_capacity(desired)
             .send()
             .await
-            .map_err(|e| to_cloud("UpdateAutoScalingGroup", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "UpdateAutoScalingGroup", &e))?;
         Ok(())
     }
 
@@ -131,7 +134,7 @@ impl AutoScaling for AsgAdapter {
             .launch_template(sdk_spec(template))
             .send()
             .await
-            .map_err(|e| to_cloud("UpdateAutoScalingGroup", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "UpdateAutoScalingGroup", &e))?;
         Ok(())
     }
 
@@ -142,7 +145,7 @@ impl AutoScaling for AsgAdapter {
             .should_decrement_desired_capacity(decrement)
             .send()
             .await
-            .map_err(|e| to_cloud("TerminateInstanceInAutoScalingGroup", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "TerminateInstanceInAutoScalingGroup", &e))?;
         Ok(())
     }
 
@@ -166,7 +169,7 @@ impl AutoScaling for AsgAdapter {
             .preferences(prefs)
             .send()
             .await
-            .map_err(|e| to_cloud("StartInstanceRefresh", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "StartInstanceRefresh", &e))?;
         Ok(out.instance_refresh_id().unwrap_or_default().to_string())
     }
 
@@ -190,7 +193,7 @@ impl AutoScaling for AsgAdapter {
                 // code; AWS's own 5xx always carry one.
                 let bare_500 = e.raw_response().is_some_and(|r| r.status().as_u16() == 500)
                     && crate::aws::error_code(&e).is_none();
-                let mut err = to_cloud("DescribeInstanceRefreshes", &e);
+                let mut err = to_cloud(SERVICE, "DescribeInstanceRefreshes", &e);
                 if bare_500 {
                     err.code = Some("NotImplemented".into());
                     err.message = "this endpoint does not implement DescribeInstanceRefreshes".into();
@@ -216,7 +219,7 @@ impl AutoScaling for AsgAdapter {
             .auto_scaling_group_name(name)
             .send()
             .await
-            .map_err(|e| to_cloud("CancelInstanceRefresh", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "CancelInstanceRefresh", &e))?;
         Ok(())
     }
 
@@ -226,7 +229,7 @@ impl AutoScaling for AsgAdapter {
             .auto_scaling_group_name(name)
             .send()
             .await
-            .map_err(|e| to_cloud("RollbackInstanceRefresh", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "RollbackInstanceRefresh", &e))?;
         Ok(())
     }
 }

@@ -11,6 +11,9 @@ use crate::cloud::{
 };
 
 /// ECS through the AWS SDK.
+/// The IAM prefix of this service's actions.
+const SERVICE: &str = "ecs";
+
 #[derive(Clone)]
 pub struct EcsAdapter {
     client: Client,
@@ -48,7 +51,7 @@ impl Ecs for EcsAdapter {
         {
             Ok(out) => out,
             Err(e) => {
-                let e = not_found(to_cloud(op, &e));
+                let e = not_found(to_cloud(SERVICE, op, &e));
                 return if e.kind == ErrorKind::NotFound {
                     Ok(None)
                 } else {
@@ -113,7 +116,7 @@ impl Ecs for EcsAdapter {
             .max_results(limit.clamp(1, 100) as i32)
             .send()
             .await
-            .map_err(|e| not_found(to_cloud("ListTasks", &e)))?;
+            .map_err(|e| not_found(to_cloud(SERVICE, "ListTasks", &e)))?;
         let arns: Vec<String> = listed.task_arns().iter().take(limit).cloned().collect();
         if arns.is_empty() {
             return Ok(Vec::new());
@@ -125,7 +128,7 @@ impl Ecs for EcsAdapter {
             .set_tasks(Some(arns))
             .send()
             .await
-            .map_err(|e| to_cloud("DescribeTasks", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "DescribeTasks", &e))?;
         Ok(described
             .tasks()
             .iter()
@@ -202,7 +205,7 @@ impl Ecs for EcsAdapter {
             .set_runtime_platform(td.runtime_platform().cloned())
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         let registered = out
             .task_definition()
             .ok_or_else(|| CloudError::new(ErrorKind::Other, op, None, "no task definition in the answer"))?;
@@ -219,7 +222,7 @@ impl Ecs for EcsAdapter {
             .task_definition(task_definition)
             .send()
             .await
-            .map_err(|e| not_found(to_cloud(op, &e)))?;
+            .map_err(|e| not_found(to_cloud(SERVICE, op, &e)))?;
         let id = out
             .service()
             .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
@@ -238,7 +241,7 @@ impl EcsAdapter {
             .task_definition(arn)
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         out.task_definition()
             .cloned()
             .ok_or_else(|| CloudError::not_found(op, format!("task definition {arn} not found")))

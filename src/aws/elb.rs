@@ -8,6 +8,9 @@ use super::to_cloud;
 use crate::cloud::{CloudError, CloudResult, ErrorKind, LoadBalancing, TargetGroup, TargetHealth};
 
 /// ELBv2 through the AWS SDK.
+/// The IAM prefix of this service's actions.
+const SERVICE: &str = "elasticloadbalancing";
+
 #[derive(Clone)]
 pub struct ElbAdapter {
     client: Client,
@@ -39,7 +42,7 @@ impl LoadBalancing for ElbAdapter {
         let out = match self.client.describe_target_groups().target_group_arns(arn).send().await {
             Ok(out) => out,
             Err(e) => {
-                let e = not_found(to_cloud(op, &e));
+                let e = not_found(to_cloud(SERVICE, op, &e));
                 return if e.kind == ErrorKind::NotFound {
                     Ok(None)
                 } else {
@@ -56,7 +59,7 @@ impl LoadBalancing for ElbAdapter {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(|e| to_cloud("DescribeTargetGroupAttributes", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "DescribeTargetGroupAttributes", &e))?;
         let delay = attrs
             .attributes()
             .iter()
@@ -80,7 +83,7 @@ impl LoadBalancing for ElbAdapter {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(|e| not_found(to_cloud("DescribeTargetHealth", &e)))?;
+            .map_err(|e| not_found(to_cloud(SERVICE, "DescribeTargetHealth", &e)))?;
         Ok(out
             .target_health_descriptions()
             .iter()
@@ -113,7 +116,7 @@ impl LoadBalancing for ElbAdapter {
             .set_targets(Some(descriptions))
             .send()
             .await
-            .map_err(|e| not_found(to_cloud(op, &e)))?;
+            .map_err(|e| not_found(to_cloud(SERVICE, op, &e)))?;
         Ok(())
     }
 }

@@ -38,8 +38,10 @@ pub enum ErrorKind {
     Throttled,
     /// The request was refused as invalid (ValidationError and friends).
     Invalid,
-    /// The caller may not do this (AccessDenied).
+    /// The caller may not do this (AccessDenied, UnauthorizedOperation, or HTTP 401/403).
     Denied,
+    /// No usable credentials: none found, expired, or the provider failed.
+    Credentials,
     /// Anything else: 5xx, transport, unexpected answers.
     Other,
 }
@@ -53,6 +55,8 @@ pub struct CloudError {
     /// The service's error code, when it sent one.
     pub code: Option<String>,
     pub message: String,
+    /// The service's IAM prefix (`autoscaling`, `ecs`, ...), when the adapter knows it.
+    pub service: Option<&'static str>,
 }
 
 impl CloudError {
@@ -62,6 +66,56 @@ impl CloudError {
             operation: operation.to_string(),
             code: code.map(str::to_string),
             message: message.into(),
+            service: None,
+        }
+    }
+
+    /// The same error, naming the service it came from.
+    pub fn in_service(mut self, service: &'static str) -> Self {
+        self.service = Some(service);
+        self
+    }
+
+    /// The IAM action this call needs, e.g. `autoscaling:UpdateAutoScalingGroup`.
+    pub fn iam_action(&self) -> String {
+        match self.service {
+            Some(service) => format!("{service}:{}", self.operation),
+            None => self.operation.clone(),
+        }
+    }
+
+    /// Worth another try: throttling, 5xx and transport failures. A denial, missing
+    /// credentials, an invalid request, a missing resource and the conflicts below are answers.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, ErrorKind::Throttled | ErrorKind::Other)
+            && !matches!(
+                self.code.as_deref(),
+                Some(
+                    "InstanceRefreshInProgress"
+                        | "ActiveInstanceRefreshNotFound"
+                        | "ScalingActivityInProgress"
+                        | "NotImplemented"
+                )
+            )
+    }
+
+    /// What to do about it, when slipway knows.
+    pub fn help(&self) -> Option<String> {
+        match self.kind {
+            ErrorKind::Denied => Some(format!(
+                "grant {} to the role slipway runs as (`slipway-env iam-policy` prints the policy it needs)",
+                self.iam_action()
+            )),
+            ErrorKind::Credentials => Some(CREDENTIALS_HELP.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The error and what to do about it, in one line (for probe reports).
+    pub fn explain(&self) -> String {
+        match self.help() {
+            Some(help) => format!("{self}; {help}"),
+            None => self.to_string(),
         }
     }
 
@@ -85,12 +139,26 @@ impl CloudError {
             | "InvalidParameterValue"
             | "InvalidParameterCombination"
             | "ClientException" => ErrorKind::Invalid,
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => ErrorKind::Denied,
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedException" => {
+                ErrorKind::Denied
+            }
+            "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "AuthFailure"
+            | "SignatureDoesNotMatch"
+            | "MissingAuthenticationToken" => ErrorKind::Credentials,
             c if c.contains("NotFound") || c.ends_with(".NotFound") => ErrorKind::NotFound,
             _ => ErrorKind::Other,
         }
     }
 }
+
+/// How to get credentials, on a terminal and in GitHub Actions.
+pub const CREDENTIALS_HELP: &str = "on a terminal run `aws sso login` and set AWS_PROFILE (or set \
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); in GitHub Actions give the job `permissions: id-token: write` \
+and the environment an aws.role_arn";
 
 impl fmt::Display for CloudError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,12 +176,10 @@ pub type CloudResult<T> = std::result::Result<T, CloudError>;
 
 impl From<CloudError> for crate::Error {
     fn from(e: CloudError) -> Self {
-        match e.kind {
-            ErrorKind::Denied => crate::Error::failed_with_help(
-                e.to_string(),
-                "the role lacks a permission: `slipway-env iam-policy` prints the policy it needs",
-            ),
-            _ => crate::Error::failed(e.to_string()),
+        match (e.kind, e.help()) {
+            (ErrorKind::Credentials, Some(help)) => crate::Error::input(e.to_string(), help),
+            (_, Some(help)) => crate::Error::failed_with_help(e.to_string(), help),
+            (_, None) => crate::Error::failed(e.to_string()),
         }
     }
 }

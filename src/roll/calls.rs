@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cloud::{CloudError, CloudResult, ErrorKind};
+use crate::cloud::{CloudError, CloudResult};
 use crate::error::{Error, Result};
 use crate::github::commands;
 use crate::signal::Pending;
@@ -97,16 +97,7 @@ impl Ctx {
 
 /// Throttling and 5xx are worth another try; anything else is an answer.
 pub fn retryable(e: &CloudError) -> bool {
-    matches!(e.kind, ErrorKind::Throttled | ErrorKind::Other)
-        && !matches!(
-            e.code.as_deref(),
-            Some(
-                "InstanceRefreshInProgress"
-                    | "ActiveInstanceRefreshNotFound"
-                    | "ScalingActivityInProgress"
-                    | "NotImplemented"
-            )
-        )
+    e.is_transient()
 }
 
 /// Calls `f` until it answers, retrying throttling and 5xx once a second (with jitter)
