@@ -1,6 +1,10 @@
 //! The Auto Scaling port over aws-sdk-autoscaling.
 
 use async_trait::async_trait;
+use aws_sdk_autoscaling::config::interceptors::InterceptorContext;
+use aws_sdk_autoscaling::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_autoscaling::error::ProvideErrorMetadata;
+use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesError;
 use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
 use aws_sdk_autoscaling::Client;
 
@@ -44,6 +48,34 @@ fn sdk_spec(t: &LaunchTemplateSpec) -> LaunchTemplateSpecification {
         .set_launch_template_name(if t.id.is_some() { None } else { t.name.clone() })
         .version(&t.version)
         .build()
+}
+
+/// Forbids retrying a bare HTTP 500 without an error code: that is how an endpoint without
+/// the API (moto, for instance refreshes) answers, every time. AWS's own 5xx carry a code
+/// and are retried as usual, and so is throttling.
+#[derive(Debug)]
+struct NoRetryOnBare500;
+
+impl ClassifyRetry for NoRetryOnBare500 {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let status_500 = ctx.response().is_some_and(|r| r.status().as_u16() == 500);
+        let without_code = match ctx.output_or_error() {
+            Some(Err(e)) => e
+                .as_operation_error()
+                .and_then(|e| e.downcast_ref::<DescribeInstanceRefreshesError>())
+                .is_some_and(|e| e.code().is_none()),
+            _ => false,
+        };
+        if status_500 && without_code {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "NoRetryOnBare500"
+    }
 }
 
 #[async_trait]
@@ -179,13 +211,9 @@ impl AutoScaling for AsgAdapter {
             .describe_instance_refreshes()
             .auto_scaling_group_name(name)
             .set_instance_refresh_ids(id.map(|i| vec![i.to_string()]))
-            // One attempt: the roll retries transient errors itself, and an endpoint
-            // without the API should not cost the SDK's whole backoff.
+            // An endpoint without the API should not cost the SDK's whole backoff.
             .customize()
-            .config_override(
-                aws_sdk_autoscaling::config::Config::builder()
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1)),
-            )
+            .config_override(aws_sdk_autoscaling::config::Config::builder().retry_classifier(NoRetryOnBare500))
             .send()
             .await
             .map_err(|e| {

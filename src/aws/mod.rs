@@ -22,7 +22,7 @@ pub use errors::{error_code, to_cloud};
 pub const MAX_ATTEMPTS: u32 = 10;
 /// The first retry comes after up to this long; each later one may wait twice as long, up to
 /// the SDK's 20s cap, so ten attempts ride out about a minute of throttling.
-pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The retry policy every SdkConfig gets unless AWS_RETRY_MODE or AWS_MAX_ATTEMPTS say
 /// otherwise: the standard mode (exponential backoff with jitter), with enough attempts
@@ -53,5 +53,26 @@ pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
         asg: std::sync::Arc::new(asg::AsgAdapter::new(config)),
         elb: std::sync::Arc::new(elb::ElbAdapter::new(config)),
         ecs: std::sync::Arc::new(ecs::EcsAdapter::new(config)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_config::retry::RetryMode;
+
+    #[tokio::test]
+    async fn every_config_retries_in_standard_mode_with_enough_attempts_for_a_deploy() {
+        if std::env::var_os("AWS_RETRY_MODE").is_some() || std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {
+            return; // the variables win, as they should; nothing to check here
+        }
+        let config = super::loader("us-east-1").no_credentials().load().await;
+        let retry = config.retry_config().expect("a retry config");
+        assert_eq!(
+            retry.mode(),
+            RetryMode::Standard,
+            "the adaptive mode stalls a tool under throttling"
+        );
+        assert_eq!(retry.max_attempts(), super::MAX_ATTEMPTS);
+        assert_eq!(retry.initial_backoff(), super::INITIAL_BACKOFF);
     }
 }

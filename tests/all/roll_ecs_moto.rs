@@ -276,3 +276,81 @@ fn asg_surge_with_thirty_percent_faults_completes_and_sends_each_mutation_once()
         sequences[0]
     );
 }
+
+/// The benchmark behind scripts/bench-throttle.sh (ignored: it prints figures, asserts
+/// nothing about time): the same surge roll of a two-instance moto group through the
+/// proxy with 0%, 10% and 30% of calls answered with throttling or 503, wall time per
+/// trial and the median's ratio to the fault-free median. SLIPWAY_BENCH_TRIALS sets the
+/// trials per level (default 3); SLIPWAY_BENCH_ADAPTIVE=1 adds 30% with AWS_RETRY_MODE=adaptive.
+#[test]
+#[ignore = "a benchmark: scripts/bench-throttle.sh runs it"]
+fn bench_surge_under_throttling() {
+    let trials: usize = std::env::var("SLIPWAY_BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut levels: Vec<(&str, f64, Option<&str>)> = vec![
+        ("0% faults", 0.0, None),
+        ("10% faults", 0.1, None),
+        ("30% faults", 0.3, None),
+    ];
+    if std::env::var("SLIPWAY_BENCH_ADAPTIVE").is_ok_and(|v| v == "1") {
+        levels.push(("30% faults, AWS_RETRY_MODE=adaptive", 0.3, Some("adaptive")));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut baseline = None;
+    println!("surge roll of a 2-instance moto group through the fault proxy, {trials} trial(s) per level");
+    println!(
+        "{:<38} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "level", "median s", "min s", "max s", "faults", "x 0%"
+    );
+    for (n, (label, share, mode)) in levels.into_iter().enumerate() {
+        let mut times = Vec::new();
+        let mut faults = 0;
+        for trial in 0..trials {
+            let name = format!("bench-surge-{n}-{trial}");
+            rt.block_on(group(&name, 1, 2, 2));
+            let proxy = Proxy::start(&moto().endpoint, share, 100 + trial as u64);
+            let dir = Dir::new();
+            let mut cmd = bin("slipway-roll");
+            cmd.args(["--environment", "stage", "--sha", SHA, "--timeout", "600s"])
+                .args(["--launch-template-version", "2"])
+                .arg("--config")
+                .arg(dir.write("slipway.yml", &asg_yaml(&name)))
+                .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+                .env("AWS_SECRET_ACCESS_KEY", "example-secret")
+                .env("AWS_ENDPOINT_URL", &proxy.endpoint);
+            if let Some(mode) = mode {
+                cmd.env("AWS_RETRY_MODE", mode);
+            }
+            let start = std::time::Instant::now();
+            let r = run(&mut cmd);
+            let secs = start.elapsed().as_secs_f64();
+            assert_eq!(r.code, 0, "{label}: {}", r.stderr);
+            times.push(secs);
+            faults += proxy.faults();
+            if std::env::var("SLIPWAY_BENCH_VERBOSE").is_ok() {
+                let calls = proxy.calls();
+                let failed: Vec<&str> = calls
+                    .iter()
+                    .filter(|c| !c.forwarded)
+                    .map(|c| c.action.as_str())
+                    .collect();
+                println!(
+                    "  trial {trial}: {secs:.2}s, {} calls, faults on {failed:?}",
+                    calls.len()
+                );
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let base = *baseline.get_or_insert(median);
+        println!(
+            "{label:<38} {median:>10.2} {:>10.2} {:>10.2} {:>8} {:>8.2}",
+            times[0],
+            times[times.len() - 1],
+            faults,
+            median / base
+        );
+    }
+}
