@@ -354,3 +354,52 @@ fn bench_surge_under_throttling() {
         );
     }
 }
+
+/// Denied is not pending in a roll either: a surge whose UpdateAutoScalingGroup is refused
+/// (each protocol's AccessDenied, or a bare 403 as moto's IAM enforcement sends) fails with
+/// exit 1 naming the call and the IAM action, without retrying the refused call for minutes,
+/// printing AWS's message rather than the SDK's Debug dump, and leaves the group unchanged.
+#[test]
+fn a_denied_mutation_fails_the_roll_at_once_and_changes_nothing() {
+    use crate::support::proxy::Denial;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (name, how) in [("roll-denied", Denial::Protocol), ("roll-denied-403", Denial::Bare403)] {
+        rt.block_on(group(name, 1, 2, 2));
+        let before = rt.block_on(state(name));
+        let proxy = Proxy::start(&moto().endpoint, 0.0, 4);
+        proxy.deny("UpdateAutoScalingGroup", how);
+        let dir = Dir::new();
+        let r = roll(
+            &dir,
+            &asg_yaml(name),
+            &proxy.endpoint,
+            &["--launch-template-version", "2", "--timeout", "60s", "--output", "json"],
+        );
+        assert_eq!(r.code, 1, "{how:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("UpdateAutoScalingGroup failed: "),
+            "{how:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("grant autoscaling:UpdateAutoScalingGroup"),
+            "{how:?}: {}",
+            r.stderr
+        );
+        for dump in ["ServiceError", "SdkBody", "ErrorMetadata"] {
+            assert!(!r.all_text().contains(dump), "{how:?}: a Debug dump: {}", r.stderr);
+        }
+        assert!(r.stderr.len() < 4000, "{how:?}: short: {}", r.stderr);
+        assert_eq!(rt.block_on(state(name)), before, "{how:?}: nothing changed");
+        assert_eq!(
+            proxy.mutations(),
+            Vec::<String>::new(),
+            "{how:?}: no mutation reached moto"
+        );
+        assert!(
+            proxy.count("UpdateAutoScalingGroup") <= 2,
+            "{how:?}: the refused call is not retried (once, and once more by the cleanup at most): {:?}",
+            proxy.calls()
+        );
+    }
+}
