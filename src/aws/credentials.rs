@@ -219,10 +219,17 @@ async fn check_credentials(config: &SdkConfig) -> Result<()> {
             format!("no AWS credentials found (looked in {CHAIN_SOURCES})"),
             CREDENTIALS_HELP,
         )),
-        Err(e) => Err(Error::input(
-            format!("AWS credentials could not be loaded: {}", crate::error::aws_message(&e)),
-            CREDENTIALS_HELP,
-        )),
+        // A source that failed ends the chain: say which problem stopped it.
+        Err(e) => {
+            let why = crate::error::aws_message(&e);
+            let why = why
+                .strip_prefix("an error occurred while loading credentials: ")
+                .unwrap_or(&why);
+            Err(Error::input(
+                format!("no AWS credentials found (looked in {CHAIN_SOURCES}; the search stopped at: {why})"),
+                CREDENTIALS_HELP,
+            ))
+        }
     }
 }
 
