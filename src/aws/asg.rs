@@ -1,16 +1,20 @@
 //! The Auto Scaling port over aws-sdk-autoscaling.
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
 use aws_sdk_autoscaling::config::interceptors::InterceptorContext;
 use aws_sdk_autoscaling::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesError;
+use aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupError;
 use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
 use aws_sdk_autoscaling::Client;
 
 use super::to_cloud;
 use crate::cloud::{
-    Activity, AutoScaling, CloudResult, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec,
+    Activity, AutoScaling, CloudResult, ErrorKind, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec,
+    RefreshSpec,
 };
 
 /// Auto Scaling through the AWS SDK.
@@ -50,19 +54,48 @@ fn sdk_spec(t: &LaunchTemplateSpec) -> LaunchTemplateSpecification {
         .build()
 }
 
-/// Forbids retrying a bare HTTP 500 without an error code: that is how an endpoint without
-/// the API (moto, for instance refreshes) answers, every time. AWS's own 5xx carry a code
-/// and are retried as usual, and so is throttling.
-#[derive(Debug)]
-struct NoRetryOnBare500;
+impl AsgAdapter {
+    /// Whether an instance has left its group or is on its way out.
+    async fn gone(&self, instance_id: &str) -> CloudResult<bool> {
+        let out = self
+            .client
+            .describe_auto_scaling_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| to_cloud(SERVICE, "DescribeAutoScalingInstances", &e))?;
+        Ok(out
+            .auto_scaling_instances()
+            .iter()
+            .all(|i| i.lifecycle_state().is_some_and(|s| s.starts_with("Terminat"))))
+    }
+}
 
-impl ClassifyRetry for NoRetryOnBare500 {
+/// Forbids retrying a bare HTTP 500 without an error code to operation `E`: that is how an
+/// endpoint without the API (moto, for instance refreshes) answers, every time, and how
+/// moto answers a terminate of an instance already gone. AWS's own 5xx carry a code and
+/// are retried as usual, and so is throttling.
+struct NoRetryOnBare500<E>(PhantomData<fn() -> E>);
+
+impl<E> NoRetryOnBare500<E> {
+    fn new() -> Self {
+        NoRetryOnBare500(PhantomData)
+    }
+}
+
+impl<E> std::fmt::Debug for NoRetryOnBare500<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoRetryOnBare500")
+    }
+}
+
+impl<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static> ClassifyRetry for NoRetryOnBare500<E> {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         let status_500 = ctx.response().is_some_and(|r| r.status().as_u16() == 500);
         let without_code = match ctx.output_or_error() {
             Some(Err(e)) => e
                 .as_operation_error()
-                .and_then(|e| e.downcast_ref::<DescribeInstanceRefreshesError>())
+                .and_then(|e| e.downcast_ref::<E>())
                 .is_some_and(|e| e.code().is_none()),
             _ => false,
         };
@@ -171,14 +204,29 @@ impl AutoScaling for AsgAdapter {
     }
 
     async fn terminate_instance(&self, instance_id: &str, decrement: bool) -> CloudResult<()> {
-        self.client
+        let err = match self
+            .client
             .terminate_instance_in_auto_scaling_group()
             .instance_id(instance_id)
             .should_decrement_desired_capacity(decrement)
+            .customize()
+            .config_override(
+                aws_sdk_autoscaling::config::Config::builder()
+                    .retry_classifier(NoRetryOnBare500::<TerminateInstanceInAutoScalingGroupError>::new()),
+            )
             .send()
             .await
-            .map_err(|e| to_cloud(SERVICE, "TerminateInstanceInAutoScalingGroup", &e))?;
-        Ok(())
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => to_cloud(SERVICE, "TerminateInstanceInAutoScalingGroup", &e),
+        };
+        // When the reply to an attempt that worked was lost, the SDK's retry finds the
+        // instance gone (AWS: ValidationError; moto: a 500). Sending it again could only
+        // fail, or decrement the capacity twice: look whether it is gone instead.
+        if !matches!(err.kind, ErrorKind::Denied | ErrorKind::Credentials) && self.gone(instance_id).await? {
+            return Ok(());
+        }
+        Err(err)
     }
 
     async fn start_refresh(&self, name: &str, spec: &RefreshSpec) -> CloudResult<String> {
@@ -213,7 +261,10 @@ impl AutoScaling for AsgAdapter {
             .set_instance_refresh_ids(id.map(|i| vec![i.to_string()]))
             // An endpoint without the API should not cost the SDK's whole backoff.
             .customize()
-            .config_override(aws_sdk_autoscaling::config::Config::builder().retry_classifier(NoRetryOnBare500))
+            .config_override(
+                aws_sdk_autoscaling::config::Config::builder()
+                    .retry_classifier(NoRetryOnBare500::<DescribeInstanceRefreshesError>::new()),
+            )
             .send()
             .await
             .map_err(|e| {

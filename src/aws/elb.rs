@@ -110,13 +110,28 @@ impl LoadBalancing for ElbAdapter {
             let d = TargetDescription::builder().id(id).set_port(*port).build();
             descriptions.push(d);
         }
-        self.client
+        let err = match self
+            .client
             .deregister_targets()
             .target_group_arn(arn)
             .set_targets(Some(descriptions))
             .send()
             .await
-            .map_err(|e| not_found(to_cloud(SERVICE, op, &e)))?;
-        Ok(())
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => not_found(to_cloud(SERVICE, op, &e)),
+        };
+        // A retry after a lost reply finds the targets already gone: InvalidTarget. Done,
+        // if none of them is registered (or anything but draining) any more.
+        if err.code.as_deref() == Some("InvalidTarget") {
+            let health = self.target_health(arn).await?;
+            let still = health
+                .iter()
+                .any(|h| h.state != "draining" && targets.iter().any(|(id, _)| id == &h.id));
+            if !still {
+                return Ok(());
+            }
+        }
+        Err(err)
     }
 }

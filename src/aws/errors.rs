@@ -10,6 +10,14 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use crate::cloud::{CloudError, ErrorKind};
 use crate::error::aws_message;
 
+/// 4xx codes that mean "try again", beyond throttling.
+const TRANSIENT_4XX: [&str; 4] = [
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "IDPCommunicationError",
+];
+
 /// The longest excerpt of an unparsable answer's body that a message quotes.
 const BODY_EXCERPT: usize = 200;
 
@@ -27,6 +35,11 @@ where
                     let mut kind = CloudError::classify(Some(code));
                     if kind == ErrorKind::Other && matches!(status, 401 | 403) {
                         kind = ErrorKind::Denied;
+                    } else if kind == ErrorKind::Other && (400..500).contains(&status) && !TRANSIENT_4XX.contains(&code)
+                    {
+                        // The service refused the request (InvalidTarget, ResourceInUse, ...):
+                        // an answer, not a failure to get one; asking again gets the same.
+                        kind = ErrorKind::Invalid;
                     }
                     let message = e
                         .message()

@@ -194,3 +194,16 @@ async fn missing_credentials_are_their_own_kind() {
     assert_eq!(err.exit_code(), 2);
     assert!(err.help().unwrap().contains("aws sso login"), "{}", err.render());
 }
+
+#[tokio::test]
+async fn an_unknown_4xx_code_is_a_refusal_not_a_reason_to_retry() {
+    // What ELBv2 answers a DeregisterTargets of a target that is no longer registered.
+    let body = "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidTarget</Code><Message>The specified target \
+                does not exist or is not in the same VPC as the target group.</Message></Error></ErrorResponse>";
+    let e = update(config(&serve(http("400 Bad Request", "text/xml", body)))).await;
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::Invalid, Some("InvalidTarget")));
+    assert!(!e.is_transient(), "{e}");
+    let body = "<ErrorResponse><Error><Code>RequestTimeout</Code><Message>slow</Message></Error></ErrorResponse>";
+    let e = update(config(&serve(http("400 Bad Request", "text/xml", body)))).await;
+    assert!(e.is_transient(), "{e}");
+}

@@ -403,3 +403,50 @@ fn a_denied_mutation_fails_the_roll_at_once_and_changes_nothing() {
         );
     }
 }
+
+/// Each mutation of the surge reaches moto, but its reply is lost (the connection drops,
+/// or a 500 comes back), so the SDK sends it again: every one is idempotent or detected.
+/// The roll succeeds, the group ends as after a clean roll (version 2, sizes restored,
+/// two new instances, the old ones terminated), and no capacity was decremented twice.
+#[test]
+fn a_lost_reply_to_any_surge_mutation_has_no_duplicate_effect() {
+    use crate::support::proxy::LostReply;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let actions = [
+        "UpdateAutoScalingGroup",
+        "DeregisterTargets",
+        "TerminateInstanceInAutoScalingGroup",
+    ];
+    for (n, action) in actions.into_iter().enumerate() {
+        for how in [LostReply::Drop, LostReply::Error500] {
+            let name = format!("roll-lost-{n}-{}", if how == LostReply::Drop { "drop" } else { "500" });
+            rt.block_on(group(&name, 1, 2, 2));
+            let before = rt.block_on(state(&name)).4;
+            let proxy = Proxy::start(&moto().endpoint, 0.0, 5);
+            proxy.lose_reply(action, how, 1);
+            let dir = Dir::new();
+            let r = roll(
+                &dir,
+                &asg_yaml(&name),
+                &proxy.endpoint,
+                &["--launch-template-version", "2", "--timeout", "60s"],
+            );
+            assert_eq!(r.code, 0, "{action} {how:?}: {}", r.stderr);
+            assert!(
+                proxy.calls().iter().any(|c| c.action == action && c.reply_lost),
+                "{action} {how:?}: a reply was lost"
+            );
+            let (min, max, desired, version, after) = rt.block_on(state(&name));
+            assert_eq!(
+                (min, max, desired, version.as_str(), after.len()),
+                (1, 2, 2, "2", 2),
+                "{action} {how:?}: {:?}",
+                proxy.calls()
+            );
+            assert!(
+                after.iter().all(|id| !before.contains(id)),
+                "{action} {how:?}: {before:?} -> {after:?}"
+            );
+        }
+    }
+}
