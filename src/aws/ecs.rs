@@ -203,6 +203,12 @@ impl Ecs for EcsAdapter {
             .set_proxy_configuration(td.proxy_configuration().cloned())
             .set_ephemeral_storage(td.ephemeral_storage().cloned())
             .set_runtime_platform(td.runtime_platform().cloned())
+            // No SDK retries: a retry after a lost reply would register a second revision.
+            // The roll retries this call itself, first looking for the revision it asked for.
+            .customize()
+            .config_override(
+                aws_sdk_ecs::config::Config::builder().retry_config(crate::aws::retry_config().with_max_attempts(1)),
+            )
             .send()
             .await
             .map_err(|e| to_cloud(SERVICE, op, &e))?;

@@ -450,3 +450,67 @@ fn a_lost_reply_to_any_surge_mutation_has_no_duplicate_effect() {
         }
     }
 }
+
+/// The task definition revisions of `family` in moto.
+async fn revisions(family: &str) -> Vec<String> {
+    let ecs = aws_sdk_ecs::Client::new(&ecs_config(&moto().endpoint).await);
+    let out = ecs.list_task_definitions().family_prefix(family).send().await.unwrap();
+    out.task_definition_arns().to_vec()
+}
+
+/// The ECS flow's mutations with their replies lost (connection dropped, or a 500): the
+/// retried RegisterTaskDefinition must not leave a second new revision behind, and the
+/// retried UpdateService is idempotent. The roll (never stable in moto) rolls back to
+/// revision 1 with exactly one new revision, 2, registered.
+#[test]
+fn a_lost_reply_to_an_ecs_mutation_has_no_duplicate_effect() {
+    use crate::support::proxy::LostReply;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (n, action) in ["RegisterTaskDefinition", "UpdateService"].into_iter().enumerate() {
+        for how in [LostReply::Drop, LostReply::Error500] {
+            let tag = if how == LostReply::Drop { "drop" } else { "500" };
+            let (cluster, family) = (
+                format!("roll-ecs-lost-{n}-{tag}"),
+                format!("roll-ecs-lost-{n}-{tag}-web"),
+            );
+            rt.block_on(service(&cluster, &family));
+            let proxy = Proxy::start(&moto().endpoint, 0.0, 6);
+            proxy.lose_reply(action, how, 1);
+            let dir = Dir::new();
+            let r = roll(
+                &dir,
+                &ecs_yaml(&cluster, "web", "app"),
+                &proxy.endpoint,
+                &["--image", IMAGE, "--output", "json"],
+            );
+            assert_eq!(
+                r.code, 1,
+                "{action} {how:?}: rolled back as always in moto: {}",
+                r.stderr
+            );
+            assert!(
+                proxy.calls().iter().any(|c| c.action == action && c.reply_lost),
+                "{action} {how:?}: a reply was lost"
+            );
+            let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+            assert!(
+                json["new_task_definition"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(&format!("{family}:2")),
+                "{action} {how:?}: {json}"
+            );
+            let registered = rt.block_on(revisions(&family));
+            assert_eq!(
+                registered.len(),
+                2,
+                "{action} {how:?}: one new revision only: {registered:?}"
+            );
+            assert!(
+                rt.block_on(service_task_definition(&cluster))
+                    .ends_with(&format!("{family}:1")),
+                "{action} {how:?}: rolled back to revision 1"
+            );
+        }
+    }
+}
