@@ -17,11 +17,13 @@ pub enum Output {
     Json,
 }
 
-/// Starts logging to stderr. `SLIPWAY_LOG` sets the filter (default `warn`), e.g.
-/// `SLIPWAY_LOG=debug` or `SLIPWAY_LOG=aws_smithy_runtime=trace`. NO_COLOR is honoured.
+/// Starts logging to stderr. `SLIPWAY_LOG` sets the filter, e.g. `SLIPWAY_LOG=debug` or
+/// `SLIPWAY_LOG=aws_smithy_runtime=trace`; without it only slipway's own warnings show
+/// (the AWS SDK's log lines are for debugging, and its errors reach the user as slipway's
+/// messages). NO_COLOR is honoured.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLIPWAY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("slipway=warn"));
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

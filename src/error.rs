@@ -201,19 +201,41 @@ impl Error {
     }
 }
 
-/// A one-line description of an AWS SDK error including its service code and message,
-/// which `Display` on SDK errors leaves out.
-pub fn aws_message<E: std::error::Error>(err: &E) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
+/// One line from an error and its causes (each cause's `Display`, never `Debug`): the
+/// words every SDK error wraps its cause in ("dispatch failure", "io error", "other") are
+/// left out, a cause already contained in the text so far is not repeated, and the line
+/// is cut at 600 characters.
+pub fn aws_message(err: &dyn std::error::Error) -> String {
+    const WRAPPERS: [&str; 9] = [
+        "dispatch failure",
+        "io error",
+        "other",
+        "user error",
+        "timeout",
+        "service error",
+        "response error",
+        "failed to construct request",
+        "request has timed out",
+    ];
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let known = parts.iter().any(|p| p.contains(&text));
+        if !text.is_empty() && !known && !WRAPPERS.contains(&text.as_str()) {
             parts.push(text);
         }
-        source = s.source();
+        next = e.source();
     }
-    parts.join(": ")
+    if parts.is_empty() {
+        parts.push(err.to_string());
+    }
+    let line = parts.join(": ");
+    if line.chars().count() > 600 {
+        format!("{}...", line.chars().take(600).collect::<String>())
+    } else {
+        line
+    }
 }
 
 #[cfg(test)]

@@ -1,16 +1,26 @@
 //! The Auto Scaling port over aws-sdk-autoscaling.
 
+use std::marker::PhantomData;
+
 use async_trait::async_trait;
+use aws_sdk_autoscaling::config::interceptors::InterceptorContext;
+use aws_sdk_autoscaling::config::retry::{ClassifyRetry, RetryAction};
+use aws_sdk_autoscaling::error::ProvideErrorMetadata;
+use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesError;
+use aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupError;
 use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
 use aws_sdk_autoscaling::Client;
 
 use super::to_cloud;
 use crate::cloud::{
-    Activity, AutoScaling, CloudResult, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec,
+    Activity, AutoScaling, CloudResult, ErrorKind, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec,
+    RefreshSpec,
 };
-use crate::cloud::{CloudError, ErrorKind};
 
 /// Auto Scaling through the AWS SDK.
+/// The IAM prefix of this service's actions.
+const SERVICE: &str = "autoscaling";
+
 #[derive(Clone)]
 pub struct AsgAdapter {
     client: Client,
@@ -44,6 +54,63 @@ fn sdk_spec(t: &LaunchTemplateSpec) -> LaunchTemplateSpecification {
         .build()
 }
 
+impl AsgAdapter {
+    /// Whether an instance has left its group or is on its way out.
+    async fn gone(&self, instance_id: &str) -> CloudResult<bool> {
+        let out = self
+            .client
+            .describe_auto_scaling_instances()
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(|e| to_cloud(SERVICE, "DescribeAutoScalingInstances", &e))?;
+        Ok(out
+            .auto_scaling_instances()
+            .iter()
+            .all(|i| i.lifecycle_state().is_some_and(|s| s.starts_with("Terminat"))))
+    }
+}
+
+/// Forbids retrying a bare HTTP 500 without an error code to operation `E`: that is how an
+/// endpoint without the API (moto, for instance refreshes) answers, every time, and how
+/// moto answers a terminate of an instance already gone. AWS's own 5xx carry a code and
+/// are retried as usual, and so is throttling.
+struct NoRetryOnBare500<E>(PhantomData<fn() -> E>);
+
+impl<E> NoRetryOnBare500<E> {
+    fn new() -> Self {
+        NoRetryOnBare500(PhantomData)
+    }
+}
+
+impl<E> std::fmt::Debug for NoRetryOnBare500<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoRetryOnBare500")
+    }
+}
+
+impl<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static> ClassifyRetry for NoRetryOnBare500<E> {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let status_500 = ctx.response().is_some_and(|r| r.status().as_u16() == 500);
+        let without_code = match ctx.output_or_error() {
+            Some(Err(e)) => e
+                .as_operation_error()
+                .and_then(|e| e.downcast_ref::<E>())
+                .is_some_and(|e| e.code().is_none()),
+            _ => false,
+        };
+        if status_500 && without_code {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "NoRetryOnBare500"
+    }
+}
+
 #[async_trait]
 impl AutoScaling for AsgAdapter {
     async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>> {
@@ -54,7 +121,7 @@ impl AutoScaling for AsgAdapter {
             .auto_scaling_group_names(name)
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         let Some(g) = out.auto_scaling_groups().first() else {
             return Ok(None);
         };
@@ -91,7 +158,7 @@ impl AutoScaling for AsgAdapter {
             .max_records(20)
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         Ok(out
             .activities()
             .iter()
@@ -121,7 +188,7 @@ impl AutoScaling for AsgAdapter {
             .set_desired_capacity(desired)
             .send()
             .await
-            .map_err(|e| to_cloud("UpdateAutoScalingGroup", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "UpdateAutoScalingGroup", &e))?;
         Ok(())
     }
 
@@ -132,19 +199,34 @@ impl AutoScaling for AsgAdapter {
             .launch_template(sdk_spec(template))
             .send()
             .await
-            .map_err(|e| to_cloud("UpdateAutoScalingGroup", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "UpdateAutoScalingGroup", &e))?;
         Ok(())
     }
 
     async fn terminate_instance(&self, instance_id: &str, decrement: bool) -> CloudResult<()> {
-        self.client
+        let err = match self
+            .client
             .terminate_instance_in_auto_scaling_group()
             .instance_id(instance_id)
             .should_decrement_desired_capacity(decrement)
+            .customize()
+            .config_override(
+                aws_sdk_autoscaling::config::Config::builder()
+                    .retry_classifier(NoRetryOnBare500::<TerminateInstanceInAutoScalingGroupError>::new()),
+            )
             .send()
             .await
-            .map_err(|e| gone_instance(to_cloud("TerminateInstanceInAutoScalingGroup", &e)))?;
-        Ok(())
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => to_cloud(SERVICE, "TerminateInstanceInAutoScalingGroup", &e),
+        };
+        // When the reply to an attempt that worked was lost, the SDK's retry finds the
+        // instance gone (AWS: ValidationError; moto: a 500). Sending it again could only
+        // fail, or decrement the capacity twice: look whether it is gone instead.
+        if !matches!(err.kind, ErrorKind::Denied | ErrorKind::Credentials) && self.gone(instance_id).await? {
+            return Ok(());
+        }
+        Err(err)
     }
 
     async fn start_refresh(&self, name: &str, spec: &RefreshSpec) -> CloudResult<String> {
@@ -167,7 +249,7 @@ impl AutoScaling for AsgAdapter {
             .preferences(prefs)
             .send()
             .await
-            .map_err(|e| to_cloud("StartInstanceRefresh", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "StartInstanceRefresh", &e))?;
         Ok(out.instance_refresh_id().unwrap_or_default().to_string())
     }
 
@@ -177,12 +259,11 @@ impl AutoScaling for AsgAdapter {
             .describe_instance_refreshes()
             .auto_scaling_group_name(name)
             .set_instance_refresh_ids(id.map(|i| vec![i.to_string()]))
-            // One attempt: the roll retries transient errors itself, and an endpoint
-            // without the API should not cost the SDK's whole backoff.
+            // An endpoint without the API should not cost the SDK's whole backoff.
             .customize()
             .config_override(
                 aws_sdk_autoscaling::config::Config::builder()
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1)),
+                    .retry_classifier(NoRetryOnBare500::<DescribeInstanceRefreshesError>::new()),
             )
             .send()
             .await
@@ -191,7 +272,7 @@ impl AutoScaling for AsgAdapter {
                 // code; AWS's own 5xx always carry one.
                 let bare_500 = e.raw_response().is_some_and(|r| r.status().as_u16() == 500)
                     && crate::aws::error_code(&e).is_none();
-                let mut err = to_cloud("DescribeInstanceRefreshes", &e);
+                let mut err = to_cloud(SERVICE, "DescribeInstanceRefreshes", &e);
                 if bare_500 {
                     err.code = Some("NotImplemented".into());
                     err.message = "this endpoint does not implement DescribeInstanceRefreshes".into();
@@ -217,7 +298,7 @@ impl AutoScaling for AsgAdapter {
             .auto_scaling_group_name(name)
             .send()
             .await
-            .map_err(|e| to_cloud("CancelInstanceRefresh", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "CancelInstanceRefresh", &e))?;
         Ok(())
     }
 
@@ -227,20 +308,7 @@ impl AutoScaling for AsgAdapter {
             .auto_scaling_group_name(name)
             .send()
             .await
-            .map_err(|e| to_cloud("RollbackInstanceRefresh", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "RollbackInstanceRefresh", &e))?;
         Ok(())
-    }
-}
-
-/// AWS answers a terminate of an instance that left the group with a ValidationError
-/// ("Instance Id not found"): that is the instance being gone, so it is NotFound.
-fn gone_instance(e: CloudError) -> CloudError {
-    if e.kind == ErrorKind::Invalid && e.message.contains("Instance Id not found") {
-        CloudError {
-            kind: ErrorKind::NotFound,
-            ..e
-        }
-    } else {
-        e
     }
 }

@@ -8,7 +8,8 @@ use std::time::SystemTime;
 use aws_config::SdkConfig;
 use aws_sdk_sts::config::Credentials;
 
-use super::{describe, error_code, loader};
+use super::{loader, to_cloud};
+use crate::cloud::CREDENTIALS_HELP;
 use crate::config::{self, Duration};
 use crate::error::{Error, Result};
 use crate::github::{oidc, Runner};
@@ -139,11 +140,9 @@ async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
         .send()
         .await
         .map_err(|e| {
-            let message = format!(
-                "STS refused to assume {role_arn} with the GitHub OIDC token: {}",
-                describe(&e)
-            );
-            match error_code(&e) {
+            let e = to_cloud("sts", "AssumeRoleWithWebIdentity", &e);
+            let message = format!("STS refused to assume {role_arn} with the GitHub OIDC token: {e}");
+            match e.code.as_deref() {
                 Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => Error::failed_with_help(
                     message,
                     format!(
@@ -181,26 +180,57 @@ async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
     })
 }
 
+/// Where the standard chain looks, in its order.
+pub const CHAIN_SOURCES: &str = "the environment (AWS_ACCESS_KEY_ID), the shared config and credentials \
+files (AWS_PROFILE or the default profile, SSO included), a web identity token file, ECS container \
+credentials and EC2 instance metadata";
+
 async fn default_chain(target: &Target) -> Result<Session> {
     let config = loader(&target.region).load().await;
+    check_credentials(&config).await?;
     let sts = aws_sdk_sts::Client::new(&config);
-    let who = sts.get_caller_identity().send().await.map_err(|e| {
-        let text = describe(&e);
-        if text.contains("credentials") || text.contains("Credentials") {
-            Error::input(
-                format!("no usable AWS credentials: {text}"),
-                "outside GitHub Actions set AWS_PROFILE (after `aws sso login`) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
-            )
-        } else {
-            Error::failed(format!("STS GetCallerIdentity failed: {text}"))
-        }
-    })?;
+    let who = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| Error::from(to_cloud("sts", "GetCallerIdentity", &e)))?;
     Ok(Session {
         config,
         account: who.account().unwrap_or_default().to_string(),
         arn: who.arn().unwrap_or_default().to_string(),
         source: Source::DefaultChain,
     })
+}
+
+/// Loads credentials from the standard chain once, so that finding none is one plain
+/// message (exit 2) rather than a failed STS call.
+async fn check_credentials(config: &SdkConfig) -> Result<()> {
+    use aws_credential_types::provider::error::CredentialsError;
+    use aws_sdk_sts::config::ProvideCredentials;
+    let Some(provider) = config.credentials_provider() else {
+        return Err(Error::input(
+            format!("no AWS credentials found: no credentials provider is configured (looked in {CHAIN_SOURCES})"),
+            CREDENTIALS_HELP,
+        ));
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(CredentialsError::CredentialsNotLoaded(_)) => Err(Error::input(
+            format!("no AWS credentials found (looked in {CHAIN_SOURCES})"),
+            CREDENTIALS_HELP,
+        )),
+        // A source that failed ends the chain: say which problem stopped it.
+        Err(e) => {
+            let why = crate::error::aws_message(&e);
+            let why = why
+                .strip_prefix("an error occurred while loading credentials: ")
+                .unwrap_or(&why);
+            Err(Error::input(
+                format!("no AWS credentials found (looked in {CHAIN_SOURCES}; the search stopped at: {why})"),
+                CREDENTIALS_HELP,
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

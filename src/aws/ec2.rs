@@ -38,19 +38,17 @@ impl Ec2Client {
     }
 }
 
-fn error<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
+fn error<E>(operation: &str, err: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> CloudError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
-    let code = super::error_code(&err).map(str::to_string);
-    let mut kind = CloudError::classify(code.as_deref());
+    let mut e = super::to_cloud("ec2", operation, &err);
     // EC2 calls a malformed id "Malformed" and a missing launch template
     // "InvalidLaunchTemplateName.NotFoundException"; both mean there is no such thing.
-    if code.as_deref().is_some_and(|c| c.ends_with(".Malformed")) {
-        kind = ErrorKind::NotFound;
+    if e.code.as_deref().is_some_and(|c| c.ends_with(".Malformed")) {
+        e.kind = ErrorKind::NotFound;
     }
-    CloudError::new(kind, operation, code.as_deref(), super::describe(&err))
+    e
 }
 
 fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
@@ -202,7 +200,7 @@ impl LaunchTemplates for Ec2Client {
         let out = match call.send().await {
             Ok(out) => out,
             Err(e) => {
-                let e = super::to_cloud(op, &e);
+                let e = super::to_cloud("ec2", op, &e);
                 // InvalidLaunchTemplateName.NotFoundException, InvalidLaunchTemplateId.VersionNotFound, ...
                 let missing = e.kind == ErrorKind::NotFound
                     || e.code

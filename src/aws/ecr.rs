@@ -5,7 +5,7 @@ use aws_sdk_ecr::types::ImageIdentifier;
 use aws_sdk_ecr::Client;
 use base64::Engine as _;
 
-use super::{describe, error_code};
+use super::error_code;
 use crate::cloud::ecr::{Authorization, Ecr, Manifest, Repository};
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 
@@ -29,17 +29,18 @@ impl AwsEcr {
     }
 }
 
-fn cloud_error<E, R>(operation: &str, err: &aws_sdk_ecr::error::SdkError<E, R>) -> CloudError
+fn cloud_error<E>(operation: &str, err: &aws_sdk_ecr::error::SdkError<E>) -> CloudError
 where
     E: std::error::Error + aws_sdk_ecr::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
-    let code = error_code(err);
-    let kind = match code {
-        Some("RepositoryNotFoundException" | "ImageNotFoundException") => ErrorKind::NotFound,
-        other => CloudError::classify(other),
-    };
-    CloudError::new(kind, operation, code, describe(err))
+    let mut e = super::to_cloud("ecr", operation, err);
+    if matches!(
+        e.code.as_deref(),
+        Some("RepositoryNotFoundException" | "ImageNotFoundException")
+    ) {
+        e.kind = ErrorKind::NotFound;
+    }
+    e
 }
 
 fn repository(r: &aws_sdk_ecr::types::Repository) -> Repository {

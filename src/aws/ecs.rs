@@ -14,6 +14,9 @@ use crate::cloud::{
 };
 
 /// ECS through the AWS SDK.
+/// The IAM prefix of this service's actions.
+const SERVICE: &str = "ecs";
+
 #[derive(Clone)]
 pub struct EcsAdapter {
     client: Client,
@@ -51,7 +54,7 @@ impl Ecs for EcsAdapter {
         {
             Ok(out) => out,
             Err(e) => {
-                let e = not_found(to_cloud(op, &e));
+                let e = not_found(to_cloud(SERVICE, op, &e));
                 return if e.kind == ErrorKind::NotFound {
                     Ok(None)
                 } else {
@@ -116,7 +119,7 @@ impl Ecs for EcsAdapter {
             .max_results(limit.clamp(1, 100) as i32)
             .send()
             .await
-            .map_err(|e| not_found(to_cloud("ListTasks", &e)))?;
+            .map_err(|e| not_found(to_cloud(SERVICE, "ListTasks", &e)))?;
         let arns: Vec<String> = listed.task_arns().iter().take(limit).cloned().collect();
         if arns.is_empty() {
             return Ok(Vec::new());
@@ -128,7 +131,7 @@ impl Ecs for EcsAdapter {
             .set_tasks(Some(arns))
             .send()
             .await
-            .map_err(|e| to_cloud("DescribeTasks", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "DescribeTasks", &e))?;
         Ok(described
             .tasks()
             .iter()
@@ -186,7 +189,16 @@ impl Ecs for EcsAdapter {
         container.image = Some(revision.image.clone());
         container.environment = Some(env);
         let call = copy_definition(self.client.register_task_definition(), &td, containers, tags);
-        let out = call.send().await.map_err(|e| to_cloud(op, &e))?;
+        let out = call
+            // No SDK retries: a retry after a lost reply would register a second revision.
+            // The roll retries this call itself, first looking for the revision it asked for.
+            .customize()
+            .config_override(
+                aws_sdk_ecs::config::Config::builder().retry_config(crate::aws::retry_config().with_max_attempts(1)),
+            )
+            .send()
+            .await
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         let registered = out
             .task_definition()
             .ok_or_else(|| CloudError::new(ErrorKind::Other, op, None, "no task definition in the answer"))?;
@@ -203,7 +215,7 @@ impl Ecs for EcsAdapter {
             .task_definition(task_definition)
             .send()
             .await
-            .map_err(|e| not_found(to_cloud(op, &e)))?;
+            .map_err(|e| not_found(to_cloud(SERVICE, op, &e)))?;
         let id = out
             .service()
             .and_then(|s| s.deployments().iter().find(|d| d.status() == Some("PRIMARY")))
@@ -257,7 +269,7 @@ impl EcsAdapter {
             .include(TaskDefinitionField::Tags)
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         let td = out
             .task_definition()
             .cloned()
@@ -273,7 +285,7 @@ impl EcsAdapter {
             .task_definition(arn)
             .send()
             .await
-            .map_err(|e| to_cloud(op, &e))?;
+            .map_err(|e| to_cloud(SERVICE, op, &e))?;
         out.task_definition()
             .cloned()
             .ok_or_else(|| CloudError::not_found(op, format!("task definition {arn} not found")))

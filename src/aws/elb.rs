@@ -8,6 +8,9 @@ use super::to_cloud;
 use crate::cloud::{CloudError, CloudResult, ErrorKind, LoadBalancing, TargetGroup, TargetHealth};
 
 /// ELBv2 through the AWS SDK.
+/// The IAM prefix of this service's actions.
+const SERVICE: &str = "elasticloadbalancing";
+
 #[derive(Clone)]
 pub struct ElbAdapter {
     client: Client,
@@ -39,7 +42,7 @@ impl LoadBalancing for ElbAdapter {
         let out = match self.client.describe_target_groups().target_group_arns(arn).send().await {
             Ok(out) => out,
             Err(e) => {
-                let e = not_found(to_cloud(op, &e));
+                let e = not_found(to_cloud(SERVICE, op, &e));
                 return if e.kind == ErrorKind::NotFound {
                     Ok(None)
                 } else {
@@ -56,7 +59,7 @@ impl LoadBalancing for ElbAdapter {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(|e| to_cloud("DescribeTargetGroupAttributes", &e))?;
+            .map_err(|e| to_cloud(SERVICE, "DescribeTargetGroupAttributes", &e))?;
         let delay = attrs
             .attributes()
             .iter()
@@ -80,7 +83,7 @@ impl LoadBalancing for ElbAdapter {
             .target_group_arn(arn)
             .send()
             .await
-            .map_err(|e| not_found(to_cloud("DescribeTargetHealth", &e)))?;
+            .map_err(|e| not_found(to_cloud(SERVICE, "DescribeTargetHealth", &e)))?;
         Ok(out
             .target_health_descriptions()
             .iter()
@@ -108,13 +111,28 @@ impl LoadBalancing for ElbAdapter {
             let d = TargetDescription::builder().id(id).set_port(*port).build();
             descriptions.push(d);
         }
-        self.client
+        let err = match self
+            .client
             .deregister_targets()
             .target_group_arn(arn)
             .set_targets(Some(descriptions))
             .send()
             .await
-            .map_err(|e| not_found(to_cloud(op, &e)))?;
-        Ok(())
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => not_found(to_cloud(SERVICE, op, &e)),
+        };
+        // A retry after a lost reply finds the targets already gone: InvalidTarget. Done,
+        // if none of them is registered (or anything but draining) any more.
+        if err.code.as_deref() == Some("InvalidTarget") {
+            let health = self.target_health(arn).await?;
+            let still = health
+                .iter()
+                .any(|h| !h.state.draining() && targets.iter().any(|(id, _)| id == &h.id));
+            if !still {
+                return Ok(());
+            }
+        }
+        Err(err)
     }
 }

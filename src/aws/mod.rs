@@ -7,64 +7,44 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+mod errors;
 
 pub use credentials::{connect, session_name, Session, Source, Target};
+
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region};
 
-/// The loader every SdkConfig starts from: the region, and adaptive retries (client-side
-/// rate limiting on throttling) unless AWS_RETRY_MODE or AWS_MAX_ATTEMPTS say otherwise.
+pub use errors::{error_code, to_cloud};
+
+/// Attempts per call (the first and up to nine retries) unless AWS_MAX_ATTEMPTS says otherwise.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// The first retry comes after up to this long; each later one may wait twice as long, up to
+/// the SDK's 20s cap, so ten attempts ride out about a minute of throttling.
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The retry policy every SdkConfig gets unless AWS_RETRY_MODE or AWS_MAX_ATTEMPTS say
+/// otherwise: the standard mode (exponential backoff with jitter), with enough attempts
+/// for a deploy. Not the adaptive mode: its client-side rate limiter, once throttled,
+/// holds back every later call of a tool that makes only a few dozen, and a roll under
+/// 30% throttling took 50 times as long with it.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+}
+
+/// The loader every SdkConfig starts from: the region and `retry_config()`, unless
+/// AWS_RETRY_MODE or AWS_MAX_ATTEMPTS are set (then the SDK reads them itself).
 /// AWS_ENDPOINT_URL and the other standard variables are honoured by the SDK itself.
 pub fn loader(region: &str) -> ConfigLoader {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
     if !set("AWS_RETRY_MODE") && !set("AWS_MAX_ATTEMPTS") {
-        loader = loader.retry_config(RetryConfig::adaptive().with_max_attempts(8));
+        loader = loader.retry_config(retry_config());
     }
     loader
-}
-
-/// A one-line message for an SDK error: the service's code and message when there is one.
-pub fn describe<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> String
-where
-    E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    match err.as_service_error() {
-        Some(service) => match (service.code(), service.message()) {
-            (Some(code), Some(msg)) => format!("{code}: {msg}"),
-            (Some(code), None) => code.to_string(),
-            _ => aws_sdk_sts::error::DisplayErrorContext(err).to_string(),
-        },
-        None => aws_sdk_sts::error::DisplayErrorContext(err).to_string(),
-    }
-}
-
-/// The error code of a service error, if the call got that far.
-pub fn error_code<E, R>(err: &aws_sdk_sts::error::SdkError<E, R>) -> Option<&str>
-where
-    E: aws_sdk_sts::error::ProvideErrorMetadata,
-{
-    err.as_service_error().and_then(|e| e.code())
-}
-
-/// Turns an SDK error into the ports' CloudError, keeping the service's code and message.
-pub fn to_cloud<E, R>(operation: &str, err: &aws_sdk_sts::error::SdkError<E, R>) -> crate::cloud::CloudError
-where
-    E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    let code = error_code(err);
-    let kind = match err {
-        aws_sdk_sts::error::SdkError::ServiceError(_) => crate::cloud::CloudError::classify(code),
-        _ => crate::cloud::ErrorKind::Other,
-    };
-    let message = match err.as_service_error() {
-        Some(service) => service.message().map(str::to_string).unwrap_or_else(|| describe(err)),
-        None => describe(err),
-    };
-    crate::cloud::CloudError::new(kind, operation, code, message)
 }
 
 /// The AWS adapters of every port, built from one SdkConfig.
@@ -74,5 +54,26 @@ pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
         elb: std::sync::Arc::new(elb::ElbAdapter::new(config)),
         ecs: std::sync::Arc::new(ecs::EcsAdapter::new(config)),
         templates: std::sync::Arc::new(ec2::Ec2Client::new(config)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_config::retry::RetryMode;
+
+    #[tokio::test]
+    async fn every_config_retries_in_standard_mode_with_enough_attempts_for_a_deploy() {
+        if std::env::var_os("AWS_RETRY_MODE").is_some() || std::env::var_os("AWS_MAX_ATTEMPTS").is_some() {
+            return; // the variables win, as they should; nothing to check here
+        }
+        let config = super::loader("us-east-1").no_credentials().load().await;
+        let retry = config.retry_config().expect("a retry config");
+        assert_eq!(
+            retry.mode(),
+            RetryMode::Standard,
+            "the adaptive mode stalls a tool under throttling"
+        );
+        assert_eq!(retry.max_attempts(), super::MAX_ATTEMPTS);
+        assert_eq!(retry.initial_backoff(), super::INITIAL_BACKOFF);
     }
 }

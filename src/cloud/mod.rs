@@ -42,8 +42,10 @@ pub enum ErrorKind {
     Throttled,
     /// The request was refused as invalid (ValidationError and friends).
     Invalid,
-    /// The caller may not do this (AccessDenied).
+    /// The caller may not do this (AccessDenied, UnauthorizedOperation, or HTTP 401/403).
     Denied,
+    /// No usable credentials: none found, expired, or the provider failed.
+    Credentials,
     /// Anything else: 5xx, transport, unexpected answers.
     Other,
 }
@@ -57,6 +59,8 @@ pub struct CloudError {
     /// The service's error code, when it sent one.
     pub code: Option<String>,
     pub message: String,
+    /// The service's IAM prefix (`autoscaling`, `ecs`, ...), when the adapter knows it.
+    pub service: Option<&'static str>,
 }
 
 impl CloudError {
@@ -66,6 +70,56 @@ impl CloudError {
             operation: operation.to_string(),
             code: code.map(str::to_string),
             message: message.into(),
+            service: None,
+        }
+    }
+
+    /// The same error, naming the service it came from.
+    pub fn in_service(mut self, service: &'static str) -> Self {
+        self.service = Some(service);
+        self
+    }
+
+    /// The IAM action this call needs, e.g. `autoscaling:UpdateAutoScalingGroup`.
+    pub fn iam_action(&self) -> String {
+        match self.service {
+            Some(service) => format!("{service}:{}", self.operation),
+            None => self.operation.clone(),
+        }
+    }
+
+    /// Worth another try: throttling, 5xx and transport failures. A denial, missing
+    /// credentials, an invalid request, a missing resource and the conflicts below are answers.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, ErrorKind::Throttled | ErrorKind::Other)
+            && !matches!(
+                self.code.as_deref(),
+                Some(
+                    "InstanceRefreshInProgress"
+                        | "ActiveInstanceRefreshNotFound"
+                        | "ScalingActivityInProgress"
+                        | "NotImplemented"
+                )
+            )
+    }
+
+    /// What to do about it, when slipway knows.
+    pub fn help(&self) -> Option<String> {
+        match self.kind {
+            ErrorKind::Denied => Some(format!(
+                "grant {} to the role slipway runs as (`slipway-env iam-policy` prints the policy it needs)",
+                self.iam_action()
+            )),
+            ErrorKind::Credentials => Some(CREDENTIALS_HELP.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The error and what to do about it, in one line (for probe reports).
+    pub fn explain(&self) -> String {
+        match self.help() {
+            Some(help) => format!("{self}; {help}"),
+            None => self.to_string(),
         }
     }
 
@@ -89,12 +143,26 @@ impl CloudError {
             | "InvalidParameterValue"
             | "InvalidParameterCombination"
             | "ClientException" => ErrorKind::Invalid,
-            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => ErrorKind::Denied,
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "UnauthorizedException" => {
+                ErrorKind::Denied
+            }
+            "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "AuthFailure"
+            | "SignatureDoesNotMatch"
+            | "MissingAuthenticationToken" => ErrorKind::Credentials,
             c if c.contains("NotFound") || c.ends_with(".NotFound") => ErrorKind::NotFound,
             _ => ErrorKind::Other,
         }
     }
 }
+
+/// How to get credentials, on a terminal and in GitHub Actions.
+pub const CREDENTIALS_HELP: &str = "on a terminal run `aws sso login` and set AWS_PROFILE (or set \
+AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); in GitHub Actions give the job `permissions: id-token: write` \
+and the environment an aws.role_arn";
 
 impl fmt::Display for CloudError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -113,12 +181,13 @@ pub type CloudResult<T> = std::result::Result<T, CloudError>;
 /// A refused cloud call fails the job and stays its cause (`Error::cause::<CloudError>()`).
 impl From<CloudError> for crate::Error {
     fn from(e: CloudError) -> Self {
-        let help = match e.kind {
-            ErrorKind::Denied => {
-                Some("the role lacks a permission: `slipway-env iam-policy` prints the policy it needs".to_string())
+        let help = e.help();
+        match e.kind {
+            // No credentials at all is something to set up: bad input.
+            ErrorKind::Credentials => crate::Error::input(e.to_string(), help.unwrap_or_default()),
+            ErrorKind::Denied | ErrorKind::NotFound | ErrorKind::Throttled | ErrorKind::Invalid | ErrorKind::Other => {
+                crate::Error::caused_by(e.to_string(), help, e)
             }
-            ErrorKind::NotFound | ErrorKind::Throttled | ErrorKind::Invalid | ErrorKind::Other => None,
-        };
-        crate::Error::caused_by(e.to_string(), help, e)
+        }
     }
 }

@@ -100,16 +100,7 @@ impl Ctx {
 
 /// Throttling and 5xx are worth another try; anything else is an answer.
 pub fn retryable(e: &CloudError) -> bool {
-    matches!(e.kind, ErrorKind::Throttled | ErrorKind::Other)
-        && !matches!(
-            e.code.as_deref(),
-            Some(
-                "InstanceRefreshInProgress"
-                    | "ActiveInstanceRefreshNotFound"
-                    | "ScalingActivityInProgress"
-                    | "NotImplemented"
-            )
-        )
+    e.is_transient()
 }
 
 /// Calls `f` until it answers, retrying throttling and 5xx once a second (with jitter)
@@ -167,4 +158,14 @@ where
         )),
         Err(e) => Err(Raw::Wait(e)),
     }
+}
+
+/// Whether a mutation's error proves it was not carried out: AWS refused it outright
+/// (denied, invalid, no credentials), so the cleanup has nothing of it to undo. A
+/// throttled call, a 5xx or a lost answer may have taken effect and proves nothing.
+pub fn not_applied(e: &Error) -> bool {
+    e.cause::<CloudError>().is_some_and(|c| match c.kind {
+        ErrorKind::Denied | ErrorKind::Invalid | ErrorKind::Credentials => true,
+        ErrorKind::NotFound | ErrorKind::Throttled | ErrorKind::Other => false,
+    })
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::cloud;
 use super::engine::Check;
 use super::gate::Probe;
 use crate::cloud::{AutoScaling, Group};
@@ -87,13 +88,16 @@ impl Probe for AsgProbe {
     async fn poll(&mut self) -> Result<Check<String>> {
         let group = match self.asg.describe_group(&self.name).await {
             Ok(Some(g)) => g,
+            Ok(None) if self.last.is_some() => {
+                return Ok(cloud::vanished(&format!("Auto Scaling group {:?}", self.name)))
+            }
             Ok(None) => {
                 return Err(Error::input(
                     format!("Auto Scaling group {:?} does not exist", self.name),
                     "check the name and region: `aws autoscaling describe-auto-scaling-groups` lists them",
                 ))
             }
-            Err(e) => return Ok(Check::Pending(e.to_string())),
+            Err(e) => return Ok(cloud::after_error(&e)),
         };
         let result = match group_not_ready(&group, self.version.as_deref()) {
             None => Check::Done(format!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::cloud;
 use super::engine::Check;
 use super::gate::Probe;
 use crate::cloud::{DeploymentStatus, Ecs, EcsDeployment, EcsService, RolloutState};
@@ -21,6 +22,8 @@ pub struct EcsProbe {
     interval: Duration,
     /// The primary deployment seen at the first poll.
     watched: Option<EcsDeployment>,
+    /// Whether the service was there at an earlier poll.
+    seen: bool,
 }
 
 impl EcsProbe {
@@ -32,6 +35,7 @@ impl EcsProbe {
             expected,
             interval,
             watched: None,
+            seen: false,
         }
     }
 }
@@ -131,14 +135,21 @@ impl Probe for EcsProbe {
     async fn poll(&mut self) -> Result<Check<String>> {
         let service = match self.ecs.describe_service(&self.cluster, &self.service).await {
             Ok(Some(s)) => s,
+            Ok(None) if self.seen => {
+                return Ok(cloud::vanished(&format!(
+                    "ECS service {:?} in cluster {:?}",
+                    self.service, self.cluster
+                )))
+            }
             Ok(None) => {
                 return Err(Error::input(
                     format!("ECS service {:?} not found in cluster {:?}", self.service, self.cluster),
                     "check the cluster and service names and the region",
                 ))
             }
-            Err(e) => return Ok(Check::Pending(e.to_string())),
+            Err(e) => return Ok(cloud::after_error(&e)),
         };
+        self.seen = true;
         if self.watched.is_none() {
             self.watched = service
                 .deployments

@@ -2,6 +2,7 @@
 //! combines (HTTP endpoints, target groups, Auto Scaling groups, ECS services).
 
 pub mod asg;
+pub mod cloud;
 pub mod command;
 pub mod ecs;
 pub mod engine;

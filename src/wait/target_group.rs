@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use super::cloud;
 use super::engine::{human, Check};
 use super::gate::Probe;
 use crate::cloud::{ErrorKind, LoadBalancing, TargetHealth, TargetState};
@@ -88,17 +89,22 @@ impl Probe for TargetGroupProbe {
     }
 
     async fn poll(&mut self) -> Result<Check<String>> {
+        // Missing at the first look: bad input. Gone later: deleted during the wait.
+        let seen = self.checked;
         if !self.checked {
             match self.elb.describe_target_group(&self.arn).await {
                 Ok(Some(_)) => self.checked = true,
                 Ok(None) => return Err(self.missing()),
-                Err(e) => return Ok(Check::Pending(e.to_string())),
+                Err(e) => return Ok(cloud::after_error(&e)),
             }
         }
         let targets = match self.elb.target_health(&self.arn).await {
             Ok(t) => t,
-            Err(e) if e.kind == ErrorKind::NotFound => return Err(self.missing()),
-            Err(e) => return Ok(Check::Pending(e.to_string())),
+            Err(e) if e.kind == ErrorKind::NotFound && !seen => return Err(self.missing()),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return Ok(cloud::vanished(&format!("target group {}", self.arn)))
+            }
+            Err(e) => return Ok(cloud::after_error(&e)),
         };
         let now = Instant::now();
         let counted: Vec<&TargetHealth> = targets.iter().filter(|t| !t.state.draining()).collect();

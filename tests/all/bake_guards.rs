@@ -13,14 +13,16 @@ use crate::support::{run, Dir};
 
 #[test]
 fn credentials_that_cannot_be_handed_to_packer_stop_the_bake() {
-    // Outside Actions, a profile whose credential process answers once (the account
-    // guard's call) and then fails, as an expiring SSO session does.
+    // Outside Actions, a profile whose credential process answers twice (the check that
+    // credentials exist, then the account guard's call) and then fails, as an expiring
+    // SSO session does.
     let b = Bake::new("nocreds", "");
     let d = b.dir.path().display().to_string();
     b.dir.write(
         "creds.sh",
         &format!(
-            "if [ -e {d}/used ]; then echo 'the session has expired' >&2; exit 1; fi\ntouch {d}/used\n\
+            "if [ -e {d}/used ]; then echo 'the session has expired' >&2; exit 1; fi\n\
+             if [ -e {d}/seen ]; then touch {d}/used; else touch {d}/seen; fi\n\
              echo '{{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}}'\n"
         ),
     );

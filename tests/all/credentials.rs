@@ -203,3 +203,50 @@ fn garbage_from_the_token_endpoint_is_bad_input() {
         assert!(r.stderr.contains("answered without a token"), "{body}: {}", r.stderr);
     }
 }
+
+/// No credentials anywhere (an empty HOME, no AWS_* variables at all): slipway-build
+/// --dry-run says so in one line with the sources it looked in and the fix, exits 2,
+/// and prints neither the SDK's log lines nor its Debug dump.
+#[test]
+fn no_credentials_is_one_plain_message() {
+    let home = Dir::new();
+    let dir = Dir::new();
+    let config = dir.write(
+        "slipway.yml",
+        "app: web\nenvironments:\n  dev:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      \
+         region: us-east-1\n    ecr: { repository: web }\n",
+    );
+    dir.write("Dockerfile", "FROM scratch\n");
+    let mut cmd = bin("slipway-build");
+    for key in [
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        cmd.env_remove(key);
+    }
+    let r = run(cmd
+        .current_dir(dir.path())
+        .env("HOME", home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["--environment", "dev", "--sha", SHA, "--dry-run"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "the error and its help: {}", r.stderr);
+    assert!(
+        lines[0].starts_with("slipway-build: error: no AWS credentials found (looked in the environment"),
+        "{}",
+        r.stderr
+    );
+    assert!(lines[0].contains("EC2 instance metadata"), "{}", r.stderr);
+    assert!(
+        lines[1].contains("aws sso login") && lines[1].contains("AWS_PROFILE"),
+        "{}",
+        r.stderr
+    );
+    assert!(lines[1].contains("id-token: write"), "{}", r.stderr);
+    for noise in ["WARN", "ProviderError", "DispatchFailure", "SdkBody"] {
+        assert!(!r.stderr.contains(noise), "{noise}: {}", r.stderr);
+    }
+}

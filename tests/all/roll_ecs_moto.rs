@@ -277,3 +277,241 @@ fn asg_surge_with_thirty_percent_faults_completes_and_sends_each_mutation_once()
         sequences[0]
     );
 }
+
+/// The benchmark behind scripts/bench-throttle.sh (ignored: it prints figures, asserts
+/// nothing about time): the same surge roll of a two-instance moto group through the
+/// proxy with 0%, 10% and 30% of calls answered with throttling or 503, wall time per
+/// trial and the median's ratio to the fault-free median. SLIPWAY_BENCH_TRIALS sets the
+/// trials per level (default 3); SLIPWAY_BENCH_ADAPTIVE=1 adds 30% with AWS_RETRY_MODE=adaptive.
+#[test]
+#[ignore = "a benchmark: scripts/bench-throttle.sh runs it"]
+fn bench_surge_under_throttling() {
+    let trials: usize = std::env::var("SLIPWAY_BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let mut levels: Vec<(&str, f64, Option<&str>)> = vec![
+        ("0% faults", 0.0, None),
+        ("10% faults", 0.1, None),
+        ("30% faults", 0.3, None),
+    ];
+    if std::env::var("SLIPWAY_BENCH_ADAPTIVE").is_ok_and(|v| v == "1") {
+        levels.push(("30% faults, AWS_RETRY_MODE=adaptive", 0.3, Some("adaptive")));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut baseline = None;
+    println!("surge roll of a 2-instance moto group through the fault proxy, {trials} trial(s) per level");
+    println!(
+        "{:<38} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "level", "median s", "min s", "max s", "faults", "x 0%"
+    );
+    for (n, (label, share, mode)) in levels.into_iter().enumerate() {
+        let mut times = Vec::new();
+        let mut faults = 0;
+        for trial in 0..trials {
+            let name = format!("bench-surge-{n}-{trial}");
+            rt.block_on(group(&name, 1, 2, 2));
+            let proxy = Proxy::start(&moto().endpoint, share, 100 + trial as u64);
+            let dir = Dir::new();
+            let mut cmd = bin("slipway-roll");
+            cmd.args(["--environment", "stage", "--sha", SHA, "--timeout", "600s"])
+                .args(["--launch-template-version", "2"])
+                .arg("--config")
+                .arg(dir.write("slipway.yml", &asg_yaml(&name)))
+                .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+                .env("AWS_SECRET_ACCESS_KEY", "example-secret")
+                .env("AWS_ENDPOINT_URL", &proxy.endpoint);
+            if let Some(mode) = mode {
+                cmd.env("AWS_RETRY_MODE", mode);
+            }
+            let start = std::time::Instant::now();
+            let r = run(&mut cmd);
+            let secs = start.elapsed().as_secs_f64();
+            assert_eq!(r.code, 0, "{label}: {}", r.stderr);
+            times.push(secs);
+            faults += proxy.faults();
+            if std::env::var("SLIPWAY_BENCH_VERBOSE").is_ok() {
+                let calls = proxy.calls();
+                let failed: Vec<&str> = calls
+                    .iter()
+                    .filter(|c| !c.forwarded)
+                    .map(|c| c.action.as_str())
+                    .collect();
+                println!(
+                    "  trial {trial}: {secs:.2}s, {} calls, faults on {failed:?}",
+                    calls.len()
+                );
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let base = *baseline.get_or_insert(median);
+        println!(
+            "{label:<38} {median:>10.2} {:>10.2} {:>10.2} {:>8} {:>8.2}",
+            times[0],
+            times[times.len() - 1],
+            faults,
+            median / base
+        );
+    }
+}
+
+/// Denied is not pending in a roll either: a surge whose UpdateAutoScalingGroup is refused
+/// (each protocol's AccessDenied, or a bare 403 as moto's IAM enforcement sends) fails with
+/// exit 1 naming the call and the IAM action, without retrying the refused call for minutes,
+/// printing AWS's message rather than the SDK's Debug dump, and leaves the group unchanged.
+#[test]
+fn a_denied_mutation_fails_the_roll_at_once_and_changes_nothing() {
+    use crate::support::proxy::Denial;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (name, how) in [("roll-denied", Denial::Protocol), ("roll-denied-403", Denial::Bare403)] {
+        rt.block_on(group(name, 1, 2, 2));
+        let before = rt.block_on(state(name));
+        let proxy = Proxy::start(&moto().endpoint, 0.0, 4);
+        proxy.deny("UpdateAutoScalingGroup", how);
+        let dir = Dir::new();
+        let r = roll(
+            &dir,
+            &asg_yaml(name),
+            &proxy.endpoint,
+            &["--launch-template-version", "2", "--timeout", "60s", "--output", "json"],
+        );
+        assert_eq!(r.code, 1, "{how:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("UpdateAutoScalingGroup failed: "),
+            "{how:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("grant autoscaling:UpdateAutoScalingGroup"),
+            "{how:?}: {}",
+            r.stderr
+        );
+        for dump in ["ServiceError", "SdkBody", "ErrorMetadata"] {
+            assert!(!r.all_text().contains(dump), "{how:?}: a Debug dump: {}", r.stderr);
+        }
+        assert!(r.stderr.len() < 4000, "{how:?}: short: {}", r.stderr);
+        assert_eq!(rt.block_on(state(name)), before, "{how:?}: nothing changed");
+        assert_eq!(
+            proxy.mutations(),
+            Vec::<String>::new(),
+            "{how:?}: no mutation reached moto"
+        );
+        assert!(
+            proxy.count("UpdateAutoScalingGroup") <= 2,
+            "{how:?}: the refused call is not retried (once, and once more by the cleanup at most): {:?}",
+            proxy.calls()
+        );
+    }
+}
+
+/// Each mutation of the surge reaches moto, but its reply is lost (the connection drops,
+/// or a 500 comes back), so the SDK sends it again: every one is idempotent or detected.
+/// The roll succeeds, the group ends as after a clean roll (version 2, sizes restored,
+/// two new instances, the old ones terminated), and no capacity was decremented twice.
+#[test]
+fn a_lost_reply_to_any_surge_mutation_has_no_duplicate_effect() {
+    use crate::support::proxy::LostReply;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let actions = [
+        "UpdateAutoScalingGroup",
+        "DeregisterTargets",
+        "TerminateInstanceInAutoScalingGroup",
+    ];
+    for (n, action) in actions.into_iter().enumerate() {
+        for how in [LostReply::Drop, LostReply::Error500] {
+            let name = format!("roll-lost-{n}-{}", if how == LostReply::Drop { "drop" } else { "500" });
+            rt.block_on(group(&name, 1, 2, 2));
+            let before = rt.block_on(state(&name)).4;
+            let proxy = Proxy::start(&moto().endpoint, 0.0, 5);
+            proxy.lose_reply(action, how, 1);
+            let dir = Dir::new();
+            let r = roll(
+                &dir,
+                &asg_yaml(&name),
+                &proxy.endpoint,
+                &["--launch-template-version", "2", "--timeout", "60s"],
+            );
+            assert_eq!(r.code, 0, "{action} {how:?}: {}", r.stderr);
+            assert!(
+                proxy.calls().iter().any(|c| c.action == action && c.reply_lost),
+                "{action} {how:?}: a reply was lost"
+            );
+            let (min, max, desired, version, after) = rt.block_on(state(&name));
+            assert_eq!(
+                (min, max, desired, version.as_str(), after.len()),
+                (1, 2, 2, "2", 2),
+                "{action} {how:?}: {:?}",
+                proxy.calls()
+            );
+            assert!(
+                after.iter().all(|id| !before.contains(id)),
+                "{action} {how:?}: {before:?} -> {after:?}"
+            );
+        }
+    }
+}
+
+/// The task definition revisions of `family` in moto.
+async fn revisions(family: &str) -> Vec<String> {
+    let ecs = aws_sdk_ecs::Client::new(&ecs_config(&moto().endpoint).await);
+    let out = ecs.list_task_definitions().family_prefix(family).send().await.unwrap();
+    out.task_definition_arns().to_vec()
+}
+
+/// The ECS flow's mutations with their replies lost (connection dropped, or a 500): the
+/// retried RegisterTaskDefinition must not leave a second new revision behind, and the
+/// retried UpdateService is idempotent. The roll (never stable in moto) rolls back to
+/// revision 1 with exactly one new revision, 2, registered.
+#[test]
+fn a_lost_reply_to_an_ecs_mutation_has_no_duplicate_effect() {
+    use crate::support::proxy::LostReply;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (n, action) in ["RegisterTaskDefinition", "UpdateService"].into_iter().enumerate() {
+        for how in [LostReply::Drop, LostReply::Error500] {
+            let tag = if how == LostReply::Drop { "drop" } else { "500" };
+            let (cluster, family) = (
+                format!("roll-ecs-lost-{n}-{tag}"),
+                format!("roll-ecs-lost-{n}-{tag}-web"),
+            );
+            rt.block_on(service(&cluster, &family));
+            let proxy = Proxy::start(&moto().endpoint, 0.0, 6);
+            proxy.lose_reply(action, how, 1);
+            let dir = Dir::new();
+            let r = roll(
+                &dir,
+                &ecs_yaml(&cluster, "web", "app"),
+                &proxy.endpoint,
+                &["--image", IMAGE, "--output", "json"],
+            );
+            assert_eq!(
+                r.code, 1,
+                "{action} {how:?}: rolled back as always in moto: {}",
+                r.stderr
+            );
+            assert!(
+                proxy.calls().iter().any(|c| c.action == action && c.reply_lost),
+                "{action} {how:?}: a reply was lost"
+            );
+            let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+            assert!(
+                json["new_task_definition"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .ends_with(&format!("{family}:2")),
+                "{action} {how:?}: {json}"
+            );
+            let registered = rt.block_on(revisions(&family));
+            assert_eq!(
+                registered.len(),
+                2,
+                "{action} {how:?}: one new revision only: {registered:?}"
+            );
+            assert!(
+                rt.block_on(service_task_definition(&cluster))
+                    .ends_with(&format!("{family}:1")),
+                "{action} {how:?}: rolled back to revision 1"
+            );
+        }
+    }
+}

@@ -378,6 +378,51 @@ async fn the_refresh_adapter_speaks_the_recorded_protocol() {
     );
 }
 
+/// Instance refresh reads get the SDK's retries for throttling, but an endpoint without
+/// the API (a bare HTTP 500, as moto answers) is asked once, not ten times.
+#[tokio::test]
+async fn refresh_reads_retry_throttling_but_not_an_endpoint_without_the_api() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let server = Server::start(move |req| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            recorded("Action=Throttle")
+        } else {
+            recorded(&req.body)
+        }
+    });
+    let config = slipway::aws::loader("us-east-1")
+        .endpoint_url(&server.url)
+        .credentials_provider(Credentials::new("AKIAEXAMPLE", "secret", None, None, "test"))
+        .load()
+        .await;
+    let asg = slipway::aws::asg::AsgAdapter::new(&config);
+    let refreshes = asg
+        .describe_refreshes("web", None)
+        .await
+        .expect("retried after throttling");
+    assert_eq!(refreshes.len(), 1);
+    assert_eq!(server.requests().len(), 2, "one throttled answer, one retry");
+
+    let bare = Server::start(|_| Response {
+        status: 500,
+        body: "<!doctype html><title>500 Internal Server Error</title>".into(),
+        content_type: "text/html",
+    });
+    let config = slipway::aws::loader("us-east-1")
+        .endpoint_url(&bare.url)
+        .credentials_provider(Credentials::new("AKIAEXAMPLE", "secret", None, None, "test"))
+        .load()
+        .await;
+    let err = slipway::aws::asg::AsgAdapter::new(&config)
+        .describe_refreshes("web", None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("NotImplemented"), "{err}");
+    assert_eq!(bare.requests().len(), 1, "asked once");
+}
+
 /// A roll whose health URL must show the new commit: a server still serving another
 /// build keeps the old instances (rolled back, version restored); the right one lets it finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 //! in moto, so the wait times out naming why). Setup uses the AWS SDK against moto.
 
 use crate::support::moto::moto;
+use crate::support::proxy::{Denial, Proxy};
 use crate::support::{bin, run, Dir, Run};
 
 fn sdk() -> aws_config::SdkConfig {
@@ -79,9 +80,13 @@ fn group_with_target_group(name: &str) -> String {
 }
 
 fn wait(args: &[&str]) -> Run {
+    wait_through(&moto().endpoint, args)
+}
+
+fn wait_through(endpoint: &str, args: &[&str]) -> Run {
     run(bin("slipway-wait")
         .args(args)
-        .env("AWS_ENDPOINT_URL", &moto().endpoint)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "AKIAMOTO")
         .env("AWS_SECRET_ACCESS_KEY", "secret")
         .env("AWS_REGION", "us-east-1"))
@@ -203,4 +208,150 @@ fn resources_that_do_not_exist_are_bad_input() {
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
+}
+
+/// A cluster `cluster` with a one-task service `web` (moto never finishes its deployment).
+fn ecs_service(cluster: &str, family: &str) {
+    let config = sdk();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&config);
+        ecs.create_cluster().cluster_name(cluster).send().await.unwrap();
+        let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name("app")
+            .image("registry.example/web:1")
+            .memory(128)
+            .build();
+        ecs.register_task_definition()
+            .family(family)
+            .container_definitions(container)
+            .send()
+            .await
+            .unwrap();
+        ecs.create_service()
+            .cluster(cluster)
+            .service_name("web")
+            .task_definition(family)
+            .desired_count(1)
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// Denied is not pending: a probe whose describe call is refused fails (exit 1) at the
+/// first poll, naming the call and the IAM action, in each protocol's form of AccessDenied
+/// and as a bare 403; the refused call is not retried. (Without the fix the probe polls on
+/// until the timeout and exits 3.)
+#[test]
+fn a_denied_describe_call_fails_the_wait_at_once_naming_the_action() {
+    let arn = group_with_target_group("wait-denied");
+    ecs_service("wait-denied", "wait-denied-web");
+    let probes: [(&[&str], &str, &str); 3] = [
+        (
+            &["--target-group", &arn],
+            "DescribeTargetHealth",
+            "elasticloadbalancing",
+        ),
+        (&["--asg", "wait-denied"], "DescribeAutoScalingGroups", "autoscaling"),
+        (
+            &["--ecs-cluster", "wait-denied", "--ecs-service", "web"],
+            "DescribeServices",
+            "ecs",
+        ),
+    ];
+    for (args, action, service) in probes {
+        for how in [Denial::Protocol, Denial::Bare403] {
+            let proxy = Proxy::start(&moto().endpoint, 0.0, 1);
+            proxy.deny(action, how);
+            let mut all = args.to_vec();
+            all.extend(["--timeout", "30s", "--aws-interval", "1s", "--output", "json"]);
+            let r = wait_through(&proxy.endpoint, &all);
+            assert_eq!(r.code, 1, "{action} {how:?}: {}", r.stderr);
+            let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("the JSON report");
+            assert_eq!(report["outcome"], "failed", "{report}");
+            let cause = report["cause"].as_str().unwrap_or_default();
+            assert!(cause.contains(&format!("{action} failed: ")), "{how:?}: {cause}");
+            assert!(cause.contains(&format!("grant {service}:{action}")), "{how:?}: {cause}");
+            if how == Denial::Protocol {
+                assert!(cause.contains("is not authorized to perform"), "AWS's message: {cause}");
+            }
+            assert!(!cause.contains("ServiceError") && !cause.contains("SdkBody"), "{cause}");
+            // One poll (the ECS probe's diagnosis reads the service's events once more),
+            // never the SDK's or the probe's retries.
+            let asked = if service == "ecs" { 2 } else { 1 };
+            assert_eq!(
+                proxy.count(action),
+                asked,
+                "{action} {how:?}: a denial is never retried"
+            );
+        }
+    }
+}
+
+/// A resource deleted in the middle of a wait ends it at once (exit 1), while one that
+/// does not exist at the start is bad input (exit 2, tested above).
+#[test]
+fn a_resource_deleted_mid_wait_fails_at_once() {
+    let arn = group_with_target_group("wait-vanish");
+    let config = sdk();
+    // The group: deleted right after the probe first saw it.
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 1);
+    let asg_config = config.clone();
+    proxy.after("DescribeAutoScalingGroups", move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(
+            aws_sdk_autoscaling::Client::new(&asg_config)
+                .delete_auto_scaling_group()
+                .auto_scaling_group_name("wait-vanish")
+                .force_delete(true)
+                .send(),
+        )
+        .expect("delete the group");
+    });
+    // Waiting for a launch template version no instance has keeps the probe pending.
+    let r = wait_through(
+        &proxy.endpoint,
+        &[
+            "--asg",
+            "wait-vanish",
+            "--launch-template-version",
+            "9",
+            "--timeout",
+            "30s",
+            "--aws-interval",
+            "1s",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Auto Scaling group \"wait-vanish\" was deleted during the wait"),
+        "{}",
+        r.stderr
+    );
+    // The target group: asks for more healthy targets than there are, then is deleted.
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 1);
+    let (elb_config, tg) = (config.clone(), arn.clone());
+    proxy.after("DescribeTargetHealth", move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&elb_config);
+        rt.block_on(elb.delete_target_group().target_group_arn(&tg).send())
+            .expect("delete the target group");
+    });
+    let r = wait_through(
+        &proxy.endpoint,
+        &[
+            "--target-group",
+            &arn,
+            "--min-healthy-targets",
+            "5",
+            "--timeout",
+            "30s",
+            "--aws-interval",
+            "1s",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("was deleted during the wait"), "{}", r.stderr);
 }

@@ -142,8 +142,7 @@ async fn undo_surge(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) ->
             let g = match ports.asg.describe_group(&b.group).await {
                 Ok(Some(g)) => g,
                 Ok(None) => return Err(Error::failed(format!("Auto Scaling group {} disappeared", b.group))),
-                Err(e) if calls::retryable(&e) => return Ok(Check::Pending(e.to_string())),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Ok(wait::cloud::after_error(&e)),
             };
             let others = g.instances.iter().filter(|i| !old.contains(&i.id)).count();
             let serving = g.instances.iter().filter(|i| i.in_service_and_healthy()).count();

@@ -6,7 +6,7 @@ use super::plan::{Plan, Step};
 use super::Run;
 use crate::cloud::{CloudError, ErrorKind, Group, Health, Lifecycle, Ports, RefreshStatus, TargetState};
 use crate::error::{Error, Result};
-use crate::roll::calls::{self, retryable, Ctx, Raw};
+use crate::roll::calls::{self, not_applied, Ctx, Raw};
 use crate::wait::{self, Check, Outcome as GateOutcome};
 
 pub(super) async fn run(ports: &Ports, plan: &Plan, step: &Step, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
@@ -16,18 +16,27 @@ pub(super) async fn run(ports: &Ports, plan: &Plan, step: &Step, ctx: &mut Ctx, 
             ctx.phase(&step.describe());
             // Marked first: a 5xx may have changed it anyway.
             run.lt_changed = true;
-            calls::retry("UpdateAutoScalingGroup", &ctx.cancel, || {
+            let result = calls::retry("UpdateAutoScalingGroup", &ctx.cancel, || {
                 ports.asg.set_launch_template(group, template)
             })
-            .await
+            .await;
+            // Refused outright (denied, invalid): nothing to set back.
+            run.lt_changed = !result.as_ref().is_err_and(not_applied);
+            result
         }
         Step::SetCapacity { min, max, desired, .. } => {
             ctx.phase(&step.describe());
+            let before = run.capacity_changed;
             run.capacity_changed = true;
-            calls::retry("UpdateAutoScalingGroup", &ctx.cancel, || {
+            let result = calls::retry("UpdateAutoScalingGroup", &ctx.cancel, || {
                 ports.asg.update_size(group, *min, *max, *desired)
             })
-            .await
+            .await;
+            if result.as_ref().is_err_and(not_applied) {
+                // Refused outright: only what earlier steps changed is left to undo.
+                run.capacity_changed = before;
+            }
+            result
         }
         Step::WaitNewHealthy { count, target_groups } => {
             ctx.phase(&step.describe());
@@ -152,13 +161,10 @@ pub(super) async fn terminate(
     }
 }
 
-/// A poll's cloud error: retried on the next poll when transient, the end otherwise.
+/// A poll's cloud error, judged as every wait judges it: retried on the next poll when
+/// transient, the end at once otherwise (denied is not pending).
 fn transient<T>(e: CloudError) -> Result<Check<T>> {
-    if retryable(&e) {
-        Ok(Check::Pending(format!("{e}; retrying")))
-    } else {
-        Err(e.into())
-    }
+    Ok(wait::cloud::after_error(&e))
 }
 
 async fn wait_new_healthy(

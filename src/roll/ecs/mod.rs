@@ -296,10 +296,13 @@ impl Rollout for EcsRollout {
                 // Marked first: a 5xx may have changed it anyway.
                 run.updated = true;
                 ctx.pending.set(left_to_do(plan, run));
-                let id = calls::retry("UpdateService", &ctx.cancel, || {
+                let result = calls::retry("UpdateService", &ctx.cancel, || {
                     self.ecs.update_service(&b.cluster, &b.service, &new)
                 })
-                .await?;
+                .await;
+                // Refused outright (denied, invalid): the service was not changed.
+                run.updated = !result.as_ref().is_err_and(calls::not_applied);
+                let id = result?;
                 ctx.say(&format!("deployment {id} started"));
                 run.deployment = Some(id);
                 Ok(())

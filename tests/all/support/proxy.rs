@@ -1,7 +1,11 @@
 //! A real HTTP proxy in front of moto that records every AWS call that reaches moto and,
 //! when asked, answers a share of calls itself with each protocol's own throttling error
 //! (JSON ThrottlingException for ECS/ECR, query-protocol Throttling for Auto Scaling and
-//! ELBv2, RequestLimitExceeded for EC2) or a bare 503, without forwarding them.
+//! ELBv2, RequestLimitExceeded for EC2) or a bare 503, without forwarding them. It can
+//! also refuse one named operation as IAM would (`deny`: each protocol's AccessDenied, or
+//! a bare 403 whose body carries no code), lose the reply to a call that moto carried out
+//! (`lose_reply`: the connection drops, or a 500 comes back), and run a hook after moto
+//! answered a named operation (`after`: e.g. delete a resource in the middle of a wait).
 //! Tests read what reached moto, not what the code says it sent.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -19,6 +23,54 @@ pub struct Call {
     pub action: String,
     /// Whether moto got it (false: the proxy answered with a fault).
     pub forwarded: bool,
+    /// Moto carried it out but the client never got moto's answer.
+    pub reply_lost: bool,
+}
+
+/// How the proxy refuses a denied operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// The protocol's own form: JSON AccessDeniedException (ECS, ECR), EC2's
+    /// UnauthorizedOperation, the query protocol's AccessDenied (Auto Scaling, ELBv2, STS).
+    Protocol,
+    /// HTTP 403 with a body that holds no error code (an HTML page).
+    Bare403,
+}
+
+/// What becomes of the reply to a call moto carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReply {
+    /// The connection closes before any answer.
+    Drop,
+    /// A bare HTTP 500 comes back instead of moto's answer.
+    Error500,
+}
+
+type Hook = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct Rules {
+    deny: Vec<(String, Denial)>,
+    /// (action, how, how many more replies to lose)
+    lose: Vec<(String, LostReply, usize)>,
+    after: Vec<(String, Hook)>,
+}
+
+impl Rules {
+    fn denial(&self, action: &str) -> Option<Denial> {
+        self.deny.iter().find(|(a, _)| a == action).map(|(_, d)| *d)
+    }
+
+    fn lose(&mut self, action: &str) -> Option<LostReply> {
+        let rule = self.lose.iter_mut().find(|(a, _, left)| a == action && *left > 0)?;
+        rule.2 -= 1;
+        Some(rule.1)
+    }
+
+    fn hook(&mut self, action: &str) -> Option<Hook> {
+        let i = self.after.iter().position(|(a, _)| a == action)?;
+        Some(self.after.remove(i).1)
+    }
 }
 
 impl Call {
@@ -32,6 +84,7 @@ impl Call {
 pub struct Proxy {
     pub endpoint: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    rules: Arc<Mutex<Rules>>,
 }
 
 impl Proxy {
@@ -50,29 +103,50 @@ impl Proxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let upstream = upstream.trim_start_matches("http://").to_string();
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let log = calls.clone();
+        let rules = Arc::new(Mutex::new(Rules::default()));
+        let (log, shared_rules) = (calls.clone(), rules.clone());
         let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (upstream, log, rng) = (upstream.clone(), log.clone(), rng.clone());
+                let (upstream, log, rng, rules) = (upstream.clone(), log.clone(), rng.clone(), shared_rules.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     // Keep-alive: serve requests on this connection until it closes.
                     while let Some(request) = read_request(&mut reader) {
+                        let (service, action) = identify(&request);
                         let fault = {
                             let mut r = rng.lock().unwrap();
                             (r.random::<f64>() < fault_share).then(|| r.random_range(0..4u8))
                         };
-                        let (service, action) = identify(&request);
-                        let response = match fault {
-                            Some(kind) => fault_response(&service, &request, kind),
-                            None => forward(&upstream, &request, drop),
+                        let denial = rules.lock().unwrap().denial(&action);
+                        let mut lost = None;
+                        let forwarded = denial.is_none() && fault.is_none();
+                        let response = if let Some(how) = denial {
+                            denial_response(&service, &action, &request, how)
+                        } else if let Some(kind) = fault {
+                            fault_response(&service, &request, kind)
+                        } else {
+                            let answer = forward(&upstream, &request, drop);
+                            let hook = rules.lock().unwrap().hook(&action);
+                            if let Some(hook) = hook {
+                                hook();
+                            }
+                            lost = rules.lock().unwrap().lose(&action);
+                            answer
                         };
                         log.lock().unwrap().push(Call {
                             service,
                             action,
-                            forwarded: fault.is_none(),
+                            forwarded,
+                            reply_lost: lost.is_some(),
                         });
+                        let response = match lost {
+                            Some(LostReply::Drop) => break,
+                            Some(LostReply::Error500) => {
+                                http("500 Internal Server Error", "text/plain", "Internal Server Error")
+                            }
+                            None => response,
+                        };
                         let mut out = stream.try_clone().unwrap();
                         if out.write_all(&response).is_err() {
                             break;
@@ -81,7 +155,32 @@ impl Proxy {
                 });
             }
         });
-        Proxy { endpoint, calls }
+        Proxy { endpoint, calls, rules }
+    }
+
+    /// From now on, refuse every call of `action` as IAM would, without forwarding it.
+    pub fn deny(&self, action: &str, how: Denial) {
+        self.rules.lock().unwrap().deny.push((action.to_string(), how));
+    }
+
+    /// Forward the next `times` calls of `action` to moto, then lose moto's answer.
+    pub fn lose_reply(&self, action: &str, how: LostReply, times: usize) {
+        self.rules.lock().unwrap().lose.push((action.to_string(), how, times));
+    }
+
+    /// Run `hook` once, right after moto answered the first call of `action`, before the
+    /// answer goes back to the client.
+    pub fn after(&self, action: &str, hook: impl FnOnce() + Send + 'static) {
+        self.rules
+            .lock()
+            .unwrap()
+            .after
+            .push((action.to_string(), Box::new(hook)));
+    }
+
+    /// How many calls of `action` came in, whatever became of them.
+    pub fn count(&self, action: &str) -> usize {
+        self.calls().iter().filter(|c| c.action == action).count()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -200,6 +299,38 @@ fn fault_response(service: &str, r: &Request, kind: u8) -> Vec<u8> {
         "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>\
          <RequestId>proxy-fault</RequestId></ErrorResponse>",
     )
+}
+
+/// IAM's refusal of `action`, in the protocol's form or as a bare 403.
+fn denial_response(service: &str, action: &str, r: &Request, how: Denial) -> Vec<u8> {
+    let who = "arn:aws:sts::123456789012:assumed-role/deploy/slipway";
+    let message = format!("User: {who} is not authorized to perform: {service}:{action}");
+    match how {
+        Denial::Bare403 => http(
+            "403 Forbidden",
+            "text/html",
+            "<html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1></body></html>",
+        ),
+        Denial::Protocol if r.header("x-amz-target").is_some() => http(
+            "400 Bad Request",
+            "application/x-amz-json-1.1",
+            &format!(r#"{{"__type":"AccessDeniedException","message":"{message}"}}"#),
+        ),
+        Denial::Protocol if service == "ec2" => http(
+            "403 Forbidden",
+            "text/xml",
+            "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to \
+             perform this operation.</Message></Error></Errors><RequestID>proxy-denial</RequestID></Response>",
+        ),
+        Denial::Protocol => http(
+            "403 Forbidden",
+            "text/xml",
+            &format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message>\
+                 </Error><RequestId>proxy-denial</RequestId></ErrorResponse>"
+            ),
+        ),
+    }
 }
 
 /// Sends the request to moto on a fresh connection and returns moto's whole answer.
