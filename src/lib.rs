@@ -13,6 +13,7 @@ pub mod error;
 pub mod github;
 pub mod iam;
 pub mod image;
+pub mod program;
 pub mod report;
 pub mod roll;
 pub mod secret;

@@ -2,6 +2,7 @@
 //! image already built for this commit by re-tagging its manifest (no rebuild, no layer
 //! moves), so a tag push to prod ships byte for byte what was tested on stage.
 
+pub mod command;
 pub mod context;
 pub mod engine;
 pub mod ignore;
