@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use super::{report, Clouds, Interrupt, Packer};
 use crate::ami;
-use crate::aws::ec2::Ec2Client;
 use crate::cli::{self, Output};
 use crate::cloud::Ec2;
 use crate::context::JobArgs;
@@ -192,9 +191,9 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         rebake: args.rebake,
         dry_run: args.dry_run,
     };
-    let ec2 = Ec2Client::new(&session.config);
+    let ec2 = crate::aws::ec2(&session.config, None);
     let config = session.config.clone();
-    let in_region = move |region: &str| -> Box<dyn Ec2> { Box::new(Ec2Client::in_region(&config, region)) };
+    let in_region = move |region: &str| -> Box<dyn Ec2> { Box::new(crate::aws::ec2(&config, Some(region))) };
     let clouds = Clouds {
         ec2: &ec2,
         in_region: &in_region,

@@ -15,14 +15,14 @@ use crate::cloud::{
 
 /// EC2 in one region.
 #[derive(Debug, Clone)]
-pub struct Ec2Client {
+pub struct Ec2Adapter {
     client: aws_sdk_ec2::Client,
 }
 
-impl Ec2Client {
+impl Ec2Adapter {
     /// A client for the config's region.
     pub fn new(config: &SdkConfig) -> Self {
-        Ec2Client {
+        Ec2Adapter {
             client: aws_sdk_ec2::Client::new(config),
         }
     }
@@ -32,7 +32,7 @@ impl Ec2Client {
         let conf = aws_sdk_ec2::config::Builder::from(config)
             .region(aws_config::Region::new(region.to_string()))
             .build();
-        Ec2Client {
+        Ec2Adapter {
             client: aws_sdk_ec2::Client::from_conf(conf),
         }
     }
@@ -68,7 +68,7 @@ fn image_of(i: &aws_sdk_ec2::types::Image) -> Image {
 }
 
 #[async_trait]
-impl Ec2 for Ec2Client {
+impl Ec2 for Ec2Adapter {
     async fn images_by_tags(&self, tags: &[(String, String)]) -> CloudResult<Vec<Image>> {
         let mut req = self.client.describe_images().owners("self");
         for (key, value) in tags {
@@ -188,7 +188,7 @@ impl Ec2 for Ec2Client {
 
 /// The roll's launch template reads (DescribeLaunchTemplateVersions by name or id).
 #[async_trait]
-impl LaunchTemplates for Ec2Client {
+impl LaunchTemplates for Ec2Adapter {
     async fn template_version(&self, template: &str, version: &str) -> CloudResult<Option<TemplateVersion>> {
         let op = "DescribeLaunchTemplateVersions";
         let mut call = self.client.describe_launch_template_versions().versions(version);

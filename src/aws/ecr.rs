@@ -17,13 +17,13 @@ pub const MANIFEST_TYPES: [&str; 4] = [
     "application/vnd.docker.distribution.manifest.list.v2+json",
 ];
 
-pub struct AwsEcr {
+pub struct EcrAdapter {
     client: Client,
 }
 
-impl AwsEcr {
+impl EcrAdapter {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        AwsEcr {
+        EcrAdapter {
             client: Client::new(config),
         }
     }
@@ -51,7 +51,7 @@ fn repository(r: &aws_sdk_ecr::types::Repository) -> Repository {
 }
 
 #[async_trait]
-impl Ecr for AwsEcr {
+impl Ecr for EcrAdapter {
     async fn authorization(&self) -> CloudResult<Authorization> {
         const OP: &str = "GetAuthorizationToken";
         let out = self

@@ -47,13 +47,29 @@ pub fn loader(region: &str) -> ConfigLoader {
     loader
 }
 
-/// The AWS adapters of every port, built from one SdkConfig.
+// The one place AWS adapters are built, each from the job's one SdkConfig: every
+// command gets its adapters here, named `<Service>Adapter`.
+
+/// The ports a roll or a wait uses.
 pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
     crate::cloud::Ports {
         asg: std::sync::Arc::new(asg::AsgAdapter::new(config)),
         elb: std::sync::Arc::new(elb::ElbAdapter::new(config)),
         ecs: std::sync::Arc::new(ecs::EcsAdapter::new(config)),
-        templates: std::sync::Arc::new(ec2::Ec2Client::new(config)),
+        templates: std::sync::Arc::new(ec2::Ec2Adapter::new(config)),
+    }
+}
+
+/// The ECR port of slipway-build.
+pub fn ecr(config: &aws_config::SdkConfig) -> ecr::EcrAdapter {
+    ecr::EcrAdapter::new(config)
+}
+
+/// The EC2 port of slipway-bake, in the config's region or another one.
+pub fn ec2(config: &aws_config::SdkConfig, region: Option<&str>) -> ec2::Ec2Adapter {
+    match region {
+        Some(region) => ec2::Ec2Adapter::in_region(config, region),
+        None => ec2::Ec2Adapter::new(config),
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use crate::aws::ecr::AwsEcr;
 use crate::cli::{self, Output};
 use crate::context::JobArgs;
 use crate::github::Runner;
@@ -77,7 +76,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         dry_run: args.dry_run,
     };
     let session = JobArgs::connect(&job, runner).await?;
-    let ecr = AwsEcr::new(&session.config);
+    let ecr = crate::aws::ecr(&session.config);
     let outcome = image::run(&request, &job, runner, &ecr, &interrupt).await?;
     runner.set_outputs(&outcome.outputs())?;
     runner.add_summary(&outcome.markdown())?;

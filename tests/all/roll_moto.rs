@@ -262,7 +262,7 @@ async fn bad_input_against_moto_exits_2_and_changes_nothing() {
 async fn the_launch_template_adapter_reads_moto() {
     group("roll-lt", 1, 2, 1).await;
     let config = sdk(&moto().endpoint).await;
-    let lt = slipway::aws::ec2::Ec2Client::new(&config);
+    let lt = slipway::aws::ec2::Ec2Adapter::new(&config);
     let v = lt.template_version("roll-lt", "$Latest").await.unwrap().unwrap();
     assert_eq!(
         (v.number, v.image_id.as_deref(), v.default),
