@@ -7,6 +7,7 @@ pub mod ami;
 pub mod aws;
 pub mod cli;
 pub mod cloud;
+pub mod commit;
 pub mod config;
 pub mod context;
 pub mod error;

@@ -94,6 +94,9 @@ pub struct Event {
     /// workflow_dispatch inputs.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, String>,
+    /// The push deleted the ref (the payload's `"deleted": true`): there is nothing to deploy.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// The kind of ref an event points at.
@@ -117,10 +120,7 @@ impl Event {
 
     /// The tag for tag refs; the short commit otherwise.
     pub fn version(&self) -> String {
-        match self.ref_kind() {
-            RefKind::Tag(t) => t.to_string(),
-            _ => self.sha.chars().take(7).collect(),
-        }
+        crate::commit::version(Some(&self.git_ref), &self.sha)
     }
 
     /// `push of tag v1.2.0`, `pull_request into main`, `workflow_dispatch on branch dev`.
@@ -270,6 +270,16 @@ impl<'a> CompiledRule<'a> {
 /// checking an environment named in a dispatch input.
 pub fn resolve(rules: &[TriggerRule], event: &Event, known: &[&str]) -> Result<Resolution> {
     let version = event.version();
+    if event.deleted {
+        // Whatever the rules say: a deleted branch or tag has no commit of its own to ship.
+        return Ok(Resolution {
+            deploy: false,
+            environment: None,
+            version,
+            reason: format!("{} deletes the ref: no deploy", event.describe()),
+            rule: None,
+        });
+    }
     for (index, rule) in rules.iter().enumerate() {
         let compiled = CompiledRule::new(rule).map_err(|e| {
             Error::input(

@@ -208,7 +208,7 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         outcome.result = Status::Skipped;
         eprintln!(
             "commit {} already has an AMI ({}): reusing it (--rebake bakes a new one)",
-            short(&req.commit),
+            crate::commit::short(&req.commit),
             existing
                 .iter()
                 .map(|a| a.ami_id.as_str())
@@ -222,10 +222,6 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         outcome.launch_template = Some(put_in_template(req, clouds.ec2, template, *source, &ami).await?);
     }
     Ok(outcome)
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(7)]
 }
 
 /// The tags that identify this commit's AMI for this app and environment.
@@ -382,7 +378,7 @@ async fn put_in_template(
                         "slipway: {} {} ({}) from version {source}",
                         req.app,
                         req.version,
-                        short(&req.commit)
+                        crate::commit::short(&req.commit)
                     )),
                 })
                 .await?;

@@ -33,7 +33,7 @@ pub fn outputs(o: &Outcome) -> Vec<(String, String)> {
 }
 
 fn headline(o: &Outcome) -> String {
-    let commit = &o.commit[..o.commit.len().min(7)];
+    let commit = crate::commit::short(&o.commit);
     match o.result {
         Status::Baked => format!("baked {} {} ({commit}) for {}", o.app, o.version, o.environment),
         Status::Skipped => format!(

@@ -123,6 +123,7 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
     let mut outputs = vec![
         ("environment", r.environment.clone().unwrap_or_default()),
         ("deploy", r.deploy.to_string()),
+        ("reason", r.reason.clone()),
         ("version", r.version.clone()),
         (
             "role_arn",

@@ -131,3 +131,24 @@ fn the_committed_schema_matches_the_types() {
     );
     assert!(schema["$defs"]["Aws"]["properties"]["role_arn"]["description"].is_string());
 }
+
+#[test]
+fn a_push_that_deletes_a_ref_deploys_nowhere_and_says_why() {
+    for (git_ref, what) in [("refs/tags/v1.2.0", "tag v1.2.0"), ("refs/heads/main", "branch main")] {
+        let dir = Dir::new();
+        let payload = format!(r#"{{"ref": "{git_ref}", "deleted": true, "after": "{}"}}"#, "0".repeat(40));
+        let r = actions(&dir, "push", git_ref, Some(&payload));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = outputs(&dir);
+        assert_eq!(out["deploy"], "false", "{git_ref}");
+        assert_eq!(out["environment"], "", "{git_ref}");
+        assert_eq!(out["role_arn"], "", "{git_ref}");
+        assert_eq!(out["reason"], format!("push of {what} deletes the ref: no deploy"));
+        assert!(
+            dir.read("summary").contains("no deploy (the push deleted the ref)"),
+            "{}",
+            dir.read("summary")
+        );
+        assert!(r.stderr.contains("deletes the ref: no deploy"), "{}", r.stderr);
+    }
+}

@@ -213,17 +213,64 @@ fn flags_that_do_not_parse_exit_2() {
     let r = run(bin("slipway-env").args(["--output", "yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("invalid value 'yaml'"), "{}", r.stderr);
-    let r = run(bin("slipway-env").args([
-        "--config",
-        "x.yml",
+    // With a config that loads, so the commit alone is what is refused.
+    let dir = Dir::new();
+    let path = dir.write("slipway.yml", GOOD);
+    let r = run(bin("slipway-env").arg("--config").arg(&path).args([
         "--event",
         "push",
         "--ref",
-        "main",
+        "refs/tags/v1.0.0",
         "--sha",
         "not-a-sha",
     ]));
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_input_error(&r, &["--sha (GITHUB_SHA) \"not-a-sha\" is not a git commit id", "help:"]);
+}
+
+/// What each binary needs besides the config to get as far as reading the commit.
+const JOBS: &[(&str, &[&str])] = &[
+    ("slipway-env", &["--event", "push", "--ref", "refs/tags/v1.0.0"]),
+    ("slipway-build", &["--environment", "prod", "--dry-run"]),
+    ("slipway-build", &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"]),
+    ("slipway-bake", &["--environment", "prod", "--template", "ami.pkr.hcl", "--dry-run"]),
+    ("slipway-roll", &["--environment", "prod", "--dry-run"]),
+    ("slipway-roll", &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"]),
+    ("slipway-wait", &["--environment", "prod", "--url", "http://127.0.0.1:9/", "--dry-run"]),
+];
+
+#[test]
+fn every_binary_refuses_a_commit_that_is_not_one() {
+    let dir = Dir::new();
+    let path = dir.write("slipway.yml", GOOD);
+    let long = "a".repeat(200);
+    let zeros = "0".repeat(40);
+    let accented = "é".repeat(40);
+    let cases = [
+        (long.as_str(), "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... (150 more characters) is not a git commit id: it has 200 hex digits"),
+        (zeros.as_str(), "is the all-zero id"),
+        (accented.as_str(), "is not a git commit id: it has characters other than 0-9 and a-f"),
+        ("abc1234", "\"abc1234\" is not a git commit id: it has 7 hex digits"),
+    ];
+    for (sha, why) in cases {
+        for (binary, extra) in JOBS {
+            for by_env in [false, true] {
+                let mut cmd = bin(binary);
+                cmd.arg("--config").arg(&path).args(*extra).current_dir(dir.path());
+                if by_env {
+                    cmd.env("GITHUB_SHA", sha);
+                } else {
+                    cmd.args(["--sha", sha]);
+                }
+                let r = run(&mut cmd);
+                assert_eq!(r.code, 2, "{binary} {extra:?} with {sha:?}: {}", r.stderr);
+                assert!(
+                    r.stderr.contains("--sha (GITHUB_SHA) ") && r.stderr.contains(why),
+                    "{binary} {extra:?} with {sha:?}: {}",
+                    r.stderr
+                );
+            }
+        }
+    }
 }
 
 #[test]
