@@ -295,3 +295,59 @@ fn in_actions_errors_are_annotations_with_file_and_line() {
         "{annotation}"
     );
 }
+
+#[test]
+fn a_config_nested_100000_levels_deep_is_refused_at_once() {
+    let n = 100_000;
+    let configs = [
+        format!("app: web\nenvironments: {}{}\n", "[".repeat(n), "]".repeat(n)),
+        format!("app: web\nenvironments: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)),
+        format!("app: web\nenvironments:\n  {}x\n", "- ".repeat(n)),
+    ];
+    for config in configs {
+        let dir = Dir::new();
+        let r = env_with_config(&dir, &config, &[]);
+        assert_input_error(
+            &r,
+            &[
+                "nests deeper than 64 levels of mappings and sequences",
+                "slipway.yml line ",
+                "remove the extra nesting",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_huge_wide_or_self_repeating_config_is_refused_naming_what_is_wrong() {
+    let dir = Dir::new();
+    let huge = format!("{GOOD}# {}\n", "x".repeat(2 << 20));
+    let r = env_with_config(&dir, &huge, &[]);
+    assert_input_error(&r, &["is larger than 1048576 bytes (1 MiB)", "--config"]);
+
+    // 20,000 environments, each without a role or a region: every problem counted, 20 spelt out.
+    let wide: String = (0..20_000).map(|i| format!("  e{i}:\n    aws: {{}}\n")).collect();
+    let r = env_with_config(&dir, &format!("app: web\nenvironments:\n{wide}"), &[]);
+    assert_input_error(
+        &r,
+        &[
+            "has 40000 problems",
+            "environment \"e0\" has no aws.role_arn (",
+            "slipway.yml line 4)",
+            "  - ... and 39980 more",
+        ],
+    );
+    assert_eq!(r.stderr.matches("has no aws.").count(), 20, "{}", r.stderr);
+
+    // An alias that expands to 9^10 values.
+    let mut bomb = format!("{GOOD}    health:\n      urls:\n");
+    for i in 0..10 {
+        let items = if i == 0 { vec!["x".to_string(); 9] } else { vec![format!("*a{}", i - 1); 9] };
+        bomb.push_str(&format!(
+            "        - url: https://web.example/\n          json: {{pointer: /v, equals: &a{i} [{}]}}\n",
+            items.join(", ")
+        ));
+    }
+    let r = env_with_config(&dir, &bomb, &[]);
+    assert_input_error(&r, &["repetition limit exceeded", "an alias (*name) is expanded too often"]);
+}
