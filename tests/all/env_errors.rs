@@ -351,3 +351,32 @@ fn a_huge_wide_or_self_repeating_config_is_refused_naming_what_is_wrong() {
     let r = env_with_config(&dir, &bomb, &[]);
     assert_input_error(&r, &["repetition limit exceeded", "an alias (*name) is expanded too often"]);
 }
+
+#[test]
+fn a_duration_too_long_to_hold_is_refused_naming_the_field_and_value() {
+    let dir = Dir::new();
+    for (value, shown) in [
+        ("99999999999999999999999999999999999h", "\"99999999999999999999999999999999999h\""),
+        ("18446744073709551615", "\"18446744073709551615\""),
+        ("721h", "\"721h\""),
+    ] {
+        let config = format!("{GOOD}    health:\n      timeout: {value}\n");
+        let r = env_with_config(&dir, &config, &[]);
+        assert_input_error(
+            &r,
+            &[
+                &format!("environments.prod.health.timeout: {shown} is longer than 720h"),
+                "slipway.yml line 8, column 16",
+            ],
+        );
+    }
+    // The same type behind the command-line flags.
+    let r = run(bin("slipway-wait").args([
+        "--url",
+        "http://127.0.0.1:9/",
+        "--timeout",
+        "18446744073709551615",
+        "--dry-run",
+    ]));
+    assert_input_error(&r, &["--timeout", "\"18446744073709551615\" is longer than 720h"]);
+}
