@@ -47,7 +47,10 @@ pub fn short(sha: &str) -> &str {
 /// The version a deploy of `sha` from `git_ref` stands for: the tag for `refs/tags/...`,
 /// the short commit otherwise.
 pub fn version(git_ref: Option<&str>, sha: &str) -> String {
-    match git_ref.and_then(|r| r.strip_prefix("refs/tags/")).filter(|t| !t.is_empty()) {
+    match git_ref
+        .and_then(|r| r.strip_prefix("refs/tags/"))
+        .filter(|t| !t.is_empty())
+    {
         Some(tag) => tag.to_string(),
         None => short(sha).to_string(),
     }

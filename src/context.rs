@@ -108,7 +108,9 @@ impl EventArgs {
 
     /// The commit when `--sha` (GITHUB_SHA) is given, checked; None when it is not.
     pub fn given_commit(&self) -> Result<Option<String>> {
-        given(&self.sha).map(|sha| commit::check(sha, "--sha (GITHUB_SHA)")).transpose()
+        given(&self.sha)
+            .map(|sha| commit::check(sha, "--sha (GITHUB_SHA)"))
+            .transpose()
     }
 }
 

@@ -13,7 +13,7 @@ use slipway::{aws, config, iam, report, Error, Result};
 ///
 /// Inside GitHub Actions the event comes from the runner (GITHUB_EVENT_NAME, GITHUB_REF,
 /// GITHUB_SHA, GITHUB_EVENT_PATH) and the result goes to GITHUB_OUTPUT (environment,
-/// deploy, version, role_arn, region) and the step summary. On a terminal pass the event
+/// deploy, reason, version, role-arn, region) and the step summary. On a terminal pass the event
 /// with flags, e.g. `--event push --ref refs/tags/v1.2.0`.
 #[derive(Parser)]
 #[command(version, about, long_about)]
@@ -126,7 +126,7 @@ async fn run(args: Args, runner: &Runner) -> Result<()> {
         ("reason", r.reason.clone()),
         ("version", r.version.clone()),
         (
-            "role_arn",
+            "role-arn",
             aws_settings.and_then(|a| a.role_arn.clone()).unwrap_or_default(),
         ),
         (

@@ -83,7 +83,10 @@ impl Problems<'_> {
 /// A built-in pattern, compiled once (a config may have many environments).
 fn re(pattern: &'static str) -> Regex {
     static CACHE: OnceLock<Mutex<HashMap<&'static str, Regex>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     cache
         .entry(pattern)
         .or_insert_with(|| Regex::new(pattern).expect("a valid built-in pattern"))

@@ -224,18 +224,33 @@ fn flags_that_do_not_parse_exit_2() {
         "--sha",
         "not-a-sha",
     ]));
-    assert_input_error(&r, &["--sha (GITHUB_SHA) \"not-a-sha\" is not a git commit id", "help:"]);
+    assert_input_error(
+        &r,
+        &["--sha (GITHUB_SHA) \"not-a-sha\" is not a git commit id", "help:"],
+    );
 }
 
 /// What each binary needs besides the config to get as far as reading the commit.
 const JOBS: &[(&str, &[&str])] = &[
     ("slipway-env", &["--event", "push", "--ref", "refs/tags/v1.0.0"]),
     ("slipway-build", &["--environment", "prod", "--dry-run"]),
-    ("slipway-build", &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"]),
-    ("slipway-bake", &["--environment", "prod", "--template", "ami.pkr.hcl", "--dry-run"]),
+    (
+        "slipway-build",
+        &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"],
+    ),
+    (
+        "slipway-bake",
+        &["--environment", "prod", "--template", "ami.pkr.hcl", "--dry-run"],
+    ),
     ("slipway-roll", &["--environment", "prod", "--dry-run"]),
-    ("slipway-roll", &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"]),
-    ("slipway-wait", &["--environment", "prod", "--url", "http://127.0.0.1:9/", "--dry-run"]),
+    (
+        "slipway-roll",
+        &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"],
+    ),
+    (
+        "slipway-wait",
+        &["--environment", "prod", "--url", "http://127.0.0.1:9/", "--dry-run"],
+    ),
 ];
 
 #[test]
@@ -342,21 +357,31 @@ fn a_huge_wide_or_self_repeating_config_is_refused_naming_what_is_wrong() {
     // An alias that expands to 9^10 values.
     let mut bomb = format!("{GOOD}    health:\n      urls:\n");
     for i in 0..10 {
-        let items = if i == 0 { vec!["x".to_string(); 9] } else { vec![format!("*a{}", i - 1); 9] };
+        let items = if i == 0 {
+            vec!["x".to_string(); 9]
+        } else {
+            vec![format!("*a{}", i - 1); 9]
+        };
         bomb.push_str(&format!(
             "        - url: https://web.example/\n          json: {{pointer: /v, equals: &a{i} [{}]}}\n",
             items.join(", ")
         ));
     }
     let r = env_with_config(&dir, &bomb, &[]);
-    assert_input_error(&r, &["repetition limit exceeded", "an alias (*name) is expanded too often"]);
+    assert_input_error(
+        &r,
+        &["repetition limit exceeded", "an alias (*name) is expanded too often"],
+    );
 }
 
 #[test]
 fn a_duration_too_long_to_hold_is_refused_naming_the_field_and_value() {
     let dir = Dir::new();
     for (value, shown) in [
-        ("99999999999999999999999999999999999h", "\"99999999999999999999999999999999999h\""),
+        (
+            "99999999999999999999999999999999999h",
+            "\"99999999999999999999999999999999999h\"",
+        ),
         ("18446744073709551615", "\"18446744073709551615\""),
         ("721h", "\"721h\""),
     ] {

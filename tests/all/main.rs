@@ -4,6 +4,7 @@
 mod support;
 
 mod action;
+mod action_outputs;
 mod bake;
 mod build;
 mod credentials;
