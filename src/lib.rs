@@ -10,6 +10,7 @@ pub mod cloud;
 pub mod commit;
 pub mod config;
 pub mod context;
+pub mod env;
 pub mod error;
 pub mod github;
 pub mod iam;
