@@ -211,14 +211,25 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
         // UpdateAutoScalingGroup and StartInstanceRefresh with a launch template make AWS
         // check that the caller may launch, tag and pass the role of what the template describes.
         let launch = |kind: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/*");
-        let mut run_resources: Vec<String> = ["instance", "volume", "network-interface", "security-group", "subnet", "key-pair"]
-            .iter()
-            .map(|kind| launch(kind))
-            .collect();
+        let mut run_resources: Vec<String> = [
+            "instance",
+            "volume",
+            "network-interface",
+            "security-group",
+            "subnet",
+            "key-pair",
+        ]
+        .iter()
+        .map(|kind| launch(kind))
+        .collect();
         run_resources.push(template_arn.clone());
         run_resources.push(format!("arn:aws:ec2:{region}::image/*"));
         run_resources.push(format!("arn:aws:ec2:{region}::snapshot/*"));
-        out.push(statement("AutoScalingLaunchChecks", &["ec2:RunInstances"], run_resources));
+        out.push(statement(
+            "AutoScalingLaunchChecks",
+            &["ec2:RunInstances"],
+            run_resources,
+        ));
         out.push(json!({
             "Sid": "AutoScalingLaunchTags",
             "Effect": "Allow",
@@ -357,7 +368,11 @@ mod tests {
             for s in statements {
                 for r in s["Resource"].as_array().unwrap() {
                     let r = r.as_str().unwrap();
-                    assert!(documented(r), "{config}: {} names {r}, not an ARN of a documented shape", s["Sid"]);
+                    assert!(
+                        documented(r),
+                        "{config}: {} names {r}, not an ARN of a documented shape",
+                        s["Sid"]
+                    );
                 }
             }
         }
@@ -368,7 +383,13 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+            .flat_map(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+            })
             .collect()
     }
 
@@ -395,7 +416,10 @@ mod tests {
             .iter()
             .find(|s| s["Sid"] == "AutoScalingPassInstanceRole")
             .unwrap();
-        assert_eq!(pass["Condition"]["StringEquals"]["iam:PassedToService"], "ec2.amazonaws.com");
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            "ec2.amazonaws.com"
+        );
     }
 
     #[test]

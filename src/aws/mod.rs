@@ -50,18 +50,31 @@ where
 }
 
 /// Turns an SDK error into the ports' CloudError, keeping the service's code and message.
-pub fn to_cloud<E, R>(operation: &str, err: &aws_sdk_sts::error::SdkError<E, R>) -> crate::cloud::CloudError
+/// An HTTP 403 whose body names no code the SDK can read is a denial all the same.
+pub fn to_cloud<E>(
+    operation: &str,
+    err: &aws_sdk_sts::error::SdkError<E, aws_sdk_sts::config::http::HttpResponse>,
+) -> crate::cloud::CloudError
 where
     E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
-    let code = error_code(err);
+    let forbidden = err.raw_response().is_some_and(|r| r.status().as_u16() == 403);
+    let code = error_code(err).or(forbidden.then_some("AccessDenied"));
     let kind = match err {
         aws_sdk_sts::error::SdkError::ServiceError(_) => crate::cloud::CloudError::classify(code),
         _ => crate::cloud::ErrorKind::Other,
     };
+    let body_message = || {
+        let body = std::str::from_utf8(err.raw_response()?.body().bytes()?).ok()?;
+        let (_, rest) = body.split_once("<Message>")?;
+        rest.split_once("</Message>").map(|(m, _)| m.to_string())
+    };
     let message = match err.as_service_error() {
-        Some(service) => service.message().map(str::to_string).unwrap_or_else(|| describe(err)),
+        Some(service) => service
+            .message()
+            .map(str::to_string)
+            .or_else(body_message)
+            .unwrap_or_else(|| describe(err)),
         None => describe(err),
     };
     crate::cloud::CloudError::new(kind, operation, code, message)

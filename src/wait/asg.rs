@@ -93,7 +93,7 @@ impl Probe for AsgProbe {
                     "check the name and region: `aws autoscaling describe-auto-scaling-groups` lists them",
                 ))
             }
-            Err(e) => return Ok(Check::Pending(e.to_string())),
+            Err(e) => return Ok(Check::from_error(&e)),
         };
         let result = match group_not_ready(&group, self.version.as_deref()) {
             None => Check::Done(format!(

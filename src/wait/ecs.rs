@@ -131,7 +131,7 @@ impl Probe for EcsProbe {
                     "check the cluster and service names and the region",
                 ))
             }
-            Err(e) => return Ok(Check::Pending(e.to_string())),
+            Err(e) => return Ok(Check::from_error(&e)),
         };
         if self.watched.is_none() {
             self.watched = service.deployments.iter().find(|d| d.status == "PRIMARY").cloned();

@@ -24,6 +24,19 @@ pub enum Check<T> {
     Failed(String),
 }
 
+impl<T> Check<T> {
+    /// A call that failed: a denial ends the wait now (waiting grants no permission);
+    /// anything else (throttling, a 5xx, a network error) is tried again.
+    pub fn from_error(e: &crate::cloud::CloudError) -> Self {
+        match e.kind {
+            crate::cloud::ErrorKind::Denied => Check::Failed(format!(
+                "{e} (the role lacks this IAM action: `slipway-env iam-policy` lists what it needs)"
+            )),
+            _ => Check::Pending(e.to_string()),
+        }
+    }
+}
+
 /// How to wait.
 #[derive(Debug, Clone)]
 pub struct Pacing {

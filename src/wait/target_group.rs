@@ -92,13 +92,13 @@ impl Probe for TargetGroupProbe {
             match self.elb.describe_target_group(&self.arn).await {
                 Ok(Some(_)) => self.checked = true,
                 Ok(None) => return Err(self.missing()),
-                Err(e) => return Ok(Check::Pending(e.to_string())),
+                Err(e) => return Ok(Check::from_error(&e)),
             }
         }
         let targets = match self.elb.target_health(&self.arn).await {
             Ok(t) => t,
             Err(e) if e.kind == ErrorKind::NotFound => return Err(self.missing()),
-            Err(e) => return Ok(Check::Pending(e.to_string())),
+            Err(e) => return Ok(Check::from_error(&e)),
         };
         let now = Instant::now();
         let counted: Vec<&TargetHealth> = targets.iter().filter(|t| t.state != "draining").collect();

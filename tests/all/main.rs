@@ -13,6 +13,7 @@ mod ecs_wire;
 mod env_cli;
 mod env_errors;
 mod iam;
+mod iam_enforced;
 mod lint;
 mod roll_cli;
 mod roll_ecs_moto;
