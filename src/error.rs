@@ -142,12 +142,46 @@ pub fn aws_message<E: std::error::Error>(err: &E) -> String {
 mod tests {
     use super::*;
 
+    /// The README's table of exit codes (`| code | meaning |`), code to meaning.
+    fn documented_codes() -> std::collections::BTreeMap<u8, String> {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("| code | meaning |")
+            .nth(1)
+            .expect("the README has a table of exit codes");
+        table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                Some((cells.first()?.parse().ok()?, cells.get(1)?.to_string()))
+            })
+            .collect()
+    }
+
     #[test]
-    fn exit_codes_follow_the_convention() {
-        assert_eq!(Error::input("x", "y").exit_code(), 2);
-        assert_eq!(Error::failed("x").exit_code(), 1);
-        assert_eq!(Error::TimedOut("x".into()).exit_code(), 3);
-        assert_eq!(Error::Interrupted(None).exit_code(), 130);
+    fn exit_codes_follow_the_documented_convention() {
+        let documented = documented_codes();
+        // Each kind of error exits with the code the README gives its meaning, and every
+        // documented failure code belongs to some error (0 is success, no error).
+        let cases = [
+            (Error::input("x", "y"), "bad input"),
+            (Error::failed("x"), "the job failed"),
+            (Error::TimedOut("x".into()), "timed out"),
+            (Error::Interrupted(None), "interrupted"),
+        ];
+        for (err, meaning) in &cases {
+            let code = err.exit_code();
+            let doc = documented
+                .get(&code)
+                .unwrap_or_else(|| panic!("exit code {code} is not documented"));
+            assert!(doc.starts_with(meaning), "{err:?} exits {code}, documented as {doc:?}");
+        }
+        let used: std::collections::BTreeSet<u8> = cases.iter().map(|(e, _)| e.exit_code()).collect();
+        let failures: std::collections::BTreeSet<u8> = documented.keys().copied().filter(|c| *c != 0).collect();
+        assert_eq!(used, failures, "documented: {documented:?}");
+        assert_eq!(documented.get(&0).map(String::as_str), Some("done"));
     }
 
     #[test]
