@@ -60,8 +60,10 @@ where
 {
     let forbidden = err.raw_response().is_some_and(|r| r.status().as_u16() == 403);
     let code = error_code(err).or(forbidden.then_some("AccessDenied"));
+    // A 403 in a body the SDK cannot read (XML to a JSON client) is a ResponseError.
     let kind = match err {
         aws_sdk_sts::error::SdkError::ServiceError(_) => crate::cloud::CloudError::classify(code),
+        _ if forbidden => crate::cloud::CloudError::classify(code),
         _ => crate::cloud::ErrorKind::Other,
     };
     let body_message = || {
@@ -69,13 +71,9 @@ where
         let (_, rest) = body.split_once("<Message>")?;
         rest.split_once("</Message>").map(|(m, _)| m.to_string())
     };
-    let message = match err.as_service_error() {
-        Some(service) => service
-            .message()
-            .map(str::to_string)
-            .or_else(body_message)
-            .unwrap_or_else(|| describe(err)),
-        None => describe(err),
+    let message = match err.as_service_error().and_then(|service| service.message()) {
+        Some(message) => message.to_string(),
+        None => body_message().unwrap_or_else(|| describe(err)),
     };
     crate::cloud::CloudError::new(kind, operation, code, message)
 }

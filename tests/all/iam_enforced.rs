@@ -437,6 +437,13 @@ fn roll_ecs_with_the_generated_policy_and_not_without_register() {
             Some(action) => {
                 assert_ne!(r.code, 0, "without {action}: {}", r.stderr);
                 assert!(denial(&r), "without {action}: {}", r.stderr);
+                // A denial (here a 403 whose XML body the JSON client cannot read) is not retried.
+                assert!(
+                    !r.stderr.contains("not done after"),
+                    "without {action}: retried: {}",
+                    r.stderr
+                );
+                assert!(r.stderr.contains("(nothing had been changed)"), "{}", r.stderr);
             }
         }
     }
