@@ -1,6 +1,7 @@
 //! Commit ids: the one check every binary applies to `--sha` / `GITHUB_SHA`, the short
 //! form of a commit, and the version a ref and commit stand for (the tag, else the short commit).
 
+use crate::config::limits::excerpt;
 use crate::error::{Error, Result};
 
 /// How many characters of a commit the short form keeps (as `git rev-parse --short`).
@@ -53,16 +54,6 @@ pub fn version(git_ref: Option<&str>, sha: &str) -> String {
     {
         Some(tag) => tag.to_string(),
         None => short(sha).to_string(),
-    }
-}
-
-/// The value as a message shows it: quoted, and cut after 50 characters.
-fn excerpt(value: &str) -> String {
-    let mut chars = value.chars();
-    let head: String = chars.by_ref().take(50).collect();
-    match chars.count() {
-        0 => format!("{head:?}"),
-        more => format!("{head:?}... ({more} more characters)"),
     }
 }
 

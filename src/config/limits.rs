@@ -45,6 +45,16 @@ pub fn check_size(path: &Path, len: usize) -> Result<()> {
     Ok(())
 }
 
+/// A value as a message shows it: quoted, and cut after 50 characters.
+pub fn excerpt(value: &str) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(50).collect();
+    match chars.count() {
+        0 => format!("{head:?}"),
+        more => format!("{head:?}... ({more} more characters)"),
+    }
+}
+
 /// Quoting state while scanning, carried across lines (quoted scalars may span lines).
 #[derive(Clone, Copy, PartialEq)]
 enum Quote {

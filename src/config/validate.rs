@@ -9,6 +9,9 @@ use super::{Environment, Loaded};
 use crate::error::{Error, Result};
 use crate::trigger::{CompiledRule, EventName};
 
+/// The longest `body_regex` read (compiling a huge one takes seconds).
+const MAX_REGEX_LEN: usize = 4096;
+
 /// How many problems are spelt out; the rest are counted (locating each costs a scan).
 const LISTED: usize = 20;
 
@@ -280,7 +283,16 @@ fn check_health(p: &mut Problems, name: &str, env: &Environment) {
                 "list the codes that count as healthy, e.g. [200, 204]",
             );
         }
-        if let Some(pattern) = &check.body_regex {
+        if let Some(pattern) = check.body_regex.as_ref().filter(|p| p.len() > MAX_REGEX_LEN) {
+            p.add(
+                &field("body_regex"),
+                format!(
+                    "environment {name:?}: body_regex is {} characters long, more than the {MAX_REGEX_LEN} slipway reads",
+                    pattern.len()
+                ),
+                "write a shorter expression; body_contains or json match fixed text",
+            );
+        } else if let Some(pattern) = &check.body_regex {
             if let Err(e) = Regex::new(pattern) {
                 p.add(
                     &field("body_regex"),
@@ -334,8 +346,10 @@ fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
             p.add(
                 &path,
                 format!(
-                    "trigger rule {n}: {} pattern {:?} is not a valid glob: {}",
-                    e.field, e.pattern, e.reason
+                    "trigger rule {n}: {} pattern {} is not a valid glob: {}",
+                    e.field,
+                    super::limits::excerpt(&e.pattern),
+                    e.reason
                 ),
                 "use GitHub's filter syntax: * ** ? [abc] and a leading ! to exclude",
             );

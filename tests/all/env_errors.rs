@@ -405,3 +405,32 @@ fn a_duration_too_long_to_hold_is_refused_naming_the_field_and_value() {
     ]));
     assert_input_error(&r, &["--timeout", "\"18446744073709551615\" is longer than 720h"]);
 }
+
+#[test]
+fn a_huge_glob_or_regex_is_refused_not_compiled() {
+    let dir = Dir::new();
+    // globset panics on a glob whose regex is too large to compile.
+    let glob = "*a".repeat(200_000);
+    let config = format!("{GOOD}triggers:\n  - event: push\n    branches: [\"{glob}\"]\n    environment: prod\n");
+    let r = env_with_config(&dir, &config, &[]);
+    assert_input_error(
+        &r,
+        &[
+            "trigger rule 1: branches pattern \"*a*a*a",
+            "(399950 more characters) is not a valid glob: it is 400000 characters long, more than the 1024",
+            "slipway.yml line 9",
+        ],
+    );
+    let regex = "(a|b)*".repeat(100_000);
+    let config = format!(
+        "{GOOD}    health:\n      urls:\n        - url: https://web.example/\n          body_regex: \"{regex}\"\n"
+    );
+    let r = env_with_config(&dir, &config, &[]);
+    assert_input_error(
+        &r,
+        &[
+            "body_regex is 600000 characters long, more than the 4096",
+            "slipway.yml line 10",
+        ],
+    );
+}
