@@ -430,7 +430,7 @@ fn roll_ecs_with_the_generated_policy_and_not_without_register() {
                     json["cleanup"][0]
                         .as_str()
                         .unwrap_or_default()
-                        .starts_with(&format!("service pointed back at {cluster}:1")),
+                        .contains(&format!("service pointed back at {cluster}:1")),
                     "{json}"
                 );
             }
@@ -443,7 +443,7 @@ fn roll_ecs_with_the_generated_policy_and_not_without_register() {
                     "without {action}: retried: {}",
                     r.stderr
                 );
-                assert!(r.stderr.contains("(nothing had been changed)"), "{}", r.stderr);
+                assert!(r.stderr.contains("nothing had been changed"), "{}", r.stderr);
             }
         }
     }
