@@ -127,9 +127,18 @@ echo "sha256 of $archive verified: $actual" >&2
 
 mkdir "$work/x"
 tar -xzf "$work/$archive" -C "$work/x"
-[ -x "$work/x/slipway-env" ] || die "$archive holds no slipway-env"
 rm -rf "$cache_dir"
 mkdir -p "$cache_dir/bin"
-find "$work/x" -maxdepth 1 -type f -name 'slipway-*' -exec cp -p {} "$cache_dir/bin/" \;
+if [ -f "$work/x/slipway" ] && [ -x "$work/x/slipway" ]; then
+  # One program: the command names are links to it (it looks at the name it runs as).
+  cp -p "$work/x/slipway" "$cache_dir/bin/slipway"
+  for name in env build bake roll wait; do
+    ln -sf slipway "$cache_dir/bin/slipway-$name"
+  done
+else
+  # Releases before the one program shipped the five binaries.
+  [ -x "$work/x/slipway-env" ] || die "$archive holds neither slipway nor slipway-env"
+  find "$work/x" -maxdepth 1 -type f -name 'slipway-*' -exec cp -p {} "$cache_dir/bin/" \;
+fi
 touch "$cache_dir.complete"
 finish "$cache_dir/bin" release

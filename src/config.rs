@@ -2,6 +2,7 @@
 //! error, and the cross-field checks that run after parsing.
 
 mod duration;
+pub mod limits;
 mod validate;
 pub mod yaml_pos;
 
@@ -288,7 +289,8 @@ impl Loaded {
 
 /// Reads, parses and checks a config file.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read;
+    let cannot_read = |e: std::io::Error| {
         let help = if e.kind() == std::io::ErrorKind::NotFound {
             format!(
                 "create {} (see examples/slipway.yml) or pass --config PATH",
@@ -298,12 +300,25 @@ pub fn load(path: &Path) -> Result<Loaded> {
             "check the path and its permissions".to_string()
         };
         Error::input(format!("cannot read config {}: {e}", path.display()), help)
+    };
+    // Read one byte past the limit, never the whole of a huge file: the limit check then refuses it.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limits::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(cannot_read)?;
+    limits::check_size(path, bytes.len())?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::input(
+            format!("config {} is not UTF-8 text: {e}", path.display()),
+            "save slipway.yml as UTF-8",
+        )
     })?;
     parse(path, text)
 }
 
 /// Parses and checks config text; `path` is used in messages only.
 pub fn parse(path: &Path, text: String) -> Result<Loaded> {
+    limits::check_text(path, &text)?;
     let config: Config = serde_yaml::from_str(&text).map_err(|e| yaml_error(path, &e))?;
     let loaded = Loaded {
         config,
@@ -324,6 +339,8 @@ fn yaml_error(path: &Path, err: &serde_yaml::Error) -> Error {
         "remove the key or fix its spelling; slipway.schema.json lists every key"
     } else if message.contains("missing field") {
         "add the field; slipway.schema.json lists every key"
+    } else if message.contains("repetition limit") || message.contains("recursion limit") {
+        "an alias (*name) is expanded too often or nests too deep; write the values out"
     } else {
         "fix the YAML at that position; examples/slipway.yml is a complete example"
     };

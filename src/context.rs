@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::commit;
 use crate::config::{self, Environment, Loaded};
 use crate::error::{Error, Result};
 use crate::trigger::{self, Event, Resolution};
@@ -49,42 +50,20 @@ impl EventArgs {
                 "on a terminal pass --event push|workflow_dispatch|pull_request and --ref",
             )
         })?;
-        let raw_ref = given(&self.git_ref).ok_or_else(|| {
+        let git_ref = self.full_ref()?.ok_or_else(|| {
             Error::input(
                 "no git ref: GITHUB_REF is not set and --ref was not given",
                 "pass --ref refs/heads/BRANCH or --ref refs/tags/TAG",
             )
         })?;
-        let git_ref = if raw_ref.starts_with("refs/") {
-            raw_ref.to_string()
-        } else {
-            match given(&self.ref_type) {
-                None | Some("branch") => format!("refs/heads/{raw_ref}"),
-                Some("tag") => format!("refs/tags/{raw_ref}"),
-                Some(other) => {
-                    return Err(Error::input(
-                        format!("--ref-type {other:?} is neither branch nor tag"),
-                        "pass --ref-type branch or --ref-type tag, or a full ref such as refs/tags/v1.2.0",
-                    ))
-                }
-            }
-        };
-        let sha = match given(&self.sha) {
-            Some(sha) => sha.to_string(),
-            None => head_commit()?,
-        };
-        if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(Error::input(
-                format!("commit {sha:?} is not a git commit id"),
-                "pass --sha with the full 40-character commit",
-            ));
-        }
+        let sha = self.commit()?;
         let mut event = Event {
             name: name.to_string(),
             git_ref,
             base_ref: given(&self.base_ref).map(str::to_string),
             sha,
             inputs: BTreeMap::new(),
+            deleted: false,
         };
         if let Some(path) = &self.event_path {
             read_payload(path, &mut event)?;
@@ -100,6 +79,39 @@ impl EventArgs {
         }
         Ok(event)
     }
+
+    /// The full ref: `--ref` as given when it starts with `refs/`, else a branch or tag by `--ref-type`.
+    pub fn full_ref(&self) -> Result<Option<String>> {
+        let Some(raw_ref) = given(&self.git_ref) else {
+            return Ok(None);
+        };
+        if raw_ref.starts_with("refs/") {
+            return Ok(Some(raw_ref.to_string()));
+        }
+        match given(&self.ref_type) {
+            None | Some("branch") => Ok(Some(format!("refs/heads/{raw_ref}"))),
+            Some("tag") => Ok(Some(format!("refs/tags/{raw_ref}"))),
+            Some(other) => Err(Error::input(
+                format!("--ref-type {other:?} is neither branch nor tag"),
+                "pass --ref-type branch or --ref-type tag, or a full ref such as refs/tags/v1.2.0",
+            )),
+        }
+    }
+
+    /// The commit, checked: `--sha` (GITHUB_SHA), else the checkout's HEAD.
+    pub fn commit(&self) -> Result<String> {
+        match self.given_commit()? {
+            Some(sha) => Ok(sha),
+            None => commit::check(&head_commit()?, "the checkout's HEAD"),
+        }
+    }
+
+    /// The commit when `--sha` (GITHUB_SHA) is given, checked; None when it is not.
+    pub fn given_commit(&self) -> Result<Option<String>> {
+        given(&self.sha)
+            .map(|sha| commit::check(sha, "--sha (GITHUB_SHA)"))
+            .transpose()
+    }
 }
 
 fn head_commit() -> Result<String> {
@@ -113,7 +125,8 @@ fn head_commit() -> Result<String> {
     }
 }
 
-/// Reads workflow_dispatch inputs and the pull request's base branch from the payload.
+/// Reads workflow_dispatch inputs, the pull request's base branch and whether a push
+/// deleted its ref from the payload.
 fn read_payload(path: &Path, event: &mut Event) -> Result<()> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::input(
@@ -143,6 +156,8 @@ fn read_payload(path: &Path, event: &mut Event) -> Result<()> {
             event.inputs.insert(key.clone(), text);
         }
     }
+    // A push that deletes a branch or tag says so; GITHUB_SHA is then another commit.
+    event.deleted = payload.get("deleted").and_then(|d| d.as_bool()).unwrap_or(false);
     if event.base_ref.is_none() {
         event.base_ref = payload
             .pointer("/pull_request/base/ref")
@@ -230,7 +245,7 @@ pub struct Job {
 impl Job {
     /// `sha-0123456`, the tag every build of this commit carries.
     pub fn sha_tag(&self) -> String {
-        format!("sha-{}", self.sha.chars().take(7).collect::<String>())
+        format!("sha-{}", commit::short(&self.sha))
     }
 }
 
@@ -242,15 +257,8 @@ impl JobArgs {
         let (environment, version, sha) = match given(&self.environment) {
             Some(name) => {
                 loaded.environment(name)?;
-                let sha = match given(&self.event.sha) {
-                    Some(s) => s.to_string(),
-                    None => head_commit()?,
-                };
-                let version = match (&self.event.git_ref, &self.event.event) {
-                    (Some(_), Some(_)) => self.event.to_event()?.version(),
-                    _ => sha.chars().take(7).collect(),
-                };
-                (name.to_string(), version, sha)
+                let sha = self.event.commit()?;
+                (name.to_string(), self.version(&sha)?, sha)
             }
             None => {
                 let deploy = resolve(&loaded, self.event.to_event()?)?;
@@ -272,6 +280,15 @@ impl JobArgs {
             sha,
             settings,
             config: loaded,
+        })
+    }
+
+    /// The version of a deploy of `sha`: `--app-version` (SLIPWAY_VERSION), else the tag of
+    /// `--ref`, else the short commit.
+    pub fn version(&self, sha: &str) -> Result<String> {
+        Ok(match given(&self.app_version) {
+            Some(v) => v.to_string(),
+            None => commit::version(self.event.full_ref()?.as_deref(), sha),
         })
     }
 

@@ -242,6 +242,24 @@ pub fn aws_message(err: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    /// The README's table of exit codes (`| code | meaning |`), code to meaning.
+    fn documented_codes() -> std::collections::BTreeMap<u8, String> {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("| code | meaning |")
+            .nth(1)
+            .expect("the README has a table of exit codes");
+        table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                Some((cells.first()?.parse().ok()?, cells.get(1)?.to_string()))
+            })
+            .collect()
+    }
+
     #[test]
     fn every_kind_carries_help_and_a_failure_keeps_its_cause() {
         let timed_out = Error::timed_out("the group did not settle").with_help("raise --timeout");
@@ -263,6 +281,30 @@ mod tests {
             Some(std::io::ErrorKind::NotFound)
         );
         assert!(failed.cause::<std::fmt::Error>().is_none());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_documented_convention() {
+        let documented = documented_codes();
+        // Each kind of error exits with the code the README gives its meaning, and every
+        // documented failure code belongs to some error (0 is success, no error).
+        let cases = [
+            (Error::input("x", "y"), "bad input"),
+            (Error::failed("x"), "the job failed"),
+            (Error::timed_out("x"), "timed out"),
+            (Error::interrupted(None), "interrupted"),
+        ];
+        for (err, meaning) in &cases {
+            let code = err.exit_code();
+            let doc = documented
+                .get(&code)
+                .unwrap_or_else(|| panic!("exit code {code} is not documented"));
+            assert!(doc.starts_with(meaning), "{err:?} exits {code}, documented as {doc:?}");
+        }
+        let used: std::collections::BTreeSet<u8> = cases.iter().map(|(e, _)| e.exit_code()).collect();
+        let failures: std::collections::BTreeSet<u8> = documented.keys().copied().filter(|c| *c != 0).collect();
+        assert_eq!(used, failures, "documented: {documented:?}");
+        assert_eq!(documented.get(&0).map(String::as_str), Some("done"));
     }
 
     #[test]

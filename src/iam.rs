@@ -91,6 +91,25 @@ fn statement(sid: &str, actions: &[&str], resources: Vec<String>) -> Value {
     json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources })
 }
 
+/// iam:PassRole on the account's roles, only to `service`.
+fn pass_role(sid: &str, account: &str, service: &str) -> Value {
+    json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": ["iam:PassRole"],
+        "Resource": [format!("arn:aws:iam::{account}:role/*")],
+        "Condition": { "StringEquals": { "iam:PassedToService": service } }
+    })
+}
+
+/// The name in a name or an ARN: what follows `marker` (e.g. `cluster/`) in an ARN.
+fn last_segment<'a>(value: &'a str, marker: &str) -> &'a str {
+    match value.strip_prefix("arn:").and_then(|_| value.rsplit_once(marker)) {
+        Some((_, name)) => name,
+        None => value,
+    }
+}
+
 fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<String>) -> Vec<Value> {
     let mut out = Vec::new();
     if let Some(ecr) = &env.ecr {
@@ -114,10 +133,11 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
     }
     if let Some(ecs) = &env.ecs {
         // slipway-roll (ECS) and slipway-wait: a new task definition revision, the service update, its progress.
+        let cluster_name = last_segment(&ecs.cluster, "cluster/");
         let service = if ecs.service.starts_with("arn:") {
             ecs.service.clone()
         } else {
-            format!("arn:aws:ecs:{region}:{account}:service/{}/{}", ecs.cluster, ecs.service)
+            format!("arn:aws:ecs:{region}:{account}:service/{cluster_name}/{}", ecs.service)
         };
         out.push(statement(
             "EcsService",
@@ -127,15 +147,12 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
         let cluster = if ecs.cluster.starts_with("arn:") {
             ecs.cluster.clone()
         } else {
-            format!("arn:aws:ecs:{region}:{account}:cluster/{}", ecs.cluster)
+            format!("arn:aws:ecs:{region}:{account}:cluster/{cluster_name}")
         };
         out.push(statement(
             "EcsTasks",
             &["ecs:ListTasks", "ecs:DescribeTasks"],
-            vec![
-                cluster,
-                format!("arn:aws:ecs:{region}:{account}:task/{}/*", ecs.cluster),
-            ],
+            vec![cluster, format!("arn:aws:ecs:{region}:{account}:task/{cluster_name}/*")],
         ));
         // These two have no resource-level permissions in IAM.
         out.push(statement(
@@ -143,13 +160,7 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
             &["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
             vec!["*".into()],
         ));
-        out.push(json!({
-            "Sid": "EcsPassTaskRoles",
-            "Effect": "Allow",
-            "Action": ["iam:PassRole"],
-            "Resource": [format!("arn:aws:iam::{account}:role/*")],
-            "Condition": { "StringEquals": { "iam:PassedToService": "ecs-tasks.amazonaws.com" } }
-        }));
+        out.push(pass_role("EcsPassTaskRoles", account, "ecs-tasks.amazonaws.com"));
         notes.push("narrow iam:PassRole to the task and execution roles of the service's task definition".into());
     }
     if let Some(asg) = &env.asg {
@@ -177,25 +188,61 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
                 asg.name
             )],
         ));
-        if let Some(template) = &asg.launch_template {
-            // slipway-bake: Packer's amazon-ebs builder, then a launch template version.
-            out.push(statement(
-                "LaunchTemplateRead",
-                &[
-                    "ec2:DescribeLaunchTemplates",
-                    "ec2:DescribeLaunchTemplateVersions",
-                    "ec2:DescribeImages",
-                ],
-                vec!["*".into()],
-            ));
-            let template_arn = if template.starts_with("lt-") {
-                format!("arn:aws:ec2:{region}:{account}:launch-template/{template}")
-            } else {
+        // Every roll reads the group's launch template versions (the plan pins one).
+        out.push(statement(
+            "LaunchTemplateRead",
+            &[
+                "ec2:DescribeLaunchTemplates",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:DescribeImages",
+            ],
+            vec!["*".into()],
+        ));
+        let template_arn = match asg.launch_template.as_deref() {
+            Some(id) if id.starts_with("lt-") => format!("arn:aws:ec2:{region}:{account}:launch-template/{id}"),
+            Some(name) => {
                 notes.push(format!(
-                    "launch template {template:?} is named, not an lt- id, so its statement covers every launch template of the account; write its id to narrow it"
+                    "launch template {name:?} is named, not an lt- id, so its statements cover every launch template of the account; write its id to narrow them"
                 ));
                 format!("arn:aws:ec2:{region}:{account}:launch-template/*")
-            };
+            }
+            None => format!("arn:aws:ec2:{region}:{account}:launch-template/*"),
+        };
+        // UpdateAutoScalingGroup and StartInstanceRefresh with a launch template make AWS
+        // check that the caller may launch, tag and pass the role of what the template describes.
+        let launch = |kind: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/*");
+        let mut run_resources: Vec<String> = [
+            "instance",
+            "volume",
+            "network-interface",
+            "security-group",
+            "subnet",
+            "key-pair",
+        ]
+        .iter()
+        .map(|kind| launch(kind))
+        .collect();
+        run_resources.push(template_arn.clone());
+        run_resources.push(format!("arn:aws:ec2:{region}::image/*"));
+        run_resources.push(format!("arn:aws:ec2:{region}::snapshot/*"));
+        out.push(statement(
+            "AutoScalingLaunchChecks",
+            &["ec2:RunInstances"],
+            run_resources,
+        ));
+        out.push(json!({
+            "Sid": "AutoScalingLaunchTags",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateTags"],
+            "Resource": [launch("instance"), launch("volume"), launch("network-interface")],
+            "Condition": { "StringEquals": { "ec2:CreateAction": "RunInstances" } }
+        }));
+        out.push(pass_role("AutoScalingPassInstanceRole", account, "ec2.amazonaws.com"));
+        notes.push(
+            "narrow the ec2.amazonaws.com iam:PassRole to the role of the launch template's instance profile".into(),
+        );
+        if asg.launch_template.is_some() {
+            // slipway-bake: Packer's amazon-ebs builder, then a launch template version.
             out.push(statement(
                 "LaunchTemplateVersion",
                 &["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"],
@@ -275,6 +322,105 @@ const PACKER_EBS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn loaded(environment: &str) -> Loaded {
+        let text = format!(
+            "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::{ACCOUNT}:role/deploy\n      region: eu-west-1\n{environment}"
+        );
+        crate::config::parse(std::path::Path::new("slipway.yml"), text).unwrap()
+    }
+
+    /// The ARN formats of the Service Authorization Reference for each resource type the
+    /// policy names (account and region where the format has them, none where it has not).
+    fn documented(arn: &str) -> bool {
+        let r = "eu-west-1";
+        let a = ACCOUNT;
+        let shapes = [
+            format!(r"^arn:aws:ecr:{r}:{a}:repository/[a-z0-9][a-z0-9._/-]*$"),
+            format!(r"^arn:aws:ecs:{r}:{a}:cluster/[A-Za-z0-9_-]+$"),
+            format!(r"^arn:aws:ecs:{r}:{a}:service/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+$"),
+            format!(r"^arn:aws:ecs:{r}:{a}:task/[A-Za-z0-9_-]+/\*$"),
+            format!(r"^arn:aws:iam::{a}:role/\*$"),
+            format!(r"^arn:aws:autoscaling:{r}:{a}:autoScalingGroup:\*:autoScalingGroupName/[A-Za-z0-9_.-]+$"),
+            format!(r"^arn:aws:ec2:{r}:{a}:launch-template/(lt-[0-9a-f]+|\*)$"),
+            format!(r"^arn:aws:ec2:{r}:{a}:(instance|volume|network-interface|security-group|subnet|key-pair)/\*$"),
+            format!(r"^arn:aws:ec2:{r}::(image|snapshot)/\*$"),
+            format!(r"^arn:aws:elasticloadbalancing:{r}:{a}:targetgroup/([A-Za-z0-9-]+/[0-9a-f]+|\*)$"),
+        ];
+        arn == "*" || shapes.iter().any(|s| regex::Regex::new(s).unwrap().is_match(arn))
+    }
+
+    #[test]
+    fn every_resource_has_the_documented_arn_shape() {
+        let configs = [
+            "    ecr: { repository: team/web }\n    ecs: { cluster: web-prod, service: web, container: app }\n",
+            "    ecs: { cluster: \"arn:aws:ecs:eu-west-1:123456789012:cluster/web-prod\", service: web, container: app }\n",
+            "    asg: { name: web-prod, launch_template: lt-0123456789abcdef0 }\n    health:\n      target_groups: [\"arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef\"]\n",
+            "    asg: { name: web-prod, launch_template: web }\n",
+            "    asg: { name: web-prod }\n",
+        ];
+        for config in configs {
+            let p = policies(&loaded(config), "prod", Some("octo/web")).unwrap();
+            let statements = p.permissions_policy["Statement"].as_array().unwrap();
+            assert!(!statements.is_empty());
+            for s in statements {
+                for r in s["Resource"].as_array().unwrap() {
+                    let r = r.as_str().unwrap();
+                    assert!(
+                        documented(r),
+                        "{config}: {} names {r}, not an ARN of a documented shape",
+                        s["Sid"]
+                    );
+                }
+            }
+        }
+    }
+
+    fn actions(p: &Policies) -> Vec<String> {
+        p.permissions_policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_group_without_a_launch_template_still_gets_what_a_roll_needs() {
+        let p = policies(&loaded("    asg: { name: web-prod }\n"), "prod", None).unwrap();
+        let actions = actions(&p);
+        for needed in [
+            "ec2:DescribeLaunchTemplateVersions",
+            "autoscaling:UpdateAutoScalingGroup",
+            // AWS checks these on the caller of UpdateAutoScalingGroup/StartInstanceRefresh
+            // with a launch template.
+            "ec2:RunInstances",
+            "ec2:CreateTags",
+            "iam:PassRole",
+        ] {
+            assert!(actions.iter().any(|a| a == needed), "{needed} missing: {actions:?}");
+        }
+        // Nothing for slipway-bake without a launch template to bake into.
+        assert!(!actions.iter().any(|a| a == "ec2:CreateLaunchTemplateVersion"));
+        let pass = p.permissions_policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == "AutoScalingPassInstanceRole")
+            .unwrap();
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            "ec2.amazonaws.com"
+        );
+    }
 
     #[test]
     fn trust_is_scoped_to_repository_and_environment() {

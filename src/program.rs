@@ -15,6 +15,7 @@ use crate::github::Runner;
 /// One of slipway's commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Program {
+    Env,
     Build,
     Bake,
     Roll,
@@ -22,11 +23,18 @@ pub enum Program {
 }
 
 impl Program {
-    pub const ALL: [Program; 4] = [Program::Build, Program::Bake, Program::Roll, Program::Wait];
+    pub const ALL: [Program; 5] = [
+        Program::Env,
+        Program::Build,
+        Program::Bake,
+        Program::Roll,
+        Program::Wait,
+    ];
 
     /// The binary's name.
     pub fn name(self) -> &'static str {
         match self {
+            Program::Env => "slipway-env",
             Program::Build => "slipway-build",
             Program::Bake => "slipway-bake",
             Program::Roll => "slipway-roll",
@@ -49,7 +57,7 @@ impl Program {
         // Roll and bake run on one thread: `--simulate` pauses tokio's clock, which only a
         // current-thread runtime allows.
         let mut builder = match self {
-            Program::Roll | Program::Bake => tokio::runtime::Builder::new_current_thread(),
+            Program::Env | Program::Roll | Program::Bake => tokio::runtime::Builder::new_current_thread(),
             Program::Build | Program::Wait => tokio::runtime::Builder::new_multi_thread(),
         };
         let runtime = match builder.enable_all().build() {
@@ -62,6 +70,7 @@ impl Program {
         runtime.block_on(async move {
             let runner = Runner::from_env();
             let done = match self {
+                Program::Env => crate::env::command::run(EnvCli::parse_from(args).args, &runner).await,
                 Program::Build => crate::image::command::run(BuildCli::parse_from(args).args, &runner).await,
                 Program::Bake => crate::ami::command::run(BakeCli::parse_from(args).args, &runner).await,
                 Program::Roll => crate::roll::command::run(RollCli::parse_from(args).args, &runner).await,
@@ -137,12 +146,26 @@ impl Program {
     /// One line for `slipway --help`.
     fn about(self) -> &'static str {
         match self {
+            Program::Env => "say which environment a GitHub event deploys to, and with what settings",
             Program::Build => "build a container image and push it to ECR, or promote the one built for this commit",
             Program::Bake => "bake an AMI with Packer and put it into a launch template version",
             Program::Roll => "roll an Auto Scaling group or ECS service onto the new artifact, rolling back on failure",
             Program::Wait => "wait until targets, instances, ECS deployments and URLs are healthy, or say why not",
         }
     }
+}
+
+/// Maps the GitHub event to an environment and prints that environment's settings.
+///
+/// Inside GitHub Actions the event comes from the runner (GITHUB_EVENT_NAME, GITHUB_REF,
+/// GITHUB_SHA, GITHUB_EVENT_PATH) and the result goes to GITHUB_OUTPUT (environment,
+/// deploy, reason, version, role-arn, region) and the step summary. On a terminal pass the
+/// event with flags, e.g. `--event push --ref refs/tags/v1.2.0`.
+#[derive(Parser)]
+#[command(name = "slipway-env", version, about, long_about)]
+struct EnvCli {
+    #[command(flatten)]
+    args: crate::env::command::Args,
 }
 
 /// Builds the image for this commit through the engine at DOCKER_HOST and pushes it to the
@@ -217,6 +240,7 @@ mod tests {
 
     #[test]
     fn every_command_parses_its_flags_consistently() {
+        EnvCli::command().debug_assert();
         BuildCli::command().debug_assert();
         BakeCli::command().debug_assert();
         RollCli::command().debug_assert();

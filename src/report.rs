@@ -10,8 +10,10 @@ pub fn deploy_text(deploy: &Deploy) -> String {
     let head = match &r.environment {
         Some(env) => format!("deploy {} to {env}, version {}", deploy.app, r.version),
         None => format!(
-            "no deploy of {} (test and plan only), version {}",
-            deploy.app, r.version
+            "no deploy of {} ({}), version {}",
+            deploy.app,
+            no_deploy_why(deploy),
+            r.version
         ),
     };
     out.push_str(&format!("{head}\n  why      {}\n", r.reason));
@@ -86,10 +88,20 @@ pub fn deploy_markdown(deploy: &Deploy) -> String {
             escape_md(&r.version)
         ),
         None => format!(
-            "**slipway**: {} → no deploy (test and plan only), version `{}`\n",
+            "**slipway**: {} → no deploy ({}), version `{}`\n",
             escape_md(&deploy.event.describe()),
+            no_deploy_why(deploy),
             escape_md(&r.version)
         ),
+    }
+}
+
+/// Why an event deploys nowhere, in a few words.
+fn no_deploy_why(deploy: &Deploy) -> &'static str {
+    if deploy.event.deleted {
+        "the push deleted the ref"
+    } else {
+        "test and plan only"
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use globset::{Glob, GlobBuilder, GlobMatcher};
+use globset::GlobBuilder;
+use regex::bytes::{Regex, RegexBuilder};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +95,9 @@ pub struct Event {
     /// workflow_dispatch inputs.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, String>,
+    /// The push deleted the ref (the payload's `"deleted": true`): there is nothing to deploy.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// The kind of ref an event points at.
@@ -117,10 +121,7 @@ impl Event {
 
     /// The tag for tag refs; the short commit otherwise.
     pub fn version(&self) -> String {
-        match self.ref_kind() {
-            RefKind::Tag(t) => t.to_string(),
-            _ => self.sha.chars().take(7).collect(),
-        }
+        crate::commit::version(Some(&self.git_ref), &self.sha)
     }
 
     /// `push of tag v1.2.0`, `pull_request into main`, `workflow_dispatch on branch dev`.
@@ -164,8 +165,8 @@ pub struct CompiledRule<'a> {
 
 #[derive(Default)]
 struct Patterns {
-    include: Vec<GlobMatcher>,
-    exclude: Vec<GlobMatcher>,
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
 }
 
 impl Patterns {
@@ -191,22 +192,35 @@ impl Patterns {
     }
 
     fn matches(&self, name: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|g| g.is_match(name)))
-            && !self.exclude.iter().any(|g| g.is_match(name))
+        (self.include.is_empty() || self.include.iter().any(|g| g.is_match(name.as_bytes())))
+            && !self.exclude.iter().any(|g| g.is_match(name.as_bytes()))
     }
 }
 
-/// Compiles one glob in GitHub's filter syntax.
-pub fn compile_glob(pattern: &str) -> std::result::Result<GlobMatcher, String> {
+/// The longest glob read: git refs are short, and a huge pattern only costs time.
+pub const MAX_GLOB_LEN: usize = 1024;
+
+/// Compiles one glob in GitHub's filter syntax. The matcher is built here rather than by
+/// globset, which panics on a pattern too large to compile.
+pub fn compile_glob(pattern: &str) -> std::result::Result<Regex, String> {
     if pattern.is_empty() {
         return Err("an empty pattern matches nothing".into());
     }
-    GlobBuilder::new(pattern)
+    if pattern.len() > MAX_GLOB_LEN {
+        return Err(format!(
+            "it is {} characters long, more than the {MAX_GLOB_LEN} slipway reads",
+            pattern.len()
+        ));
+    }
+    let glob = GlobBuilder::new(pattern)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
-        .map(|g: Glob| g.compile_matcher())
-        .map_err(|e| e.kind().to_string())
+        .map_err(|e| e.kind().to_string())?;
+    RegexBuilder::new(glob.regex())
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("it does not compile: {e}"))
 }
 
 /// A glob that does not compile, with where it was in the rule.
@@ -270,6 +284,16 @@ impl<'a> CompiledRule<'a> {
 /// checking an environment named in a dispatch input.
 pub fn resolve(rules: &[TriggerRule], event: &Event, known: &[&str]) -> Result<Resolution> {
     let version = event.version();
+    if event.deleted {
+        // Whatever the rules say: a deleted branch or tag has no commit of its own to ship.
+        return Ok(Resolution {
+            deploy: false,
+            environment: None,
+            version,
+            reason: format!("{} deletes the ref: no deploy", event.describe()),
+            rule: None,
+        });
+    }
     for (index, rule) in rules.iter().enumerate() {
         let compiled = CompiledRule::new(rule).map_err(|e| {
             Error::input(

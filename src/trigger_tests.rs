@@ -156,3 +156,25 @@ fn version_is_tag_or_short_sha() {
     assert_eq!(event("push", "refs/tags/2024.1").version(), "2024.1");
     assert_eq!(event("workflow_dispatch", "refs/heads/main").version(), "0123456");
 }
+
+#[test]
+fn a_deleted_ref_never_deploys_whatever_the_rules_say() {
+    let catch_all = vec![TriggerRule {
+        event: EventName::Push,
+        branches: vec!["**".into()],
+        tags: vec!["**".into()],
+        environment: Some("prod".into()),
+        input: None,
+    }];
+    for git_ref in ["refs/tags/v1.2.0", "refs/heads/main"] {
+        let mut e = event("push", git_ref);
+        assert!(resolve_default(&e).deploy, "{git_ref} deploys while it exists");
+        e.deleted = true;
+        for rules in [default_rules(), catch_all.clone()] {
+            let r = resolve(&rules, &e, KNOWN).unwrap();
+            assert!(!r.deploy, "{git_ref}");
+            assert_eq!(r.environment, None);
+            assert!(r.reason.ends_with("deletes the ref: no deploy"), "{}", r.reason);
+        }
+    }
+}

@@ -207,7 +207,7 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         outcome.result = Status::Skipped;
         eprintln!(
             "commit {} already has an AMI ({}): reusing it (--rebake bakes a new one)",
-            short(&req.commit),
+            crate::commit::short(&req.commit),
             existing
                 .iter()
                 .map(|a| a.ami_id.as_str())
@@ -221,10 +221,6 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         outcome.launch_template = Some(put_in_template(req, clouds.ec2, template, *source, &ami).await?);
     }
     Ok(outcome)
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(7)]
 }
 
 /// The tags that identify this commit's AMI for this app and environment.
@@ -300,7 +296,7 @@ async fn find_template(req: &Request, ec2: &dyn Ec2, name: &str) -> Result<(Laun
         )
     })?;
     let source = req.source_version.unwrap_or(template.default_version);
-    if ec2.launch_template_version(&template.id, source).await?.is_none() {
+    if ec2.template_version(&template.id, &source.to_string()).await?.is_none() {
         return Err(Error::input(
             format!(
                 "launch template {} has no version {source} (default {}, latest {})",
@@ -363,7 +359,7 @@ async fn put_in_template(
     // A rerun finds the version an earlier run made: the source (when it was made the
     // default) or the latest one.
     for number in [source, template.latest_version] {
-        let found = ec2.launch_template_version(&template.id, number).await?;
+        let found = ec2.template_version(&template.id, &number.to_string()).await?;
         if found.and_then(|v| v.image_id).as_deref() == Some(ami) {
             change.version = Some(number);
             break;
@@ -381,7 +377,7 @@ async fn put_in_template(
                         "slipway: {} {} ({}) from version {source}",
                         req.app,
                         req.version,
-                        short(&req.commit)
+                        crate::commit::short(&req.commit)
                     )),
                 })
                 .await?;

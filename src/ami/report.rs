@@ -3,8 +3,9 @@
 use super::{Outcome, Status};
 use crate::report::escape_md;
 
-/// The step outputs: result, skipped, ami-id, ami-ids (JSON), ami-id-REGION,
-/// launch-template-id, launch-template-version.
+/// The step outputs: result, skipped, ami-id, ami-ids (JSON, region to AMI),
+/// launch-template-id, launch-template-version. Every name is declared in action.yml, so
+/// there is no output per region.
 pub fn outputs(o: &Outcome) -> Vec<(String, String)> {
     let ids = o.ami_ids();
     let mut out = vec![
@@ -16,10 +17,6 @@ pub fn outputs(o: &Outcome) -> Vec<(String, String)> {
             serde_json::to_string(&ids).unwrap_or_else(|_| "{}".into()),
         ),
     ];
-    out.extend(
-        ids.iter()
-            .map(|(region, ami)| (format!("ami-id-{region}"), ami.clone())),
-    );
     let lt = o.launch_template.as_ref();
     out.push((
         "launch-template-id".to_string(),
@@ -33,7 +30,7 @@ pub fn outputs(o: &Outcome) -> Vec<(String, String)> {
 }
 
 fn headline(o: &Outcome) -> String {
-    let commit = &o.commit[..o.commit.len().min(7)];
+    let commit = crate::commit::short(&o.commit);
     match o.result {
         Status::Baked => format!("baked {} {} ({commit}) for {}", o.app, o.version, o.environment),
         Status::Skipped => format!(

@@ -9,8 +9,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData, Tag};
 
 use crate::cloud::{
-    CloudError, CloudResult, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplateVersion, LaunchTemplates, NewVersion,
-    TemplateVersion,
+    CloudError, CloudResult, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplates, NewVersion, TemplateVersion,
 };
 
 /// EC2 in one region.
@@ -116,35 +115,6 @@ impl Ec2 for Ec2Adapter {
                 latest_version: t.latest_version_number().unwrap_or_default(),
             })),
             Err(e) => match error("DescribeLaunchTemplates", e) {
-                e if e.kind == ErrorKind::NotFound => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
-
-    async fn launch_template_version(
-        &self,
-        template_id: &str,
-        number: i64,
-    ) -> CloudResult<Option<LaunchTemplateVersion>> {
-        let res = self
-            .client
-            .describe_launch_template_versions()
-            .launch_template_id(template_id)
-            .versions(number.to_string())
-            .send()
-            .await;
-        match res {
-            Ok(out) => Ok(out
-                .launch_template_versions()
-                .iter()
-                .find(|v| v.version_number() == Some(number))
-                .map(|v| LaunchTemplateVersion {
-                    number,
-                    image_id: v.launch_template_data().and_then(|d| d.image_id()).map(str::to_string),
-                    description: v.version_description().map(str::to_string),
-                })),
-            Err(e) => match error("DescribeLaunchTemplateVersions", e) {
                 e if e.kind == ErrorKind::NotFound => Ok(None),
                 e => Err(e),
             },

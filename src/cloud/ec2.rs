@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::CloudResult;
+use super::{CloudResult, LaunchTemplates};
 
 /// An AMI owned by the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,14 +29,6 @@ pub struct LaunchTemplate {
     pub latest_version: i64,
 }
 
-/// One numbered version of a launch template, with the fields the jobs read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LaunchTemplateVersion {
-    pub number: i64,
-    pub image_id: Option<String>,
-    pub description: Option<String>,
-}
-
 /// A new version: a copy of `source_version` with only the image changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewVersion {
@@ -46,8 +38,10 @@ pub struct NewVersion {
     pub description: Option<String>,
 }
 
+/// The bake's EC2 port. A launch template version is read through `LaunchTemplates`,
+/// the one read the roll uses too.
 #[async_trait]
-pub trait Ec2: Send + Sync {
+pub trait Ec2: LaunchTemplates {
     /// The account's own images carrying every one of `tags`, newest first.
     async fn images_by_tags(&self, tags: &[(String, String)]) -> CloudResult<Vec<Image>>;
     /// One image, or None when it does not exist.
@@ -56,12 +50,6 @@ pub trait Ec2: Send + Sync {
     async fn create_tags(&self, resource_ids: &[String], tags: &[(String, String)]) -> CloudResult<()>;
     /// A launch template by name or by id (`lt-...`), or None when it does not exist.
     async fn launch_template(&self, name_or_id: &str) -> CloudResult<Option<LaunchTemplate>>;
-    /// One version of a launch template, or None when it does not exist.
-    async fn launch_template_version(
-        &self,
-        template_id: &str,
-        number: i64,
-    ) -> CloudResult<Option<LaunchTemplateVersion>>;
     /// CreateLaunchTemplateVersion from a source version with a new image; returns its number.
     async fn create_launch_template_version(&self, version: &NewVersion) -> CloudResult<i64>;
     /// Makes a version the template's default (ModifyLaunchTemplate).

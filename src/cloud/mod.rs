@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
-pub use ec2::{Ec2, Image, LaunchTemplate, LaunchTemplateVersion, NewVersion};
+pub use ec2::{Ec2, Image, LaunchTemplate, NewVersion};
 pub use ecs::{ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, StoppedTask, TaskDefinition};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
 pub use states::{DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState};

@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(pub std::time::Duration);
 
+/// The longest duration accepted anywhere (30 days): longer ones are typos, and would
+/// overflow deadlines and the APIs' second counts.
+pub const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl Duration {
     pub const fn from_secs(secs: u64) -> Self {
         Duration(std::time::Duration::from_secs(secs))
@@ -37,8 +41,8 @@ impl FromStr for Duration {
         if text.is_empty() {
             return Err(bad());
         }
-        if let Ok(secs) = text.parse::<u64>() {
-            return Ok(Duration::from_secs(secs));
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            return within_max(s, text.parse::<u128>().ok().and_then(|secs| secs.checked_mul(1000)));
         }
         let mut total_ms: u128 = 0;
         let mut rest = text;
@@ -47,7 +51,10 @@ impl FromStr for Duration {
             if digits == 0 {
                 return Err(bad());
             }
-            let value: u128 = rest[..digits].parse().map_err(|_| bad())?;
+            // Only digits: a number that does not parse is too large.
+            let Ok(value) = rest[..digits].parse::<u128>() else {
+                return within_max(s, None);
+            };
             rest = &rest[digits..];
             let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
             let factor = match &rest[..unit_len] {
@@ -58,10 +65,22 @@ impl FromStr for Duration {
                 _ => return Err(bad()),
             };
             rest = &rest[unit_len..];
-            total_ms = total_ms.checked_add(value * factor).ok_or_else(bad)?;
+            let Some(sum) = value.checked_mul(factor).and_then(|ms| total_ms.checked_add(ms)) else {
+                return within_max(s, None);
+            };
+            total_ms = sum;
         }
-        let ms = u64::try_from(total_ms).map_err(|_| bad())?;
-        Ok(Duration::from_millis(ms))
+        within_max(s, Some(total_ms))
+    }
+}
+
+/// `ms` as a duration when it is at most [`MAX`]; None stands for a number too large to hold.
+fn within_max(text: &str, ms: Option<u128>) -> Result<Duration, String> {
+    match ms.and_then(|ms| u64::try_from(ms).ok()) {
+        Some(ms) if ms <= MAX.0.as_millis() as u64 => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "{text:?} is longer than {MAX}, the longest duration slipway accepts: write a shorter one, like 10m or 2h"
+        )),
     }
 }
 
@@ -109,12 +128,18 @@ impl<'de> Deserialize<'de> for Duration {
                 f.write_str("a duration like 500ms, 30s, 10m or 1h30m, or a number of seconds")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                Ok(Duration::from_secs(v))
+                within_max(&v.to_string(), Some(u128::from(v) * 1000)).map_err(E::custom)
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v)
-                    .map(Duration::from_secs)
-                    .map_err(|_| E::custom(format!("{v} is negative: a duration must be 0 or more")))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::custom(format!("{v} is negative: a duration must be 0 or more"))),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
+                Err(E::custom(format!(
+                    "{v} is not a whole number of seconds: write 1500ms rather than 1.5"
+                )))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
                 v.parse().map_err(E::custom)
@@ -130,10 +155,10 @@ impl schemars::JsonSchema for Duration {
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "A duration: a number with a unit (500ms, 30s, 10m, 1h30m) or a number of seconds.",
+            "description": "A duration: a number with a unit (500ms, 30s, 10m, 1h30m) or a number of seconds; at most 720h.",
             "oneOf": [
                 { "type": "string", "pattern": "^([0-9]+(ms|s|m|h))+$" },
-                { "type": "integer", "minimum": 0 }
+                { "type": "integer", "minimum": 0, "maximum": 2_592_000 }
             ]
         })
     }
@@ -157,6 +182,27 @@ mod tests {
             let err = bad.parse::<Duration>().unwrap_err();
             assert!(err.contains("like 500ms"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn refuses_what_is_longer_than_the_maximum_without_overflowing() {
+        let digits35 = "9".repeat(35);
+        for bad in [
+            format!("{digits35}h"),
+            format!("{digits35}ms"),
+            digits35.clone(),
+            "9".repeat(60),
+            format!("{}m", "9".repeat(60)),
+            "721h".to_string(),
+            "2592001".to_string(),
+            "720h1ms".to_string(),
+            "1h".repeat(721),
+        ] {
+            let err = bad.parse::<Duration>().unwrap_err();
+            assert!(err.contains("is longer than 720h"), "{bad}: {err}");
+        }
+        assert_eq!("720h".parse::<Duration>().unwrap(), MAX);
+        assert_eq!("2592000".parse::<Duration>().unwrap(), MAX);
     }
 
     #[test]

@@ -1,16 +1,26 @@
 //! Cross-field checks of slipway.yml that serde cannot express, each pointing at a line.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use regex::Regex;
 
 use super::{Environment, Loaded};
 use crate::error::{Error, Result};
 use crate::trigger::{CompiledRule, EventName};
 
+/// The longest `body_regex` read (compiling a huge one takes seconds).
+const MAX_REGEX_LEN: usize = 4096;
+
+/// How many problems are spelt out; the rest are counted (locating each costs a scan).
+const LISTED: usize = 20;
+
 /// Runs every check and reports all problems at once.
 pub fn check(loaded: &Loaded) -> Result<()> {
     let mut problems = Problems {
         loaded,
         found: Vec::new(),
+        more: 0,
     };
     let config = &loaded.config;
     if config.app.trim().is_empty() {
@@ -35,24 +45,33 @@ pub fn check(loaded: &Loaded) -> Result<()> {
 struct Problems<'a> {
     loaded: &'a Loaded,
     found: Vec<Error>,
+    /// Problems beyond the first [`LISTED`].
+    more: usize,
 }
 
 impl Problems<'_> {
     fn add(&mut self, path: &[&str], message: impl Into<String>, help: impl Into<String>) {
+        if self.found.len() >= LISTED {
+            self.more += 1;
+            return;
+        }
         let location = self.loaded.locate(path);
         self.found.push(Error::input(message, help).at(location));
     }
 
     fn finish(mut self) -> Result<()> {
-        match self.found.len() {
+        match self.found.len() + self.more {
             0 => Ok(()),
             1 => Err(self.found.remove(0)),
             n => {
-                let lines: Vec<String> = self
+                let mut lines: Vec<String> = self
                     .found
                     .iter()
                     .map(|e| format!("  - {}", e.render().replace('\n', "\n    ")))
                     .collect();
+                if self.more > 0 {
+                    lines.push(format!("  - ... and {} more", self.more));
+                }
                 let first = self.found.remove(0);
                 Err(Error::Input {
                     message: format!("{} has {n} problems:\n{}", self.loaded.path.display(), lines.join("\n")),
@@ -64,8 +83,26 @@ impl Problems<'_> {
     }
 }
 
-fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("a valid built-in pattern")
+/// A built-in pattern, compiled once (a config may have many environments).
+fn re(pattern: &'static str) -> Regex {
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, Regex>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(pattern)
+        .or_insert_with(|| Regex::new(pattern).expect("a valid built-in pattern"))
+        .clone()
+}
+
+/// Names for a help text: all of them when few, else the first ten and a count.
+fn some_names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    match names.len() {
+        0..=10 => names.join(", "),
+        n => format!("{}, ... ({} more)", names[..10].join(", "), n - 10),
+    }
 }
 
 /// The account id in an IAM role ARN.
@@ -249,7 +286,16 @@ fn check_health(p: &mut Problems, name: &str, env: &Environment) {
                 "list the codes that count as healthy, e.g. [200, 204]",
             );
         }
-        if let Some(pattern) = &check.body_regex {
+        if let Some(pattern) = check.body_regex.as_ref().filter(|p| p.len() > MAX_REGEX_LEN) {
+            p.add(
+                &field("body_regex"),
+                format!(
+                    "environment {name:?}: body_regex is {} characters long, more than the {MAX_REGEX_LEN} slipway reads",
+                    pattern.len()
+                ),
+                "write a shorter expression; body_contains or json match fixed text",
+            );
+        } else if let Some(pattern) = &check.body_regex {
             if let Err(e) = Regex::new(pattern) {
                 p.add(
                     &field("body_regex"),
@@ -292,7 +338,8 @@ fn check_health(p: &mut Problems, name: &str, env: &Environment) {
 }
 
 fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
-    let known: Vec<String> = p.loaded.config.environments.keys().cloned().collect();
+    let environments = &p.loaded.config.environments;
+    let known = some_names(environments.keys());
     for (i, rule) in rules.iter().enumerate() {
         let index = i.to_string();
         let at = |f: &'static str| ["triggers", index.as_str(), f];
@@ -302,18 +349,20 @@ fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
             p.add(
                 &path,
                 format!(
-                    "trigger rule {n}: {} pattern {:?} is not a valid glob: {}",
-                    e.field, e.pattern, e.reason
+                    "trigger rule {n}: {} pattern {} is not a valid glob: {}",
+                    e.field,
+                    super::limits::excerpt(&e.pattern),
+                    e.reason
                 ),
                 "use GitHub's filter syntax: * ** ? [abc] and a leading ! to exclude",
             );
         }
         if let Some(env) = &rule.environment {
-            if !known.contains(env) {
+            if !environments.contains_key(env) {
                 p.add(
                     &at("environment"),
                     format!("trigger rule {n} deploys to {env:?}, which is not under environments"),
-                    format!("use one of: {}", known.join(", ")),
+                    format!("use one of: {known}"),
                 );
             }
         }

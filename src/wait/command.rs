@@ -10,6 +10,7 @@ use super::job::{compile_regex, markdown, text, Request, UrlSpec};
 use super::{GateReport, Outcome, Progress};
 use crate::cli::{self, Output};
 use crate::config::{self, Duration};
+use crate::context::JobArgs;
 use crate::github::{commands, deployments, Runner};
 use crate::secret::Secret;
 use crate::{aws, signal, Error, Result};
@@ -22,22 +23,12 @@ use crate::{aws, signal, Error, Result};
 /// 130 interrupted.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Probe what this environment's config names (its `health` section, ASG and ECS service).
-    #[arg(long, short, env = "SLIPWAY_ENVIRONMENT")]
-    pub environment: Option<String>,
-    /// The config file (with --environment).
-    #[arg(long, short, env = "SLIPWAY_CONFIG", default_value = config::DEFAULT_PATH)]
-    pub config: PathBuf,
-    /// The version `{version}` stands for in expectations; default: the tag of GITHUB_REF,
-    /// or the short commit.
-    #[arg(long = "app-version", env = "SLIPWAY_VERSION", value_name = "VERSION")]
-    pub app_version: Option<String>,
-    /// The commit `{sha}` stands for in expectations.
-    #[arg(long, env = "GITHUB_SHA")]
-    pub sha: Option<String>,
-    /// The git ref (a tag ref gives the default version).
-    #[arg(long = "ref", env = "GITHUB_REF", hide = true)]
-    pub git_ref: Option<String>,
+    /// `--environment` (probe what its config names: its `health` section, ASG and ECS
+    /// service), `--config`, `--app-version` (what `{version}` stands for; default: the tag
+    /// of the ref, else the short commit) and the event flags (`--sha` is what `{sha}`
+    /// stands for), as for every job.
+    #[command(flatten)]
+    pub job: JobArgs,
 
     /// An HTTP(S) URL that must answer as expected (repeatable).
     #[arg(long = "url", value_name = "URL")]
@@ -156,42 +147,30 @@ fn deployment_target(args: &Args) -> Option<deployments::Target> {
     if !args.deployment {
         return None;
     }
-    let name = args.environment.clone()?;
-    let url = config::load(&args.config)
+    let name = args.job.environment.clone()?;
+    let url = config::load(&args.job.config)
         .ok()
         .and_then(|loaded| loaded.config.environments.get(&name).and_then(|e| e.url.clone()));
-    let sha = args.sha.clone().unwrap_or_default();
+    // A bad commit or ref is reported by `request`; the deployment then records the error.
+    let sha = args.job.event.given_commit().ok().flatten().unwrap_or_default();
+    let git_ref = args.job.event.full_ref().ok().flatten().unwrap_or_default();
     Some(deployments::Target {
-        git_ref: if sha.is_empty() {
-            args.git_ref.clone().unwrap_or_default()
-        } else {
-            sha.clone()
-        },
+        git_ref: if sha.is_empty() { git_ref } else { sha.clone() },
         environment_url: url,
-        description: format!("slipway {}", version_of(args, &sha)),
+        description: format!("slipway {}", args.job.version(&sha).unwrap_or_default()),
         production: crate::iam::is_production(&name),
         environment: name,
     })
 }
 
-fn version_of(args: &Args, sha: &str) -> String {
-    if let Some(v) = args.app_version.as_deref().filter(|v| !v.is_empty()) {
-        return v.to_string();
-    }
-    if let Some(tag) = args.git_ref.as_deref().and_then(|r| r.strip_prefix("refs/tags/")) {
-        return tag.to_string();
-    }
-    sha.chars().take(7).collect()
-}
-
 fn request(args: &Args) -> Result<(Request, Option<aws::Target>)> {
     let mut req = Request::default();
     let mut target = None;
-    if let Some(name) = &args.environment {
-        let loaded = config::load(&args.config)?;
+    let sha = args.job.event.given_commit()?.unwrap_or_default();
+    if let Some(name) = &args.job.environment {
+        let loaded = config::load(&args.job.config)?;
         let env = loaded.environment(name)?;
-        let sha = args.sha.clone().unwrap_or_default();
-        let version = version_of(args, &sha);
+        let version = args.job.version(&sha)?;
         let placeholders = env
             .health
             .urls

@@ -289,7 +289,7 @@ fn action_runs_the_real_slipway_env_from_the_tool_cache() {
     assert_eq!(result.outputs["deploy"], "true");
     assert_eq!(result.outputs["version"], "v1.2.0");
     assert_eq!(
-        result.outputs["role_arn"],
+        result.outputs["role-arn"],
         "arn:aws:iam::333333333333:role/slipway-deploy-prod"
     );
 }

@@ -229,7 +229,7 @@ fn bake_tags_the_ami_and_puts_it_into_a_new_launch_template_version() {
     assert!(ami.starts_with("ami-"), "{out:?}");
     assert_eq!(out["result"], "baked");
     assert_eq!(out["skipped"], "false");
-    assert_eq!(out["ami-id-us-east-1"], ami);
+    assert!(!out.contains_key("ami-id-us-east-1"), "no output per region: {out:?}");
     assert_eq!(out["ami-ids"], format!(r#"{{"us-east-1":"{ami}"}}"#));
     assert!(out["launch-template-id"].starts_with("lt-"), "{out:?}");
     assert_eq!(out["launch-template-version"], "2");

@@ -15,6 +15,11 @@ const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 /// A fake GitHub: deployment 7 is created, statuses are accepted, unless `fail` says
 /// which status code to answer for which paths.
 fn github(fail: Option<(u16, &'static str)>) -> Server {
+    github_creating(7, fail)
+}
+
+/// A fake GitHub whose deployments get id `id`.
+fn github_creating(id: u64, fail: Option<(u16, &'static str)>) -> Server {
     Server::start(move |req: &Request| {
         if let Some((status, path_part)) = fail {
             if req.target.contains(path_part) {
@@ -29,7 +34,7 @@ fn github(fail: Option<(u16, &'static str)>) -> Server {
         if req.target.ends_with("/statuses") {
             Response::new(201, r#"{"id": 1, "state": "in_progress"}"#)
         } else {
-            Response::new(201, r#"{"id": 7, "sha": "x"}"#)
+            Response::new(201, format!(r#"{{"id": {id}, "sha": "x"}}"#))
         }
     })
 }
@@ -179,7 +184,7 @@ fn an_unreachable_github_warns_and_the_deploy_goes_on() {
 
 #[test]
 fn env_creates_the_deployment_and_wait_closes_it() {
-    let api = github(None);
+    let api = github_creating(4711, None);
     let dir = Dir::new();
     let config = crate::support::root().join("examples/slipway.yml");
     let mut cmd = bin("slipway-env");
@@ -189,7 +194,9 @@ fn env_creates_the_deployment_and_wait_closes_it() {
         .args(["--event", "push", "--ref", "refs/tags/v1.2.0", "--deployment"]);
     let r = run(&mut cmd);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(parse_outputs(&dir.read("output"))["deployment-id"], "7");
+    // The id GitHub gave the new deployment, passed on as the workflow would.
+    let id = parse_outputs(&dir.read("output"))["deployment-id"].clone();
+    assert_eq!(id, "4711");
     let calls = api.requests();
     assert_eq!(calls.len(), 2);
     let created = body(&calls[0]);
@@ -200,11 +207,12 @@ fn env_creates_the_deployment_and_wait_closes_it() {
     assert_eq!(body(&calls[1])["environment_url"], "https://web.example.com");
 
     // slipway-wait --deployment-id posts the result to that deployment, creating none.
-    let (r, _dir) = wait_with_deployment(&api, 200, &["--deployment-id", "7"]);
+    let (r, _dir) = wait_with_deployment(&api, 200, &["--deployment-id", &id]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let calls = api.requests();
     assert_eq!(calls.len(), 3);
-    assert_eq!(calls[2].target, "/repos/octo/web/deployments/7/statuses");
+    assert_eq!(calls[1].target, "/repos/octo/web/deployments/4711/statuses");
+    assert_eq!(calls[2].target, "/repos/octo/web/deployments/4711/statuses");
     assert_eq!(body(&calls[2])["state"], "success");
 }
 

@@ -38,7 +38,7 @@ fn tag_push_writes_prod_outputs_and_summary() {
     assert_eq!(out["environment"], "prod");
     assert_eq!(out["deploy"], "true");
     assert_eq!(out["version"], "v1.2.0");
-    assert_eq!(out["role_arn"], "arn:aws:iam::333333333333:role/slipway-deploy-prod");
+    assert_eq!(out["role-arn"], "arn:aws:iam::333333333333:role/slipway-deploy-prod");
     assert_eq!(out["region"], "eu-west-1");
     assert_eq!(
         dir.read("summary"),
@@ -68,7 +68,7 @@ fn feature_branch_push_does_not_deploy() {
     let out = outputs(&dir);
     assert_eq!(out["deploy"], "false");
     assert_eq!(out["environment"], "");
-    assert_eq!(out["role_arn"], "");
+    assert_eq!(out["role-arn"], "");
     assert!(dir.read("summary").contains("no deploy (test and plan only)"));
 }
 
@@ -130,4 +130,28 @@ fn the_committed_schema_matches_the_types() {
         "unknown top-level keys are refused"
     );
     assert!(schema["$defs"]["Aws"]["properties"]["role_arn"]["description"].is_string());
+}
+
+#[test]
+fn a_push_that_deletes_a_ref_deploys_nowhere_and_says_why() {
+    for (git_ref, what) in [("refs/tags/v1.2.0", "tag v1.2.0"), ("refs/heads/main", "branch main")] {
+        let dir = Dir::new();
+        let payload = format!(
+            r#"{{"ref": "{git_ref}", "deleted": true, "after": "{}"}}"#,
+            "0".repeat(40)
+        );
+        let r = actions(&dir, "push", git_ref, Some(&payload));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let out = outputs(&dir);
+        assert_eq!(out["deploy"], "false", "{git_ref}");
+        assert_eq!(out["environment"], "", "{git_ref}");
+        assert_eq!(out["role-arn"], "", "{git_ref}");
+        assert_eq!(out["reason"], format!("push of {what} deletes the ref: no deploy"));
+        assert!(
+            dir.read("summary").contains("no deploy (the push deleted the ref)"),
+            "{}",
+            dir.read("summary")
+        );
+        assert!(r.stderr.contains("deletes the ref: no deploy"), "{}", r.stderr);
+    }
 }

@@ -213,17 +213,79 @@ fn flags_that_do_not_parse_exit_2() {
     let r = run(bin("slipway-env").args(["--output", "yaml"]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("invalid value 'yaml'"), "{}", r.stderr);
-    let r = run(bin("slipway-env").args([
-        "--config",
-        "x.yml",
+    // With a config that loads, so the commit alone is what is refused.
+    let dir = Dir::new();
+    let path = dir.write("slipway.yml", GOOD);
+    let r = run(bin("slipway-env").arg("--config").arg(&path).args([
         "--event",
         "push",
         "--ref",
-        "main",
+        "refs/tags/v1.0.0",
         "--sha",
         "not-a-sha",
     ]));
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_input_error(
+        &r,
+        &["--sha (GITHUB_SHA) \"not-a-sha\" is not a git commit id", "help:"],
+    );
+}
+
+/// What each binary needs besides the config to get as far as reading the commit.
+const JOBS: &[(&str, &[&str])] = &[
+    ("slipway-env", &["--event", "push", "--ref", "refs/tags/v1.0.0"]),
+    ("slipway-build", &["--environment", "prod", "--dry-run"]),
+    (
+        "slipway-build",
+        &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"],
+    ),
+    (
+        "slipway-bake",
+        &["--environment", "prod", "--template", "ami.pkr.hcl", "--dry-run"],
+    ),
+    ("slipway-roll", &["--environment", "prod", "--dry-run"]),
+    (
+        "slipway-roll",
+        &["--event", "push", "--ref", "refs/tags/v1.0.0", "--dry-run"],
+    ),
+    (
+        "slipway-wait",
+        &["--environment", "prod", "--url", "http://127.0.0.1:9/", "--dry-run"],
+    ),
+];
+
+#[test]
+fn every_binary_refuses_a_commit_that_is_not_one() {
+    let dir = Dir::new();
+    let path = dir.write("slipway.yml", GOOD);
+    let long = "a".repeat(200);
+    let zeros = "0".repeat(40);
+    let accented = "é".repeat(40);
+    let cases = [
+        (long.as_str(), "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"... (150 more characters) is not a git commit id: it has 200 hex digits"),
+        (zeros.as_str(), "is the all-zero id"),
+        (accented.as_str(), "is not a git commit id: it has characters other than 0-9 and a-f"),
+        ("abc1234", "\"abc1234\" is not a git commit id: it has 7 hex digits"),
+    ];
+    for (sha, why) in cases {
+        for (binary, extra) in JOBS {
+            for by_env in [false, true] {
+                let mut cmd = bin(binary);
+                cmd.arg("--config").arg(&path).args(*extra).current_dir(dir.path());
+                if by_env {
+                    cmd.env("GITHUB_SHA", sha);
+                } else {
+                    cmd.args(["--sha", sha]);
+                }
+                let r = run(&mut cmd);
+                assert_eq!(r.code, 2, "{binary} {extra:?} with {sha:?}: {}", r.stderr);
+                assert!(
+                    r.stderr.contains("--sha (GITHUB_SHA) ") && r.stderr.contains(why),
+                    "{binary} {extra:?} with {sha:?}: {}",
+                    r.stderr
+                );
+            }
+        }
+    }
 }
 
 #[test]
@@ -246,5 +308,129 @@ fn in_actions_errors_are_annotations_with_file_and_line() {
     assert!(
         annotation.contains(",line=4,title=slipway-env::environment \"prod\" has no aws.role_arn%0Ahelp: add"),
         "{annotation}"
+    );
+}
+
+#[test]
+fn a_config_nested_100000_levels_deep_is_refused_at_once() {
+    let n = 100_000;
+    let configs = [
+        format!("app: web\nenvironments: {}{}\n", "[".repeat(n), "]".repeat(n)),
+        format!("app: web\nenvironments: {}1{}\n", "{a: ".repeat(n), "}".repeat(n)),
+        format!("app: web\nenvironments:\n  {}x\n", "- ".repeat(n)),
+    ];
+    for config in configs {
+        let dir = Dir::new();
+        let r = env_with_config(&dir, &config, &[]);
+        assert_input_error(
+            &r,
+            &[
+                "nests deeper than 64 levels of mappings and sequences",
+                "slipway.yml line ",
+                "remove the extra nesting",
+            ],
+        );
+    }
+}
+
+#[test]
+fn a_huge_wide_or_self_repeating_config_is_refused_naming_what_is_wrong() {
+    let dir = Dir::new();
+    let huge = format!("{GOOD}# {}\n", "x".repeat(2 << 20));
+    let r = env_with_config(&dir, &huge, &[]);
+    assert_input_error(&r, &["is larger than 1048576 bytes (1 MiB)", "--config"]);
+
+    // 20,000 environments, each without a role or a region: every problem counted, 20 spelt out.
+    let wide: String = (0..20_000).map(|i| format!("  e{i}:\n    aws: {{}}\n")).collect();
+    let r = env_with_config(&dir, &format!("app: web\nenvironments:\n{wide}"), &[]);
+    assert_input_error(
+        &r,
+        &[
+            "has 40000 problems",
+            "environment \"e0\" has no aws.role_arn (",
+            "slipway.yml line 4)",
+            "  - ... and 39980 more",
+        ],
+    );
+    assert_eq!(r.stderr.matches("has no aws.").count(), 20, "{}", r.stderr);
+
+    // An alias that expands to 9^10 values.
+    let mut bomb = format!("{GOOD}    health:\n      urls:\n");
+    for i in 0..10 {
+        let items = if i == 0 {
+            vec!["x".to_string(); 9]
+        } else {
+            vec![format!("*a{}", i - 1); 9]
+        };
+        bomb.push_str(&format!(
+            "        - url: https://web.example/\n          json: {{pointer: /v, equals: &a{i} [{}]}}\n",
+            items.join(", ")
+        ));
+    }
+    let r = env_with_config(&dir, &bomb, &[]);
+    assert_input_error(
+        &r,
+        &["repetition limit exceeded", "an alias (*name) is expanded too often"],
+    );
+}
+
+#[test]
+fn a_duration_too_long_to_hold_is_refused_naming_the_field_and_value() {
+    let dir = Dir::new();
+    for (value, shown) in [
+        (
+            "99999999999999999999999999999999999h",
+            "\"99999999999999999999999999999999999h\"",
+        ),
+        ("18446744073709551615", "\"18446744073709551615\""),
+        ("721h", "\"721h\""),
+    ] {
+        let config = format!("{GOOD}    health:\n      timeout: {value}\n");
+        let r = env_with_config(&dir, &config, &[]);
+        assert_input_error(
+            &r,
+            &[
+                &format!("environments.prod.health.timeout: {shown} is longer than 720h"),
+                "slipway.yml line 8, column 16",
+            ],
+        );
+    }
+    // The same type behind the command-line flags.
+    let r = run(bin("slipway-wait").args([
+        "--url",
+        "http://127.0.0.1:9/",
+        "--timeout",
+        "18446744073709551615",
+        "--dry-run",
+    ]));
+    assert_input_error(&r, &["--timeout", "\"18446744073709551615\" is longer than 720h"]);
+}
+
+#[test]
+fn a_huge_glob_or_regex_is_refused_not_compiled() {
+    let dir = Dir::new();
+    // globset panics on a glob whose regex is too large to compile.
+    let glob = "*a".repeat(200_000);
+    let config = format!("{GOOD}triggers:\n  - event: push\n    branches: [\"{glob}\"]\n    environment: prod\n");
+    let r = env_with_config(&dir, &config, &[]);
+    assert_input_error(
+        &r,
+        &[
+            "trigger rule 1: branches pattern \"*a*a*a",
+            "(399950 more characters) is not a valid glob: it is 400000 characters long, more than the 1024",
+            "slipway.yml line 9",
+        ],
+    );
+    let regex = "(a|b)*".repeat(100_000);
+    let config = format!(
+        "{GOOD}    health:\n      urls:\n        - url: https://web.example/\n          body_regex: \"{regex}\"\n"
+    );
+    let r = env_with_config(&dir, &config, &[]);
+    assert_input_error(
+        &r,
+        &[
+            "body_regex is 600000 characters long, more than the 4096",
+            "slipway.yml line 10",
+        ],
     );
 }

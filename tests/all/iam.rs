@@ -112,9 +112,10 @@ fn ecs_environment_policy_names_only_ecr_and_ecs() {
 fn asg_environment_policy_names_only_ecr_autoscaling_ec2_and_its_target_group() {
     let p = policy("stage");
     let actions = actions(&p);
+    // iam: PassRole of the instance profile's role, which AWS checks on a roll.
     assert_eq!(
         services(&actions),
-        ["autoscaling", "ec2", "ecr", "elasticloadbalancing"]
+        ["autoscaling", "ec2", "ecr", "elasticloadbalancing", "iam"]
     );
     assert!(!actions.iter().any(|a| a.starts_with("ecs:")));
     let resources = resources(&p);
@@ -125,11 +126,52 @@ fn asg_environment_policy_names_only_ecr_autoscaling_ec2_and_its_target_group() 
         &"arn:aws:elasticloadbalancing:eu-west-1:222222222222:targetgroup/web-stage/0123456789abcdef".to_string()
     ));
     for r in &resources {
+        // IAM ARNs have no region; AMIs and snapshots may belong to other accounts.
         assert!(
-            r == "*" || r.contains(":eu-west-1:222222222222:"),
+            r == "*"
+                || r.contains(":eu-west-1:222222222222:")
+                || r == "arn:aws:iam::222222222222:role/*"
+                || r == "arn:aws:ec2:eu-west-1::image/*"
+                || r == "arn:aws:ec2:eu-west-1::snapshot/*",
             "resource {r} is outside stage"
         );
     }
+}
+
+/// Whether IAM lets a GitHub OIDC token with `claims`, from the provider in `account`,
+/// assume a role with `trust`: an allowing statement for sts:AssumeRoleWithWebIdentity
+/// whose federated principal is that provider and whose conditions all hold (StringEquals
+/// exactly, StringLike with `*` and `?`; any other operator fails closed).
+fn admits(trust: &Value, account: &str, claims: &[(&str, &str)]) -> bool {
+    let provider = format!("arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com");
+    let claim = |key: &str| {
+        let name = key.strip_prefix("token.actions.githubusercontent.com:")?;
+        claims.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    };
+    let like = |pattern: &str, value: &str| {
+        let regex = format!("^{}$", regex::escape(pattern).replace("\\*", ".*").replace("\\?", "."));
+        regex::Regex::new(&regex).unwrap().is_match(value)
+    };
+    trust["Statement"].as_array().unwrap().iter().any(|s| {
+        s["Effect"] == "Allow"
+            && s["Action"] == "sts:AssumeRoleWithWebIdentity"
+            && s["Principal"]["Federated"] == provider.as_str()
+            && s["Condition"].as_object().is_none_or(|conditions| {
+                conditions.iter().all(|(operator, tests)| {
+                    tests.as_object().unwrap().iter().all(|(key, want)| {
+                        let wanted: Vec<&str> = match want {
+                            Value::Array(a) => a.iter().map(|v| v.as_str().unwrap()).collect(),
+                            v => vec![v.as_str().unwrap()],
+                        };
+                        match (operator.as_str(), claim(key)) {
+                            ("StringEquals", Some(v)) => wanted.contains(&v),
+                            ("StringLike", Some(v)) => wanted.iter().any(|w| like(w, v)),
+                            _ => false,
+                        }
+                    })
+                })
+            })
+    })
 }
 
 #[test]
@@ -139,19 +181,42 @@ fn trust_policy_admits_only_the_repository_in_that_environment() {
         ("stage", "222222222222"),
         ("prod", "333333333333"),
     ] {
-        let p = policy(env);
-        let s = &p["trust_policy"]["Statement"];
-        assert_eq!(s.as_array().unwrap().len(), 1);
-        assert_eq!(s[0]["Action"], "sts:AssumeRoleWithWebIdentity");
-        assert_eq!(
-            s[0]["Principal"]["Federated"],
-            format!("arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com")
+        let trust = &policy(env)["trust_policy"];
+        let token = |sub: &str, aud: &str| vec![("sub", sub.to_string()), ("aud", aud.to_string())];
+        let admitted = |account: &str, claims: Vec<(&str, String)>| {
+            let claims: Vec<(&str, &str)> = claims.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            admits(trust, account, &claims)
+        };
+        let own = format!("repo:octo/web:environment:{env}");
+        assert!(
+            admitted(account, token(&own, "sts.amazonaws.com")),
+            "{env}: its own job is refused"
         );
-        let c = &s[0]["Condition"]["StringEquals"];
-        assert_eq!(c["token.actions.githubusercontent.com:aud"], "sts.amazonaws.com");
-        assert_eq!(
-            c["token.actions.githubusercontent.com:sub"],
-            format!("repo:octo/web:environment:{env}")
+        let other_env = if env == "prod" { "dev" } else { "prod" };
+        for sub in [
+            format!("repo:octo/web:environment:{other_env}"),
+            "repo:octo/web:ref:refs/heads/main".to_string(),
+            "repo:octo/web:pull_request".to_string(),
+            format!("repo:octo/web-fork:environment:{env}"),
+            format!("repo:evil/web:environment:{env}"),
+            format!("repo:octo/web:environment:{env}-preview"),
+        ] {
+            assert!(
+                !admitted(account, token(&sub, "sts.amazonaws.com")),
+                "{env} admits {sub}"
+            );
+        }
+        assert!(
+            !admitted(account, token(&own, "https://github.com/octo")),
+            "{env}: another audience"
+        );
+        assert!(
+            !admitted("999999999999", token(&own, "sts.amazonaws.com")),
+            "{env}: another account's provider"
+        );
+        assert!(
+            !admitted(account, vec![("aud", "sts.amazonaws.com".into())]),
+            "{env}: a token without sub"
         );
     }
 }

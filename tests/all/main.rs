@@ -4,6 +4,7 @@
 mod support;
 
 mod action;
+mod action_outputs;
 mod bake;
 mod bake_guards;
 mod build;
@@ -15,6 +16,7 @@ mod env_cli;
 mod env_errors;
 mod help;
 mod iam;
+mod iam_enforced;
 mod lint;
 mod roll_cli;
 mod roll_ecs_moto;

@@ -142,19 +142,26 @@ pub fn fake_release(dir: &Path, version: &str) -> PathBuf {
     let stage = dir.join("stage");
     std::fs::create_dir_all(&release).unwrap();
     std::fs::create_dir_all(&stage).unwrap();
-    for name in ["env", "build", "bake", "roll", "wait"] {
-        let path = stage.join(format!("slipway-{name}"));
-        std::fs::write(
-            &path,
-            format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$SLIPWAY_TEST_ARGV\"\n\
-                 env | grep '^SLIPWAY_' | sort > \"$SLIPWAY_TEST_ARGV.env\"\n\
-                 echo 'ran=slipway-{name}' >> \"$GITHUB_OUTPUT\"\n"
-            ),
-        )
-        .unwrap();
-        let status = Command::new("chmod").arg("+x").arg(&path).status().unwrap();
-        assert!(status.success());
+    // One program, as releases ship it: the command names are links to it.
+    let program = stage.join("slipway");
+    std::fs::write(
+        &program,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$SLIPWAY_TEST_ARGV\"\n\
+         env | grep '^SLIPWAY_' | sort > \"$SLIPWAY_TEST_ARGV.env\"\n\
+         echo \"ran=$(basename \"$0\")\" >> \"$GITHUB_OUTPUT\"\n",
+    )
+    .unwrap();
+    let status = Command::new("chmod").arg("+x").arg(&program).status().unwrap();
+    assert!(status.success());
+    let names = [
+        "slipway-env",
+        "slipway-build",
+        "slipway-bake",
+        "slipway-roll",
+        "slipway-wait",
+    ];
+    for name in names {
+        std::os::unix::fs::symlink("slipway", stage.join(name)).unwrap();
     }
     let archive = format!("slipway-{version}-x86_64-unknown-linux-musl.tar.gz");
     let status = Command::new("tar")
@@ -162,13 +169,8 @@ pub fn fake_release(dir: &Path, version: &str) -> PathBuf {
         .arg(release.join(&archive))
         .arg("-C")
         .arg(&stage)
-        .args([
-            "slipway-env",
-            "slipway-build",
-            "slipway-bake",
-            "slipway-roll",
-            "slipway-wait",
-        ])
+        .arg("slipway")
+        .args(names)
         .status()
         .unwrap();
     assert!(status.success());

@@ -6,6 +6,7 @@ pub mod action;
 pub mod containers;
 pub mod http;
 pub mod moto;
+pub mod moto_iam;
 pub mod proxy;
 pub mod stalled_engine;
 pub mod tls;

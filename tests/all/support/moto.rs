@@ -19,6 +19,21 @@ pub fn moto() -> &'static Moto {
 }
 
 fn start() -> Moto {
+    let port = spawn(&[]);
+    // Ready when it answers its own API.
+    wait_until(port, |s| {
+        use std::io::Write;
+        let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
+        let mut buf = [0u8; 12];
+        s.read(&mut buf).is_ok_and(|n| n > 0)
+    });
+    Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Starts a moto server with `env` on a free port, stopped when this test process exits.
+pub fn spawn(env: &[(&str, &str)]) -> u16 {
     let server = require(&testbed().join("venv/bin/moto_server"));
     let port = free_port();
     // A watchdog shell stops moto when this test process exits, however it exits.
@@ -30,20 +45,23 @@ fn start() -> Moto {
     );
     let mut watchdog = Command::new("sh")
         .args(["-c", &script])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start moto");
     std::thread::spawn(move || watchdog.wait());
+    port
+}
+
+/// Waits until `ready` says the server on `port` is up (60s at most: moto starts slowly on a busy machine).
+pub fn wait_until(port: u16, ready: impl Fn(&mut TcpStream) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::Write;
-            let _ = s.write_all(b"GET /moto-api/ HTTP/1.0\r\n\r\n");
-            let mut buf = [0u8; 12];
-            if s.read(&mut buf).is_ok_and(|n| n > 0) {
-                break;
+            if ready(&mut s) {
+                return;
             }
         }
         assert!(
@@ -51,9 +69,6 @@ fn start() -> Moto {
             "moto did not start on port {port} within 60s"
         );
         std::thread::sleep(Duration::from_millis(100));
-    }
-    Moto {
-        endpoint: format!("http://127.0.0.1:{port}"),
     }
 }
 

@@ -1,0 +1,3 @@
+//! slipway-env: which environment a GitHub event deploys to, and with what settings.
+
+pub mod command;
