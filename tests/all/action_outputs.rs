@@ -1,5 +1,5 @@
-//! Every output slipway-env, slipway-build, slipway-bake and slipway-wait write to
-//! GITHUB_OUTPUT is declared in action.yml (so a workflow can read it through the action)
+//! Every output slipway-env, slipway-build, slipway-bake, slipway-roll (both targets, on
+//! the simulator) and slipway-wait write to GITHUB_OUTPUT is declared in action.yml (so a workflow can read it through the action)
 //! and is kebab-case. Each command runs for real, in a simulated Actions job: OIDC from a
 //! local stand-in, STS and ECR and EC2 from moto, Packer, and a stand-in GitHub API.
 
@@ -80,7 +80,21 @@ fn every_output_a_command_writes_is_declared_in_action_yml() {
     dir.write("Dockerfile", "FROM scratch\n");
     dir.write("ami.pkr.hcl", &TEMPLATE.replace("ENDPOINT", &moto().endpoint));
     let health = Server::start(|_| Response::new(200, "ok"));
+    let roll_config = dir.write(
+        "roll.yml",
+        "app: web\nenvironments:\n  dev:\n    aws: { role_arn: arn:aws:iam::123456789012:role/deploy, region: us-east-1 }\n    \
+         asg: { name: web-asg }\n    ecs: { cluster: web, service: web, container: app }\n",
+    );
+    let roll = |target: &str, output: &str| {
+        let mut c = step("slipway-roll", &dir, &github);
+        c.env("SLIPWAY_CONFIG", &roll_config)
+            .env("GITHUB_OUTPUT", dir.path().join(output))
+            .args(["--simulate", "--target", target, "--image", "registry.example/web:2"]);
+        c
+    };
     let runs: Vec<(&str, Command)> = vec![
+        ("slipway-roll", roll("asg", "slipway-roll.output")),
+        ("slipway-roll-ecs", roll("ecs", "slipway-roll-ecs.output")),
         ("slipway-env", {
             let mut c = step("slipway-env", &dir, &github);
             c.args(["--check-credentials", "--deployment"]);
