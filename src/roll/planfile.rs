@@ -1,7 +1,8 @@
-//! Plan files, the approval gate: `--plan-out` writes the plan with the app, environment
-//! and target it is for and a sha256 digest over its canonical JSON; `--apply` reads it
+//! Plan files, the approval gate, for any target: `--plan-out` writes the plan with the
+//! app, environment and target it is for and a sha256 digest over its canonical JSON; `--apply` reads it
 //! back, refuses a file that is not a plan, was edited or is for something else, and
-//! refuses with a readable diff when discovery no longer sees what the plan assumed.
+//! refuses with a readable diff (`drifted`, which each target's drift check uses) when
+//! discovery no longer sees what the plan assumed.
 //!
 //! The digest catches edits and corruption; it is not a signature. Keep the file where
 //! only the planning job can write it (a workflow artifact).
@@ -13,8 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::asg::Plan;
-use super::ecs::EcsPlan;
 use super::outcome::Target;
 use crate::error::{Error, Result};
 
@@ -197,7 +196,7 @@ pub fn diff(path: &str, planned: &Value, now: &Value, out: &mut Vec<String>) {
 }
 
 /// The refusal when the cloud drifted from the plan: what changed, then the diff.
-fn drifted(what: &str, reasons: Vec<String>, planned: &impl Serialize, now: &impl Serialize) -> Error {
+pub(crate) fn drifted(what: &str, reasons: Vec<String>, planned: &impl Serialize, now: &impl Serialize) -> Error {
     let mut lines = Vec::new();
     let (a, b) = (
         serde_json::to_value(planned).unwrap_or(Value::Null),
@@ -212,82 +211,6 @@ fn drifted(what: &str, reasons: Vec<String>, planned: &impl Serialize, now: &imp
         ),
         "the cloud changed since the plan was made: make a new plan with --plan-out and approve that",
     )
-}
-
-/// Refuses an Auto Scaling plan when the group drifted from what it assumed.
-pub fn check_asg(planned: &Plan, fresh: &Plan) -> Result<()> {
-    let (a, b) = (&planned.before, &fresh.before);
-    if a == b && planned.target == fresh.target {
-        return Ok(());
-    }
-    let mut reasons = Vec::new();
-    if a.capacity != b.capacity {
-        reasons.push("the group's capacity changed".to_string());
-    }
-    if a.launch_template != b.launch_template || a.version != b.version {
-        reasons.push(format!(
-            "the group's launch template version changed from {} to {} (another deploy ran?)",
-            a.version, b.version
-        ));
-    }
-    if a.instances != b.instances {
-        reasons.push("the group's instances changed".into());
-    }
-    if planned.target != fresh.target {
-        reasons.push("the launch template version to roll onto changed".into());
-    }
-    if reasons.is_empty() {
-        reasons.push("the group changed".into());
-    }
-    #[derive(Serialize)]
-    struct View<'a> {
-        before: &'a super::asg::Observed,
-        target: &'a crate::cloud::LaunchTemplateSpec,
-    }
-    Err(drifted(
-        &format!("Auto Scaling group {}", a.group),
-        reasons,
-        &View {
-            before: a,
-            target: &planned.target,
-        },
-        &View {
-            before: b,
-            target: &fresh.target,
-        },
-    ))
-}
-
-/// Refuses an ECS plan when the service drifted from what it assumed.
-pub fn check_ecs(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
-    let (a, b) = (&planned.before, &fresh.before);
-    if a == b {
-        return Ok(());
-    }
-    let mut reasons = Vec::new();
-    if a.task_definition != b.task_definition {
-        reasons.push(format!(
-            "the service now runs {} instead of {} (another deploy ran)",
-            super::ecs::plan::short(&b.task_definition),
-            super::ecs::plan::short(&a.task_definition)
-        ));
-    }
-    if a.latest_revision != b.latest_revision {
-        reasons.push(format!(
-            "a newer task definition exists: {}:{}",
-            b.family, b.latest_revision
-        ));
-    }
-    if a.deployments != b.deployments {
-        reasons.push("the service's deployments changed".into());
-    }
-    if a.desired != b.desired {
-        reasons.push(format!("the desired count changed from {} to {}", a.desired, b.desired));
-    }
-    if reasons.is_empty() {
-        reasons.push("the service changed".into());
-    }
-    Err(drifted(&format!("ECS service {}", a.service), reasons, a, b))
 }
 
 #[cfg(test)]
@@ -326,7 +249,7 @@ mod tests {
     #[test]
     fn not_a_plan_is_bad_input() {
         for text in ["", "[]", "{\"hello\": 1}", "plan: yes"] {
-            let err = parse::<EcsPlan>(text, "plan.json", "web", "stage", Target::Ecs).unwrap_err();
+            let err = parse::<crate::roll::ecs::EcsPlan>(text, "plan.json", "web", "stage", Target::Ecs).unwrap_err();
             assert_eq!(err.exit_code(), 2);
             assert!(err.to_string().contains("plan.json is not a slipway plan"), "{err}");
         }

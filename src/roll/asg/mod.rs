@@ -14,7 +14,7 @@ pub use discover::discover;
 pub use plan::{Capacity, Observed, Plan, Step};
 
 use super::outcome::{AsgDetails, Details, Target, Verdict};
-use super::{planfile, Cleaned, Ctx, Rollout};
+use super::{Cleaned, Ctx, Rollout};
 use crate::cloud::Ports;
 use crate::config::Strategy;
 use crate::error::Result;
@@ -121,7 +121,7 @@ impl Rollout for AsgRollout {
     }
 
     fn drift(&self, planned: &Plan, fresh: &Plan) -> Result<()> {
-        planfile::check_asg(planned, fresh)
+        plan::drift(planned, fresh)
     }
 
     fn plan_text(&self, plan: &Plan) -> String {

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
+
 use crate::cloud::{LaunchTemplateSpec, RefreshSpec, TargetGroup};
 use crate::config::Strategy;
 
@@ -202,4 +204,48 @@ pub fn strategy_name(s: Strategy) -> &'static str {
         Strategy::Surge => "surge",
         Strategy::Refresh => "refresh",
     }
+}
+
+/// Refuses an Auto Scaling plan when the group drifted from what it assumed.
+pub fn drift(planned: &Plan, fresh: &Plan) -> Result<()> {
+    let (a, b) = (&planned.before, &fresh.before);
+    if a == b && planned.target == fresh.target {
+        return Ok(());
+    }
+    let mut reasons = Vec::new();
+    if a.capacity != b.capacity {
+        reasons.push("the group's capacity changed".to_string());
+    }
+    if a.launch_template != b.launch_template || a.version != b.version {
+        reasons.push(format!(
+            "the group's launch template version changed from {} to {} (another deploy ran?)",
+            a.version, b.version
+        ));
+    }
+    if a.instances != b.instances {
+        reasons.push("the group's instances changed".into());
+    }
+    if planned.target != fresh.target {
+        reasons.push("the launch template version to roll onto changed".into());
+    }
+    if reasons.is_empty() {
+        reasons.push("the group changed".into());
+    }
+    #[derive(Serialize)]
+    struct View<'a> {
+        before: &'a Observed,
+        target: &'a LaunchTemplateSpec,
+    }
+    Err(crate::roll::planfile::drifted(
+        &format!("Auto Scaling group {}", a.group),
+        reasons,
+        &View {
+            before: a,
+            target: &planned.target,
+        },
+        &View {
+            before: b,
+            target: &fresh.target,
+        },
+    ))
 }

@@ -16,7 +16,7 @@ pub use plan::{environment_digest, EcsObserved, EcsPlan, EcsStep, PlannedRevisio
 
 use super::calls::{self, Ctx};
 use super::outcome::{Details, EcsDetails, Target, Verdict};
-use super::{planfile, Cleaned, Rollout};
+use super::{Cleaned, Rollout};
 use crate::cloud::{Ecs, Ports, Revision, TaskDefinition};
 use crate::error::{Error, Result};
 use crate::wait::ecs::EcsProbe;
@@ -259,7 +259,7 @@ impl Rollout for EcsRollout {
     }
 
     fn drift(&self, planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
-        planfile::check_ecs(planned, fresh)
+        plan::drift(planned, fresh)
     }
 
     fn plan_text(&self, plan: &EcsPlan) -> String {

@@ -3,6 +3,8 @@
 //! it is stable), each with the state it expects.
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
 use sha2::{Digest, Sha256};
 
 use crate::cloud::{DeploymentStatus, Revision, RolloutState};
@@ -163,4 +165,41 @@ impl EcsPlan {
 /// `family:revision` from an ARN.
 pub fn short(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// Refuses an ECS plan when the service drifted from what it assumed.
+pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
+    let (a, b) = (&planned.before, &fresh.before);
+    if a == b {
+        return Ok(());
+    }
+    let mut reasons = Vec::new();
+    if a.task_definition != b.task_definition {
+        reasons.push(format!(
+            "the service now runs {} instead of {} (another deploy ran)",
+            short(&b.task_definition),
+            short(&a.task_definition)
+        ));
+    }
+    if a.latest_revision != b.latest_revision {
+        reasons.push(format!(
+            "a newer task definition exists: {}:{}",
+            b.family, b.latest_revision
+        ));
+    }
+    if a.deployments != b.deployments {
+        reasons.push("the service's deployments changed".into());
+    }
+    if a.desired != b.desired {
+        reasons.push(format!("the desired count changed from {} to {}", a.desired, b.desired));
+    }
+    if reasons.is_empty() {
+        reasons.push("the service changed".into());
+    }
+    Err(crate::roll::planfile::drifted(
+        &format!("ECS service {}", a.service),
+        reasons,
+        a,
+        b,
+    ))
 }
