@@ -1,8 +1,8 @@
 //! Plan files, the approval gate, for any target: `--plan-out` writes the plan with the
-//! app, environment and target it is for and a sha256 digest over its canonical JSON; `--apply` reads it
-//! back, refuses a file that is not a plan, was edited or is for something else, and
-//! refuses with a readable diff (`drifted`, which each target's drift check uses) when
-//! discovery no longer sees what the plan assumed.
+//! app, environment and target it is for and a sha256 digest over its canonical JSON;
+//! `--apply` reads it back, refuses a file that is not a plan, was edited or is for
+//! something else, and refuses with a readable diff (`drifted`, which each target's drift
+//! check uses) when discovery no longer sees what the plan assumed.
 //!
 //! The digest catches edits and corruption; it is not a signature. Keep the file where
 //! only the planning job can write it (a workflow artifact).
