@@ -287,3 +287,23 @@ fn dry_run_with_plan_out_writes_the_plan() {
     let written: serde_json::Value = serde_json::from_str(&dir.read("plan.json")).expect("a plan file");
     assert_eq!(written["environment"], "stage", "{written}");
 }
+
+#[test]
+fn simulation_sizes_out_of_range_are_bad_input_not_a_panic() {
+    for (flag, value) in [
+        ("--sim-fleet", "2147483647"),
+        ("--sim-fleet", "0"),
+        ("--sim-throttle", "2"),
+        ("--sim-throttle", "NaN"),
+    ] {
+        let dir = Dir::new();
+        let r = simulate(&dir, &[flag, value]);
+        assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(flag) && r.stderr.contains(value),
+            "{flag} {value}: the message names the flag and the value: {}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+}
