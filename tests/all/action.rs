@@ -175,9 +175,10 @@ fn fake_cargo(dir: &Path) -> String {
 }
 
 #[test]
-fn action_installs_the_release_slipway_version_names_when_the_input_is_empty() {
-    // A workflow pinned by commit (no release at that ref) sets SLIPWAY_VERSION once in
-    // its env: every step installs that release instead of building from source.
+fn action_installs_the_release_slipway_release_names_when_the_input_is_empty() {
+    // A workflow pinned by commit (no release at that ref) sets SLIPWAY_RELEASE once in
+    // its env: every step installs that release instead of building from source. (Not
+    // SLIPWAY_VERSION: that is the application version the binaries read.)
     let bed = Bed::new();
     fake_release(&bed.path("releases"), VERSION);
     let commit = "0".repeat(40);
@@ -186,7 +187,7 @@ fn action_installs_the_release_slipway_version_names_when_the_input_is_empty() {
     let result = bed.run(
         &[("command", "env")],
         &commit,
-        &[("SLIPWAY_VERSION", VERSION), ("PATH", &path)],
+        &[("SLIPWAY_RELEASE", VERSION), ("PATH", &path)],
     );
     let install = result.step("install").unwrap();
     assert_eq!(install.run.code, 0, "{}", install.run.stderr);
@@ -196,7 +197,7 @@ fn action_installs_the_release_slipway_version_names_when_the_input_is_empty() {
     let result = bed.run(
         &[("command", "env"), ("version", "source")],
         &commit,
-        &[("SLIPWAY_VERSION", VERSION), ("PATH", &path)],
+        &[("SLIPWAY_RELEASE", VERSION), ("PATH", &path)],
     );
     assert_eq!(result.step("install").unwrap().outputs["source"], "build");
 }
