@@ -232,3 +232,71 @@ fn ami_pipeline_on_a_feature_branch_push_deploys_nothing() {
     assert!(github.requests().is_empty(), "no job asked for AWS credentials");
     assert_eq!(runtime().block_on(fleet(name)), before, "AWS changed");
 }
+
+/// A repository with the ECS template: stage and prod deploy `web` in cluster `cluster`.
+fn ecs_repo(cluster: &str) -> Repo {
+    let env = |env: &str| {
+        format!(
+            "  {env}:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy-{env}\n      region: us-east-1\n    \
+             ecr:\n      repository: {cluster}\n    ecs:\n      cluster: {cluster}\n      service: web\n      container: app\n"
+        )
+    };
+    Repo::new(&[
+        (
+            "slipway.yml",
+            format!("app: web\nenvironments:\n{}{}", env("stage"), env("prod")),
+        ),
+        ("Dockerfile", "FROM scratch\nCOPY index.html /index.html\n".to_string()),
+        ("index.html", "<h1>web</h1>\n".to_string()),
+        (".github/workflows/deploy.yml", Repo::template("ecs-service.yml")),
+    ])
+    .with_docker()
+}
+
+/// What a deploy could change in moto: the service's task definition and the revisions.
+async fn ecs_state(cluster: &str) -> (String, Vec<String>) {
+    let ecs = aws_sdk_ecs::Client::new(&sdk().await);
+    let services = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    let current = services.services()[0].task_definition().unwrap_or_default().to_string();
+    let revisions = ecs.list_task_definitions().send().await.unwrap();
+    (current, revisions.task_definition_arns().to_vec())
+}
+
+#[test]
+fn ecs_template_on_a_pull_request_builds_and_rehearses_without_touching_aws() {
+    let cluster = "act-ecs-pr";
+    runtime().block_on(crate::ecs_wire::service(cluster, cluster));
+    let before = runtime().block_on(ecs_state(cluster));
+    let repo = ecs_repo(cluster);
+    let github = token_endpoint();
+    let payload = r#"{"number":7,"pull_request":{"number":7,"head":{"ref":"feature/login"},"base":{"ref":"main"}}}"#;
+    let result = repo.act("pull_request", payload, "deploy.yml", &aws_env(&github));
+    let log = result.run.all_text();
+    assert_eq!(result.run.code, 0, "act failed:\n{log}");
+    assert!(result.succeeded("resolve"), "{log}");
+    assert_eq!(result.outputs("resolve")["deploy"], "false", "{log}");
+    assert!(result.succeeded("plan"), "{log}");
+
+    // The image was built by the runner's docker, and the rollout rehearsed on the
+    // simulator with stage's settings and that image.
+    let plan = result.job_text("plan");
+    assert!(plan.contains("Successfully tagged localhost/web:pr"), "{plan}");
+    assert!(
+        plan.contains(&format!("simulating ECS service web in {cluster}")),
+        "{plan}"
+    );
+    assert!(plan.contains("plan: ecs service web"), "{plan}");
+    assert!(plan.contains("with container app image web:pr"), "{plan}");
+    assert_eq!(result.outputs("plan")["image"], "web:pr", "{plan}");
+
+    // Nothing reached AWS: no deploy job, no credentials asked for, moto unchanged.
+    assert!(result.job("deploy").is_empty(), "the deploy job ran:\n{log}");
+    assert!(github.requests().is_empty(), "a pull request asked for AWS credentials");
+    assert_eq!(runtime().block_on(ecs_state(cluster)), before, "AWS changed");
+}

@@ -97,6 +97,32 @@ impl Repo {
         self.dir.path().join("repo")
     }
 
+    /// Puts `docker` on the runner's PATH: Podman's Docker-compatible command line (the
+    /// testbed's podman), with its image store in this test's directory.
+    pub fn with_docker(self) -> Repo {
+        let podman = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join("podman"))
+            .find(|p| p.exists());
+        let podman = require(&podman.unwrap_or_else(|| PathBuf::from("podman (on PATH)")));
+        let bin = self.dir.path().join("bin");
+        let store = self.dir.path().join("podman");
+        std::fs::create_dir_all(&bin).unwrap();
+        let shim = bin.join("docker");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh
+exec {} --root {store}/root --runroot {store}/run --storage-driver vfs \"$@\"\n",
+                podman.display(),
+                store = store.display()
+            ),
+        )
+        .unwrap();
+        let r = run(Command::new("chmod").arg("+x").arg(&shim));
+        assert_eq!(r.code, 0);
+        self
+    }
+
     /// A workflow template, copied as a user copies it.
     pub fn template(name: &str) -> String {
         std::fs::read_to_string(root().join("workflows-templates").join(name)).expect("the template")
@@ -110,8 +136,11 @@ impl Repo {
         std::fs::write(&payload_path, payload).unwrap();
         let action = action_dir(work);
         let mut cmd = Command::new(act());
+        // Programs the test puts in `<dir>/bin` come first on the runner's PATH.
+        let mut path = vec![work.join("bin")];
+        path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", std::env::join_paths(path).unwrap())
             .env("HOME", work)
             .current_dir(self.path())
             .arg(event)
