@@ -166,8 +166,7 @@ exec {} --root {store}/root --runroot {store}/run --storage-driver vfs \"$@\"\n"
         for (k, v) in all {
             cmd.arg("--env").arg(format!("{k}={v}"));
         }
-        let run = run(&mut cmd);
-        ActRun::parse(run)
+        ActRun { run: run(&mut cmd) }
     }
 }
 
@@ -183,16 +182,12 @@ impl std::ops::Index<&str> for Outputs {
     }
 }
 
-/// What act printed, split by job id.
+/// What act printed (each line prefixed by its job's id).
 pub struct ActRun {
     pub run: Run,
 }
 
 impl ActRun {
-    fn parse(run: Run) -> ActRun {
-        ActRun { run }
-    }
-
     /// The log lines of one job (its `[job]` prefix removed).
     pub fn job(&self, job: &str) -> Vec<String> {
         let prefix = format!("[{job}] ");
