@@ -32,13 +32,20 @@ pub fn act() -> PathBuf {
 
 /// The debug binaries as a release for Linux x86_64 (archive and sha256sums), made once
 /// per test binary. Returns the release base directory (for SLIPWAY_RELEASE_URL).
+///
+/// It lives under cargo's temp directory for tests, named by this process, so it
+/// survives no longer than the next run: a static's temp directory is never dropped,
+/// and each release is 100 MB.
 pub fn release() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temp dir");
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_stale_releases(parent);
+        let dir = parent.join(format!("act-release-{}", std::process::id()));
         let exe = std::env::current_exe().expect("the test binary's path");
         let bins = exe.parent().and_then(Path::parent).expect("target/debug");
-        let out = dir.path().join(RELEASE);
+        let out = dir.join(RELEASE);
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&out).unwrap();
         let archive = format!("slipway-{RELEASE}-x86_64-unknown-linux-musl.tar.gz");
         let names = ["env", "build", "bake", "roll", "wait"].map(|n| format!("slipway-{n}"));
@@ -57,7 +64,19 @@ pub fn release() -> &'static Path {
         assert_eq!(r.code, 0, "making the release: {}", r.stderr);
         dir
     })
-    .path()
+}
+
+/// Releases of earlier test runs whose process has ended.
+fn remove_stale_releases(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("act-release-") {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 /// The action as the templates' pinned reference resolves to: action.yml and its scripts.
