@@ -170,7 +170,7 @@ exec {} --root {store}/root --runroot {store}/run --storage-driver vfs \"$@\"\n"
             .arg("--action-cache-path")
             .arg(work.join("act-cache"))
             .args(["--no-cache-server", "--log-prefix-job-id", "--concurrent-jobs", "1"])
-            .args(["-P", "ubuntu-latest=-self-hosted", "-P", "ubuntu-24.04=-self-hosted"])
+            .args(self_hosted(&self.path().join(".github/workflows").join(workflow)))
             .arg("--local-repository")
             .arg(format!("{PINNED}={}", action.display()));
         let mut all: Vec<(String, String)> = vec![
@@ -187,6 +187,29 @@ exec {} --root {store}/root --runroot {store}/run --storage-driver vfs \"$@\"\n"
         }
         ActRun { run: run(&mut cmd) }
     }
+}
+
+/// `-P LABEL=-self-hosted` for every `runs-on` label of the workflow's jobs: each job's
+/// steps run on this machine, whatever runner the template asks for.
+fn self_hosted(workflow: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(workflow).expect("the workflow");
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("the workflow is YAML");
+    let mut labels = std::collections::BTreeSet::new();
+    for (_, job) in yaml["jobs"].as_mapping().expect("jobs") {
+        match &job["runs-on"] {
+            serde_yaml::Value::String(label) => {
+                labels.insert(label.clone());
+            }
+            serde_yaml::Value::Sequence(list) => {
+                labels.extend(list.iter().filter_map(|l| l.as_str()).map(str::to_string))
+            }
+            other => panic!("runs-on {other:?} is not a label or a list of labels"),
+        }
+    }
+    labels
+        .into_iter()
+        .flat_map(|l| ["-P".to_string(), format!("{l}=-self-hosted")])
+        .collect()
 }
 
 /// A job's outputs by name.
