@@ -130,8 +130,7 @@ impl Repo {
         std::fs::write(
             &shim,
             format!(
-                "#!/bin/sh
-exec {} --root {store}/root --runroot {store}/run --storage-driver vfs \"$@\"\n",
+                "#!/bin/sh\nexec {} --root {store}/root --runroot {store}/run --storage-driver vfs \"$@\"\n",
                 podman.display(),
                 store = store.display()
             ),
