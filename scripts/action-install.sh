@@ -9,6 +9,8 @@
 #
 # Everything comes in through the environment, never through the command line:
 #   SLIPWAY_INPUT_VERSION   the action's `version` input: a release tag, `source`, or empty
+#   SLIPWAY_RELEASE         the release when the input is empty: set it once in a
+#                           workflow's or job's `env:` for every slipway step
 #   SLIPWAY_ACTION_REF      the ref the action was used at (github.action_ref)
 #   SLIPWAY_ACTION_REPO     the action's repository, owner/name (github.action_repository)
 #   SLIPWAY_RELEASE_URL     base URL of the releases' downloads (default:
@@ -28,6 +30,7 @@ action_path=${GITHUB_ACTION_PATH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pw
 repo=${SLIPWAY_ACTION_REPO:-}
 [ -n "$repo" ] || repo=slipway-dev/slipway
 version=${SLIPWAY_INPUT_VERSION:-}
+[ -n "$version" ] || version=${SLIPWAY_RELEASE:-}
 [ -n "$version" ] || version=${SLIPWAY_ACTION_REF:-${GITHUB_ACTION_REF:-}}
 tool_cache=${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tool-cache}
 temp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}

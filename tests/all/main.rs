@@ -3,6 +3,7 @@
 
 mod support;
 
+mod act;
 mod action;
 mod action_outputs;
 mod bake;

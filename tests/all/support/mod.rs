@@ -2,6 +2,7 @@
 //! free ports, a small HTTP server for endpoints the tests play (GitHub's OIDC issuer),
 //! and the binaries run as a user would run them.
 
+pub mod act;
 pub mod action;
 pub mod containers;
 pub mod http;
