@@ -48,19 +48,24 @@ pub fn release() -> &'static Path {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&out).unwrap();
         let archive = format!("slipway-{RELEASE}-x86_64-unknown-linux-musl.tar.gz");
+        // As releases ship it: the one program, and the command names as links to it.
+        require(&bins.join("slipway"));
+        let links = dir.join("links");
+        std::fs::create_dir_all(&links).unwrap();
         let names = ["env", "build", "bake", "roll", "wait"].map(|n| format!("slipway-{n}"));
         for name in &names {
-            require(&bins.join(name));
+            std::os::unix::fs::symlink("slipway", links.join(name)).unwrap();
         }
-        // gzip -1: the debug binaries are large, and the archive only travels locally.
+        // gzip -1: the debug binary is large, and the archive only travels locally.
         let script = format!(
-            "tar -cf - -C \"$1\" {} | gzip -1 > \"$2/{archive}\" && cd \"$2\" && sha256sum {archive} > slipway-{RELEASE}-sha256sums.txt",
+            "tar -cf - -C \"$1\" slipway -C \"$3\" {} | gzip -1 > \"$2/{archive}\" && cd \"$2\" && sha256sum {archive} > slipway-{RELEASE}-sha256sums.txt",
             names.join(" ")
         );
         let r = run(Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script, "release"])
             .arg(bins)
-            .arg(&out));
+            .arg(&out)
+            .arg(&links));
         assert_eq!(r.code, 0, "making the release: {}", r.stderr);
         dir
     })
