@@ -120,11 +120,11 @@ fn outcome_of<T: Rollout>(
     plan: Option<&T::Plan>,
     run: Option<&T::Run>,
     verdict: Verdict,
-    err: Option<&Error>,
+    (err, stopped_by): (Option<&Error>, Option<Stop>),
     start: Instant,
 ) -> Outcome {
     let mut outcome = Outcome::new(T::TARGET, t.name(), verdict, t.details(plan, run, verdict));
-    outcome.stopped_by = err.map(Stop::of);
+    outcome.stopped_by = stopped_by;
     outcome.error = err.map(|e| e.to_string());
     outcome.cleanup = run.map(|r| t.cleanup_log(r)).unwrap_or_default();
     outcome.duration_seconds = (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
@@ -163,11 +163,10 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
     let mut run = T::Run::default();
     if t.steps(plan) == 0 {
         ctx.say(&t.up_to_date(plan));
-        let outcome = outcome_of(t, Some(plan), Some(&run), Verdict::Unchanged, None, start);
+        let outcome = outcome_of(t, Some(plan), Some(&run), Verdict::Unchanged, (None, None), start);
         return (outcome, Ok(()));
     }
     let mut failure = None;
-    let mut stopped_by = None;
     for n in 0..t.steps(plan) {
         ctx.pending.set(t.left_to_do(plan, &run));
         if ctx.cancel.is_cancelled() {
@@ -179,6 +178,8 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
             break;
         }
     }
+    // What stopped the roll (not a cleanup's failure after it) decides `stopped_by`.
+    let stopped_by = failure.as_ref().map(Stop::of);
     let (verdict, result) = match failure {
         None => (t.completed(plan, &run), Ok(())),
         Some(err) => {
@@ -200,7 +201,6 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
                     // A cleanup that did not finish is a failure, whatever stopped the roll.
                     let message = format!("{err}; then the cleanup failed: {cleanup_err}");
                     let help = format!("left to do by hand: {}", t.left_to_do(plan, &run).join("; "));
-                    stopped_by = Some(Stop::of(&err));
                     (Verdict::Failed, Err(Error::failed_with_help(message, help)))
                 }
             }
@@ -208,12 +208,14 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
     };
     ctx.pending.set(Vec::new());
     ctx.end_phases();
-    let mut outcome = outcome_of(t, Some(plan), Some(&run), verdict, result.as_ref().err(), start);
-    if stopped_by.is_some() {
-        // What stopped the roll, not the cleanup's failure.
-        outcome.stopped_by = stopped_by;
-        outcome.settle();
-    }
+    let outcome = outcome_of(
+        t,
+        Some(plan),
+        Some(&run),
+        verdict,
+        (result.as_ref().err(), stopped_by),
+        start,
+    );
     (outcome, result)
 }
 
@@ -246,7 +248,7 @@ pub async fn roll<T: Rollout>(t: &T, mode: Mode, ctx: &mut Ctx) -> Finished<T::P
             } else {
                 Verdict::Planned
             };
-            let outcome = outcome_of(t, Some(&plan), None, verdict, None, start);
+            let outcome = outcome_of(t, Some(&plan), None, verdict, (None, None), start);
             Finished {
                 plan: Some(plan),
                 outcome,
@@ -272,7 +274,7 @@ fn refused<T: Rollout>(t: &T, plan: Option<T::Plan>, e: Error, start: Instant) -
         Stop::BadInput | Stop::Failure => Verdict::Refused,
         Stop::Interrupted | Stop::TimedOut => Verdict::Aborted,
     };
-    let outcome = outcome_of(t, plan.as_ref(), None, verdict, Some(&e), start);
+    let outcome = outcome_of(t, plan.as_ref(), None, verdict, (Some(&e), Some(Stop::of(&e))), start);
     Finished {
         plan,
         outcome,

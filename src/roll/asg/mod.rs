@@ -103,9 +103,12 @@ impl Rollout for AsgRollout {
     }
 
     async fn busy(&self, ctx: &Ctx) -> Result<Option<String>> {
-        // A missing group is the first thing to say.
-        discover::describe(&self.ports, &self.req.group, ctx).await?;
-        discover::busy(&self.ports, &self.req.group, &ctx.cancel).await
+        let busy = discover::busy(&self.ports, &self.req.group, &ctx.cancel).await;
+        if busy.is_err() {
+            // A missing group fails those reads too: say that it is missing (bad input).
+            discover::describe(&self.ports, &self.req.group, ctx).await?;
+        }
+        busy
     }
 
     fn wait_for_idle(&self) -> bool {
