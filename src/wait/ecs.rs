@@ -40,7 +40,8 @@ impl EcsProbe {
     }
 }
 
-fn short(arn: &str) -> &str {
+/// `family:revision` from a task definition ARN (the last path segment of any ARN).
+pub fn short(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 

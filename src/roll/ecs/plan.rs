@@ -162,10 +162,7 @@ impl EcsPlan {
     }
 }
 
-/// `family:revision` from an ARN.
-pub fn short(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
-}
+pub use crate::wait::ecs::short;
 
 /// Refuses an ECS plan when the service drifted from what it assumed.
 pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
