@@ -100,6 +100,134 @@ pub struct Ecs {
     pub service: String,
     /// The container in the task definition whose image is replaced.
     pub container: String,
+    /// How traffic moves to the new revision: `rolling` (new tasks replace old ones, all
+    /// traffic at once), or ECS's own `blue_green`, `canary` and `linear` (a green target
+    /// group, traffic shifted by the load balancer, bake time, rollback to blue). A service
+    /// whose deployment controller is CODE_DEPLOY is deployed through CodeDeploy instead,
+    /// whatever this says (see `codedeploy`).
+    #[serde(default)]
+    pub strategy: EcsStrategy,
+    /// `canary`: the share of production traffic the new revision takes first, and how
+    /// long it serves that share before the rest moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    /// `linear`: the share of production traffic moved at each step, and how long each
+    /// step serves before the next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<Linear>,
+    /// Services whose deployment controller is CODE_DEPLOY: the CodeDeploy application,
+    /// deployment group, deployment config and lifecycle hooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codedeploy: Option<CodeDeploy>,
+    /// After a success, deregister inactive revisions of the task definition family beyond
+    /// the newest N (never one a service uses). Absent: keep every revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_revisions: Option<u32>,
+}
+
+/// How an ECS service is moved onto a new revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EcsStrategy {
+    /// ECS rolling update: new tasks replace old ones; traffic moves as they register.
+    #[default]
+    Rolling,
+    /// ECS blue/green: the new revision starts beside the old one behind the alternate
+    /// target group, takes test traffic, then all production traffic at once.
+    BlueGreen,
+    /// ECS canary: `canary.percent` of production traffic first, the rest after `canary.bake`.
+    Canary,
+    /// ECS linear: production traffic moves in steps of `linear.step_percent`, each
+    /// serving for `linear.step_bake`.
+    Linear,
+}
+
+impl EcsStrategy {
+    /// As written in slipway.yml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EcsStrategy::Rolling => "rolling",
+            EcsStrategy::BlueGreen => "blue_green",
+            EcsStrategy::Canary => "canary",
+            EcsStrategy::Linear => "linear",
+        }
+    }
+}
+
+/// An ECS canary deployment.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// Share of production traffic on the new revision during the canary, 0.1 to 100.
+    pub percent: f64,
+    /// How long the canary serves before the rest of the traffic moves (whole minutes).
+    pub bake: Duration,
+}
+
+/// An ECS linear deployment.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Linear {
+    /// Share of production traffic moved at each step, 3 to 100.
+    pub step_percent: f64,
+    /// How long each step serves before the next (whole minutes).
+    pub step_bake: Duration,
+}
+
+/// A CodeDeploy blue/green deployment of an ECS service (deployment controller CODE_DEPLOY).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeDeploy {
+    /// The CodeDeploy application. Default: `AppECS-{cluster}-{service}`, as the ECS console names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    /// The deployment group. Default: `DgpECS-{cluster}-{service}`, as the ECS console names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_group: Option<String>,
+    /// The deployment config, e.g. `CodeDeployDefault.ECSCanary10Percent5Minutes`.
+    /// Default: the deployment group's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// Lambda functions (names or ARNs) run at the AppSpec's lifecycle hooks.
+    #[serde(default)]
+    pub hooks: CodeDeployHooks,
+}
+
+/// The lifecycle hooks of an ECS AppSpec, each a Lambda function name or ARN.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeDeployHooks {
+    /// Before the replacement task set is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_install: Option<String>,
+    /// After the replacement task set is created, before any traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_install: Option<String>,
+    /// After the test listener routes to the replacement task set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_allow_test_traffic: Option<String>,
+    /// Before production traffic moves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_allow_traffic: Option<String>,
+    /// After production traffic moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_allow_traffic: Option<String>,
+}
+
+impl CodeDeployHooks {
+    /// (AppSpec hook name, function), in lifecycle order.
+    pub fn list(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("BeforeInstall", &self.before_install),
+            ("AfterInstall", &self.after_install),
+            ("AfterAllowTestTraffic", &self.after_allow_test_traffic),
+            ("BeforeAllowTraffic", &self.before_allow_traffic),
+            ("AfterAllowTraffic", &self.after_allow_traffic),
+        ]
+        .into_iter()
+        .filter_map(|(hook, f)| f.as_deref().map(|f| (hook, f)))
+        .collect()
+    }
 }
 
 /// How an Auto Scaling group is replaced.
@@ -166,6 +294,11 @@ pub struct Health {
     /// HTTP(S) endpoints that must answer as expected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<HttpCheck>,
+    /// HTTP(S) endpoints of the test listener, checked while the new version takes only
+    /// test traffic (blue/green through ECS or CodeDeploy): production traffic moves only
+    /// when they pass. Same syntax as `urls`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_urls: Vec<HttpCheck>,
     /// Target group ARNs whose registered targets must all be healthy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_groups: Vec<String>,
@@ -184,6 +317,7 @@ impl Default for Health {
             interval: default_http_interval(),
             aws_interval: default_aws_interval(),
             urls: Vec::new(),
+            test_urls: Vec::new(),
             target_groups: Vec::new(),
             min_healthy_targets: default_min_targets(),
             unhealthy_grace: default_unhealthy_grace(),

@@ -9,8 +9,8 @@ use aws_sdk_ecs::Client;
 
 use super::to_cloud;
 use crate::cloud::{
-    CloudError, CloudResult, ContainerSpec, Ecs, EcsDeployment, EcsService, ErrorKind, Revision, ServiceEvent,
-    StoppedTask, TaskDefinition,
+    CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, Revision,
+    ServiceEvent, ServiceLoadBalancer, StoppedTask, TaskDefinition,
 };
 
 /// ECS through the AWS SDK.
@@ -106,6 +106,30 @@ impl Ecs for EcsAdapter {
                 .deployment_configuration()
                 .and_then(|c| c.deployment_circuit_breaker())
                 .is_some_and(|b| b.enable() && b.rollback()),
+            controller: s
+                .deployment_controller()
+                .map(|c| Controller::from(c.r#type().as_str()))
+                .unwrap_or(Controller::Ecs),
+            load_balancers: s
+                .load_balancers()
+                .iter()
+                .map(|lb| {
+                    let advanced = lb.advanced_configuration();
+                    ServiceLoadBalancer {
+                        target_group: lb.target_group_arn().map(str::to_string),
+                        container: lb.container_name().map(str::to_string),
+                        port: lb.container_port(),
+                        alternate_target_group: advanced
+                            .and_then(|a| a.alternate_target_group_arn())
+                            .map(str::to_string),
+                        production_listener_rule: advanced
+                            .and_then(|a| a.production_listener_rule())
+                            .map(str::to_string),
+                        test_listener_rule: advanced.and_then(|a| a.test_listener_rule()).map(str::to_string),
+                        role: advanced.and_then(|a| a.role_arn()).map(str::to_string),
+                    }
+                })
+                .collect(),
         }))
     }
 

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{CloudResult, DeploymentStatus, RolloutState};
+use super::{CloudResult, Controller, DeploymentStatus, RolloutState};
 
 /// One deployment of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +44,27 @@ pub struct EcsService {
     pub events: Vec<ServiceEvent>,
     /// Whether the deployment circuit breaker rolls back.
     pub circuit_breaker_rollback: bool,
+    /// Who deploys it: ECS itself, CodeDeploy, or an external controller.
+    pub controller: Controller,
+    /// The load balancer target groups its tasks register with.
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+}
+
+/// One load balancer entry of a service: the target group a container port registers
+/// with and, for ECS blue/green, the alternate target group and listener rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceLoadBalancer {
+    pub target_group: Option<String>,
+    pub container: Option<String>,
+    pub port: Option<i32>,
+    /// ECS blue/green: the target group the new revision's tasks register with.
+    pub alternate_target_group: Option<String>,
+    /// ECS blue/green: the listener rule that routes production traffic.
+    pub production_listener_rule: Option<String>,
+    /// ECS blue/green: the listener rule that routes test traffic.
+    pub test_listener_rule: Option<String>,
+    /// ECS blue/green: the role ECS uses to change the listener rules.
+    pub role: Option<String>,
 }
 
 /// A stopped task and why it stopped.

@@ -18,9 +18,12 @@ use std::sync::Arc;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
 pub use ec2::{Ec2, Image, LaunchTemplate, NewVersion};
-pub use ecs::{ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, StoppedTask, TaskDefinition};
+pub use ecs::{
+    ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, ServiceLoadBalancer, StoppedTask,
+    TaskDefinition,
+};
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
-pub use states::{DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState};
+pub use states::{Controller, DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState};
 pub use templates::{LaunchTemplates, TemplateVersion};
 
 /// One implementation of every port a roll or a wait uses: the AWS adapters

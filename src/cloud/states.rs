@@ -166,6 +166,15 @@ aws_state! {
     }
 }
 
+aws_state! {
+    /// Who deploys an ECS service (its deploymentController type).
+    Controller {
+        Ecs = "ECS",
+        CodeDeploy = "CODE_DEPLOY",
+        External = "EXTERNAL",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,6 +235,9 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
         }
     }
     check_health(p, name, env);
+    if let Some(ecs) = &env.ecs {
+        check_ecs(p, name, ecs);
+    }
     if let Some(url) = &env.url {
         if url::Url::parse(url).is_err() {
             add(
@@ -248,9 +251,26 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
 }
 
 fn check_health(p: &mut Problems, name: &str, env: &Environment) {
-    for (i, check) in env.health.urls.iter().enumerate() {
+    check_urls(p, name, "urls", &env.health.urls);
+    check_urls(p, name, "test_urls", &env.health.test_urls);
+    for arn in &env.health.target_groups {
+        if !re(r"^arn:aws(-[a-z]+)*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$")
+            .is_match(arn)
+        {
+            p.add(
+                &["environments", name, "health", "target_groups"],
+                format!("environment {name:?}: {arn:?} is not a target group ARN"),
+                "write arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID",
+            );
+        }
+    }
+}
+
+/// The HTTP checks under `health.<key>` (`urls` or `test_urls`).
+fn check_urls(p: &mut Problems, name: &str, key: &str, checks: &[crate::config::HttpCheck]) {
+    for (i, check) in checks.iter().enumerate() {
         let index = i.to_string();
-        let base = ["environments", name, "health", "urls", index.as_str()];
+        let base = ["environments", name, "health", key, index.as_str()];
         let field = |f: &'static str| -> Vec<&str> {
             let mut v = base.to_vec();
             v.push(f);
@@ -324,15 +344,96 @@ fn check_health(p: &mut Problems, name: &str, env: &Environment) {
             );
         }
     }
-    for arn in &env.health.target_groups {
-        if !re(r"^arn:aws(-[a-z]+)*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$")
-            .is_match(arn)
-        {
+}
+
+/// ECS strategy settings: each block belongs to its strategy, percentages and bakes in
+/// the ranges ECS accepts (bakes in whole minutes).
+fn check_ecs(p: &mut Problems, name: &str, ecs: &crate::config::Ecs) {
+    use crate::config::EcsStrategy;
+    let path = |f: &'static str| -> [&str; 4] { ["environments", name, "ecs", f] };
+    let wrong = |p: &mut Problems, key: &'static str, needs: EcsStrategy| {
+        p.add(
+            &path(key),
+            format!(
+                "environment {name:?}: ecs.{key} is set but ecs.strategy is {}",
+                ecs.strategy.as_str()
+            ),
+            format!("set `strategy: {}` or remove ecs.{key}", needs.as_str()),
+        )
+    };
+    match (&ecs.canary, ecs.strategy) {
+        (None, EcsStrategy::Canary) => p.add(
+            &path("strategy"),
+            format!("environment {name:?}: ecs.strategy is canary but ecs.canary is missing"),
+            "add `canary: {percent: 10, bake: 5m}`",
+        ),
+        (Some(_), s) if s != EcsStrategy::Canary => wrong(p, "canary", EcsStrategy::Canary),
+        _ => {}
+    }
+    match (&ecs.linear, ecs.strategy) {
+        (None, EcsStrategy::Linear) => p.add(
+            &path("strategy"),
+            format!("environment {name:?}: ecs.strategy is linear but ecs.linear is missing"),
+            "add `linear: {step_percent: 25, step_bake: 5m}`",
+        ),
+        (Some(_), s) if s != EcsStrategy::Linear => wrong(p, "linear", EcsStrategy::Linear),
+        _ => {}
+    }
+    let minutes = |p: &mut Problems, key: &'static str, field: &str, d: &crate::config::Duration| {
+        let secs = d.std().as_secs();
+        if secs % 60 != 0 || secs > 1440 * 60 {
             p.add(
-                &["environments", name, "health", "target_groups"],
-                format!("environment {name:?}: {arn:?} is not a target group ARN"),
-                "write arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID",
+                &path(key),
+                format!("environment {name:?}: ecs.{key}.{field} {d} is not a whole number of minutes up to 24h"),
+                "ECS counts bake time in whole minutes (0 to 1440), e.g. 5m",
             );
+        }
+    };
+    if let Some(c) = &ecs.canary {
+        if !(0.1..=100.0).contains(&c.percent) {
+            p.add(
+                &path("canary"),
+                format!(
+                    "environment {name:?}: ecs.canary.percent {} is outside 0.1..100",
+                    c.percent
+                ),
+                "use a share of production traffic from 0.1 to 100, e.g. 10",
+            );
+        }
+        minutes(p, "canary", "bake", &c.bake);
+    }
+    if let Some(l) = &ecs.linear {
+        if !(3.0..=100.0).contains(&l.step_percent) {
+            p.add(
+                &path("linear"),
+                format!(
+                    "environment {name:?}: ecs.linear.step_percent {} is outside 3..100",
+                    l.step_percent
+                ),
+                "use a step from 3 to 100 percent, e.g. 25",
+            );
+        }
+        minutes(p, "linear", "step_bake", &l.step_bake);
+    }
+    if ecs.keep_revisions == Some(0) {
+        p.add(
+            &path("keep_revisions"),
+            format!("environment {name:?}: ecs.keep_revisions is 0"),
+            "keep at least 1 (the service's own revision is never deregistered), or remove the key to keep all",
+        );
+    }
+    if let Some(cd) = &ecs.codedeploy {
+        for (key, value) in [
+            ("application", &cd.application),
+            ("deployment_group", &cd.deployment_group),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty() || v.len() > 100) {
+                p.add(
+                    &["environments", name, "ecs", "codedeploy", key],
+                    format!("environment {name:?}: ecs.codedeploy.{key} {value:?} is empty or over 100 characters"),
+                    "name the CodeDeploy application and deployment group (1 to 100 characters), or remove the key for the console's default",
+                );
+            }
         }
     }
 }
@@ -391,5 +492,67 @@ fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
                 "remove `branches` or change the event",
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn problems(ecs: &str) -> String {
+        let text = format!(
+            "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: eu-west-1\n    ecs:\n      cluster: c\n      service: s\n      container: app\n{ecs}"
+        );
+        match crate::config::parse(Path::new("slipway.yml"), text) {
+            Ok(_) => String::new(),
+            Err(e) => e.render(),
+        }
+    }
+
+    #[test]
+    fn each_ecs_strategy_block_belongs_to_its_strategy() {
+        assert_eq!(problems("      strategy: blue_green\n"), "");
+        assert_eq!(
+            problems("      strategy: canary\n      canary: {percent: 10, bake: 5m}\n"),
+            ""
+        );
+        let missing = problems("      strategy: canary\n");
+        assert!(
+            missing.contains("ecs.strategy is canary but ecs.canary is missing"),
+            "{missing}"
+        );
+        assert!(missing.contains("line 11"), "{missing}");
+        let stray = problems("      linear: {step_percent: 25, step_bake: 5m}\n");
+        assert!(
+            stray.contains("ecs.linear is set but ecs.strategy is rolling") && stray.contains("set `strategy: linear`"),
+            "{stray}"
+        );
+    }
+
+    #[test]
+    fn percentages_and_bakes_are_in_the_ranges_ecs_takes() {
+        let e = problems("      strategy: canary\n      canary: {percent: 0, bake: 90s}\n");
+        assert!(e.contains("ecs.canary.percent 0 is outside 0.1..100"), "{e}");
+        assert!(
+            e.contains("ecs.canary.bake 1m30s is not a whole number of minutes"),
+            "{e}"
+        );
+        let e = problems("      strategy: linear\n      linear: {step_percent: 2, step_bake: 25h}\n");
+        assert!(e.contains("step_percent 2 is outside 3..100"), "{e}");
+        assert!(e.contains("step_bake 25h"), "{e}");
+        let e = problems("      keep_revisions: 0\n");
+        assert!(e.contains("ecs.keep_revisions is 0"), "{e}");
+        let e = problems("      codedeploy: {application: \"\"}\n");
+        assert!(e.contains("ecs.codedeploy.application"), "{e}");
+    }
+
+    #[test]
+    fn test_urls_are_checked_like_urls() {
+        let text = "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n    health:\n      test_urls:\n        - url: ftp://x\n";
+        let e = crate::config::parse(Path::new("slipway.yml"), text.to_string())
+            .unwrap_err()
+            .render();
+        assert!(e.contains("health url \"ftp://x\" has scheme \"ftp\""), "{e}");
+        assert!(e.contains("line 8"), "{e}");
     }
 }

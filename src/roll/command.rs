@@ -283,6 +283,15 @@ fn ecs_request(args: &Args, job: &Job) -> Result<EcsRequest> {
             ))
         }
     };
+    if ecs.strategy != crate::config::EcsStrategy::Rolling || ecs.codedeploy.is_some() || ecs.keep_revisions.is_some() {
+        return Err(Error::input(
+            format!(
+                "ecs.strategy {}, ecs.codedeploy and ecs.keep_revisions are not available in this version of slipway",
+                ecs.strategy.as_str()
+            ),
+            "use `strategy: rolling` (the default) and remove ecs.codedeploy and ecs.keep_revisions",
+        ));
+    }
     let req = EcsRequest {
         cluster: ecs.cluster.clone(),
         service: ecs.service.clone(),

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use super::Call;
 use crate::cloud::{
-    CloudError, CloudResult, ContainerSpec, Ecs, EcsDeployment, EcsService, ErrorKind, Revision, ServiceEvent,
-    StoppedTask, TaskDefinition,
+    CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, Revision,
+    ServiceEvent, ServiceLoadBalancer, StoppedTask, TaskDefinition,
 };
 
 /// The physics of the simulated service.
@@ -42,6 +42,10 @@ pub struct EcsSettings {
     pub drain: Duration,
     /// The deployment circuit breaker, with rollback.
     pub circuit_breaker: bool,
+    /// Who deploys the service.
+    pub controller: Controller,
+    /// The service's load balancer entries.
+    pub load_balancers: Vec<ServiceLoadBalancer>,
 }
 
 impl Default for EcsSettings {
@@ -58,6 +62,8 @@ impl Default for EcsSettings {
             crash: Duration::from_secs(10),
             drain: Duration::from_secs(30),
             circuit_breaker: true,
+            controller: Controller::Ecs,
+            load_balancers: Vec::new(),
         }
     }
 }
@@ -536,6 +542,8 @@ impl Ecs for SimEcs {
                 deployments,
                 events: s.events.clone(),
                 circuit_breaker_rollback: s.s.circuit_breaker,
+                controller: s.s.controller.clone(),
+                load_balancers: s.s.load_balancers.clone(),
             }))
         })
     }

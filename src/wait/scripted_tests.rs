@@ -166,6 +166,8 @@ fn service(deployments: Vec<EcsDeployment>) -> EcsService {
             message: "(service api) has started 1 tasks".into(),
         }],
         circuit_breaker_rollback: true,
+        controller: crate::cloud::Controller::Ecs,
+        load_balancers: Vec::new(),
     }
 }
 
