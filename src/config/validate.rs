@@ -381,7 +381,7 @@ fn check_ecs(p: &mut Problems, name: &str, ecs: &crate::config::Ecs) {
     }
     let minutes = |p: &mut Problems, key: &'static str, field: &str, d: &crate::config::Duration| {
         let secs = d.std().as_secs();
-        if secs % 60 != 0 || secs > 1440 * 60 {
+        if !secs.is_multiple_of(60) || secs > 1440 * 60 {
             p.add(
                 &path(key),
                 format!("environment {name:?}: ecs.{key}.{field} {d} is not a whole number of minutes up to 24h"),
