@@ -79,6 +79,10 @@ pub struct Args {
     /// An ECS service whose deployment must complete (with --ecs-cluster).
     #[arg(long, value_name = "SERVICE", requires = "ecs_cluster")]
     pub ecs_service: Option<String>,
+    /// A CloudWatch alarm that must not go into ALARM (repeatable): watched until the
+    /// wait ends, failing it at once; with --environment, its health.alarms too.
+    #[arg(long = "alarm", value_name = "NAME")]
+    pub alarms: Vec<String>,
     /// With --ecs-service: the task definition that must end up serving.
     #[arg(long, value_name = "ARN", requires = "ecs_service")]
     pub task_definition: Option<String>,
@@ -223,6 +227,7 @@ fn request(args: &Args) -> Result<(Request, Option<aws::Target>)> {
         });
     }
     req.target_groups.extend(args.target_groups.iter().cloned());
+    req.alarms.extend(args.alarms.iter().cloned());
     if let Some(name) = &args.asg {
         req.asg = Some((name.clone(), args.launch_template_version.clone()));
     }
