@@ -142,9 +142,13 @@ impl Watcher {
         })
     }
 
-    /// Polls until `stop` fires (None) or an alarm fails, goes missing or cannot be read (Some).
+    /// Polls until `stop` fires (None) or an alarm fails, goes missing or cannot be read
+    /// (Some). The first look is one interval in: the alarms were read just before.
     pub async fn run(&self, stop: &CancellationToken) -> Option<Tripped> {
         let pacing = Pacing::new(self.poll, FOREVER);
+        if !wait::sleep_until(tokio::time::Instant::now() + pacing.next_interval(), stop).await {
+            return None;
+        }
         let tripped: Mutex<Option<String>> = Mutex::new(None);
         let (probe, slot, missing_data) = (&self.probe, &tripped, self.missing_data);
         let result = wait::until("alarms", &pacing, stop, &mut Progress::hidden(), move || async move {
