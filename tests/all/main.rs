@@ -20,6 +20,7 @@ mod help;
 mod iam;
 mod iam_enforced;
 mod lint;
+mod roll_alarms_cli;
 mod roll_alarms_sim;
 mod roll_cli;
 mod roll_ecs_moto;
