@@ -20,3 +20,5 @@ pub use progress::Progress;
 
 #[cfg(test)]
 mod scripted_tests;
+#[cfg(test)]
+mod watch_tests;

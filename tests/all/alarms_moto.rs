@@ -244,3 +244,41 @@ fn unknown_alarm_names_exit_2_listing_them_and_change_nothing() {
         );
     }
 }
+
+fn wait(endpoint: &str, args: &[&str]) -> Run {
+    run(bin("slipway-wait")
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "AKIAMOTO")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_REGION", "us-east-1"))
+}
+
+#[test]
+fn slipway_wait_watches_alarms_failing_on_alarm_and_refusing_missing_ones() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 14);
+    rt.block_on(alarm(&proxy.endpoint, "wait-ok", StateValue::Ok));
+    rt.block_on(alarm(&proxy.endpoint, "wait-bad", StateValue::Alarm));
+    let r = wait(&proxy.endpoint, &["--alarm", "wait-ok", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(json["probes"][0]["kind"], "alarm", "{json}");
+    assert_eq!(json["probes"][0]["detail"], "1/1 alarm(s) OK", "{json}");
+
+    let r = wait(&proxy.endpoint, &["--alarm", "wait-ok", "--alarm", "wait-bad"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("alarm wait-bad is ALARM since 20") && r.stderr.contains(": set by the test"),
+        "{}",
+        r.stderr
+    );
+
+    let r = wait(&proxy.endpoint, &["--alarm", "wait-ok", "--alarm", "wait-gone"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("CloudWatch alarm(s) not found: wait-gone"),
+        "{}",
+        r.stderr
+    );
+}

@@ -53,7 +53,14 @@ fn sim_alarm_after_rolls_back_naming_the_alarm() {
     let r = simulate(
         &dir,
         &config(""),
-        &["--alarm", "web-stage-5xx", "--alarm", "web-stage-extra", "--sim-alarm-after", "90s"],
+        &[
+            "--alarm",
+            "web-stage-5xx",
+            "--alarm",
+            "web-stage-extra",
+            "--sim-alarm-after",
+            "90s",
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     for text in [
@@ -73,7 +80,11 @@ fn sim_alarm_after_rolls_back_naming_the_alarm() {
 #[test]
 fn a_failure_during_the_bake_rolls_back_and_a_quiet_bake_succeeds() {
     let dir = Dir::new();
-    let r = simulate(&dir, &config("      bake: 10m\n"), &["--sim-alarm-after", "8m", "--output", "json"]);
+    let r = simulate(
+        &dir,
+        &config("      bake: 10m\n"),
+        &["--sim-alarm-after", "8m", "--output", "json"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("==> bake for 10m"), "{}", r.stderr);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
@@ -100,7 +111,11 @@ fn the_plan_lists_the_alarms_and_the_bake_and_plan_files_carry_them() {
         assert!(r.stderr.contains(text), "{text:?} missing:\n{}", r.stderr);
     }
     let plan = dir.path().join("plan.json");
-    let r = simulate(&dir, &config("      bake: 5m\n"), &["--plan-out", plan.to_str().unwrap()]);
+    let r = simulate(
+        &dir,
+        &config("      bake: 5m\n"),
+        &["--plan-out", plan.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let file: serde_json::Value = serde_json::from_str(&dir.read("plan.json")).unwrap();
     assert_eq!(file["watch"]["alarms"][1]["name"], "web-stage-latency", "{file}");
