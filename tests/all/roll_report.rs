@@ -287,7 +287,7 @@ async fn alarm_outcomes() {
         let sim = Sim::new(Settings::default(), Faults::default());
         let alarms = sim.alarms();
         alarms.put("web-5xx", initial);
-        alarms.set_all_after(Duration::from_secs(90), AlarmState::Alarm);
+        alarms.set_all_after(Duration::from_secs(60), AlarmState::Alarm);
         let mut ctx = ctx(CancellationToken::new());
         ctx.alarms = vec!["web-5xx".into()];
         ctx.alarm_port = Some(std::sync::Arc::new(alarms));
