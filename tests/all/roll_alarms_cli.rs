@@ -60,7 +60,7 @@ fn sim_alarm_after_rolls_back_naming_the_alarm() {
             "--alarm",
             "web-stage-extra",
             "--sim-alarm-after",
-            "90s",
+            "60s",
         ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
