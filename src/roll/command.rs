@@ -181,6 +181,18 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     ctx.timeout = args.timeout.unwrap_or(job.settings.health.timeout).std();
     ctx.cleanup_timeout = args.cleanup_timeout.map(Duration::std);
     watch_settings(&args, &job, &mut ctx)?;
+    if let Some(path) = &args.apply {
+        // The plan's alarms and bake are applied exactly, like its steps (the plan itself
+        // is read again, typed, by `drive`).
+        let kind = match target {
+            TargetArg::Asg => super::Target::Asg,
+            TargetArg::Ecs => super::Target::Ecs,
+        };
+        let (_, watch) = planfile::read_watched::<serde_json::Value>(path, &job.app, &job.environment, kind)?;
+        ctx.alarms = watch.alarms.iter().map(|a| a.name.clone()).collect();
+        ctx.alarms_missing_data = watch.alarms_missing_data;
+        ctx.bake = watch.bake.std();
+    }
     if args.simulate {
         // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
         tokio::time::pause();
@@ -238,12 +250,6 @@ async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: 
         .as_ref()
         .map(|path| planfile::read_watched(path, &job.app, &job.environment, T::TARGET))
         .transpose()?;
-    if let Some((_, watch)) = &stored {
-        // The plan's alarms and bake are applied exactly, like its steps.
-        ctx.alarms = watch.alarms.iter().map(|a| a.name.clone()).collect();
-        ctx.alarms_missing_data = watch.alarms_missing_data;
-        ctx.bake = watch.bake.std();
-    }
     let mode = match (args.dry_run, &args.plan_out) {
         (_, Some(_)) => Mode::PlanOut,
         (true, None) => Mode::DryRun,

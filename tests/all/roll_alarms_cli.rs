@@ -145,3 +145,28 @@ fn bad_alarm_and_bake_values_are_refused_naming_the_field() {
         assert!(r.stderr.contains(text), "{text:?} missing:\n{}", r.stderr);
     }
 }
+
+#[test]
+fn apply_watches_the_alarms_and_bakes_as_planned() {
+    let dir = Dir::new();
+    let plan = dir.path().join("plan.json");
+    let r = simulate(
+        &dir,
+        &config("      bake: 5m\n"),
+        &["--plan-out", plan.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The config no longer names the alarms or the bake; the plan does.
+    let bare = config("").replace("      alarms: [web-stage-5xx, web-stage-latency]\n", "");
+    let r = simulate(
+        &dir,
+        &bare,
+        &["--apply", plan.to_str().unwrap(), "--sim-alarm-after", "60s"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("alarm web-stage-5xx is ALARM"), "{}", r.stderr);
+    assert_eq!(outputs(&dir)["alarm"], "web-stage-5xx");
+    let r = simulate(&dir, &bare, &["--apply", plan.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("==> bake for 5m"), "{}", r.stderr);
+}
