@@ -79,13 +79,13 @@ pub struct Args {
     /// An ECS service whose deployment must complete (with --ecs-cluster).
     #[arg(long, value_name = "SERVICE", requires = "ecs_cluster")]
     pub ecs_service: Option<String>,
+    /// With --ecs-service: the task definition that must end up serving.
+    #[arg(long, value_name = "ARN", requires = "ecs_service")]
+    pub task_definition: Option<String>,
     /// A CloudWatch alarm that must not go into ALARM (repeatable): watched until the
     /// wait ends, failing it at once; with --environment, its health.alarms too.
     #[arg(long = "alarm", value_name = "NAME")]
     pub alarms: Vec<String>,
-    /// With --ecs-service: the task definition that must end up serving.
-    #[arg(long, value_name = "ARN", requires = "ecs_service")]
-    pub task_definition: Option<String>,
     /// The AWS region for probes given by flags (with --environment: the environment's).
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,

@@ -40,6 +40,9 @@ pub trait Probe: Send {
     }
 }
 
+/// How often a held gate updates its progress (the time left) when nothing is due.
+const HOLD_TICK: Duration = Duration::from_secs(15);
+
 /// A watched probe that was healthy fails after this many unhealthy looks in a row.
 pub const WATCH_MISSES: u32 = 3;
 
@@ -262,11 +265,14 @@ pub async fn gate_on(
         }
         progress.update(start.elapsed(), &line);
         let all_healthy = slots.iter().all(|s| s.report.state == ProbeState::Healthy);
+        // While held, wake now and then to show the time left even with nothing to poll.
+        let tick = (now < held).then(|| now + HOLD_TICK);
         let wake = slots
             .iter()
             .filter(|s| s.polled())
             .map(|s| s.next)
             .chain(all_healthy.then_some(held))
+            .chain(tick)
             .min()
             .unwrap_or(deadline)
             .min(deadline);
@@ -307,6 +313,9 @@ fn label(r: &ProbeReport) -> String {
 
 /// `2/3 healthy; waiting: http https://x (HTTP 503)`.
 fn summary(slots: &[Slot]) -> String {
+    if slots.is_empty() {
+        return "nothing to probe".into();
+    }
     let healthy = slots.iter().filter(|s| s.report.state == ProbeState::Healthy).count();
     let waiting: Vec<String> = slots
         .iter()
