@@ -370,8 +370,9 @@ async fn ports(
     ecs: Option<&EcsRequest>,
 ) -> Result<Ports> {
     if !args.simulate {
-        // The health URLs must show the new version before the old fleet goes.
-        if asg.is_some() {
+        // The health URLs must show the new version before the old fleet goes (ASG), and
+        // stay healthy through the bake (every target).
+        if asg.is_some() || !ctx.bake.is_zero() {
             ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
         }
         let session = JobArgs::connect(job, runner).await?;
