@@ -1,5 +1,6 @@
 //! CloudWatch alarms against moto behind the recording proxy: the adapter reads metric
-//! alarms (states, reasons, timestamps; unknown names absent; at most 100 names a call),
+//! alarms (states, reasons, timestamps; unknown names absent; at most 100 names a call;
+//! composite alarms and paging against recorded answers, which moto lacks),
 //! an alarm set to ALARM with SetAlarmState in the middle of a roll rolls it back after
 //! exactly one more DescribeAlarms call, and unknown alarm names exit 2 with no mutating
 //! call reaching moto (ECS and ASG). What reached moto is read from the proxy's log.
@@ -280,5 +281,77 @@ fn slipway_wait_watches_alarms_failing_on_alarm_and_refusing_missing_ones() {
         r.stderr.contains("CloudWatch alarm(s) not found: wait-gone"),
         "{}",
         r.stderr
+    );
+}
+
+/// Answers recorded from CloudWatch's DescribeAlarms (JSON 1.0; the proxy turns them into
+/// the SDK's CBOR): a composite alarm on the first page, a metric alarm on the second.
+fn recorded_describe_alarms(req: &crate::support::http::Request) -> Response {
+    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+    let answer = match body["NextToken"].as_str() {
+        None => serde_json::json!({
+            "CompositeAlarms": [{
+                "AlarmName": "web-health",
+                "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-health",
+                "AlarmRule": "ALARM(web-5xx) OR ALARM(web-p99)",
+                "StateValue": "ALARM",
+                "StateReason": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-5xx transitioned to ALARM at Thursday 01 January, 2026 00:01:00 UTC",
+                "StateUpdatedTimestamp": 1767225660.0
+            }],
+            "MetricAlarms": [],
+            "NextToken": "page-2"
+        }),
+        Some(_) => serde_json::json!({
+            "CompositeAlarms": [],
+            "MetricAlarms": [{
+                "AlarmName": "web-p99",
+                "StateValue": "INSUFFICIENT_DATA",
+                "StateReason": "Unchecked: Initial alarm creation",
+                "StateUpdatedTimestamp": 1767225600.0,
+                "MetricName": "TargetResponseTime",
+                "Namespace": "AWS/ApplicationELB"
+            }]
+        }),
+    };
+    Response {
+        status: 200,
+        body: answer.to_string(),
+        content_type: "application/x-amz-json-1.0",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_adapter_reads_composite_alarms_and_every_page_of_the_recorded_protocol() {
+    let server = Server::start(recorded_describe_alarms);
+    let proxy = Proxy::start(&server.url, 0.0, 15);
+    let cw = slipway::aws::cloudwatch::CloudWatchAdapter::new(&config(&proxy.endpoint).await);
+    let names = vec!["web-health".to_string(), "web-p99".to_string()];
+    let found = cw.describe(&names).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        (found[0].name.as_str(), &found[0].state, found[0].composite),
+        ("web-health", &AlarmState::Alarm, true)
+    );
+    assert_eq!(found[0].updated.as_deref(), Some("2026-01-01T00:01:00Z"));
+    assert!(found[0].reason.contains("web-5xx transitioned to ALARM"));
+    assert_eq!(
+        (found[1].name.as_str(), &found[1].state, found[1].composite),
+        ("web-p99", &AlarmState::InsufficientData, false)
+    );
+    let sent: Vec<serde_json::Value> = server
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 2, "two pages");
+    assert_eq!(sent[0]["AlarmNames"], serde_json::json!(["web-health", "web-p99"]));
+    assert_eq!(
+        sent[0]["AlarmTypes"],
+        serde_json::json!(["MetricAlarm", "CompositeAlarm"])
+    );
+    assert_eq!(sent[1]["NextToken"], "page-2");
+    assert_eq!(
+        server.requests()[0].headers["x-amz-target"],
+        "GraniteServiceVersion20100801.DescribeAlarms"
     );
 }
