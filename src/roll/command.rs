@@ -425,6 +425,7 @@ async fn ports(
     }
     let sim = Sim::new(settings, faults);
     simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
+    sim.alarms().throttle(args.sim_throttle, 1);
     let ports = sim::ports(&sim, &SimEcs::new(ecs_settings, ecs_faults));
     ctx.alarm_port = Some(ports.alarms.clone());
     Ok(ports)

@@ -1,6 +1,7 @@
 //! Simulated CloudWatch alarms: named alarms whose state a test (or `--sim-alarm-after`)
 //! sets, now or at a virtual instant, behind the `Alarms` port. Every DescribeAlarms call
-//! is counted with its virtual time, so a test can measure how often the roll looks.
+//! is counted with its virtual time, so a test can measure how often the roll looks; a
+//! share of calls can be throttled.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -8,9 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::primitives::{DateTime, DateTimeFormat};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::cloud::{Alarm, AlarmState, Alarms, CloudResult};
+use crate::cloud::{Alarm, AlarmState, Alarms, CloudError, CloudResult, ErrorKind};
 
 /// The wall-clock time the simulator's virtual clock starts at (2026-01-01T00:00:00Z).
 const EPOCH: i64 = 1_767_225_600;
@@ -34,6 +37,9 @@ struct Inner {
     scheduled: Vec<(Instant, AlarmState)>,
     /// Virtual seconds of each DescribeAlarms call.
     calls: Vec<f64>,
+    /// Share of calls answered with a throttling error.
+    throttle: f64,
+    rng: StdRng,
 }
 
 impl Default for SimAlarms {
@@ -50,6 +56,8 @@ impl SimAlarms {
                 alarms: BTreeMap::new(),
                 scheduled: Vec::new(),
                 calls: Vec::new(),
+                throttle: 0.0,
+                rng: StdRng::seed_from_u64(1),
             })),
         }
     }
@@ -81,6 +89,13 @@ impl SimAlarms {
         let mut inner = self.lock();
         let at = inner.start + after;
         inner.scheduled.push((at, state));
+    }
+
+    /// From now on, answer `share` of the calls with a throttling error.
+    pub fn throttle(&self, share: f64, seed: u64) {
+        let mut inner = self.lock();
+        inner.throttle = share;
+        inner.rng = StdRng::seed_from_u64(seed);
     }
 
     /// The virtual instant (seconds since the start) of every DescribeAlarms call.
@@ -123,6 +138,15 @@ impl Alarms for SimAlarms {
         inner.advance(now);
         let at = (now - inner.start).as_secs_f64();
         inner.calls.push(at);
+        let roll: f64 = inner.rng.random();
+        if roll < inner.throttle {
+            return Err(CloudError::new(
+                ErrorKind::Throttled,
+                "DescribeAlarms",
+                Some("Throttling"),
+                "Rate exceeded",
+            ));
+        }
         let start = inner.start;
         Ok(names
             .iter()

@@ -43,6 +43,8 @@ struct Scenario {
     cancel_at: Option<Duration>,
     /// Alarm names watched (default: the one alarm).
     names: Vec<String>,
+    /// Share of DescribeAlarms calls throttled.
+    throttle: f64,
 }
 
 impl Scenario {
@@ -55,6 +57,7 @@ impl Scenario {
             bake: Duration::ZERO,
             cancel_at: None,
             names: vec![ALARM.to_string()],
+            throttle: 0.0,
         }
     }
 }
@@ -113,6 +116,7 @@ async fn run(s: &Scenario) -> Ran {
     let ecs = SimEcs::new(EcsSettings::default(), EcsFaults::default());
     let alarms = asg.alarms();
     alarms.put(ALARM, s.initial.clone());
+    alarms.throttle(s.throttle, 7);
     if let Some((at, state)) = &s.flip {
         alarms.set_all_after(*at, state.clone());
     }
@@ -285,6 +289,21 @@ async fn a_quiet_bake_succeeds_after_the_bake_time_polling_at_most_every_poll_in
             per_minute >= 60.0 / (POLL.as_secs_f64() * 1.1) - 1.0,
             "{kind:?}: {per_minute}/min: the bake is watched too"
         );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_alarm_reads_are_retried_and_an_alarm_still_rolls_back() {
+    for kind in [Kind::Surge, Kind::Ecs] {
+        let total = clean_duration(kind).await;
+        let mut s = Scenario::new(kind);
+        s.throttle = 0.5;
+        let ran = run(&s).await;
+        assert_eq!(ran.code, 0, "{kind:?}: throttling is not a failure: {}", ran.error);
+        s.flip = Some((total / 2, AlarmState::Alarm));
+        let ran = run(&s).await;
+        assert_eq!(ran.outcome.result, Verdict::RolledBack, "{kind:?}: {}", ran.error);
+        assert_eq!(ran.outcome.alarm.as_deref(), Some(ALARM));
     }
 }
 
