@@ -170,3 +170,27 @@ fn apply_watches_the_alarms_and_bakes_as_planned() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("==> bake for 5m"), "{}", r.stderr);
 }
+
+#[test]
+fn an_alarm_already_in_alarm_refuses_the_roll_and_the_dry_run_says_so() {
+    let dir = Dir::new();
+    let r = simulate(&dir, &config(""), &["--sim-alarm-after", "0s", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("the roll would be refused now: alarm web-stage-5xx is ALARM since 2026-01-01T00:00:00Z"),
+        "{}",
+        r.stderr
+    );
+    let r = simulate(&dir, &config(""), &["--sim-alarm-after", "0s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("refusing to roll while it is"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("==> set the group's launch template"),
+        "nothing changed: {}",
+        r.stderr
+    );
+    let out = outputs(&dir);
+    assert_eq!(out["result"], "refused");
+    assert_eq!(out["alarm"], "web-stage-5xx");
+}
