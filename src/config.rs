@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
-pub use validate::role_account;
+pub use validate::{role_account, MAX_ALARM_NAME, MAX_BAKE};
 
 use crate::error::{Error, Location, Result};
 use crate::trigger::TriggerRule;
@@ -308,6 +308,31 @@ pub struct Health {
     /// A target unhealthy for this long fails the wait at once instead of at the timeout.
     #[serde(default = "default_unhealthy_grace")]
     pub unhealthy_grace: Duration,
+    /// CloudWatch alarms (metric or composite, by name) watched from a roll's first
+    /// change until the end of its bake: one in ALARM fails the roll, which rolls back.
+    /// Names that do not exist, or an alarm already in ALARM, refuse the roll before any
+    /// change. slipway-wait watches them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// What an alarm in INSUFFICIENT_DATA means: `ignore` (the default) or `fail`.
+    #[serde(default)]
+    pub alarms_missing_data: MissingData,
+    /// After the new version takes all traffic, keep watching the alarms and the health
+    /// URLs this long before the roll counts as done (a failure then still rolls back);
+    /// 0 (the default) means no bake. At most 48h.
+    #[serde(default)]
+    pub bake: Duration,
+}
+
+/// What an alarm without enough data means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingData {
+    /// INSUFFICIENT_DATA is not a failure.
+    #[default]
+    Ignore,
+    /// INSUFFICIENT_DATA fails like ALARM.
+    Fail,
 }
 
 impl Default for Health {
@@ -321,6 +346,9 @@ impl Default for Health {
             target_groups: Vec::new(),
             min_healthy_targets: default_min_targets(),
             unhealthy_grace: default_unhealthy_grace(),
+            alarms: Vec::new(),
+            alarms_missing_data: MissingData::default(),
+            bake: Duration::default(),
         }
     }
 }

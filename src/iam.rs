@@ -266,6 +266,18 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
             vec!["*".into()],
         ));
     }
+    if !env.health.alarms.is_empty() {
+        // Rolls and slipway-wait read the alarms (an instance refresh given them too).
+        out.push(statement(
+            "AlarmsRead",
+            &["cloudwatch:DescribeAlarms"],
+            env.health
+                .alarms
+                .iter()
+                .map(|name| format!("arn:aws:cloudwatch:{region}:{account}:alarm:{name}"))
+                .collect(),
+        ));
+    }
     if env.asg.is_some() {
         // The surge strategy drains old instances from the group's target groups.
         let groups: Vec<String> = if env.health.target_groups.is_empty() {
@@ -348,6 +360,7 @@ mod tests {
             format!(r"^arn:aws:ec2:{r}:{a}:(instance|volume|network-interface|security-group|subnet|key-pair)/\*$"),
             format!(r"^arn:aws:ec2:{r}::(image|snapshot)/\*$"),
             format!(r"^arn:aws:elasticloadbalancing:{r}:{a}:targetgroup/([A-Za-z0-9-]+/[0-9a-f]+|\*)$"),
+            format!(r"^arn:aws:cloudwatch:{r}:{a}:alarm:[^:]+$"),
         ];
         arn == "*" || shapes.iter().any(|s| regex::Regex::new(s).unwrap().is_match(arn))
     }
@@ -358,6 +371,7 @@ mod tests {
             "    ecr: { repository: team/web }\n    ecs: { cluster: web-prod, service: web, container: app }\n",
             "    ecs: { cluster: \"arn:aws:ecs:eu-west-1:123456789012:cluster/web-prod\", service: web, container: app }\n",
             "    asg: { name: web-prod, launch_template: lt-0123456789abcdef0 }\n    health:\n      target_groups: [\"arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef\"]\n",
+            "    ecs: { cluster: web-prod, service: web, container: app }\n    health:\n      alarms: [web-prod-5xx]\n",
             "    asg: { name: web-prod, launch_template: web }\n",
             "    asg: { name: web-prod }\n",
         ];
@@ -391,6 +405,35 @@ mod tests {
                     .map(|a| a.as_str().unwrap().to_string())
             })
             .collect()
+    }
+
+    #[test]
+    fn alarms_get_describe_alarms_on_exactly_those_alarms() {
+        let p = policies(
+            &loaded(
+                "    ecs: { cluster: c, service: s, container: a }\n    health:\n      alarms: [web-5xx, web-p99]\n",
+            ),
+            "prod",
+            None,
+        )
+        .unwrap();
+        assert!(actions(&p).iter().any(|a| a == "cloudwatch:DescribeAlarms"));
+        let statements = p.permissions_policy["Statement"].as_array().unwrap();
+        let read = statements.iter().find(|s| s["Sid"] == "AlarmsRead").unwrap();
+        assert_eq!(
+            read["Resource"],
+            serde_json::json!([
+                format!("arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:web-5xx"),
+                format!("arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:web-p99")
+            ])
+        );
+        let none = policies(
+            &loaded("    ecs: { cluster: c, service: s, container: a }\n"),
+            "prod",
+            None,
+        )
+        .unwrap();
+        assert!(!actions(&none).iter().any(|a| a.starts_with("cloudwatch:")));
     }
 
     #[test]

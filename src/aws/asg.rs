@@ -8,7 +8,9 @@ use aws_sdk_autoscaling::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::operation::describe_instance_refreshes::DescribeInstanceRefreshesError;
 use aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupError;
-use aws_sdk_autoscaling::types::{DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences};
+use aws_sdk_autoscaling::types::{
+    AlarmSpecification, DesiredConfiguration, LaunchTemplateSpecification, RefreshPreferences,
+};
 use aws_sdk_autoscaling::Client;
 
 use super::to_cloud;
@@ -236,6 +238,12 @@ impl AutoScaling for AsgAdapter {
             .set_instance_warmup(spec.instance_warmup)
             .skip_matching(spec.skip_matching)
             .auto_rollback(spec.auto_rollback)
+            .set_alarm_specification((!spec.alarms.is_empty()).then(|| {
+                AlarmSpecification::builder()
+                    .set_alarms(Some(spec.alarms.clone()))
+                    .build()
+            }))
+            .set_bake_time(spec.bake_time)
             .build();
         let out = self
             .client

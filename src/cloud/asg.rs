@@ -74,6 +74,14 @@ pub struct RefreshSpec {
     pub instance_warmup: Option<i32>,
     pub skip_matching: bool,
     pub auto_rollback: bool,
+    /// CloudWatch alarms the refresh watches itself (AlarmSpecification): one in ALARM
+    /// rolls it back, even when slipway is no longer running.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// Seconds the refresh holds (Baking) after replacing the last instance, watching the
+    /// alarms, before it is Successful (BakeTime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_time: Option<i32>,
 }
 
 /// An instance refresh.

@@ -5,6 +5,7 @@
 //! Types here are slipway's own model of the few fields the jobs read, so plans can be
 //! serialised and the simulator stays small.
 
+pub mod alarms;
 pub mod asg;
 pub mod ec2;
 pub mod ecr;
@@ -16,6 +17,7 @@ pub mod templates;
 use std::fmt;
 use std::sync::Arc;
 
+pub use alarms::{Alarm, Alarms};
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
 pub use ec2::{Ec2, Image, LaunchTemplate, NewVersion};
 pub use ecs::{
@@ -23,7 +25,9 @@ pub use ecs::{
     TaskDefinition,
 };
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
-pub use states::{Controller, DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState};
+pub use states::{
+    AlarmState, Controller, DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState,
+};
 pub use templates::{LaunchTemplates, TemplateVersion};
 
 /// One implementation of every port a roll or a wait uses: the AWS adapters
@@ -34,6 +38,8 @@ pub struct Ports {
     pub elb: Arc<dyn LoadBalancing>,
     pub ecs: Arc<dyn Ecs>,
     pub templates: Arc<dyn LaunchTemplates>,
+    /// CloudWatch alarms, watched while a roll runs and bakes.
+    pub alarms: Arc<dyn Alarms>,
 }
 
 /// What kind of failure a cloud call had; callers branch on it.

@@ -1,5 +1,5 @@
 //! AWS states as enums: instance lifecycle and health, target health, instance refresh
-//! status, ECS deployment status and rollout state. Each has an explicit `Unknown` arm
+//! status, ECS deployment status and rollout state, CloudWatch alarm state. Each has an explicit `Unknown` arm
 //! holding a value AWS may add later, so code matches states exhaustively and decides on
 //! purpose what an unknown one means, instead of comparing strings.
 
@@ -172,6 +172,15 @@ aws_state! {
         Ecs = "ECS",
         CodeDeploy = "CODE_DEPLOY",
         External = "EXTERNAL",
+    }
+}
+
+aws_state! {
+    /// A CloudWatch alarm's state.
+    AlarmState {
+        Ok = "OK",
+        Alarm = "ALARM",
+        InsufficientData = "INSUFFICIENT_DATA",
     }
 }
 

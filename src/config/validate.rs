@@ -250,7 +250,47 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
     }
 }
 
+/// The longest bake: what an instance refresh's BakeTime accepts (172800 seconds).
+pub const MAX_BAKE: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
+
+/// The longest CloudWatch alarm name.
+pub const MAX_ALARM_NAME: usize = 255;
+
+fn check_alarms(p: &mut Problems, name: &str, env: &Environment) {
+    let field = ["environments", name, "health", "alarms"];
+    let mut seen = std::collections::BTreeSet::new();
+    for alarm in &env.health.alarms {
+        if alarm.trim().is_empty() || alarm.chars().count() > MAX_ALARM_NAME {
+            p.add(
+                &field,
+                format!(
+                    "environment {name:?}: health.alarms has a name of {} characters",
+                    alarm.chars().count()
+                ),
+                format!("CloudWatch alarm names have 1 to {MAX_ALARM_NAME} characters; write the alarm's name"),
+            );
+        } else if !seen.insert(alarm.as_str()) {
+            p.add(
+                &field,
+                format!("environment {name:?}: health.alarms lists {alarm:?} twice"),
+                "list each alarm once",
+            );
+        }
+    }
+    if env.health.bake.std() > MAX_BAKE {
+        p.add(
+            &["environments", name, "health", "bake"],
+            format!(
+                "environment {name:?}: health.bake {} is longer than 48h",
+                env.health.bake
+            ),
+            "use 0 (no bake) to 48h, the longest bake an instance refresh accepts",
+        );
+    }
+}
+
 fn check_health(p: &mut Problems, name: &str, env: &Environment) {
+    check_alarms(p, name, env);
     check_urls(p, name, "urls", &env.health.urls);
     check_urls(p, name, "test_urls", &env.health.test_urls);
     for arn in &env.health.target_groups {

@@ -1,12 +1,15 @@
-//! What a roll carries while it runs (cancellation, progress, pacing, extra probes) and
+//! What a roll carries while it runs (cancellation, progress, pacing, extra probes,
+//! alarms, bake time) and
 //! cloud calls retried through the polling engine when throttled or failing with a 5xx.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cloud::{CloudError, CloudResult, ErrorKind};
+use crate::cloud::{Alarms, CloudError, CloudResult, ErrorKind};
+use crate::config::MissingData;
 use crate::error::{Error, Result};
 use crate::github::commands;
 use crate::signal::Pending;
@@ -31,6 +34,17 @@ pub struct Ctx {
     /// Extra health probes (e.g. health URLs showing the new version), run once the
     /// new instances are healthy.
     pub probes: Vec<Box<dyn Probe>>,
+    /// CloudWatch alarms watched from the first change until the end of the bake
+    /// (health.alarms and --alarm, deduplicated). Targets whose platform can watch
+    /// alarms itself pass them on too.
+    pub alarms: Vec<String>,
+    /// Whether an alarm in INSUFFICIENT_DATA fails the roll.
+    pub alarms_missing_data: MissingData,
+    /// The alarms port (None: no alarms can be watched; `alarms` must then be empty).
+    pub alarm_port: Option<Arc<dyn Alarms>>,
+    /// How long the new version is watched (alarms and `probes`) after it takes all
+    /// traffic; zero: no bake.
+    pub bake: Duration,
     /// No phase lines on stderr.
     pub quiet: bool,
     /// Inside GitHub Actions: phases are `::group::`s.
@@ -48,6 +62,10 @@ impl Ctx {
             timeout: Duration::from_secs(600),
             cleanup_timeout: None,
             probes: Vec::new(),
+            alarms: Vec::new(),
+            alarms_missing_data: MissingData::default(),
+            alarm_port: None,
+            bake: Duration::ZERO,
             quiet: false,
             actions: false,
             in_group: false,

@@ -9,7 +9,7 @@ use super::simulate::{self, SimFlags};
 use super::{planfile, report, Ctx, Mode, Rollout};
 use crate::cli::{self, Output};
 use crate::cloud::Ports;
-use crate::config::{Duration, Strategy};
+use crate::config::{Duration, Strategy, MAX_ALARM_NAME, MAX_BAKE};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
 use crate::signal::{self, Pending};
@@ -74,6 +74,15 @@ pub struct Args {
     /// the event it waits for).
     #[arg(long, default_value = "2s", value_name = "DURATION")]
     pub poll_interval: Duration,
+    /// A CloudWatch alarm to watch from the first change until the end of the bake, beside
+    /// the environment's health.alarms (repeatable); one in ALARM fails the roll, which
+    /// rolls back.
+    #[arg(long = "alarm", value_name = "NAME")]
+    pub alarms: Vec<String>,
+    /// Keep watching the alarms and health URLs this long once the new version takes all
+    /// traffic (a failure then still rolls back); default: the environment's health.bake.
+    #[arg(long, value_name = "DURATION")]
+    pub bake: Option<Duration>,
     /// Discover and print the plan; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -100,6 +109,9 @@ pub struct Args {
     /// image's tasks crash).
     #[arg(long, requires = "simulate")]
     pub sim_fail_new_version: bool,
+    /// --simulate: every alarm goes into ALARM at this virtual time (they start OK).
+    #[arg(long, value_name = "DURATION", requires = "simulate")]
+    pub sim_alarm_after: Option<Duration>,
     /// --simulate: share of API calls throttled (0 to 0.95).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate", value_parser = parse_rate)]
     pub sim_throttle: f64,
@@ -168,13 +180,30 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     ctx.poll = args.poll_interval.std();
     ctx.timeout = args.timeout.unwrap_or(job.settings.health.timeout).std();
     ctx.cleanup_timeout = args.cleanup_timeout.map(Duration::std);
+    watch_settings(&args, &job, &mut ctx)?;
+    if let Some(path) = &args.apply {
+        // The plan's alarms and bake are applied exactly, like its steps (the plan itself
+        // is read again, typed, by `drive`).
+        let kind = match target {
+            TargetArg::Asg => super::Target::Asg,
+            TargetArg::Ecs => super::Target::Ecs,
+        };
+        let (_, watch) = planfile::read_watched::<serde_json::Value>(path, &job.app, &job.environment, kind)?;
+        ctx.alarms = watch.alarms.iter().map(|a| a.name.clone()).collect();
+        ctx.alarms_missing_data = watch.alarms_missing_data;
+        ctx.bake = watch.bake.std();
+    }
     if args.simulate {
         // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
         tokio::time::pause();
     }
     match target {
         TargetArg::Asg => {
-            let req = asg_request(&args, &job)?;
+            let mut req = asg_request(&args, &job)?;
+            // A refresh watches the alarms and bakes itself too, so a rollback happens
+            // even if this runner dies.
+            req.alarms = ctx.alarms.clone();
+            req.bake = Some(ctx.bake);
             let ports = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
             drive(&AsgRollout::new(ports, req), &args, &job, runner, &mut ctx).await
         }
@@ -186,16 +215,40 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     }
 }
 
+/// The alarms (health.alarms and --alarm, each once) and the bake (--bake or health.bake).
+fn watch_settings(args: &Args, job: &Job, ctx: &mut Ctx) -> Result<()> {
+    let health = &job.settings.health;
+    for name in &args.alarms {
+        if name.trim().is_empty() || name.chars().count() > MAX_ALARM_NAME {
+            return Err(Error::input(
+                format!("--alarm {name:?} is not an alarm name"),
+                format!("CloudWatch alarm names have 1 to {MAX_ALARM_NAME} characters"),
+            ));
+        }
+    }
+    ctx.alarms = super::watch::dedup(health.alarms.iter().chain(&args.alarms).cloned());
+    ctx.alarms_missing_data = health.alarms_missing_data;
+    let bake = args.bake.unwrap_or(health.bake);
+    if bake.std() > MAX_BAKE {
+        return Err(Error::input(
+            format!("--bake {bake} is longer than 48h"),
+            "use 0 (no bake) to 48h, the longest bake an instance refresh accepts",
+        ));
+    }
+    ctx.bake = bake.std();
+    Ok(())
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
     serde_json::to_value(v).map_err(|e| Error::failed(e.to_string()))
 }
 
 /// The one driver, for any target: plan file or roll, then outputs, summary and report.
 async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Result<()> {
-    let stored: Option<T::Plan> = args
+    let stored: Option<(T::Plan, super::watch::Watch)> = args
         .apply
         .as_ref()
-        .map(|path| planfile::read(path, &job.app, &job.environment, T::TARGET))
+        .map(|path| planfile::read_watched(path, &job.app, &job.environment, T::TARGET))
         .transpose()?;
     let mode = match (args.dry_run, &args.plan_out) {
         (_, Some(_)) => Mode::PlanOut,
@@ -203,19 +256,24 @@ async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: 
         (false, None) => Mode::Roll,
     };
     let finished = match &stored {
-        Some(plan) => super::apply(t, plan, ctx).await,
+        Some((plan, _)) => super::apply(t, plan, ctx).await,
         None => super::roll(t, mode, ctx).await,
     };
     let (outcome, result) = (&finished.outcome, finished.result);
     if let (Some(path), Some(plan)) = (&args.plan_out, &finished.plan) {
-        planfile::write(path, &job.app, &job.environment, T::TARGET, plan)?;
+        planfile::write_watched(path, &job.app, &job.environment, T::TARGET, plan, &finished.watch)?;
         eprintln!("plan written to {}", path.display());
     }
     runner.set_outputs(&report::outputs(outcome))?;
     runner.add_summary(&report::markdown(outcome))?;
     // The report goes to stderr in both modes; JSON adds the document on stdout.
     match (&finished.plan, mode) {
-        (Some(plan), Mode::DryRun | Mode::PlanOut) => eprint!("{}", t.plan_text(plan)),
+        (Some(plan), Mode::DryRun | Mode::PlanOut) => {
+            eprint!("{}{}", t.plan_text(plan), finished.watch.text());
+            if let Some(alarm) = super::watch::refusing(&finished.watch) {
+                eprintln!("  the roll would be refused now: {}", alarm.describe());
+            }
+        }
         (_, Mode::DryRun | Mode::PlanOut) => {}
         (_, Mode::Roll) => eprint!("{}", report::text(outcome)),
     }
@@ -223,6 +281,9 @@ async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: 
         let mut value = to_json(outcome)?;
         if let Some(plan) = &finished.plan {
             value["plan"] = to_json(plan)?;
+        }
+        if !finished.watch.is_empty() {
+            value["watch"] = to_json(&finished.watch)?;
         }
         value["simulated"] = args.simulate.into();
         cli::print_json(&value)?;
@@ -318,12 +379,15 @@ async fn ports(
     ecs: Option<&EcsRequest>,
 ) -> Result<Ports> {
     if !args.simulate {
-        // The health URLs must show the new version before the old fleet goes.
-        if asg.is_some() {
+        // The health URLs must show the new version before the old fleet goes (ASG), and
+        // stay healthy through the bake (every target).
+        if asg.is_some() || !ctx.bake.is_zero() {
             ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
         }
         let session = JobArgs::connect(job, runner).await?;
-        return Ok(aws::ports(&session.config));
+        let ports = aws::ports(&session.config);
+        ctx.alarm_port = Some(ports.alarms.clone());
+        return Ok(ports);
     }
     let flags = SimFlags {
         fleet: args.sim_fleet,
@@ -368,8 +432,10 @@ async fn ports(
             settings.group, settings.fleet
         );
     }
-    Ok(sim::ports(
-        &Sim::new(settings, faults),
-        &SimEcs::new(ecs_settings, ecs_faults),
-    ))
+    let sim = Sim::new(settings, faults);
+    simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
+    sim.alarms().throttle(args.sim_throttle, 1);
+    let ports = sim::ports(&sim, &SimEcs::new(ecs_settings, ecs_faults));
+    ctx.alarm_port = Some(ports.alarms.clone());
+    Ok(ports)
 }

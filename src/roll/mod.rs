@@ -2,8 +2,8 @@
 //! in `ecs`) implements `Rollout`: read-only discovery builds a plan, the driver carries
 //! it out step by step, and on failure, timeout or a signal it asks the target to clean
 //! up, then reports one typed `Outcome`. Dry runs, plan files (`--plan-out`/`--apply`
-//! with the drift check), the busy check, signals, the deadline and reports live here
-//! once, for every target.
+//! with the drift check), the busy check, the alarm gate and the bake (`watch`), signals,
+//! the deadline and reports live here once, for every target.
 
 pub mod asg;
 pub mod calls;
@@ -13,6 +13,7 @@ pub mod outcome;
 pub mod planfile;
 pub mod report;
 pub mod simulate;
+pub mod watch;
 
 use std::future::Future;
 use std::time::Duration;
@@ -92,6 +93,13 @@ pub trait Rollout: Sync {
     /// What the cleanup did, one line per action.
     fn cleanup_log(&self, run: &Self::Run) -> Vec<String>;
 
+    /// The step before which the bake runs (`steps(plan)`, the default: after the last).
+    /// A target whose last steps remove the old version (surge) bakes before them, so
+    /// the old version still serves and is what a failed bake rolls back to.
+    fn bake_point(&self, plan: &Self::Plan) -> usize {
+        self.steps(plan)
+    }
+
     /// The verdict of a run that finished every step (Succeeded, or Registered when the
     /// plan stops before changing what serves).
     fn completed(&self, _plan: &Self::Plan, _run: &Self::Run) -> Verdict {
@@ -111,6 +119,8 @@ pub fn cleanup_timeout(timeout: Duration) -> Duration {
 /// succeed, the error that stopped it (with how the cleanup left things).
 pub struct Finished<P> {
     pub plan: Option<P>,
+    /// The alarms (as read before any change) and the bake.
+    pub watch: watch::Watch,
     pub outcome: Outcome,
     pub result: Result<()>,
 }
@@ -166,18 +176,38 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
         let outcome = outcome_of(t, Some(plan), Some(&run), Verdict::Unchanged, (None, None), start);
         return (outcome, Ok(()));
     }
-    let mut failure = None;
-    for n in 0..t.steps(plan) {
-        ctx.pending.set(t.left_to_do(plan, &run));
-        if ctx.cancel.is_cancelled() {
-            failure = Some(Error::interrupted(Some(format!("before step {}", n + 1))));
-            break;
+    // The alarms are watched beside the steps and the bake: a failing alarm cancels the
+    // steps' token, and its error replaces the interruption that follows.
+    let parent = ctx.cancel.clone();
+    let steps_cancel = parent.child_token();
+    let stop = parent.child_token();
+    ctx.cancel = steps_cancel.clone();
+    let watcher = watch::Watcher::of(ctx);
+    let body = async {
+        let failure = steps(t, plan, ctx, &mut run).await;
+        stop.cancel();
+        failure
+    };
+    let watching = async {
+        let tripped = match &watcher {
+            Some(w) => w.run(&stop).await,
+            None => None,
+        };
+        if tripped.is_some() {
+            steps_cancel.cancel();
         }
-        if let Err(e) = t.step(plan, n, ctx, &mut run).await {
-            failure = Some(e);
-            break;
+        tripped
+    };
+    let (failure, tripped) = tokio::join!(body, watching);
+    ctx.cancel = parent;
+    let mut alarm = None;
+    let failure = match tripped {
+        Some(tripped) => {
+            alarm = tripped.alarm;
+            Some(tripped.error)
         }
-    }
+        None => failure,
+    };
     // What stopped the roll (not a cleanup's failure after it) decides `stopped_by`.
     let stopped_by = failure.as_ref().map(Stop::of);
     let (verdict, result) = match failure {
@@ -216,7 +246,34 @@ pub async fn execute<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> (Outco
         (result.as_ref().err(), stopped_by),
         start,
     );
+    let outcome = Outcome { alarm, ..outcome };
     (outcome, result)
+}
+
+/// The steps in order, with the bake at the target's bake point; the first failure.
+async fn steps<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx, run: &mut T::Run) -> Option<Error> {
+    let count = t.steps(plan);
+    let bake_at = t.bake_point(plan).min(count);
+    for n in 0..=count {
+        // No bake when nothing that serves changed (ECS --register-only).
+        if n == bake_at && !ctx.bake.is_zero() && t.completed(plan, run) == Verdict::Succeeded {
+            ctx.pending.set(t.left_to_do(plan, run));
+            if let Err(e) = watch::bake(ctx).await {
+                return Some(e);
+            }
+        }
+        if n == count {
+            break;
+        }
+        ctx.pending.set(t.left_to_do(plan, run));
+        if ctx.cancel.is_cancelled() {
+            return Some(Error::interrupted(Some(format!("before step {}", n + 1))));
+        }
+        if let Err(e) = t.step(plan, n, ctx, run).await {
+            return Some(e);
+        }
+    }
+    None
 }
 
 /// What the driver is asked to do with a target.
@@ -230,7 +287,9 @@ pub enum Mode {
     PlanOut,
 }
 
-/// Discovery (after the busy check), then the plan carried out, or only returned.
+/// Discovery (after the busy check) and the alarms read, then the plan carried out, or
+/// only returned. Alarms that do not exist refuse every mode (bad input); an alarm
+/// already failing refuses a roll (a dry run shows it).
 pub async fn roll<T: Rollout>(t: &T, mode: Mode, ctx: &mut Ctx) -> Finished<T::Plan> {
     let start = Instant::now();
     let discovered = match idle(t, ctx).await {
@@ -239,7 +298,11 @@ pub async fn roll<T: Rollout>(t: &T, mode: Mode, ctx: &mut Ctx) -> Finished<T::P
     };
     let plan = match discovered {
         Ok(plan) => plan,
-        Err(e) => return refused(t, None, e, start),
+        Err(e) => return refused(t, None, watch::Watch::default(), e, start),
+    };
+    let watch = match watch::read(ctx).await {
+        Ok(watch) => watch,
+        Err(e) => return refused(t, Some(plan), watch::Watch::default(), e, start),
     };
     match mode {
         Mode::DryRun | Mode::PlanOut => {
@@ -251,25 +314,49 @@ pub async fn roll<T: Rollout>(t: &T, mode: Mode, ctx: &mut Ctx) -> Finished<T::P
             let outcome = outcome_of(t, Some(&plan), None, verdict, (None, None), start);
             Finished {
                 plan: Some(plan),
+                watch,
                 outcome,
                 result: Ok(()),
             }
         }
-        Mode::Roll => {
-            ctx.say(t.plan_text(&plan).trim_end());
-            let (outcome, result) = execute(t, &plan, ctx).await;
-            Finished {
-                plan: Some(plan),
-                outcome,
-                result,
-            }
-        }
+        Mode::Roll => carry_out(t, plan, watch, ctx, start).await,
+    }
+}
+
+/// Refuses when an alarm is already failing, otherwise carries out the plan.
+async fn carry_out<T: Rollout>(
+    t: &T,
+    plan: T::Plan,
+    watch: watch::Watch,
+    ctx: &mut Ctx,
+    start: Instant,
+) -> Finished<T::Plan> {
+    ctx.say(format!("{}{}", t.plan_text(&plan), watch.text()).trim_end());
+    if let Some(alarm) = watch::refusing(&watch) {
+        let name = alarm.name.clone();
+        let e = watch::refusal(alarm);
+        let mut finished = refused(t, Some(plan), watch, e, start);
+        finished.outcome.alarm = Some(name);
+        return finished;
+    }
+    let (outcome, result) = execute(t, &plan, ctx).await;
+    Finished {
+        plan: Some(plan),
+        watch,
+        outcome,
+        result,
     }
 }
 
 /// Stopped before the plan was carried out: refused (bad input, a busy fleet, drift, a
-/// failed read), or aborted by a signal or the deadline.
-fn refused<T: Rollout>(t: &T, plan: Option<T::Plan>, e: Error, start: Instant) -> Finished<T::Plan> {
+/// failed read, an alarm), or aborted by a signal or the deadline.
+fn refused<T: Rollout>(
+    t: &T,
+    plan: Option<T::Plan>,
+    watch: watch::Watch,
+    e: Error,
+    start: Instant,
+) -> Finished<T::Plan> {
     let verdict = match Stop::of(&e) {
         Stop::BadInput | Stop::Failure => Verdict::Refused,
         Stop::Interrupted | Stop::TimedOut => Verdict::Aborted,
@@ -277,13 +364,15 @@ fn refused<T: Rollout>(t: &T, plan: Option<T::Plan>, e: Error, start: Instant) -
     let outcome = outcome_of(t, plan.as_ref(), None, verdict, (Some(&e), Some(Stop::of(&e))), start);
     Finished {
         plan,
+        watch,
         outcome,
         result: Err(e),
     }
 }
 
 /// `--apply`: discovers again, refuses (bad input, with a diff) when the fleet drifted
-/// from what the plan assumed, and otherwise carries out exactly the plan.
+/// from what the plan assumed, reads the alarms again, and otherwise carries out exactly
+/// the plan.
 pub async fn apply<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> Finished<T::Plan> {
     let start = Instant::now();
     let checked = match t.rediscover(plan, ctx).await {
@@ -291,13 +380,11 @@ pub async fn apply<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx) -> Finished
         Err(e) => Err(e),
     };
     if let Err(e) = checked {
-        return refused(t, Some(plan.clone()), e, start);
+        return refused(t, Some(plan.clone()), watch::Watch::default(), e, start);
     }
-    ctx.say(t.plan_text(plan).trim_end());
-    let (outcome, result) = execute(t, plan, ctx).await;
-    Finished {
-        plan: Some(plan.clone()),
-        outcome,
-        result,
-    }
+    let watch = match watch::read(ctx).await {
+        Ok(watch) => watch,
+        Err(e) => return refused(t, Some(plan.clone()), watch::Watch::default(), e, start),
+    };
+    carry_out(t, plan.clone(), watch, ctx, start).await
 }

@@ -166,6 +166,9 @@ pub struct Outcome {
     pub error: Option<String>,
     /// What the cleanup did.
     pub cleanup: Vec<String>,
+    /// The CloudWatch alarm that stopped or refused the roll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
     pub exit_code: u8,
     #[serde(flatten)]
     pub details: Details,
@@ -182,6 +185,7 @@ impl Outcome {
             duration_seconds: 0.0,
             error: None,
             cleanup: Vec::new(),
+            alarm: None,
             exit_code: 0,
             details,
         };

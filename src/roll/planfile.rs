@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::outcome::Target;
+use super::watch::Watch;
 use crate::error::{Error, Result};
 
 /// The plan file format version (2: the plan is the target's own, ECS environment
@@ -31,6 +32,9 @@ pub struct PlanFile {
     pub target: Target,
     /// The target's plan.
     pub plan: Value,
+    /// The alarms watched (as they were when planned) and the bake, when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Value>,
     /// `sha256:` over the canonical JSON of every other field.
     pub digest: String,
 }
@@ -67,12 +71,24 @@ fn to_json(v: &impl Serialize) -> Result<Value> {
 
 /// The plan file's JSON for this plan.
 pub fn render(app: &str, environment: &str, target: Target, plan: &impl Serialize) -> Result<String> {
+    render_watched(app, environment, target, plan, &Watch::default())
+}
+
+/// The plan file's JSON for this plan, with its alarms and bake.
+pub fn render_watched(
+    app: &str,
+    environment: &str,
+    target: Target,
+    plan: &impl Serialize,
+    watch: &Watch,
+) -> Result<String> {
     let mut file = PlanFile {
         slipway_plan: FILE_FORMAT,
         app: app.to_string(),
         environment: environment.to_string(),
         target,
         plan: to_json(plan)?,
+        watch: if watch.is_empty() { None } else { Some(to_json(watch)?) },
         digest: String::new(),
     };
     file.digest = digest_of(&to_json(&file)?);
@@ -81,9 +97,16 @@ pub fn render(app: &str, environment: &str, target: Target, plan: &impl Serializ
     Ok(text)
 }
 
-/// Writes the plan file.
-pub fn write(path: &Path, app: &str, environment: &str, target: Target, plan: &impl Serialize) -> Result<()> {
-    let text = render(app, environment, target, plan)?;
+/// Writes the plan file, with its alarms and bake.
+pub fn write_watched(
+    path: &Path,
+    app: &str,
+    environment: &str,
+    target: Target,
+    plan: &impl Serialize,
+    watch: &Watch,
+) -> Result<()> {
+    let text = render_watched(app, environment, target, plan, watch)?;
     std::fs::write(path, text).map_err(|e| {
         Error::input(
             format!("cannot write the plan to {}: {e}", path.display()),
@@ -92,8 +115,14 @@ pub fn write(path: &Path, app: &str, environment: &str, target: Target, plan: &i
     })
 }
 
-/// Reads a plan file and checks it is an unedited plan for this app, environment and target.
-pub fn read<P: DeserializeOwned>(path: &Path, app: &str, environment: &str, target: Target) -> Result<P> {
+/// Reads a plan file and checks it is an unedited plan for this app, environment and
+/// target; with its alarms and bake.
+pub fn read_watched<P: DeserializeOwned>(
+    path: &Path,
+    app: &str,
+    environment: &str,
+    target: Target,
+) -> Result<(P, Watch)> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::input(
@@ -101,11 +130,22 @@ pub fn read<P: DeserializeOwned>(path: &Path, app: &str, environment: &str, targ
             "pass --apply the file --plan-out wrote",
         )
     })?;
-    parse(&text, &shown.to_string(), app, environment, target)
+    parse_watched(&text, &shown.to_string(), app, environment, target)
 }
 
-/// Checks a plan file's text (see `read`).
+/// Checks a plan file's text (see `read_watched`).
 pub fn parse<P: DeserializeOwned>(text: &str, name: &str, app: &str, environment: &str, target: Target) -> Result<P> {
+    parse_watched(text, name, app, environment, target).map(|(plan, _)| plan)
+}
+
+/// Checks a plan file's text; the plan with its alarms and bake.
+pub fn parse_watched<P: DeserializeOwned>(
+    text: &str,
+    name: &str,
+    app: &str,
+    environment: &str,
+    target: Target,
+) -> Result<(P, Watch)> {
     let not_a_plan = |why: String| {
         Error::input(
             format!("{name} is not a slipway plan: {why}"),
@@ -146,8 +186,13 @@ pub fn parse<P: DeserializeOwned>(text: &str, name: &str, app: &str, environment
             "apply the plan with the --environment (and --target) it was made for, or make a new one",
         ));
     }
-    serde_json::from_value(file.plan)
-        .map_err(|e| not_a_plan(format!("its {} plan does not parse: {e}", target.as_str())))
+    let watch = match file.watch {
+        Some(w) => serde_json::from_value(w).map_err(|e| not_a_plan(format!("its alarms do not parse: {e}")))?,
+        None => Watch::default(),
+    };
+    let plan = serde_json::from_value(file.plan)
+        .map_err(|e| not_a_plan(format!("its {} plan does not parse: {e}", target.as_str())))?;
+    Ok((plan, watch))
 }
 
 fn show(v: &Value) -> String {

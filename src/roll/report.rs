@@ -147,6 +147,7 @@ pub fn outputs(o: &Outcome) -> Vec<(&'static str, String)> {
     ];
     out.extend(o.details.outputs());
     out.push(("rolled-back", o.rolled_back.to_string()));
+    out.push(("alarm", o.alarm.clone().unwrap_or_default()));
     out.push(("duration", format!("{:.0}", o.duration_seconds)));
     out
 }
@@ -156,6 +157,9 @@ pub fn text(o: &Outcome) -> String {
     let mut out = format!("{}\n", verdict(o));
     if let Some(e) = &o.error {
         out.push_str(&format!("  why      {e}\n"));
+    }
+    if let Some(a) = &o.alarm {
+        out.push_str(&format!("  alarm    {a}\n"));
     }
     for c in &o.cleanup {
         out.push_str(&format!("  cleanup  {c}\n"));
@@ -176,6 +180,9 @@ pub fn markdown(o: &Outcome) -> String {
     let mut rows = vec![("result", o.result.as_str().to_string())];
     rows.extend(o.details.rows());
     rows.push(("rolled back", if o.rolled_back { "yes" } else { "no" }.to_string()));
+    if let Some(a) = &o.alarm {
+        rows.push(("alarm", a.clone()));
+    }
     rows.push(("duration", secs(o.duration_seconds)));
     for (k, v) in rows {
         out.push_str(&format!("| {k} | {} |\n", escape_md(&v)));

@@ -1,11 +1,13 @@
 //! `--simulate`: the simulated cloud built from slipway.yml (the group, its strategy and
 //! target groups) and a few flags for what the config does not say (fleet size, boot
-//! time, grace, a failing new version), so a rollout can be rehearsed with no account.
+//! time, grace, a failing new version, alarms going off), so a rollout can be rehearsed
+//! with no account.
 
 use std::time::Duration;
 
+use crate::cloud::AlarmState;
 use crate::config::Environment;
-use crate::sim::{Faults, Settings};
+use crate::sim::{Faults, Settings, SimAlarms};
 
 /// What `--simulate` is told beyond slipway.yml.
 #[derive(Debug, Clone)]
@@ -77,4 +79,15 @@ pub fn settings(env: &Environment, flags: &SimFlags) -> (Settings, Faults) {
         ..Faults::default()
     };
     (settings, faults)
+}
+
+/// The roll's alarms in the simulator: created OK, all going into ALARM at `alarm_after`
+/// (virtual time since the start), when given.
+pub fn alarms(sim: &SimAlarms, names: &[String], alarm_after: Option<Duration>) {
+    for name in names {
+        sim.put(name, AlarmState::Ok);
+    }
+    if let Some(after) = alarm_after {
+        sim.set_all_after(after, AlarmState::Alarm);
+    }
 }

@@ -1,6 +1,6 @@
-//! The simulated cloud: one Auto Scaling group, its target groups and its launch
-//! template behind the same ports as AWS (`AutoScaling`, `LoadBalancing`,
-//! `LaunchTemplates`), on tokio's clock so tests run on paused (virtual) time.
+//! The simulated cloud: one Auto Scaling group, its target groups, its launch template
+//! and the account's CloudWatch alarms behind the same ports as AWS (`AutoScaling`,
+//! `LoadBalancing`, `LaunchTemplates`, `Alarms`), on tokio's clock so tests run on paused (virtual) time.
 //!
 //! Nothing runs in the background: every call first advances the model to the current
 //! instant, event by event (boots, health checks, draining, refresh steps), so a run is
@@ -8,6 +8,7 @@
 //! instance (a version whose instances fail health checks, launches that never boot).
 //! Every call is logged; mutating ones are what tests assert on.
 
+pub mod alarms;
 pub mod ecs;
 mod model;
 mod ports;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
+pub use alarms::SimAlarms;
 pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs};
 use model::State;
 pub use model::{Capacity, Snapshot};
@@ -135,6 +137,7 @@ pub fn ports(sim: &Sim, ecs: &SimEcs) -> crate::cloud::Ports {
         elb: Arc::new(sim.clone()),
         ecs: Arc::new(ecs.clone()),
         templates: Arc::new(sim.clone()),
+        alarms: Arc::new(sim.alarms()),
     }
 }
 
@@ -142,6 +145,8 @@ pub fn ports(sim: &Sim, ecs: &SimEcs) -> crate::cloud::Ports {
 #[derive(Clone)]
 pub struct Sim {
     inner: Arc<Mutex<Inner>>,
+    /// The account's CloudWatch alarms (see `alarms()`).
+    alarms: SimAlarms,
 }
 
 struct Inner {
@@ -174,7 +179,13 @@ impl Sim {
         inner.sample(start);
         Sim {
             inner: Arc::new(Mutex::new(inner)),
+            alarms: SimAlarms::new(),
         }
+    }
+
+    /// The simulated account's CloudWatch alarms (shared with every clone and the ports).
+    pub fn alarms(&self) -> SimAlarms {
+        self.alarms.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

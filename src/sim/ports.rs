@@ -187,13 +187,15 @@ impl AutoScaling for Sim {
 
     async fn start_refresh(&self, name: &str, spec: &RefreshSpec) -> CloudResult<String> {
         let detail = format!(
-            "{name} version {} min {}% max {}% warmup {:?} skip_matching={} auto_rollback={}",
+            "{name} version {} min {}% max {}% warmup {:?} skip_matching={} auto_rollback={} alarms={:?} bake_time={:?}",
             spec.launch_template.version,
             spec.min_healthy_percentage,
             spec.max_healthy_percentage,
             spec.instance_warmup,
             spec.skip_matching,
-            spec.auto_rollback
+            spec.auto_rollback,
+            spec.alarms,
+            spec.bake_time
         );
         self.call("StartInstanceRefresh", detail, true, |s, now| {
             let op = "StartInstanceRefresh";

@@ -82,6 +82,10 @@ pub struct Args {
     /// With --ecs-service: the task definition that must end up serving.
     #[arg(long, value_name = "ARN", requires = "ecs_service")]
     pub task_definition: Option<String>,
+    /// A CloudWatch alarm that must not go into ALARM (repeatable): watched until the
+    /// wait ends, failing it at once; with --environment, its health.alarms too.
+    #[arg(long = "alarm", value_name = "NAME")]
+    pub alarms: Vec<String>,
     /// The AWS region for probes given by flags (with --environment: the environment's).
     #[arg(long, env = "AWS_REGION")]
     pub region: Option<String>,
@@ -223,6 +227,7 @@ fn request(args: &Args) -> Result<(Request, Option<aws::Target>)> {
         });
     }
     req.target_groups.extend(args.target_groups.iter().cloned());
+    req.alarms.extend(args.alarms.iter().cloned());
     if let Some(name) = &args.asg {
         req.asg = Some((name.clone(), args.launch_template_version.clone()));
     }

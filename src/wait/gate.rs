@@ -1,5 +1,10 @@
 //! The health gate: any number of probes polled together, each at its own interval,
 //! until all are healthy, one fails, the deadline passes or the job is cancelled.
+//!
+//! A probe is checked until it is healthy, or watched: a watch (an alarm, or every probe
+//! of a bake) keeps being polled until the gate ends, counts as healthy while its last
+//! looks were, and fails on `WATCH_MISSES` unhealthy looks in a row. A gate can also be
+//! held open (`Span::hold`) so that its watches are kept for a bake time.
 
 use std::time::Duration;
 
@@ -28,6 +33,47 @@ pub trait Probe: Send {
     /// Extra facts for the report when the gate fails or times out (events, stopped tasks).
     async fn diagnose(&mut self) -> Vec<String> {
         Vec::new()
+    }
+    /// A watch: polled until the gate ends, not only until it is healthy once (alarms).
+    fn watch(&self) -> bool {
+        false
+    }
+}
+
+/// How often a held gate updates its progress (the time left) when nothing is due.
+const HOLD_TICK: Duration = Duration::from_secs(15);
+
+/// A watched probe that was healthy fails after this many unhealthy looks in a row.
+pub const WATCH_MISSES: u32 = 3;
+
+/// How long a gate runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    /// Give up (timed out) after this long.
+    pub timeout: Duration,
+    /// Do not end healthy before this long: the watches are kept until then (a bake).
+    pub hold: Duration,
+    /// Treat every probe as a watch.
+    pub watch_all: bool,
+}
+
+impl Span {
+    /// Until all are healthy, or `timeout`.
+    pub fn until(timeout: Duration) -> Self {
+        Span {
+            timeout,
+            hold: Duration::ZERO,
+            watch_all: false,
+        }
+    }
+
+    /// A bake: every probe watched for `time`, which must pass with none failing.
+    pub fn bake(time: Duration) -> Self {
+        Span {
+            timeout: time,
+            hold: time,
+            watch_all: true,
+        }
     }
 }
 
@@ -102,25 +148,53 @@ fn secs_plain<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
-struct Slot {
-    probe: Box<dyn Probe>,
+struct Slot<'a> {
+    probe: &'a mut Box<dyn Probe>,
     report: ProbeReport,
     next: Instant,
+    watched: bool,
+    /// Unhealthy looks in a row.
+    misses: u32,
+}
+
+impl Slot<'_> {
+    /// Polled this round: still waiting, or watched until the gate ends.
+    fn polled(&self) -> bool {
+        match self.report.state {
+            ProbeState::Waiting => true,
+            ProbeState::Healthy => self.watched,
+            ProbeState::Failed => false,
+        }
+    }
 }
 
 /// Runs the probes until all are healthy (each stays healthy once it was), one fails,
 /// `timeout` passes or `cancel` fires. Errors from a probe's poll end the gate at once.
 pub async fn gate(
-    probes: Vec<Box<dyn Probe>>,
+    mut probes: Vec<Box<dyn Probe>>,
     timeout: Duration,
     cancel: &CancellationToken,
     progress: &mut Progress,
 ) -> Result<GateReport> {
+    gate_on(&mut probes, Span::until(timeout), cancel, progress).await
+}
+
+/// The gate over borrowed probes (they can be polled again later, e.g. in a bake).
+pub async fn gate_on(
+    probes: &mut [Box<dyn Probe>],
+    span: Span,
+    cancel: &CancellationToken,
+    progress: &mut Progress,
+) -> Result<GateReport> {
     let start = Instant::now();
+    let timeout = span.timeout;
     let deadline = start + timeout;
+    let held = start + span.hold.min(timeout);
     let mut slots: Vec<Slot> = probes
-        .into_iter()
+        .iter_mut()
         .map(|probe| Slot {
+            watched: span.watch_all || probe.watch(),
+            misses: 0,
             report: ProbeReport {
                 kind: probe.kind(),
                 name: probe.name(),
@@ -139,7 +213,7 @@ pub async fn gate(
         let final_round = now >= deadline;
         let due: Vec<&mut Slot> = slots
             .iter_mut()
-            .filter(|s| s.report.state == ProbeState::Waiting && (final_round || s.next <= now))
+            .filter(|s| s.polled() && (final_round || s.next <= now))
             .collect();
         let results = futures_util::future::join_all(due.into_iter().map(|slot| async move {
             let result = slot.probe.poll().await;
@@ -151,9 +225,22 @@ pub async fn gate(
             slot.next = Instant::now() + jittered(slot.probe.interval(), 0.1);
             match result? {
                 Check::Done(detail) => {
+                    if slot.report.state != ProbeState::Healthy {
+                        slot.report.time_to_healthy = Some(start.elapsed());
+                    }
                     slot.report.state = ProbeState::Healthy;
                     slot.report.detail = detail;
-                    slot.report.time_to_healthy = Some(start.elapsed());
+                    slot.misses = 0;
+                }
+                Check::Pending(why) if slot.watched && slot.report.state == ProbeState::Healthy => {
+                    // A watch that was healthy tolerates a few unhealthy looks.
+                    slot.misses += 1;
+                    if slot.misses >= WATCH_MISSES {
+                        slot.report.state = ProbeState::Failed;
+                        slot.report.detail = format!("unhealthy on {} looks in a row: {why}", slot.misses);
+                    } else {
+                        slot.report.detail = why;
+                    }
                 }
                 Check::Pending(why) => slot.report.detail = why,
                 Check::Failed(why) => {
@@ -165,17 +252,27 @@ pub async fn gate(
         if slots.iter().any(|s| s.report.state == ProbeState::Failed) {
             break Outcome::Failed;
         }
-        if slots.iter().all(|s| s.report.state == ProbeState::Healthy) {
+        let now = Instant::now();
+        if slots.iter().all(|s| s.report.state == ProbeState::Healthy) && (now >= held || final_round) {
             break Outcome::Healthy;
         }
         if final_round {
             break Outcome::TimedOut;
         }
-        progress.update(start.elapsed(), &summary(&slots));
+        let mut line = summary(&slots);
+        if now < held {
+            line = format!("{} left; {line}", super::human(held - now));
+        }
+        progress.update(start.elapsed(), &line);
+        let all_healthy = slots.iter().all(|s| s.report.state == ProbeState::Healthy);
+        // While held, wake now and then to show the time left even with nothing to poll.
+        let tick = (now < held).then(|| now + HOLD_TICK);
         let wake = slots
             .iter()
-            .filter(|s| s.report.state == ProbeState::Waiting)
+            .filter(|s| s.polled())
             .map(|s| s.next)
+            .chain(all_healthy.then_some(held))
+            .chain(tick)
             .min()
             .unwrap_or(deadline)
             .min(deadline);
@@ -216,12 +313,18 @@ fn label(r: &ProbeReport) -> String {
 
 /// `2/3 healthy; waiting: http https://x (HTTP 503)`.
 fn summary(slots: &[Slot]) -> String {
+    if slots.is_empty() {
+        return "nothing to probe".into();
+    }
     let healthy = slots.iter().filter(|s| s.report.state == ProbeState::Healthy).count();
     let waiting: Vec<String> = slots
         .iter()
         .filter(|s| s.report.state == ProbeState::Waiting)
         .map(|s| format!("{} ({})", label(&s.report), s.report.detail))
         .collect();
+    if waiting.is_empty() {
+        return format!("{healthy}/{} healthy", slots.len());
+    }
     format!("{healthy}/{} healthy; waiting: {}", slots.len(), waiting.join("; "))
 }
 

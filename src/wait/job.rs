@@ -6,6 +6,7 @@ use std::time::Duration;
 use regex::Regex;
 use tokio_util::sync::CancellationToken;
 
+use super::alarms::AlarmProbe;
 use super::asg::AsgProbe;
 use super::ecs::EcsProbe;
 use super::http::{Expect, HttpProbe};
@@ -39,6 +40,9 @@ pub struct Request {
     pub aws_interval: Duration,
     /// An extra PEM root certificate for HTTPS probes.
     pub ca_cert: Option<Vec<u8>>,
+    /// CloudWatch alarms watched until the gate ends (one in ALARM fails it).
+    pub alarms: Vec<String>,
+    pub alarms_missing_data: crate::config::MissingData,
 }
 
 impl Default for Request {
@@ -55,6 +59,8 @@ impl Default for Request {
             http_interval: health.interval.std(),
             aws_interval: health.aws_interval.std(),
             ca_cert: None,
+            alarms: Vec::new(),
+            alarms_missing_data: health.alarms_missing_data,
         }
     }
 }
@@ -129,6 +135,8 @@ impl Request {
             });
         }
         self.target_groups.extend(health.target_groups.iter().cloned());
+        self.alarms.extend(health.alarms.iter().cloned());
+        self.alarms_missing_data = health.alarms_missing_data;
         if let (Some(asg), None) = (&env.asg, &self.asg) {
             self.asg = Some((asg.name.clone(), None));
         }
@@ -140,7 +148,7 @@ impl Request {
 
     /// Whether any probe talks to AWS.
     pub fn needs_aws(&self) -> bool {
-        !self.target_groups.is_empty() || self.asg.is_some() || self.ecs.is_some()
+        !self.target_groups.is_empty() || self.asg.is_some() || self.ecs.is_some() || !self.alarms.is_empty()
     }
 
     /// Checks every input without any network call: URLs, regexes (compiled already),
@@ -165,8 +173,19 @@ impl Request {
         if self.urls.is_empty() && !self.needs_aws() {
             return Err(Error::input(
                 "nothing to wait for",
-                "pass --url, --target-group, --asg or --ecs-service, or --environment with a `health` section",
+                "pass --url, --target-group, --asg, --ecs-service or --alarm, or --environment with a `health` section",
             ));
+        }
+        for name in &self.alarms {
+            if name.trim().is_empty() || name.chars().count() > crate::config::MAX_ALARM_NAME {
+                return Err(Error::input(
+                    format!("--alarm {name:?} is not an alarm name"),
+                    format!(
+                        "CloudWatch alarm names have 1 to {} characters",
+                        crate::config::MAX_ALARM_NAME
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -209,6 +228,15 @@ impl Request {
                     cluster,
                     service,
                     expected.clone(),
+                    self.aws_interval,
+                )));
+            }
+            if !self.alarms.is_empty() {
+                let names = crate::roll::watch::dedup(self.alarms.iter().cloned());
+                probes.push(Box::new(AlarmProbe::new(
+                    ports.alarms.clone(),
+                    names,
+                    self.alarms_missing_data,
                     self.aws_interval,
                 )));
             }
@@ -287,6 +315,20 @@ impl Request {
                 "ecs",
                 format!("{cluster}/{service}"),
                 format!("one deployment, COMPLETED, running == desired{td}"),
+            );
+        }
+        if !self.alarms.is_empty() {
+            let missing = match self.alarms_missing_data {
+                crate::config::MissingData::Ignore => "INSUFFICIENT_DATA ignored",
+                crate::config::MissingData::Fail => "INSUFFICIENT_DATA fails too",
+            };
+            add(
+                "alarm",
+                crate::roll::watch::dedup(self.alarms.iter().cloned()).join(", "),
+                format!(
+                    "none in ALARM, watched until the end ({missing}); every {}",
+                    super::human(self.aws_interval)
+                ),
             );
         }
         GateReport {

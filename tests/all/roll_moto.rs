@@ -331,6 +331,8 @@ async fn the_refresh_adapter_speaks_the_recorded_protocol() {
         instance_warmup: Some(60),
         skip_matching: true,
         auto_rollback: true,
+        alarms: vec!["web-5xx".into(), "web-latency".into()],
+        bake_time: Some(600),
     };
     let id = asg.start_refresh("web", &spec).await.unwrap();
     assert_eq!(id, "08b91cf7-8fa6-48af-b6a6-d227f40f1b9b");
@@ -358,6 +360,9 @@ async fn the_refresh_adapter_speaks_the_recorded_protocol() {
         "Preferences.InstanceWarmup=60",
         "Preferences.SkipMatching=true",
         "Preferences.AutoRollback=true",
+        "Preferences.AlarmSpecification.Alarms.member.1=web-5xx",
+        "Preferences.AlarmSpecification.Alarms.member.2=web-latency",
+        "Preferences.BakeTime=600",
     ] {
         assert!(start.split('&').any(|p| p == param), "{param} missing from {start}");
     }

@@ -274,3 +274,25 @@ async fn a_cleanup_that_fails_is_failed_whatever_stopped_the_roll() {
     assert_eq!(rolled.outcome.stopped_by, Some(roll::Stop::TimedOut));
     check("failed", &rolled.outcome, Verdict::Failed);
 }
+
+/// A roll stopped by an alarm, and one refused because an alarm already was in ALARM:
+/// the alarm is named in the error, the text, the summary, the outputs and the JSON.
+#[tokio::test(start_paused = true)]
+async fn alarm_outcomes() {
+    use slipway::cloud::AlarmState;
+    for (name, initial, verdict) in [
+        ("asg_alarm_rolled_back", AlarmState::Ok, Verdict::RolledBack),
+        ("asg_alarm_refused", AlarmState::Alarm, Verdict::Refused),
+    ] {
+        let sim = Sim::new(Settings::default(), Faults::default());
+        let alarms = sim.alarms();
+        alarms.put("web-5xx", initial);
+        alarms.set_all_after(Duration::from_secs(60), AlarmState::Alarm);
+        let mut ctx = ctx(CancellationToken::new());
+        ctx.alarms = vec!["web-5xx".into()];
+        ctx.alarm_port = Some(std::sync::Arc::new(alarms));
+        let rolled = roll::roll(&AsgRollout::new(sim.ports(), asg_request()), Mode::Roll, &mut ctx).await;
+        assert_eq!(rolled.outcome.alarm.as_deref(), Some("web-5xx"));
+        check(name, &rolled.outcome, verdict);
+    }
+}

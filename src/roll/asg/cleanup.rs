@@ -280,6 +280,8 @@ async fn refresh_back(ports: &Ports, plan: &Plan, ctx: &mut Ctx) -> Result<()> {
         instance_warmup: None,
         skip_matching: true,
         auto_rollback: false,
+        alarms: Vec::new(),
+        bake_time: None,
     };
     let id = calls::retry("StartInstanceRefresh", &ctx.cancel, || {
         ports.asg.start_refresh(&b.group, &spec)

@@ -258,6 +258,8 @@ fn refresh_steps(before: &Observed, target: &LaunchTemplateSpec, req: &Request) 
                 instance_warmup: req.instance_warmup.map(|w| w.as_secs() as i32),
                 skip_matching: true,
                 auto_rollback: true,
+                alarms: req.alarms.clone(),
+                bake_time: req.bake.filter(|b| !b.is_zero()).map(|b| b.as_secs() as i32),
             },
         },
         Step::WaitRefresh,

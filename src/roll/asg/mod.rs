@@ -33,6 +33,10 @@ pub struct Request {
     pub instance_warmup: Option<Duration>,
     pub allow_raise_max: bool,
     pub wait_for_idle: bool,
+    /// Refresh: alarms the refresh watches itself (AlarmSpecification).
+    pub alarms: Vec<String>,
+    /// Refresh: the refresh's own BakeTime.
+    pub bake: Option<Duration>,
 }
 
 impl Request {
@@ -48,6 +52,8 @@ impl Request {
             instance_warmup: None,
             allow_raise_max: true,
             wait_for_idle: false,
+            alarms: Vec::new(),
+            bake: None,
         }
     }
 
@@ -61,6 +67,8 @@ impl Request {
                 req.min_healthy_percentage = spec.min_healthy_percentage;
                 req.max_healthy_percentage = spec.max_healthy_percentage;
                 req.instance_warmup = spec.instance_warmup.map(|w| Duration::from_secs(w.max(0) as u64));
+                req.alarms = spec.alarms.clone();
+                req.bake = spec.bake_time.map(|b| Duration::from_secs(b.max(0) as u64));
             }
         }
         req
@@ -133,6 +141,19 @@ impl Rollout for AsgRollout {
 
     fn steps(&self, plan: &Plan) -> usize {
         plan.steps.len()
+    }
+
+    /// Surge bakes before the old instances leave: both versions serve, and the old one
+    /// is still there to roll back to. Refresh bakes after the last step.
+    fn bake_point(&self, plan: &Plan) -> usize {
+        match plan.strategy {
+            Strategy::Surge => plan
+                .steps
+                .iter()
+                .position(|s| matches!(s, Step::Deregister { .. } | Step::Terminate { .. }))
+                .unwrap_or(plan.steps.len()),
+            Strategy::Refresh => plan.steps.len(),
+        }
     }
 
     fn up_to_date(&self, plan: &Plan) -> String {

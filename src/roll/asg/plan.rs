@@ -117,7 +117,12 @@ impl Step {
                 template.name.as_deref().or(template.id.as_deref()).unwrap_or("-"),
                 template.version
             ),
-            Step::SetCapacity { min, max, desired, expect } => {
+            Step::SetCapacity {
+                min,
+                max,
+                desired,
+                expect,
+            } => {
                 let mut parts = Vec::new();
                 if let Some(v) = min {
                     parts.push(format!("min {} -> {v}", expect.min));
@@ -135,7 +140,10 @@ impl Step {
                 target_groups.len()
             ),
             Step::CheckProbes => "check the extra health probes, if any".into(),
-            Step::Deregister { target_groups, instances } => format!(
+            Step::Deregister {
+                target_groups,
+                instances,
+            } => format!(
                 "deregister {} from {} target group(s)",
                 list(instances),
                 target_groups.len()
@@ -144,17 +152,30 @@ impl Step {
             Step::Terminate { instances, decrement } => format!(
                 "terminate {}{}",
                 list(instances),
-                if *decrement { ", decrementing desired capacity" } else { "" }
+                if *decrement {
+                    ", decrementing desired capacity"
+                } else {
+                    ""
+                }
             ),
             Step::WaitGone { instances } => format!("wait until {} instance(s) have left the group", instances.len()),
-            Step::StartRefresh { spec } => format!(
-                "start an instance refresh to version {} (min healthy {}%, max healthy {}%, warmup {}, skip matching, auto rollback {})",
-                spec.launch_template.version,
-                spec.min_healthy_percentage,
-                spec.max_healthy_percentage,
-                spec.instance_warmup.map(|w| format!("{w}s")).unwrap_or_else(|| "default".into()),
-                if spec.auto_rollback { "on" } else { "off" }
-            ),
+            Step::StartRefresh { spec } => {
+                let mut extra = String::new();
+                if !spec.alarms.is_empty() {
+                    extra.push_str(&format!(", rolled back by AWS on alarms {}", spec.alarms.join(", ")));
+                }
+                if let Some(b) = spec.bake_time {
+                    extra.push_str(&format!(", AWS bake time {b}s"));
+                }
+                format!(
+                    "start an instance refresh to version {} (min healthy {}%, max healthy {}%, warmup {}, skip matching, auto rollback {}{extra})",
+                    spec.launch_template.version,
+                    spec.min_healthy_percentage,
+                    spec.max_healthy_percentage,
+                    spec.instance_warmup.map(|w| format!("{w}s")).unwrap_or_else(|| "default".into()),
+                    if spec.auto_rollback { "on" } else { "off" }
+                )
+            }
             Step::WaitRefresh => "follow the refresh until it succeeds (rolled back on failure)".into(),
         }
     }

@@ -261,9 +261,10 @@ async fn probes(ctx: &mut Ctx) -> Result<()> {
         return Ok(());
     }
     ctx.phase("check the health probes");
-    let probes = std::mem::take(&mut ctx.probes);
     let cancel = ctx.cancel.clone();
-    let report = wait::gate(probes, ctx.timeout, &cancel, &mut ctx.progress).await?;
+    // Borrowed, not taken: a bake watches the same probes again.
+    let span = wait::Span::until(ctx.timeout);
+    let report = wait::gate_on(&mut ctx.probes, span, &cancel, &mut ctx.progress).await?;
     let cause = report.cause.clone().unwrap_or_default();
     match report.outcome {
         GateOutcome::Healthy | GateOutcome::Planned => Ok(()),

@@ -4,6 +4,7 @@
 
 pub mod act;
 pub mod action;
+pub mod cbor;
 pub mod containers;
 pub mod http;
 pub mod moto;

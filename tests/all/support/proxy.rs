@@ -7,6 +7,11 @@
 //! (`lose_reply`: the connection drops, or a 500 comes back), and run a hook after moto
 //! answered a named operation (`after`: e.g. delete a resource in the middle of a wait).
 //! Tests read what reached moto, not what the code says it sent.
+//!
+//! CloudWatch: the Rust SDK speaks its rpc-v2-cbor protocol, which moto 5.2.5 does not.
+//! The proxy forwards such a call as the same operation in JSON 1.0 (which moto speaks)
+//! and turns moto's JSON answer back into CBOR (`support::cbor`); every other protocol
+//! passes through untouched.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,6 +30,10 @@ pub struct Call {
     pub forwarded: bool,
     /// Moto carried it out but the client never got moto's answer.
     pub reply_lost: bool,
+    /// When the call came in and when it was answered, on one counter shared by all
+    /// calls: a call arrived after another was answered when `arrived > other.answered`.
+    pub arrived: usize,
+    pub answered: usize,
 }
 
 /// How the proxy refuses a denied operation.
@@ -106,13 +115,17 @@ impl Proxy {
         let rules = Arc::new(Mutex::new(Rules::default()));
         let (log, shared_rules) = (calls.clone(), rules.clone());
         let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)));
+        let clock = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, log, rng, rules) = (upstream.clone(), log.clone(), rng.clone(), shared_rules.clone());
+                let clock = clock.clone();
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     // Keep-alive: serve requests on this connection until it closes.
                     while let Some(request) = read_request(&mut reader) {
+                        let arrived = clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let (request, cbor) = from_cbor(request);
                         let (service, action) = identify(&request);
                         let fault = {
                             let mut r = rng.lock().unwrap();
@@ -139,6 +152,8 @@ impl Proxy {
                             action,
                             forwarded,
                             reply_lost: lost.is_some(),
+                            arrived,
+                            answered: clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
                         });
                         let response = match lost {
                             Some(LostReply::Drop) => break,
@@ -147,6 +162,7 @@ impl Proxy {
                             }
                             None => response,
                         };
+                        let response = if cbor { to_cbor(response) } else { response };
                         let mut out = stream.try_clone().unwrap();
                         if out.write_all(&response).is_err() {
                             break;
@@ -244,6 +260,8 @@ fn identify(r: &Request) -> (String, String) {
         let (prefix, action) = target.split_once('.').unwrap_or(("", target));
         let service = if prefix.starts_with("AmazonEC2ContainerService") {
             "ecs"
+        } else if prefix.starts_with("GraniteServiceVersion") {
+            "cloudwatch"
         } else if prefix.starts_with("AmazonEC2ContainerRegistry") {
             "ecr"
         } else {
@@ -331,6 +349,65 @@ fn denial_response(service: &str, action: &str, r: &Request, how: Denial) -> Vec
             ),
         ),
     }
+}
+
+/// An rpc-v2-cbor call (`POST /service/SERVICE/operation/OP`) as the same call in JSON
+/// 1.0; true when it was one.
+fn from_cbor(r: Request) -> (Request, bool) {
+    let path = r
+        .head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default();
+    let parts: Vec<&str> = path.split('/').collect();
+    let ["", "service", service, "operation", operation] = parts.as_slice() else {
+        return (r, false);
+    };
+    let body = serde_json::to_vec(&super::cbor::to_json(&r.body)).unwrap();
+    let mut lines = vec!["POST / HTTP/1.1".to_string()];
+    for line in r.head.lines().skip(1) {
+        let lower = line.to_ascii_lowercase();
+        let replaced = ["content-type:", "content-length:", "smithy-protocol:", "accept:"];
+        if !replaced.iter().any(|h| lower.starts_with(h)) {
+            lines.push(line.to_string());
+        }
+    }
+    lines.push("Content-Type: application/x-amz-json-1.0".into());
+    lines.push(format!("X-Amz-Target: {service}.{operation}"));
+    lines.push(format!("Content-Length: {}", body.len()));
+    let head = format!("{}\r\n", lines.join("\r\n"));
+    (Request { head, body }, true)
+}
+
+/// A JSON answer to a translated call, as rpc-v2-cbor (anything else is passed as it is).
+fn to_cbor(response: Vec<u8>) -> Vec<u8> {
+    let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return response;
+    };
+    let (head, body) = (
+        String::from_utf8_lossy(&response[..end]).to_string(),
+        &response[end + 4..],
+    );
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return response;
+    };
+    let body = super::cbor::from_json(&json);
+    let mut lines: Vec<String> = head
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            !l.starts_with("content-type:") && !l.starts_with("content-length:")
+        })
+        .map(str::to_string)
+        .collect();
+    lines.push("Content-Type: application/cbor".into());
+    lines.push("smithy-protocol: rpc-v2-cbor".into());
+    lines.push(format!("Content-Length: {}", body.len()));
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&body);
+    out
 }
 
 /// Sends the request to moto on a fresh connection and returns moto's whole answer.
