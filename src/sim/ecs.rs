@@ -14,11 +14,16 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+mod native;
+
 use super::Call;
 use crate::cloud::{
-    CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, Revision,
-    ServiceEvent, ServiceLoadBalancer, StoppedTask, TaskDefinition,
+    CloudError, CloudResult, ContainerSpec, Controller, DeploymentSettings, Ecs, EcsDeployment, EcsService, ErrorKind,
+    HookAction, LifecycleStage, NativeStrategy, Revision, ServiceDeployment, ServiceEvent, ServiceLoadBalancer,
+    ServiceUpdate, StoppedTask, TaskDefinition,
 };
+use native::Native;
+pub use native::TestListener;
 
 /// The physics of the simulated service.
 #[derive(Debug, Clone)]
@@ -83,6 +88,10 @@ pub struct EcsFaults {
     pub throttle: f64,
     /// Tasks whose container runs one of these images crash.
     pub bad_images: BTreeSet<String>,
+    /// Tasks of these images pass their health checks but answer 500 (the test listener sees it).
+    pub broken_images: BTreeSet<String>,
+    /// Native deployments: the new revision's tasks crash when the deployment enters this stage.
+    pub fail_at_stage: Option<LifecycleStage>,
     pub seed: u64,
 }
 
@@ -123,6 +132,14 @@ struct State {
     next: u64,
     /// The fewest healthy tasks on any one instant since the start (sampled per event).
     min_healthy: i32,
+    /// Native service deployments, oldest first.
+    natives: Vec<Native>,
+    /// The service's deployment configuration (None: rolling).
+    config: Option<DeploymentSettings>,
+    /// Deregistered task definitions.
+    inactive: BTreeSet<String>,
+    /// Instants (events) at which production traffic went to a revision short of healthy tasks.
+    traffic_on_unhealthy: u32,
 }
 
 /// What the simulated service looks like at one instant.
@@ -135,6 +152,12 @@ pub struct EcsSnapshot {
     pub healthy: Vec<String>,
     /// The fewest healthy tasks at any instant so far.
     pub min_healthy: i32,
+    /// Production traffic per task definition, percent.
+    pub production: Vec<(String, f64)>,
+    /// Events at which production traffic went to a revision short of healthy tasks.
+    pub traffic_on_unhealthy: u32,
+    /// The last native service deployment, as DescribeServiceDeployments shows it.
+    pub service_deployment: Option<ServiceDeployment>,
 }
 
 /// The simulated ECS service. Cloning shares the same state.
@@ -193,6 +216,13 @@ impl State {
     }
 
     fn new_deployment(&mut self, task_definition: &str, at: Instant) -> String {
+        let id = self.add_deployment(task_definition);
+        self.step(at);
+        id
+    }
+
+    /// A new primary deployment, not yet acted on.
+    fn add_deployment(&mut self, task_definition: &str) -> String {
         self.next += 1;
         let id = format!("ecs-svc/{:019}", 4_000_000_000_000_000_000u64 + self.next);
         for d in &mut self.deployments {
@@ -209,7 +239,6 @@ impl State {
                 failed: 0,
             },
         );
-        self.step(at);
         id
     }
 
@@ -225,6 +254,7 @@ impl State {
                 ]
             })
             .flatten()
+            .chain(self.native_next())
             .filter(|t| *t > self.clock && *t <= now)
             .min()
     }
@@ -265,6 +295,15 @@ impl State {
             self.stopped.truncate(100);
         }
         if self.deployments.is_empty() {
+            return;
+        }
+        if let Some(n) = self.native_active() {
+            self.step_native(n, at);
+            if self.traffic_on_unhealthy(at) {
+                self.traffic_on_unhealthy += 1;
+            }
+            let serving = self.tasks.iter().filter(|t| self.healthy(t, at)).count() as i32;
+            self.min_healthy = self.min_healthy.min(serving);
             return;
         }
         // The circuit breaker.
@@ -404,6 +443,10 @@ impl SimEcs {
             start: now,
             next: 0,
             min_healthy: settings.desired,
+            natives: Vec::new(),
+            config: None,
+            inactive: BTreeSet::new(),
+            traffic_on_unhealthy: 0,
             faults: faults.clone(),
             s: settings,
         };
@@ -495,7 +538,15 @@ impl SimEcs {
                 .map(|t| t.task_definition.clone())
                 .collect(),
             min_healthy: state.min_healthy,
+            production: state.production(),
+            traffic_on_unhealthy: state.traffic_on_unhealthy,
+            service_deployment: state.natives.last().map(|n| n.model()),
         }
+    }
+
+    /// The test listener, as a probe (for `health.test_urls` in a rehearsal).
+    pub fn test_listener(&self) -> TestListener {
+        TestListener(self.clone())
     }
 }
 
@@ -605,8 +656,12 @@ impl Ecs for SimEcs {
         })
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> CloudResult<String> {
-        let detail = format!("{cluster}/{service} task definition {task_definition}");
+    async fn update_service(&self, cluster: &str, service: &str, update: &ServiceUpdate) -> CloudResult<String> {
+        let task_definition = update.task_definition.as_str();
+        let mut detail = format!("{cluster}/{service} task definition {task_definition}");
+        if let Some(d) = &update.deployment {
+            detail.push_str(&format!(" strategy {}", d.strategy));
+        }
         self.call("UpdateService", detail, true, |s, now| {
             let op = "UpdateService";
             s.check(op, cluster, service)?;
@@ -618,10 +673,78 @@ impl Ecs for SimEcs {
                     "TaskDefinition not found.",
                 ));
             };
+            if s.native_active().is_some() {
+                return Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("InvalidParameterException"),
+                    "A service deployment is in progress.",
+                ));
+            }
+            if let Some(d) = &update.deployment {
+                s.config = Some(d.clone());
+            }
             if s.deployments[0].task_definition == td {
                 return Ok(s.deployments[0].id.clone());
             }
-            Ok(s.new_deployment(&td, now))
+            match s.config.clone() {
+                Some(config) if config.strategy != NativeStrategy::Rolling => Ok(s.start_native(config, &td, now)),
+                _ => Ok(s.new_deployment(&td, now)),
+            }
+        })
+    }
+
+    async fn current_service_deployment(&self, cluster: &str, service: &str) -> CloudResult<Option<String>> {
+        self.call("DescribeServices", format!("{cluster}/{service}"), false, |s, _| {
+            s.check("DescribeServices", cluster, service)?;
+            Ok(s.natives.last().map(|n| n.arn.clone()))
+        })
+    }
+
+    async fn service_deployment(&self, arn: &str) -> CloudResult<Option<ServiceDeployment>> {
+        self.call("DescribeServiceDeployments", arn.into(), false, |s, _| {
+            Ok(s.natives.iter().find(|n| n.arn == arn).map(|n| n.model()))
+        })
+    }
+
+    async fn stop_service_deployment(&self, arn: &str) -> CloudResult<()> {
+        self.call("StopServiceDeployment", format!("{arn} ROLLBACK"), true, |s, now| {
+            s.stop_native(arn, now)
+        })
+    }
+
+    async fn continue_service_deployment(&self, arn: &str, hook_id: &str, action: HookAction) -> CloudResult<()> {
+        let detail = format!("{arn} hook {hook_id} {}", action.as_str());
+        self.call("ContinueServiceDeployment", detail, true, |s, now| {
+            s.continue_native(arn, hook_id, action, now)
+        })
+    }
+
+    async fn task_definitions(&self, family: &str, active: bool) -> CloudResult<Vec<String>> {
+        let status = if active { "ACTIVE" } else { "INACTIVE" };
+        self.call("ListTaskDefinitions", format!("{family} {status}"), false, |s, _| {
+            let mut revisions: Vec<&TaskDefinition> = s
+                .definitions
+                .iter()
+                .filter(|td| td.family == family && s.inactive.contains(&td.arn) != active)
+                .collect();
+            revisions.sort_by_key(|td| td.revision);
+            Ok(revisions.iter().map(|td| td.arn.clone()).collect())
+        })
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()> {
+        self.call("DeregisterTaskDefinition", arn.into(), true, |s, _| {
+            let Some(td) = s.find(arn).map(|td| td.arn.clone()) else {
+                return Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    "DeregisterTaskDefinition",
+                    Some("ClientException"),
+                    "The specified task definition does not exist.",
+                ));
+            };
+            s.inactive.insert(td);
+            Ok(())
         })
     }
 }
@@ -646,7 +769,9 @@ mod tests {
         let td = sim.register_revision(&revision("web:2")).await.unwrap();
         assert_eq!(td.revision, 2);
         assert_eq!(td.container("app").unwrap().environment.len(), 2);
-        sim.update_service("web-cluster", "web", &td.arn).await.unwrap();
+        sim.update_service("web-cluster", "web", &ServiceUpdate::to(&td.arn))
+            .await
+            .unwrap();
         let s = sim.describe_service("web-cluster", "web").await.unwrap().unwrap();
         assert_eq!(s.deployments.len(), 2);
         assert_eq!(
@@ -674,7 +799,9 @@ mod tests {
         };
         let sim = SimEcs::new(EcsSettings::default(), faults);
         let td = sim.register_revision(&revision("web:bad")).await.unwrap();
-        sim.update_service("web-cluster", "web", &td.arn).await.unwrap();
+        sim.update_service("web-cluster", "web", &ServiceUpdate::to(&td.arn))
+            .await
+            .unwrap();
         // Two tasks crash every 30s; the threshold is 3.
         sleep(Duration::from_secs(31)).await;
         assert_eq!(sim.snapshot().deployments[0].3, "IN_PROGRESS");

@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
-pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs};
+pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs, TestListener};
 use model::State;
 pub use model::{Capacity, Snapshot};
 

@@ -201,6 +201,7 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
             Default::default()
         },
         seed: run,
+        ..EcsFaults::default()
     };
     let cancel_after = rng
         .random_bool(0.25)
@@ -216,6 +217,9 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
         environment: Vec::new(),
         wait_for_idle: false,
         register_only: false,
+        deployment: None,
+        test_urls: 0,
+        keep_revisions: None,
     };
     let cancel = CancellationToken::new();
     if let Some(at) = cancel_after {

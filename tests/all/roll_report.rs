@@ -68,6 +68,9 @@ fn ecs_request() -> EcsRequest {
         environment: vec![("VERSION".into(), "2".into())],
         wait_for_idle: false,
         register_only: false,
+        deployment: None,
+        test_urls: 0,
+        keep_revisions: None,
     }
 }
 
