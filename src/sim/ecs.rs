@@ -103,6 +103,8 @@ struct Task {
     /// When it stops (crash or drain), and why.
     stop_at: Option<Instant>,
     crash: bool,
+    /// Exits at `stop_at` after serving (an injected late failure).
+    late: bool,
 }
 
 struct Deployment {
@@ -212,6 +214,7 @@ impl State {
             launched: at,
             stop_at: crash.then(|| at + self.s.start + self.s.crash),
             crash,
+            late: false,
         });
     }
 
@@ -268,7 +271,8 @@ impl State {
             .partition(|t| t.stop_at.is_some_and(|s| s <= at));
         self.tasks = kept;
         for t in gone {
-            if t.crash {
+            let crash = t.crash || t.late;
+            if crash {
                 if let Some(d) = self.deployments.iter_mut().find(|d| d.id == t.deployment) {
                     d.failed += 1;
                 }
@@ -280,14 +284,14 @@ impl State {
                 StoppedTask {
                     arn: t.arn,
                     task_definition: t.task_definition,
-                    stopped_reason: Some(if t.crash {
+                    stopped_reason: Some(if crash {
                         "Essential container in task exited".into()
                     } else {
                         "Scaling activity initiated by (deployment)".into()
                     }),
                     containers: vec![(
                         self.s.container.clone(),
-                        Some(if t.crash { 1 } else { 0 }),
+                        Some(if crash { 1 } else { 0 }),
                         t.crash.then(|| "exited: health check never passed".to_string()),
                     )],
                 },

@@ -21,6 +21,7 @@ mod iam_enforced;
 mod lint;
 mod roll_cli;
 mod roll_ecs_moto;
+mod roll_ecs_native;
 mod roll_ecs_sim;
 mod roll_harness;
 mod roll_moto;

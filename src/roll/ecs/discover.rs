@@ -88,7 +88,7 @@ pub(super) fn check_strategy(service: &EcsService, deployment: Option<&Deploymen
         Controller::Ecs => {}
         Controller::CodeDeploy => {
             return refuse(
-                "its deployment controller is CODE_DEPLOY".into(),
+                "its deployment controller is CODE_DEPLOY (a CodeDeploy service deploys through ecs.codedeploy)".into(),
                 "deploy it with ecs.codedeploy (CodeDeploy blue/green), or recreate the service with the ECS deployment controller",
             )
         }

@@ -77,13 +77,18 @@ pub(super) async fn started(ecs: &dyn Ecs, plan: &EcsPlan, before: Option<&str>,
 async fn watch(ecs: &dyn Ecs, arn: &str, deadline: Instant, ctx: &mut Ctx, run: &mut Run) -> Result<Seen> {
     let pacing = Pacing::new(ctx.poll, deadline.saturating_duration_since(Instant::now()));
     let cancel = ctx.cancel.clone();
-    let last: Mutex<Option<ServiceDeployment>> = Mutex::new(None);
+    // The stage and most production traffic seen while it ran.
+    let noted: Mutex<Run> = Mutex::new(Run {
+        stage: run.stage.clone(),
+        traffic: run.traffic,
+        ..Run::default()
+    });
     let what = format!("service deployment {}", arn.rsplit('/').next().unwrap_or(arn));
     let result = wait::until(&what, &pacing, &cancel, &mut ctx.progress, || async {
         let d = calls::retry("DescribeServiceDeployments", &cancel, || ecs.service_deployment(arn))
             .await?
             .ok_or_else(|| Error::failed(format!("service deployment {arn} disappeared")))?;
-        *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.clone());
+        note(&mut noted.lock().unwrap_or_else(|e| e.into_inner()), &d);
         Ok(match &d.status {
             Status::Successful => Check::Done(Seen::Succeeded),
             Status::Pending | Status::InProgress => match d.awaiting() {
@@ -100,9 +105,8 @@ async fn watch(ecs: &dyn Ecs, arn: &str, deadline: Instant, ctx: &mut Ctx, run: 
         })
     })
     .await;
-    if let Some(d) = last.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        note(run, &d);
-    }
+    let noted = noted.into_inner().unwrap_or_else(|e| e.into_inner());
+    (run.stage, run.traffic) = (noted.stage, noted.traffic);
     if result.is_err() {
         run.failing_stage = run.stage.clone();
     }

@@ -275,22 +275,20 @@ impl State {
             let native = &mut self.natives[n];
             native.stage = next.clone();
             native.since = at;
-            if self.late_failure(&next, &green, at) {
-                return self.roll_back_native(n, at, "tasks of the new revision failed their health checks");
-            }
+            self.late_failure(&next, &green, at);
         }
     }
 
-    /// The injected late failure: green's tasks crash on entering this stage (true when they did).
-    fn late_failure(&mut self, stage: &LifecycleStage, green: &str, at: Instant) -> bool {
+    /// The injected late failure: green's tasks exit 30s after the deployment enters this stage.
+    fn late_failure(&mut self, stage: &LifecycleStage, green: &str, at: Instant) {
         if self.faults.fail_at_stage.as_ref() != Some(stage) {
-            return false;
+            return;
         }
+        // They keep serving until they exit, 30s on; then ECS notices.
         for t in self.tasks.iter_mut().filter(|t| t.deployment == green) {
-            t.crash = true;
-            t.stop_at = Some(at + Duration::from_secs(1));
+            t.late = true;
+            t.stop_at = Some(at + Duration::from_secs(30));
         }
-        true
     }
 
     /// Production traffic per task definition, percent (blue keeps what green has not).
