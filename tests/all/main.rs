@@ -12,6 +12,7 @@ mod build;
 mod build_guards;
 mod credentials;
 mod deployments;
+mod ecs_native_wire;
 mod ecs_wire;
 mod env_cli;
 mod env_errors;
