@@ -163,3 +163,38 @@ async fn the_native_deployment_calls_speak_the_recorded_protocol() {
     assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
     assert_eq!(err.iam_action(), "ecs:StopServiceDeployment");
 }
+
+/// What moto does keep: UpdateService's strategy and bake time, which DescribeServices
+/// echoes (read back through the SDK directly, not the adapter under test).
+#[tokio::test]
+async fn moto_keeps_the_strategy_and_bake_time_update_service_sets() {
+    let endpoint = &crate::support::moto::moto().endpoint;
+    crate::ecs_wire::service("native-cluster", "native").await;
+    let ecs = EcsAdapter::new(&config(endpoint).await);
+    let update = ServiceUpdate {
+        task_definition: "native:1".into(),
+        deployment: Some(DeploymentSettings {
+            strategy: NativeStrategy::BlueGreen,
+            bake: Duration::from_secs(240),
+            canary: None,
+            linear: None,
+            alarms: Vec::new(),
+            pause_after_test_traffic: false,
+        }),
+    };
+    ecs.update_service("native-cluster", "web", &update).await.unwrap();
+    let sdk = aws_sdk_ecs::Client::new(&config(endpoint).await);
+    let out = sdk
+        .describe_services()
+        .cluster("native-cluster")
+        .services("web")
+        .send()
+        .await
+        .unwrap();
+    let service = &out.services()[0];
+    let settings = service.deployment_configuration().unwrap();
+    assert_eq!(settings.strategy().map(|s| s.as_str()), Some("BLUE_GREEN"));
+    assert_eq!(settings.bake_time_in_minutes(), Some(4));
+    let seen = ecs.describe_service("native-cluster", "web").await.unwrap().unwrap();
+    assert_eq!(seen.controller, slipway::cloud::Controller::Ecs);
+}
