@@ -57,7 +57,7 @@ pub fn deployment(strategy: NativeStrategy, test_gate: bool) -> DeploymentSettin
     }
 }
 
-fn request(strategy: NativeStrategy) -> EcsRequest {
+pub fn request(strategy: NativeStrategy) -> EcsRequest {
     EcsRequest {
         cluster: "web-cluster".into(),
         service: "web".into(),
@@ -72,7 +72,7 @@ fn request(strategy: NativeStrategy) -> EcsRequest {
     }
 }
 
-fn sim(faults: EcsFaults) -> SimEcs {
+pub fn sim(faults: EcsFaults) -> SimEcs {
     let settings = EcsSettings {
         load_balancers: vec![blue_green_load_balancer()],
         ..EcsSettings::default()
@@ -80,7 +80,7 @@ fn sim(faults: EcsFaults) -> SimEcs {
     SimEcs::new(settings, faults)
 }
 
-fn rollout(sim: &SimEcs, req: &EcsRequest) -> EcsRollout {
+pub fn rollout(sim: &SimEcs, req: &EcsRequest) -> EcsRollout {
     let mut r = EcsRollout::new(&sim.ports(), req.clone());
     let listener = sim.clone();
     r.test_probes = Some(Arc::new(move || {

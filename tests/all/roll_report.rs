@@ -277,3 +277,26 @@ async fn a_cleanup_that_fails_is_failed_whatever_stopped_the_roll() {
     assert_eq!(rolled.outcome.stopped_by, Some(roll::Stop::TimedOut));
     check("failed", &rolled.outcome, Verdict::Failed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn ecs_native_outcomes() {
+    use crate::roll_ecs_native::{request, rollout, sim};
+    use slipway::cloud::NativeStrategy;
+    let go = CancellationToken::new;
+    let t = rollout(&sim(EcsFaults::default()), &request(NativeStrategy::Canary));
+    check(
+        "ecs_canary_succeeded",
+        &drive(&t, Mode::Roll, go()).await,
+        Verdict::Succeeded,
+    );
+    let broken = EcsFaults {
+        broken_images: [NEW.to_string()].into(),
+        ..EcsFaults::default()
+    };
+    let t = rollout(&sim(broken), &request(NativeStrategy::Canary));
+    check(
+        "ecs_canary_test_gate_rolled_back",
+        &drive(&t, Mode::Roll, go()).await,
+        Verdict::RolledBack,
+    );
+}

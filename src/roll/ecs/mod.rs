@@ -66,6 +66,8 @@ pub struct Run {
     traffic: Option<f64>,
     /// The native deployment succeeded.
     finished: bool,
+    /// The test-traffic gate answered its hook ROLLBACK.
+    answered_rollback: bool,
 }
 
 fn left_to_do(plan: &EcsPlan, run: &Run) -> Vec<String> {

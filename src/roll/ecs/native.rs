@@ -211,6 +211,7 @@ async fn test_gate(
             run.failing_stage = Some("POST_TEST_TRAFFIC_SHIFT".into());
             ctx.say(&format!("test traffic failing ({seen}): ROLLBACK"));
             answer(HookAction::Rollback, &cancel).await?;
+            run.answered_rollback = true;
             Err(Error::failed(format!(
                 "test-traffic gate: {seen}; production traffic never moved"
             )))
@@ -243,6 +244,12 @@ pub(super) async fn roll_back(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx,
             // Too late to stop (CLEAN_UP): it finishes.
             Err(e) => ctx.say(&format!("cleanup: could not stop the deployment: {e}")),
         }
+    } else if run.answered_rollback {
+        push(
+            ctx,
+            run,
+            format!("the test-traffic gate answered ROLLBACK ({})", d.status),
+        );
     } else {
         push(ctx, run, format!("ECS is already rolling back ({})", d.status));
     }
