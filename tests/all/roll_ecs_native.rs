@@ -436,3 +436,23 @@ async fn keep_revisions_deregisters_old_unused_revisions_after_a_success() {
     let active = sim.task_definitions("web", true).await.unwrap();
     assert_eq!(short(&active), ["5"], "the revision in use is never deregistered");
 }
+
+#[tokio::test(start_paused = true)]
+async fn drift_names_a_changed_deployment_controller_and_alternate_target_group() {
+    let sim = sim(EcsFaults::default());
+    let r = rollout(&sim, &request(NativeStrategy::BlueGreen));
+    let plan = roll::roll(&r, Mode::PlanOut, &mut ctx(CancellationToken::new()))
+        .await
+        .plan
+        .unwrap();
+    let mut fresh = plan.clone();
+    fresh.before.controller = Controller::CodeDeploy;
+    fresh.before.alternate_target_group = None;
+    let err = r.drift(&plan, &fresh).unwrap_err().to_string();
+    assert!(
+        err.contains("deployment controller is now CODE_DEPLOY instead of ECS"),
+        "{err}"
+    );
+    assert!(err.contains("alternate target group changed"), "{err}");
+    assert!(r.drift(&plan, &plan.clone()).is_ok());
+}
