@@ -154,12 +154,27 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
             &["ecs:ListTasks", "ecs:DescribeTasks"],
             vec![cluster, format!("arn:aws:ecs:{region}:{account}:task/{cluster_name}/*")],
         ));
-        // These two have no resource-level permissions in IAM.
-        out.push(statement(
-            "EcsTaskDefinitions",
-            &["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"],
-            vec!["*".into()],
-        ));
+        if ecs.strategy != crate::config::EcsStrategy::Rolling {
+            // ECS native blue/green, canary, linear: follow, answer and stop the service deployment.
+            out.push(statement(
+                "EcsServiceDeployments",
+                &[
+                    "ecs:DescribeServiceDeployments",
+                    "ecs:ContinueServiceDeployment",
+                    "ecs:StopServiceDeployment",
+                ],
+                vec![format!(
+                    "arn:aws:ecs:{region}:{account}:service-deployment/{cluster_name}/{}/*",
+                    last_segment(&ecs.service, "/")
+                )],
+            ));
+        }
+        // These have no resource-level permissions in IAM.
+        let mut definitions = vec!["ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"];
+        if ecs.keep_revisions.is_some() {
+            definitions.extend(["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"]);
+        }
+        out.push(statement("EcsTaskDefinitions", &definitions, vec!["*".into()]));
         out.push(pass_role("EcsPassTaskRoles", account, "ecs-tasks.amazonaws.com"));
         notes.push("narrow iam:PassRole to the task and execution roles of the service's task definition".into());
     }

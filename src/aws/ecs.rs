@@ -9,17 +9,17 @@ use aws_sdk_ecs::Client;
 
 use super::to_cloud;
 use crate::cloud::{
-    CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, Revision,
-    ServiceEvent, ServiceLoadBalancer, StoppedTask, TaskDefinition,
+    CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, HookAction,
+    Revision, ServiceDeployment, ServiceEvent, ServiceLoadBalancer, ServiceUpdate, StoppedTask, TaskDefinition,
 };
 
-/// ECS through the AWS SDK.
 /// The IAM prefix of this service's actions.
-const SERVICE: &str = "ecs";
+pub(super) const SERVICE: &str = "ecs";
 
+/// ECS through the AWS SDK.
 #[derive(Clone)]
 pub struct EcsAdapter {
-    client: Client,
+    pub(super) client: Client,
 }
 
 impl EcsAdapter {
@@ -229,14 +229,15 @@ impl Ecs for EcsAdapter {
         Ok(model(registered))
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> CloudResult<String> {
+    async fn update_service(&self, cluster: &str, service: &str, update: &ServiceUpdate) -> CloudResult<String> {
         let op = "UpdateService";
         let out = self
             .client
             .update_service()
             .cluster(cluster)
             .service(service)
-            .task_definition(task_definition)
+            .task_definition(&update.task_definition)
+            .set_deployment_configuration(update.deployment.as_ref().map(super::ecs_deploy::configuration))
             .send()
             .await
             .map_err(|e| not_found(to_cloud(SERVICE, op, &e)))?;
@@ -246,6 +247,30 @@ impl Ecs for EcsAdapter {
             .and_then(|d| d.id())
             .unwrap_or_default();
         Ok(id.to_string())
+    }
+
+    async fn current_service_deployment(&self, cluster: &str, service: &str) -> CloudResult<Option<String>> {
+        self.current_deployment(cluster, service).await.map_err(not_found)
+    }
+
+    async fn service_deployment(&self, arn: &str) -> CloudResult<Option<ServiceDeployment>> {
+        self.describe_deployment(arn).await
+    }
+
+    async fn stop_service_deployment(&self, arn: &str) -> CloudResult<()> {
+        self.stop_deployment(arn).await
+    }
+
+    async fn continue_service_deployment(&self, arn: &str, hook_id: &str, action: HookAction) -> CloudResult<()> {
+        self.continue_deployment(arn, hook_id, action).await
+    }
+
+    async fn task_definitions(&self, family: &str, active: bool) -> CloudResult<Vec<String>> {
+        self.list_definitions(family, active).await
+    }
+
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()> {
+        self.deregister(arn).await
     }
 }
 

@@ -7,6 +7,7 @@ mod credentials;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
+mod ecs_deploy;
 pub mod elb;
 mod errors;
 

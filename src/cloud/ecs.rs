@@ -3,7 +3,12 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{CloudResult, Controller, DeploymentStatus, RolloutState};
+use std::time::Duration;
+
+use super::{
+    CloudResult, Controller, DeploymentStatus, HookStatus, LifecycleStage, NativeStrategy, RolloutState,
+    ServiceDeploymentStatus,
+};
 
 /// One deployment of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +117,94 @@ pub struct Revision {
     pub environment: Vec<(String, String)>,
 }
 
+/// What UpdateService changes: the task definition and, for ECS native strategies, how
+/// the deployment runs (deploymentConfiguration). One call carries both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceUpdate {
+    pub task_definition: String,
+    /// None: the service's own deployment configuration stays as it is.
+    pub deployment: Option<DeploymentSettings>,
+}
+
+impl ServiceUpdate {
+    /// Only the task definition changes.
+    pub fn to(task_definition: &str) -> Self {
+        ServiceUpdate {
+            task_definition: task_definition.to_string(),
+            deployment: None,
+        }
+    }
+}
+
+/// An ECS native deployment's settings (deploymentConfiguration of UpdateService).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentSettings {
+    pub strategy: NativeStrategy,
+    /// bakeTimeInMinutes: how long the new revision serves all traffic before the old
+    /// one is removed (whole minutes).
+    pub bake: Duration,
+    /// canaryConfiguration: (percent, bake) for CANARY.
+    pub canary: Option<(f64, Duration)>,
+    /// linearConfiguration: (step percent, step bake) for LINEAR.
+    pub linear: Option<(f64, Duration)>,
+    /// CloudWatch alarms that roll the deployment back (enabled with rollback when not empty).
+    pub alarms: Vec<String>,
+    /// A PAUSE lifecycle hook at POST_TEST_TRAFFIC_SHIFT: the deployment waits for
+    /// ContinueServiceDeployment while the new revision takes only test traffic.
+    pub pause_after_test_traffic: bool,
+}
+
+/// A lifecycle hook of a service deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookDetail {
+    pub id: String,
+    /// AWS_LAMBDA or PAUSE.
+    pub target_type: String,
+    pub status: HookStatus,
+}
+
+/// A service deployment (DescribeServiceDeployments), as a native rollout follows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceDeployment {
+    pub arn: String,
+    pub status: ServiceDeploymentStatus,
+    pub status_reason: Option<String>,
+    pub stage: Option<LifecycleStage>,
+    /// The service revision the deployment moves to.
+    pub target_revision: Option<String>,
+    /// The share of production traffic the target revision takes (0 to 100).
+    pub production_percent: Option<f64>,
+    /// The share of test traffic the target revision takes (0 to 100).
+    pub test_percent: Option<f64>,
+    pub hooks: Vec<HookDetail>,
+    /// Why it rolls back, when it does.
+    pub rollback_reason: Option<String>,
+}
+
+impl ServiceDeployment {
+    /// The hook waiting for ContinueServiceDeployment, if any.
+    pub fn awaiting(&self) -> Option<&HookDetail> {
+        self.hooks.iter().find(|h| h.status == HookStatus::AwaitingAction)
+    }
+}
+
+/// What to do with a paused lifecycle hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HookAction {
+    Continue,
+    Rollback,
+}
+
+impl HookAction {
+    /// AWS's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookAction::Continue => "CONTINUE",
+            HookAction::Rollback => "ROLLBACK",
+        }
+    }
+}
+
 #[async_trait]
 pub trait Ecs: Send + Sync {
     /// The service, or None when the cluster or service does not exist.
@@ -122,6 +215,21 @@ pub trait Ecs: Send + Sync {
     async fn task_definition(&self, arn: &str) -> CloudResult<Option<TaskDefinition>>;
     /// Registers a new revision: a copy of `revision.from` with one container changed.
     async fn register_revision(&self, revision: &Revision) -> CloudResult<TaskDefinition>;
-    /// Points the service at a task definition (UpdateService); returns the new primary deployment's id.
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> CloudResult<String>;
+    /// Points the service at a task definition with, for native strategies, the
+    /// deployment settings (UpdateService); returns the new primary deployment's id.
+    async fn update_service(&self, cluster: &str, service: &str, update: &ServiceUpdate) -> CloudResult<String>;
+    /// The service's current service deployment ARN (DescribeServices
+    /// currentServiceDeployment), None when it has none or does not exist.
+    async fn current_service_deployment(&self, cluster: &str, service: &str) -> CloudResult<Option<String>>;
+    /// A service deployment (DescribeServiceDeployments), None when it does not exist.
+    async fn service_deployment(&self, arn: &str) -> CloudResult<Option<ServiceDeployment>>;
+    /// Stops a service deployment and rolls it back (StopServiceDeployment ROLLBACK).
+    async fn stop_service_deployment(&self, arn: &str) -> CloudResult<()>;
+    /// Answers a paused lifecycle hook (ContinueServiceDeployment).
+    async fn continue_service_deployment(&self, arn: &str, hook_id: &str, action: HookAction) -> CloudResult<()>;
+    /// The family's revisions with this status (ACTIVE or INACTIVE), oldest first
+    /// (ListTaskDefinitions).
+    async fn task_definitions(&self, family: &str, active: bool) -> CloudResult<Vec<String>>;
+    /// Deregisters a task definition revision (DeregisterTaskDefinition).
+    async fn deregister_task_definition(&self, arn: &str) -> CloudResult<()>;
 }

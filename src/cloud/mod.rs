@@ -21,12 +21,13 @@ pub use alarms::{Alarm, Alarms};
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
 pub use ec2::{Ec2, Image, LaunchTemplate, NewVersion};
 pub use ecs::{
-    ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, ServiceLoadBalancer, StoppedTask,
-    TaskDefinition,
+    ContainerSpec, DeploymentSettings, Ecs, EcsDeployment, EcsService, HookAction, HookDetail, Revision,
+    ServiceDeployment, ServiceEvent, ServiceLoadBalancer, ServiceUpdate, StoppedTask, TaskDefinition,
 };
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
 pub use states::{
-    AlarmState, Controller, DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState,
+    AlarmState, Controller, DeploymentStatus, Health, HookStatus, Lifecycle, LifecycleStage, NativeStrategy,
+    RefreshStatus, RolloutState, ServiceDeploymentStatus, TargetState,
 };
 pub use templates::{LaunchTemplates, TemplateVersion};
 

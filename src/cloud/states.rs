@@ -184,6 +184,58 @@ aws_state! {
     }
 }
 
+aws_state! {
+    /// An ECS service deployment's status (DescribeServiceDeployments).
+    ServiceDeploymentStatus {
+        Pending = "PENDING",
+        InProgress = "IN_PROGRESS",
+        Successful = "SUCCESSFUL",
+        Stopped = "STOPPED",
+        StopRequested = "STOP_REQUESTED",
+        RollbackRequested = "ROLLBACK_REQUESTED",
+        RollbackInProgress = "ROLLBACK_IN_PROGRESS",
+        RollbackSuccessful = "ROLLBACK_SUCCESSFUL",
+        RollbackFailed = "ROLLBACK_FAILED",
+    }
+}
+
+aws_state! {
+    /// The lifecycle stage of an ECS service deployment.
+    LifecycleStage {
+        ReconcileService = "RECONCILE_SERVICE",
+        PreScaleUp = "PRE_SCALE_UP",
+        ScaleUp = "SCALE_UP",
+        PostScaleUp = "POST_SCALE_UP",
+        TestTrafficShift = "TEST_TRAFFIC_SHIFT",
+        PostTestTrafficShift = "POST_TEST_TRAFFIC_SHIFT",
+        ProductionTrafficShift = "PRODUCTION_TRAFFIC_SHIFT",
+        PostProductionTrafficShift = "POST_PRODUCTION_TRAFFIC_SHIFT",
+        BakeTime = "BAKE_TIME",
+        CleanUp = "CLEAN_UP",
+    }
+}
+
+aws_state! {
+    /// A deployment lifecycle hook's status.
+    HookStatus {
+        InProgress = "IN_PROGRESS",
+        AwaitingAction = "AWAITING_ACTION",
+        Succeeded = "SUCCEEDED",
+        Failed = "FAILED",
+        TimedOut = "TIMED_OUT",
+    }
+}
+
+aws_state! {
+    /// An ECS deployment strategy (deploymentConfiguration.strategy).
+    NativeStrategy {
+        Rolling = "ROLLING",
+        BlueGreen = "BLUE_GREEN",
+        Canary = "CANARY",
+        Linear = "LINEAR",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,14 +9,16 @@ use super::simulate::{self, SimFlags};
 use super::{planfile, report, Ctx, Mode, Rollout};
 use crate::cli::{self, Output};
 use crate::cloud::Ports;
-use crate::config::{Duration, Strategy, MAX_ALARM_NAME, MAX_BAKE};
+use crate::cloud::{DeploymentSettings, NativeStrategy, ServiceLoadBalancer};
+use crate::config::{Duration, EcsStrategy, Strategy, MAX_ALARM_NAME, MAX_BAKE};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
 use crate::signal::{self, Pending};
 use crate::sim::{self, EcsFaults, EcsSettings, Sim, SimEcs};
 use crate::wait::job::url_probes;
-use crate::wait::Progress;
+use crate::wait::{Probe, Progress};
 use crate::{aws, Error, Result};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// slipway-roll's flags.
@@ -204,13 +206,25 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
             // even if this runner dies.
             req.alarms = ctx.alarms.clone();
             req.bake = Some(ctx.bake);
-            let ports = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
+            let (ports, _) = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
             drive(&AsgRollout::new(ports, req), &args, &job, runner, &mut ctx).await
         }
         TargetArg::Ecs => {
-            let req = ecs_request(&args, &job)?;
-            let ports = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
-            drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+            let req = ecs_request(&args, &job, &ctx)?;
+            let (ports, sim) = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
+            let mut rollout = EcsRollout::new(&ports, req);
+            if rollout.req.test_urls > 0 {
+                rollout.test_probes = Some(match sim {
+                    // The rehearsal probes the simulated test listener instead of real hosts.
+                    Some(sim) => Arc::new(move || Ok(vec![Box::new(sim.test_listener()) as Box<dyn Probe>])),
+                    None => {
+                        let health = job.settings.health.clone();
+                        let (version, sha) = (job.version.clone(), job.sha.clone());
+                        Arc::new(move || url_probes(&health.test_urls, &health, &version, &sha))
+                    }
+                });
+            }
+            drive(&rollout, &args, &job, runner, &mut ctx).await
         }
     }
 }
@@ -326,7 +340,7 @@ fn asg_request(args: &Args, job: &Job) -> Result<Request> {
 }
 
 /// The ECS request from flags, slipway.yml and (for --apply) the plan's image.
-fn ecs_request(args: &Args, job: &Job) -> Result<EcsRequest> {
+fn ecs_request(args: &Args, job: &Job, ctx: &Ctx) -> Result<EcsRequest> {
     let ecs = job.settings.ecs.clone().ok_or_else(|| {
         Error::input(
             format!("environment {:?} has no ecs section", job.environment),
@@ -344,15 +358,29 @@ fn ecs_request(args: &Args, job: &Job) -> Result<EcsRequest> {
             ))
         }
     };
-    if ecs.strategy != crate::config::EcsStrategy::Rolling || ecs.codedeploy.is_some() || ecs.keep_revisions.is_some() {
+    if ecs.codedeploy.is_some() {
         return Err(Error::input(
-            format!(
-                "ecs.strategy {}, ecs.codedeploy and ecs.keep_revisions are not available in this version of slipway",
-                ecs.strategy.as_str()
-            ),
-            "use `strategy: rolling` (the default) and remove ecs.codedeploy and ecs.keep_revisions",
+            "ecs.codedeploy is not available in this version of slipway",
+            "remove ecs.codedeploy, or use ecs.strategy blue_green, canary or linear (ECS native)",
         ));
     }
+    let test_urls = job.settings.health.test_urls.len();
+    let native = |strategy| DeploymentSettings {
+        strategy,
+        // ECS bakes with blue still standing by, and rolls back itself on the alarms, even
+        // if this runner dies (it counts whole minutes: the adapter rounds up).
+        bake: ctx.bake,
+        canary: ecs.canary.as_ref().map(|c| (c.percent, c.bake.std())),
+        linear: ecs.linear.as_ref().map(|l| (l.step_percent, l.step_bake.std())),
+        alarms: ctx.alarms.clone(),
+        pause_after_test_traffic: test_urls > 0,
+    };
+    let deployment = match ecs.strategy {
+        EcsStrategy::Rolling => None,
+        EcsStrategy::BlueGreen => Some(native(NativeStrategy::BlueGreen)),
+        EcsStrategy::Canary => Some(native(NativeStrategy::Canary)),
+        EcsStrategy::Linear => Some(native(NativeStrategy::Linear)),
+    };
     let req = EcsRequest {
         cluster: ecs.cluster.clone(),
         service: ecs.service.clone(),
@@ -361,6 +389,9 @@ fn ecs_request(args: &Args, job: &Job) -> Result<EcsRequest> {
         environment: args.env.clone(),
         wait_for_idle: args.wait_for_idle,
         register_only: args.register_only,
+        test_urls: if deployment.is_some() { test_urls } else { 0 },
+        deployment,
+        keep_revisions: ecs.keep_revisions,
     };
     if args.apply.is_none() {
         super::ecs::check_request(&req)?;
@@ -377,17 +408,17 @@ async fn ports(
     ctx: &mut Ctx,
     asg: Option<&Request>,
     ecs: Option<&EcsRequest>,
-) -> Result<Ports> {
+) -> Result<(Ports, Option<SimEcs>)> {
     if !args.simulate {
         // The health URLs must show the new version before the old fleet goes (ASG), and
         // stay healthy through the bake (every target).
         if asg.is_some() || !ctx.bake.is_zero() {
-            ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
+            ctx.probes = url_probes(&job.settings.health.urls, &job.settings.health, &job.version, &job.sha)?;
         }
         let session = JobArgs::connect(job, runner).await?;
         let ports = aws::ports(&session.config);
         ctx.alarm_port = Some(ports.alarms.clone());
-        return Ok(ports);
+        return Ok((ports, None));
     }
     let flags = SimFlags {
         fleet: args.sim_fleet,
@@ -411,6 +442,19 @@ async fn ports(
             container: req.container.clone(),
             family: req.service.clone(),
             desired: args.sim_fleet,
+            // A native strategy needs the blue/green load balancer setup: the rehearsal has it.
+            load_balancers: match req.deployment {
+                Some(_) => vec![ServiceLoadBalancer {
+                    target_group: Some(sim_target_group("blue")),
+                    container: Some(req.container.clone()),
+                    port: Some(8080),
+                    alternate_target_group: Some(sim_target_group("green")),
+                    production_listener_rule: Some(sim_rule("production")),
+                    test_listener_rule: Some(sim_rule("test")),
+                    role: Some("arn:aws:iam::123456789012:role/ecs-infrastructure".into()),
+                }],
+                None => Vec::new(),
+            },
             ..EcsSettings::default()
         };
         ecs_faults = EcsFaults {
@@ -421,6 +465,7 @@ async fn ports(
                 Default::default()
             },
             seed: 1,
+            ..EcsFaults::default()
         };
         eprintln!(
             "simulating ECS service {} in {} ({} task(s) on {}:1; virtual time)",
@@ -435,7 +480,16 @@ async fn ports(
     let sim = Sim::new(settings, faults);
     simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
     sim.alarms().throttle(args.sim_throttle, 1);
-    let ports = sim::ports(&sim, &SimEcs::new(ecs_settings, ecs_faults));
+    let sim_ecs = SimEcs::new(ecs_settings, ecs_faults);
+    let ports = sim::ports(&sim, &sim_ecs);
     ctx.alarm_port = Some(ports.alarms.clone());
-    Ok(ports)
+    Ok((ports, Some(sim_ecs)))
+}
+
+fn sim_target_group(name: &str) -> String {
+    format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123456789abcdef")
+}
+
+fn sim_rule(name: &str) -> String {
+    format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/0123456789abcdef/{name}")
 }

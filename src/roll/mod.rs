@@ -100,6 +100,13 @@ pub trait Rollout: Sync {
         self.steps(plan)
     }
 
+    /// Whether the platform bakes within the plan's steps (an instance refresh's BakeTime,
+    /// an ECS blue/green bake with the old tasks standing by): the alarms are watched
+    /// through that bake, and the driver adds no second one after it.
+    fn platform_bakes(&self, _plan: &Self::Plan) -> bool {
+        false
+    }
+
     /// The verdict of a run that finished every step (Succeeded, or Registered when the
     /// plan stops before changing what serves).
     fn completed(&self, _plan: &Self::Plan, _run: &Self::Run) -> Verdict {
@@ -256,7 +263,11 @@ async fn steps<T: Rollout>(t: &T, plan: &T::Plan, ctx: &mut Ctx, run: &mut T::Ru
     let bake_at = t.bake_point(plan).min(count);
     for n in 0..=count {
         // No bake when nothing that serves changed (ECS --register-only).
-        if n == bake_at && !ctx.bake.is_zero() && t.completed(plan, run) == Verdict::Succeeded {
+        if n == bake_at
+            && !ctx.bake.is_zero()
+            && !t.platform_bakes(plan)
+            && t.completed(plan, run) == Verdict::Succeeded
+        {
             ctx.pending.set(t.left_to_do(plan, run));
             if let Err(e) = watch::bake(ctx).await {
                 return Some(e);

@@ -140,6 +140,12 @@ pub struct EcsDetails {
     pub new_task_definition: Option<String>,
     pub image: String,
     pub deployment_id: Option<String>,
+    /// rolling, blue_green, canary, linear (or codedeploy).
+    pub strategy: String,
+    /// The most production traffic the new revision took, percent (native strategies).
+    pub traffic_percent: Option<f64>,
+    /// The lifecycle stage (or CodeDeploy event) that failed.
+    pub failing_stage: Option<String>,
 }
 
 /// The target's own facts; flattened into the outcome's JSON.

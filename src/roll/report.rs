@@ -8,6 +8,10 @@ use super::ecs::plan::short;
 use super::outcome::{Details, Outcome, Verdict};
 use crate::report::escape_md;
 
+fn percent(p: Option<f64>) -> String {
+    p.map(|p| format!("{p}%")).unwrap_or_else(|| "-".into())
+}
+
 fn secs(s: f64) -> String {
     crate::wait::human(std::time::Duration::from_secs_f64(s.max(0.0)))
 }
@@ -69,10 +73,13 @@ impl Details {
                 ("instances replaced", d.instances_replaced.to_string()),
             ],
             Details::Ecs(d) => vec![
+                ("strategy", d.strategy.clone()),
                 ("previous task definition", d.previous_task_definition.clone()),
                 ("new task definition", opt(&d.new_task_definition)),
                 ("image", d.image.clone()),
                 ("deployment", opt(&d.deployment_id)),
+                ("production traffic reached", percent(d.traffic_percent)),
+                ("failing stage", opt(&d.failing_stage)),
             ],
         }
     }
@@ -93,6 +100,12 @@ impl Details {
                 ("new-task-definition", opt(&d.new_task_definition)),
                 ("image", d.image.clone()),
                 ("ecs-deployment-id", opt(&d.deployment_id)),
+                ("strategy", d.strategy.clone()),
+                (
+                    "traffic-percent",
+                    d.traffic_percent.map(|p| p.to_string()).unwrap_or_default(),
+                ),
+                ("failing-stage", opt(&d.failing_stage)),
             ],
         }
     }

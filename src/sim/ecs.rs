@@ -9,16 +9,20 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+mod native;
+mod port;
+
 use super::Call;
 use crate::cloud::{
-    CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, Revision,
-    ServiceEvent, ServiceLoadBalancer, StoppedTask, TaskDefinition,
+    CloudError, CloudResult, ContainerSpec, Controller, DeploymentSettings, ErrorKind, LifecycleStage,
+    ServiceDeployment, ServiceEvent, ServiceLoadBalancer, StoppedTask, TaskDefinition,
 };
+use native::Native;
+pub use native::TestListener;
 
 /// The physics of the simulated service.
 #[derive(Debug, Clone)]
@@ -83,6 +87,10 @@ pub struct EcsFaults {
     pub throttle: f64,
     /// Tasks whose container runs one of these images crash.
     pub bad_images: BTreeSet<String>,
+    /// Tasks of these images pass their health checks but answer 500 (the test listener sees it).
+    pub broken_images: BTreeSet<String>,
+    /// Native deployments: the new revision's tasks crash when the deployment enters this stage.
+    pub fail_at_stage: Option<LifecycleStage>,
     pub seed: u64,
 }
 
@@ -94,6 +102,8 @@ struct Task {
     /// When it stops (crash or drain), and why.
     stop_at: Option<Instant>,
     crash: bool,
+    /// Exits at `stop_at` after serving (an injected late failure).
+    late: bool,
 }
 
 struct Deployment {
@@ -123,6 +133,14 @@ struct State {
     next: u64,
     /// The fewest healthy tasks on any one instant since the start (sampled per event).
     min_healthy: i32,
+    /// Native service deployments, oldest first.
+    natives: Vec<Native>,
+    /// The service's deployment configuration (None: rolling).
+    config: Option<DeploymentSettings>,
+    /// Deregistered task definitions.
+    inactive: BTreeSet<String>,
+    /// Instants (events) at which production traffic went to a revision short of healthy tasks.
+    traffic_on_unhealthy: u32,
 }
 
 /// What the simulated service looks like at one instant.
@@ -135,6 +153,12 @@ pub struct EcsSnapshot {
     pub healthy: Vec<String>,
     /// The fewest healthy tasks at any instant so far.
     pub min_healthy: i32,
+    /// Production traffic per task definition, percent.
+    pub production: Vec<(String, f64)>,
+    /// Events at which production traffic went to a revision short of healthy tasks.
+    pub traffic_on_unhealthy: u32,
+    /// The last native service deployment, as DescribeServiceDeployments shows it.
+    pub service_deployment: Option<ServiceDeployment>,
 }
 
 /// The simulated ECS service. Cloning shares the same state.
@@ -189,10 +213,18 @@ impl State {
             launched: at,
             stop_at: crash.then(|| at + self.s.start + self.s.crash),
             crash,
+            late: false,
         });
     }
 
     fn new_deployment(&mut self, task_definition: &str, at: Instant) -> String {
+        let id = self.add_deployment(task_definition);
+        self.step(at);
+        id
+    }
+
+    /// A new primary deployment, not yet acted on.
+    fn add_deployment(&mut self, task_definition: &str) -> String {
         self.next += 1;
         let id = format!("ecs-svc/{:019}", 4_000_000_000_000_000_000u64 + self.next);
         for d in &mut self.deployments {
@@ -209,7 +241,6 @@ impl State {
                 failed: 0,
             },
         );
-        self.step(at);
         id
     }
 
@@ -225,6 +256,7 @@ impl State {
                 ]
             })
             .flatten()
+            .chain(self.native_next())
             .filter(|t| *t > self.clock && *t <= now)
             .min()
     }
@@ -238,7 +270,8 @@ impl State {
             .partition(|t| t.stop_at.is_some_and(|s| s <= at));
         self.tasks = kept;
         for t in gone {
-            if t.crash {
+            let crash = t.crash || t.late;
+            if crash {
                 if let Some(d) = self.deployments.iter_mut().find(|d| d.id == t.deployment) {
                     d.failed += 1;
                 }
@@ -250,14 +283,14 @@ impl State {
                 StoppedTask {
                     arn: t.arn,
                     task_definition: t.task_definition,
-                    stopped_reason: Some(if t.crash {
+                    stopped_reason: Some(if crash {
                         "Essential container in task exited".into()
                     } else {
                         "Scaling activity initiated by (deployment)".into()
                     }),
                     containers: vec![(
                         self.s.container.clone(),
-                        Some(if t.crash { 1 } else { 0 }),
+                        Some(if crash { 1 } else { 0 }),
                         t.crash.then(|| "exited: health check never passed".to_string()),
                     )],
                 },
@@ -265,6 +298,15 @@ impl State {
             self.stopped.truncate(100);
         }
         if self.deployments.is_empty() {
+            return;
+        }
+        if let Some(n) = self.native_active() {
+            self.step_native(n, at);
+            if self.traffic_on_unhealthy(at) {
+                self.traffic_on_unhealthy += 1;
+            }
+            let serving = self.tasks.iter().filter(|t| self.healthy(t, at)).count() as i32;
+            self.min_healthy = self.min_healthy.min(serving);
             return;
         }
         // The circuit breaker.
@@ -404,6 +446,10 @@ impl SimEcs {
             start: now,
             next: 0,
             min_healthy: settings.desired,
+            natives: Vec::new(),
+            config: None,
+            inactive: BTreeSet::new(),
+            traffic_on_unhealthy: 0,
             faults: faults.clone(),
             s: settings,
         };
@@ -495,220 +541,17 @@ impl SimEcs {
                 .map(|t| t.task_definition.clone())
                 .collect(),
             min_healthy: state.min_healthy,
+            production: state.production(),
+            traffic_on_unhealthy: state.traffic_on_unhealthy,
+            service_deployment: state.natives.last().map(|n| n.model()),
         }
     }
-}
 
-#[async_trait]
-impl Ecs for SimEcs {
-    async fn describe_service(&self, cluster: &str, service: &str) -> CloudResult<Option<EcsService>> {
-        self.call("DescribeServices", format!("{cluster}/{service}"), false, |s, now| {
-            if s.check("DescribeServices", cluster, service).is_err() {
-                return Ok(None);
-            }
-            let deployments: Vec<EcsDeployment> = s
-                .deployments
-                .iter()
-                .map(|d| {
-                    let tasks: Vec<&Task> = s.tasks.iter().filter(|t| t.deployment == d.id).collect();
-                    let running = tasks.iter().filter(|t| s.running(t, now)).count() as i32;
-                    EcsDeployment {
-                        id: d.id.clone(),
-                        status: if d.primary { "PRIMARY" } else { "ACTIVE" }.into(),
-                        task_definition: d.task_definition.clone(),
-                        desired: if d.primary { s.s.desired } else { tasks.len() as i32 },
-                        running,
-                        pending: tasks.len() as i32 - running,
-                        failed_tasks: d.failed,
-                        rollout_state: Some(d.rollout.into()),
-                        rollout_state_reason: d.reason.clone(),
-                    }
-                })
-                .collect();
-            let running = deployments.iter().map(|d| d.running).sum();
-            let pending = deployments.iter().map(|d| d.pending).sum();
-            Ok(Some(EcsService {
-                arn: format!(
-                    "arn:aws:ecs:us-east-1:123456789012:service/{}/{}",
-                    s.s.cluster, s.s.service
-                ),
-                name: s.s.service.clone(),
-                cluster: format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", s.s.cluster),
-                status: "ACTIVE".into(),
-                desired: s.s.desired,
-                running,
-                pending,
-                task_definition: s.deployments[0].task_definition.clone(),
-                deployments,
-                events: s.events.clone(),
-                circuit_breaker_rollback: s.s.circuit_breaker,
-                controller: s.s.controller.clone(),
-                load_balancers: s.s.load_balancers.clone(),
-            }))
-        })
-    }
-
-    async fn stopped_tasks(&self, cluster: &str, service: &str, limit: usize) -> CloudResult<Vec<StoppedTask>> {
-        self.call("ListTasks", format!("{cluster}/{service} STOPPED"), false, |s, _| {
-            s.check("ListTasks", cluster, service)?;
-            Ok(s.stopped.iter().take(limit).cloned().collect())
-        })
-    }
-
-    async fn task_definition(&self, arn: &str) -> CloudResult<Option<TaskDefinition>> {
-        self.call("DescribeTaskDefinition", arn.into(), false, |s, _| {
-            Ok(s.find(arn).cloned())
-        })
-    }
-
-    async fn register_revision(&self, revision: &Revision) -> CloudResult<TaskDefinition> {
-        let detail = format!(
-            "from {} container {} image {}",
-            revision.from, revision.container, revision.image
-        );
-        self.call("RegisterTaskDefinition", detail, true, |s, _| {
-            let op = "RegisterTaskDefinition";
-            let Some(from) = s.find(&revision.from).cloned() else {
-                return Err(CloudError::new(
-                    ErrorKind::Invalid,
-                    op,
-                    Some("ClientException"),
-                    format!("Unable to describe task definition {}.", revision.from),
-                ));
-            };
-            let mut td = from.clone();
-            let Some(c) = td.containers.iter_mut().find(|c| c.name == revision.container) else {
-                return Err(CloudError::new(
-                    ErrorKind::Invalid,
-                    op,
-                    Some("ClientException"),
-                    format!("no container {:?}", revision.container),
-                ));
-            };
-            c.image = revision.image.clone();
-            for (k, v) in &revision.environment {
-                c.environment.retain(|(key, _)| key != k);
-                c.environment.push((k.clone(), v.clone()));
-            }
-            c.environment.sort();
-            td.revision = s
-                .definitions
-                .iter()
-                .filter(|d| d.family == from.family)
-                .map(|d| d.revision)
-                .max()
-                .unwrap_or(0)
-                + 1;
-            td.arn = arn(&td.family, td.revision);
-            s.definitions.push(td.clone());
-            Ok(td)
-        })
-    }
-
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> CloudResult<String> {
-        let detail = format!("{cluster}/{service} task definition {task_definition}");
-        self.call("UpdateService", detail, true, |s, now| {
-            let op = "UpdateService";
-            s.check(op, cluster, service)?;
-            let Some(td) = s.find(task_definition).map(|td| td.arn.clone()) else {
-                return Err(CloudError::new(
-                    ErrorKind::Invalid,
-                    op,
-                    Some("InvalidParameterException"),
-                    "TaskDefinition not found.",
-                ));
-            };
-            if s.deployments[0].task_definition == td {
-                return Ok(s.deployments[0].id.clone());
-            }
-            Ok(s.new_deployment(&td, now))
-        })
+    /// The test listener, as a probe (for `health.test_urls` in a rehearsal).
+    pub fn test_listener(&self) -> TestListener {
+        TestListener(self.clone())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::time::sleep;
-
-    fn revision(sim_image: &str) -> Revision {
-        Revision {
-            from: arn("web", 1),
-            container: "app".into(),
-            image: sim_image.into(),
-            environment: vec![("VERSION".into(), "2".into())],
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_good_image_completes_and_the_old_tasks_drain() {
-        let sim = SimEcs::new(EcsSettings::default(), EcsFaults::default());
-        let td = sim.register_revision(&revision("web:2")).await.unwrap();
-        assert_eq!(td.revision, 2);
-        assert_eq!(td.container("app").unwrap().environment.len(), 2);
-        sim.update_service("web-cluster", "web", &td.arn).await.unwrap();
-        let s = sim.describe_service("web-cluster", "web").await.unwrap().unwrap();
-        assert_eq!(s.deployments.len(), 2);
-        assert_eq!(
-            s.deployments[0].rollout_state,
-            Some(crate::cloud::RolloutState::InProgress)
-        );
-        sleep(Duration::from_secs(50)).await;
-        let snap = sim.snapshot();
-        assert_eq!(snap.deployments.len(), 2, "the old tasks drain for 30s");
-        assert_eq!(snap.deployments[0].3, "IN_PROGRESS");
-        assert_eq!(snap.healthy.len(), 4);
-        sleep(Duration::from_secs(30)).await;
-        let snap = sim.snapshot();
-        assert_eq!(snap.deployments.len(), 1);
-        assert_eq!(snap.deployments[0].3, "COMPLETED");
-        assert_eq!(sim.snapshot().healthy, vec![td.arn.clone(), td.arn]);
-        assert_eq!(sim.snapshot().min_healthy, 2);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_crashing_image_trips_the_circuit_breaker_and_rolls_back() {
-        let faults = EcsFaults {
-            bad_images: ["web:bad".to_string()].into(),
-            ..EcsFaults::default()
-        };
-        let sim = SimEcs::new(EcsSettings::default(), faults);
-        let td = sim.register_revision(&revision("web:bad")).await.unwrap();
-        sim.update_service("web-cluster", "web", &td.arn).await.unwrap();
-        // Two tasks crash every 30s; the threshold is 3.
-        sleep(Duration::from_secs(31)).await;
-        assert_eq!(sim.snapshot().deployments[0].3, "IN_PROGRESS");
-        sleep(Duration::from_secs(30)).await;
-        let snap = sim.snapshot();
-        assert_eq!(snap.deployments[0].1, arn("web", 1), "rolled back: {snap:?}");
-        assert!(snap.deployments.iter().any(|d| d.1 == td.arn && d.3 == "FAILED"));
-        sleep(Duration::from_secs(120)).await;
-        let snap = sim.snapshot();
-        assert_eq!(snap.deployments.len(), 1);
-        assert_eq!(snap.deployments[0].3, "COMPLETED");
-        assert_eq!(snap.min_healthy, 2, "the previous revision served throughout");
-        let stopped = sim.stopped_tasks("web-cluster", "web", 10).await.unwrap();
-        assert!(stopped
-            .iter()
-            .any(|t| t.stopped_reason.as_deref() == Some("Essential container in task exited")));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn unknown_names_and_throttling() {
-        let sim = SimEcs::new(
-            EcsSettings::default(),
-            EcsFaults {
-                throttle: 1.0,
-                ..EcsFaults::default()
-            },
-        );
-        let err = sim.describe_service("web-cluster", "web").await.unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Throttled);
-        sim.set_faults(EcsFaults::default());
-        assert!(sim.describe_service("nope", "web").await.unwrap().is_none());
-        assert!(sim.describe_service("web-cluster", "nope").await.unwrap().is_none());
-        assert!(sim.task_definition("web:9").await.unwrap().is_none());
-        assert_eq!(sim.task_definition("web").await.unwrap().unwrap().revision, 1);
-        assert!(sim.mutations().is_empty());
-    }
-}
+mod tests;

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 pub use alarms::SimAlarms;
-pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs};
+pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs, TestListener};
 use model::State;
 pub use model::{Capacity, Snapshot};
 

@@ -243,6 +243,7 @@ impl AutoScaling for Sim {
                     total,
                     to_update: total,
                     percentage: 0,
+                    baked_at: None,
                 },
             );
             Ok(id)
@@ -267,7 +268,7 @@ impl AutoScaling for Sim {
             match s
                 .refreshes
                 .first_mut()
-                .filter(|r| r.status == "InProgress" || r.status == "Pending")
+                .filter(|r| matches!(r.status.as_str(), "InProgress" | "Pending" | "Baking"))
             {
                 Some(r) => {
                     r.status = "Cancelled".into();

@@ -2,7 +2,9 @@
 //! never letting healthy capacity drop below MinHealthyPercentage nor the group grow
 //! beyond MaxHealthyPercentage; a new instance counts once healthy and warmed up. A new
 //! instance failing its health checks fails the refresh (and rolls it back with
-//! AutoRollback); a rollback is the same walk back to the previous version.
+//! AutoRollback); a rollback is the same walk back to the previous version. With a
+//! BakeTime the refresh stays `Baking` that long once every instance is replaced (it can
+//! still be rolled back), then succeeds.
 
 use std::time::Duration;
 
@@ -25,11 +27,16 @@ pub(super) struct Refresh {
     pub total: i32,
     pub to_update: i32,
     pub percentage: i32,
+    /// While `Baking`: when the bake ends.
+    pub baked_at: Option<Instant>,
 }
 
 impl Refresh {
     pub fn active(&self) -> bool {
-        matches!(self.status.as_str(), "Pending" | "InProgress" | "RollbackInProgress")
+        matches!(
+            self.status.as_str(),
+            "Pending" | "InProgress" | "Baking" | "RollbackInProgress"
+        )
     }
 
     pub fn view(&self) -> InstanceRefresh {
@@ -46,6 +53,7 @@ impl Refresh {
     pub fn roll_back(&mut self, state_spec: &mut LaunchTemplateSpec, reason: String) {
         self.status = "RollbackInProgress".into();
         self.reason = Some(reason);
+        self.baked_at = None;
         self.target = self.previous_version;
         *state_spec = self.previous_spec.clone();
     }
@@ -59,8 +67,18 @@ pub(super) fn step(state: &mut State, at: Instant) -> bool {
     if !r.active() {
         return false;
     }
+    let baked_at = r.baked_at;
     if r.status == "Pending" {
         state.refreshes[0].status = "InProgress".into();
+    }
+    if let Some(until) = baked_at {
+        if at >= until {
+            let r = &mut state.refreshes[0];
+            r.status = "Successful".into();
+            r.baked_at = None;
+            return false;
+        }
+        return true;
     }
     // A new instance that failed its health checks fails the refresh.
     let r = &state.refreshes[0];
@@ -120,7 +138,13 @@ pub(super) fn step(state: &mut State, at: Instant) -> bool {
                 r.status = "RollbackSuccessful".into();
                 state.lt_version = r.previous_spec.version.clone();
             } else {
-                r.status = "Successful".into();
+                match r.spec.bake_time.filter(|b| *b > 0) {
+                    Some(bake) => {
+                        r.status = "Baking".into();
+                        r.baked_at = Some(at + Duration::from_secs(bake as u64));
+                    }
+                    None => r.status = "Successful".into(),
+                }
                 state.lt_version = r.spec.launch_template.version.clone();
             }
             // Surplus new instances (beyond desired) go.

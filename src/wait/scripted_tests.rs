@@ -192,7 +192,25 @@ impl Ecs for FakeEcs {
     async fn register_revision(&self, _r: &Revision) -> CloudResult<TaskDefinition> {
         unreachable!("probes never mutate")
     }
-    async fn update_service(&self, _c: &str, _s: &str, _t: &str) -> CloudResult<String> {
+    async fn update_service(&self, _c: &str, _s: &str, _u: &ServiceUpdate) -> CloudResult<String> {
+        unreachable!("probes never mutate")
+    }
+    async fn current_service_deployment(&self, _c: &str, _s: &str) -> CloudResult<Option<String>> {
+        unreachable!("probes read services, not service deployments")
+    }
+    async fn service_deployment(&self, _arn: &str) -> CloudResult<Option<ServiceDeployment>> {
+        unreachable!("probes read services, not service deployments")
+    }
+    async fn stop_service_deployment(&self, _arn: &str) -> CloudResult<()> {
+        unreachable!("probes never mutate")
+    }
+    async fn continue_service_deployment(&self, _arn: &str, _hook: &str, _a: HookAction) -> CloudResult<()> {
+        unreachable!("probes never mutate")
+    }
+    async fn task_definitions(&self, _family: &str, _active: bool) -> CloudResult<Vec<String>> {
+        unreachable!("probes never read task definitions")
+    }
+    async fn deregister_task_definition(&self, _arn: &str) -> CloudResult<()> {
         unreachable!("probes never mutate")
     }
 }

@@ -3,7 +3,7 @@
 //! then the same with 30% of calls throttled, each mutation still reaching moto once.
 
 use slipway::aws::ecs::EcsAdapter;
-use slipway::cloud::{Ecs, Revision};
+use slipway::cloud::{Ecs, Revision, ServiceUpdate};
 
 use crate::support::moto::moto;
 use crate::support::proxy::Proxy;
@@ -80,7 +80,9 @@ async fn roll_and_roll_back(ecs: &EcsAdapter, cluster: &str, family: &str) {
         "registry.example/log:7",
         "other containers unchanged"
     );
-    ecs.update_service(cluster, "web", &new.arn).await.unwrap();
+    ecs.update_service(cluster, "web", &ServiceUpdate::to(&new.arn))
+        .await
+        .unwrap();
     assert_eq!(
         ecs.describe_service(cluster, "web")
             .await
@@ -89,7 +91,9 @@ async fn roll_and_roll_back(ecs: &EcsAdapter, cluster: &str, family: &str) {
             .task_definition,
         new.arn
     );
-    ecs.update_service(cluster, "web", &current.arn).await.unwrap();
+    ecs.update_service(cluster, "web", &ServiceUpdate::to(&current.arn))
+        .await
+        .unwrap();
     assert_eq!(
         ecs.describe_service(cluster, "web")
             .await

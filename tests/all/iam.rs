@@ -231,3 +231,36 @@ fn iam_policy_for_an_unknown_environment_is_bad_input() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no environment named \"nope\""), "{}", r.stderr);
 }
+
+#[test]
+fn a_blue_green_environment_may_follow_answer_and_stop_its_service_deployments_only() {
+    let p = policy("prod");
+    let native: Vec<Value> = statements(&p)
+        .into_iter()
+        .filter(|s| s["Sid"] == "EcsServiceDeployments")
+        .collect();
+    assert_eq!(native.len(), 1, "{p:#}");
+    assert_eq!(
+        native[0]["Action"],
+        serde_json::json!([
+            "ecs:DescribeServiceDeployments",
+            "ecs:ContinueServiceDeployment",
+            "ecs:StopServiceDeployment"
+        ])
+    );
+    assert_eq!(
+        native[0]["Resource"],
+        serde_json::json!(["arn:aws:ecs:eu-west-1:333333333333:service-deployment/web-prod/web/*"])
+    );
+    let all = actions(&p);
+    for keep in ["ecs:ListTaskDefinitions", "ecs:DeregisterTaskDefinition"] {
+        assert!(all.contains(&keep.to_string()), "keep_revisions needs {keep}: {all:?}");
+    }
+    // dev rolls: none of these.
+    let dev = actions(&policy("dev"));
+    assert!(
+        !dev.iter()
+            .any(|a| a.contains("ServiceDeployment") || a.contains("Deregister")),
+        "{dev:?}"
+    );
+}

@@ -307,3 +307,98 @@ fn simulation_sizes_out_of_range_are_bad_input_not_a_panic() {
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     }
 }
+
+const NATIVE: &str = "app: web
+environments:
+  stage:
+    aws:
+      role_arn: arn:aws:iam::123456789012:role/deploy
+      region: eu-west-1
+    ecs:
+      cluster: web-cluster
+      service: web
+      container: app
+      strategy: canary
+      canary:
+        percent: 10
+        bake: 2m
+    health:
+      timeout: 15m
+      test_urls:
+        - url: https://test.stage.web.example.com/healthz
+";
+
+fn roll_native(dir: &Dir, extra: &[&str]) -> Run {
+    let mut cmd = bin("slipway-roll");
+    cmd.arg("--config")
+        .arg(dir.write("slipway.yml", NATIVE))
+        .args([
+            "--environment",
+            "stage",
+            "--sha",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--simulate",
+            "--image",
+            "registry.example/web:2",
+        ])
+        .args(extra)
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    run(&mut cmd)
+}
+
+#[test]
+fn simulate_a_canary_through_the_test_gate_and_a_failing_one_rolled_back() {
+    let dir = Dir::new();
+    let r = roll_native(&dir, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("strategy canary: test traffic first (paused at POST_TEST_TRAFFIC_SHIFT"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("production traffic 10% for 2m, then 100%"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("probe 1 test URL(s) at the PAUSE hook"),
+        "{}",
+        r.stderr
+    );
+
+    let r = roll_native(&dir, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("test traffic healthy: CONTINUE"), "{}", r.stderr);
+    let out = outputs(&dir);
+    assert_eq!(
+        (
+            out["result"].as_str(),
+            out["strategy"].as_str(),
+            out["traffic-percent"].as_str()
+        ),
+        ("succeeded", "canary", "100")
+    );
+    assert!(out["ecs-deployment-id"].contains(":service-deployment/"), "{out:?}");
+    assert_eq!(out["failing-stage"], "");
+
+    let dir = Dir::new();
+    let r = roll_native(&dir, &["--sim-fail-new-version"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let out = outputs(&dir);
+    assert_eq!(
+        (
+            out["result"].as_str(),
+            out["failing-stage"].as_str(),
+            out["rolled-back"].as_str()
+        ),
+        ("rolled_back", "SCALE_UP", "true")
+    );
+    assert!(
+        dir.read("summary").contains("| failing stage | SCALE_UP |"),
+        "{}",
+        dir.read("summary")
+    );
+}

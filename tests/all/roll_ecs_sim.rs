@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use slipway::cloud::{Ecs, Revision};
+use slipway::cloud::{Ecs, Revision, ServiceUpdate};
 use slipway::roll::ecs::{EcsPlan, EcsRequest, EcsRollout};
 use slipway::roll::planfile;
 use slipway::roll::{self, Ctx, Mode, Outcome, Target, Verdict};
@@ -25,6 +25,9 @@ fn request() -> EcsRequest {
         environment: vec![("VERSION".into(), "2".into())],
         wait_for_idle: false,
         register_only: false,
+        deployment: None,
+        test_urls: 0,
+        keep_revisions: None,
     }
 }
 
@@ -152,7 +155,10 @@ async fn a_deployment_in_progress_is_refused_unless_waiting_for_idle() {
         })
         .await
         .unwrap();
-    let id = sim.update_service("web-cluster", "web", &other.arn).await.unwrap();
+    let id = sim
+        .update_service("web-cluster", "web", &ServiceUpdate::to(&other.arn))
+        .await
+        .unwrap();
     let before = sim.mutations().len();
     let (plan, o, code) = roll(&sim, &request()).await;
     assert_eq!(code, 2, "{o:?}");

@@ -8,14 +8,17 @@
 //! succeed and none is refused (no input here is bad), so a regression that refuses or
 //! fails every roll cannot pass.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use slipway::cloud::{DeploymentSettings, LifecycleStage, NativeStrategy};
 use slipway::config::Strategy;
 use slipway::roll::ecs::{EcsRequest, EcsRollout};
 use slipway::roll::{self, Ctx, Mode, Request, Verdict};
 use slipway::sim::{EcsFaults, EcsSettings, Faults, Settings, Sim, SimEcs};
+use slipway::wait::Probe;
 use tokio_util::sync::CancellationToken;
 
 use crate::roll_sim::roll_with;
@@ -166,7 +169,7 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
         succeeded * 2 > RUNS,
         "most rolls succeed: {succeeded} of {RUNS}: {tally:?}"
     );
-    for target in ["asg", "ecs"] {
+    for target in ["asg", "ecs rolling", "ecs blue_green", "ecs canary", "ecs linear"] {
         for verdict in ["succeeded", "rolled_back"] {
             assert!(
                 count(&|k| k.starts_with(target) && k.ends_with(verdict)) > 0,
@@ -181,12 +184,36 @@ const TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:";
 /// One ECS rollout with random faults: its tally key and its invariant violations.
 async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
     let image = format!("registry.example/web:{run}");
+    let strategy = [
+        None,
+        Some(NativeStrategy::BlueGreen),
+        Some(NativeStrategy::Canary),
+        Some(NativeStrategy::Linear),
+    ][rng.random_range(0..4)]
+    .clone();
+    let deployment = strategy.clone().map(|strategy| DeploymentSettings {
+        strategy,
+        bake: Duration::from_secs(60 * rng.random_range(0..3)),
+        canary: Some((
+            rng.random_range(5.0..50.0_f64).round(),
+            Duration::from_secs(60 * rng.random_range(1..3)),
+        )),
+        linear: Some(([25.0, 33.0, 50.0][rng.random_range(0..3)], Duration::from_secs(60))),
+        alarms: Vec::new(),
+        pause_after_test_traffic: rng.random_bool(0.6),
+    });
+    let native = deployment.is_some();
     let settings = EcsSettings {
         desired: rng.random_range(1..=6),
         start: Duration::from_secs(rng.random_range(5..60)),
         health: Duration::from_secs(rng.random_range(5..60)),
         drain: Duration::from_secs(rng.random_range(0..60)),
         circuit_breaker: rng.random_bool(0.7),
+        load_balancers: if native {
+            vec![crate::roll_ecs_native::blue_green_load_balancer()]
+        } else {
+            Vec::new()
+        },
         ..EcsSettings::default()
     };
     let faults = EcsFaults {
@@ -199,6 +226,23 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
             [image.clone()].into()
         } else {
             Default::default()
+        },
+        broken_images: if native && rng.random_bool(0.2) {
+            [image.clone()].into()
+        } else {
+            Default::default()
+        },
+        fail_at_stage: if native && rng.random_bool(0.2) {
+            Some(
+                [
+                    LifecycleStage::PostTestTrafficShift,
+                    LifecycleStage::ProductionTrafficShift,
+                    LifecycleStage::BakeTime,
+                ][rng.random_range(0..3)]
+                .clone(),
+            )
+        } else {
+            None
         },
         seed: run,
     };
@@ -216,6 +260,9 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
         environment: Vec::new(),
         wait_for_idle: false,
         register_only: false,
+        test_urls: usize::from(deployment.as_ref().is_some_and(|d| d.pause_after_test_traffic)),
+        deployment,
+        keep_revisions: None,
     };
     let cancel = CancellationToken::new();
     if let Some(at) = cancel_after {
@@ -228,7 +275,12 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
     let mut ctx = Ctx::quiet(cancel.clone());
     ctx.poll = Duration::from_secs(5);
     ctx.timeout = Duration::from_secs(600);
-    let rolled = roll::roll(&EcsRollout::new(&sim.ports(), req), Mode::Roll, &mut ctx).await;
+    let mut rollout = EcsRollout::new(&sim.ports(), req);
+    let listener = sim.clone();
+    rollout.test_probes = Some(Arc::new(move || {
+        Ok(vec![Box::new(listener.test_listener()) as Box<dyn Probe>])
+    }));
+    let rolled = roll::roll(&rollout, Mode::Roll, &mut ctx).await;
     cancel.cancel();
     let o = rolled.outcome;
     let snap = sim.snapshot();
@@ -236,19 +288,28 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
     if snap.min_healthy < desired {
         problems.push(format!("healthy tasks fell to {} < {desired}", snap.min_healthy));
     }
+    if snap.traffic_on_unhealthy > 0 {
+        problems.push(format!(
+            "production traffic went to unhealthy tasks at {} instant(s)",
+            snap.traffic_on_unhealthy
+        ));
+    }
     let settled_on = |revision: u32| {
         let td = format!("{TD}{revision}");
         snap.task_definition == td
             && snap.deployments.len() == 1
             && snap.healthy.len() == desired as usize
             && snap.healthy.iter().all(|t| *t == td)
+            && snap.production == vec![(td.clone(), 100.0)]
     };
     match o.result {
-        Verdict::Succeeded if !settled_on(2) => problems.push(format!("succeeded, yet {snap:?}")),
+        Verdict::Succeeded | Verdict::Finished if !settled_on(2) => {
+            problems.push(format!("{}, yet {snap:?}", o.result))
+        }
         Verdict::RolledBack | Verdict::Aborted if !settled_on(1) => {
             problems.push(format!("{}, yet not restored: {snap:?}", o.result))
         }
-        Verdict::Succeeded | Verdict::RolledBack | Verdict::Aborted => {}
+        Verdict::Succeeded | Verdict::Finished | Verdict::RolledBack | Verdict::Aborted => {}
         other => problems.push(format!("unexpected result {other}: {o:?}")),
     }
     if o.exit_code != rolled.result.as_ref().err().map(|e| e.exit_code()).unwrap_or(0) {
@@ -258,5 +319,6 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
         .into_iter()
         .map(|p| format!("{label}\n    {p}\n    error: {:?}", o.error))
         .collect();
-    (format!("ecs exit {} {}", o.exit_code, o.result), problems)
+    let name = o.ecs().map(|d| d.strategy.clone()).unwrap_or_default();
+    (format!("ecs {name} exit {} {}", o.exit_code, o.result), problems)
 }

@@ -68,6 +68,9 @@ fn ecs_request() -> EcsRequest {
         environment: vec![("VERSION".into(), "2".into())],
         wait_for_idle: false,
         register_only: false,
+        deployment: None,
+        test_urls: 0,
+        keep_revisions: None,
     }
 }
 
@@ -295,4 +298,27 @@ async fn alarm_outcomes() {
         assert_eq!(rolled.outcome.alarm.as_deref(), Some("web-5xx"));
         check(name, &rolled.outcome, verdict);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ecs_native_outcomes() {
+    use crate::roll_ecs_native::{request, rollout, sim};
+    use slipway::cloud::NativeStrategy;
+    let go = CancellationToken::new;
+    let t = rollout(&sim(EcsFaults::default()), &request(NativeStrategy::Canary));
+    check(
+        "ecs_canary_succeeded",
+        &drive(&t, Mode::Roll, go()).await,
+        Verdict::Succeeded,
+    );
+    let broken = EcsFaults {
+        broken_images: [NEW.to_string()].into(),
+        ..EcsFaults::default()
+    };
+    let t = rollout(&sim(broken), &request(NativeStrategy::Canary));
+    check(
+        "ecs_canary_test_gate_rolled_back",
+        &drive(&t, Mode::Roll, go()).await,
+        Verdict::RolledBack,
+    );
 }

@@ -156,6 +156,13 @@ impl Rollout for AsgRollout {
         }
     }
 
+    /// A refresh given a BakeTime bakes itself (status Baking, still able to roll back).
+    fn platform_bakes(&self, plan: &Plan) -> bool {
+        plan.steps
+            .iter()
+            .any(|s| matches!(s, Step::StartRefresh { spec } if spec.bake_time.is_some_and(|b| b > 0)))
+    }
+
     fn up_to_date(&self, plan: &Plan) -> String {
         format!(
             "{}: every instance already runs version {}; nothing to do",

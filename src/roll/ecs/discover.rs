@@ -3,9 +3,9 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{short, EcsObserved, EcsPlan, EcsStep, PlannedRevision, SeenDeployment};
+use super::plan::{short, strategy_name, EcsObserved, EcsPlan, EcsStep, PlannedRevision, SeenDeployment};
 use super::EcsRequest;
-use crate::cloud::{DeploymentStatus, Ecs, EcsService, Revision};
+use crate::cloud::{Controller, DeploymentSettings, DeploymentStatus, Ecs, EcsService, NativeStrategy, Revision};
 use crate::error::{Error, Result};
 use crate::image::reference::ImageRef;
 use crate::roll::asg::plan::FORMAT;
@@ -71,11 +71,71 @@ pub(super) fn busy(s: &EcsService) -> Option<String> {
     Some(format!("{primary}, still replacing {}", others.join(", ")))
 }
 
+/// Refuses (bad input, naming both) a native strategy the service's deployment
+/// controller or load balancer setup cannot do.
+pub(super) fn check_strategy(service: &EcsService, deployment: Option<&DeploymentSettings>) -> Result<()> {
+    let Some(d) = deployment.filter(|d| d.strategy != NativeStrategy::Rolling) else {
+        return Ok(());
+    };
+    let name = strategy_name(Some(d));
+    let refuse = |why: String, help: &str| {
+        Err(Error::input(
+            format!("ecs.strategy {name} cannot deploy service {}: {why}", service.name),
+            help,
+        ))
+    };
+    match &service.controller {
+        Controller::Ecs => {}
+        Controller::CodeDeploy => {
+            return refuse(
+                "its deployment controller is CODE_DEPLOY (a CodeDeploy service deploys through ecs.codedeploy)".into(),
+                "deploy it with ecs.codedeploy (CodeDeploy blue/green), or recreate the service with the ECS deployment controller",
+            )
+        }
+        other => {
+            return refuse(
+                format!("its deployment controller is {other}, not ECS"),
+                "use ecs.strategy rolling's own controller: recreate the service with the ECS deployment controller",
+            )
+        }
+    }
+    let Some(lb) = service
+        .load_balancers
+        .iter()
+        .find(|lb| lb.alternate_target_group.is_some())
+    else {
+        return refuse(
+            "it has no load balancer entry with an alternate target group".into(),
+            "give the service's load balancer an advancedConfiguration (alternate target group, production listener rule, role), or use ecs.strategy rolling",
+        );
+    };
+    if lb.production_listener_rule.is_none() {
+        return refuse(
+            "its load balancer entry has no production listener rule".into(),
+            "set advancedConfiguration.productionListenerRule on the service's load balancer",
+        );
+    }
+    if lb.role.is_none() {
+        return refuse(
+            "its load balancer entry has no role for ECS to change the listener rules".into(),
+            "set advancedConfiguration.roleArn on the service's load balancer",
+        );
+    }
+    if d.pause_after_test_traffic && lb.test_listener_rule.is_none() {
+        return refuse(
+            "health.test_urls are set but its load balancer entry has no test listener rule".into(),
+            "set advancedConfiguration.testListenerRule on the service's load balancer, or remove health.test_urls",
+        );
+    }
+    Ok(())
+}
+
 /// Reads the service, checks the request against it and builds the plan. Read-only.
 /// (The driver has already refused a busy service, or waited until it was idle.)
 pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<EcsPlan> {
     check_request(req)?;
     let service = describe(ecs, req, &ctx.cancel).await?;
+    check_strategy(&service, req.deployment.as_ref())?;
     let current = calls::retry("DescribeTaskDefinition", &ctx.cancel, || {
         ecs.task_definition(&service.task_definition)
     })
@@ -129,7 +189,13 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
         container: container.name.clone(),
         image: container.image.clone(),
         circuit_breaker_rollback: service.circuit_breaker_rollback,
+        controller: service.controller.clone(),
+        alternate_target_group: service
+            .load_balancers
+            .iter()
+            .find_map(|lb| lb.alternate_target_group.clone()),
     };
+    let native = req.deployment.clone().filter(|d| d.strategy != NativeStrategy::Rolling);
     let unchanged = container.image == req.image
         && environment
             .iter()
@@ -145,10 +211,20 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
             }),
         });
         if !req.register_only {
+            let follow = match &native {
+                Some(d) => EcsStep::FollowDeployment {
+                    test_urls: if d.pause_after_test_traffic { req.test_urls } else { 0 },
+                },
+                None => EcsStep::WaitStable,
+            };
             steps.push(EcsStep::UpdateService {
                 expect: current.arn.clone(),
+                deployment: native,
             });
-            steps.push(EcsStep::WaitStable);
+            steps.push(follow);
+            if let Some(keep) = req.keep_revisions {
+                steps.push(EcsStep::KeepRevisions { keep });
+            }
         }
     }
     Ok(EcsPlan {

@@ -5,22 +5,27 @@
 //! The driver in `roll` runs it; this module is discovery, the steps and the rollback.
 
 mod discover;
+mod native;
 pub mod plan;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use discover::{check_request, discover};
+pub use native::progress;
 use plan::short;
-pub use plan::{environment_digest, EcsObserved, EcsPlan, EcsStep, PlannedRevision};
+pub use plan::{environment_digest, strategy_name, traffic_steps, EcsObserved, EcsPlan, EcsStep, PlannedRevision};
 
 use super::calls::{self, Ctx};
 use super::outcome::{Details, EcsDetails, Target, Verdict};
 use super::{Cleaned, Rollout};
-use crate::cloud::{Ecs, Ports, Revision, TaskDefinition};
+use crate::cloud::{DeploymentSettings, Ecs, Ports, Revision, ServiceUpdate, TaskDefinition};
 use crate::error::{Error, Result};
 use crate::wait::ecs::EcsProbe;
-use crate::wait::{self, Outcome as GateOutcome};
+use crate::wait::{self, Outcome as GateOutcome, Probe};
+
+/// Makes the test-traffic probes (from `health.test_urls`, or the simulator's test listener).
+pub type TestProbes = Arc<dyn Fn() -> Result<Vec<Box<dyn Probe>>> + Send + Sync>;
 
 /// What to roll the service onto.
 #[derive(Debug, Clone)]
@@ -35,6 +40,12 @@ pub struct EcsRequest {
     pub wait_for_idle: bool,
     /// Register the revision and stop.
     pub register_only: bool,
+    /// A native strategy's settings (None: rolling, as the service is set up).
+    pub deployment: Option<DeploymentSettings>,
+    /// How many `health.test_urls` the test-traffic gate probes.
+    pub test_urls: usize,
+    /// After a success, deregister older revisions of the family, keeping this many.
+    pub keep_revisions: Option<u32>,
 }
 
 /// What the rollout changed so far.
@@ -45,10 +56,28 @@ pub struct Run {
     updated: bool,
     deployment: Option<String>,
     cleanup: Vec<String>,
+    /// The native service deployment, and the service's one before UpdateService.
+    service_deployment: Option<String>,
+    previous_service_deployment: Option<String>,
+    /// Its last lifecycle stage, and the stage that failed.
+    stage: Option<String>,
+    failing_stage: Option<String>,
+    /// The most production traffic the new revision had, percent.
+    traffic: Option<f64>,
+    /// The native deployment succeeded.
+    finished: bool,
+    /// The test-traffic gate answered its hook ROLLBACK.
+    answered_rollback: bool,
 }
 
 fn left_to_do(plan: &EcsPlan, run: &Run) -> Vec<String> {
-    if run.updated {
+    if let (true, false, Some(arn)) = (run.updated, run.finished, &run.service_deployment) {
+        return vec![format!(
+            "roll service {} back (aws ecs stop-service-deployment --service-deployment-arn {arn} --stop-type ROLLBACK)",
+            plan.before.service
+        )];
+    }
+    if run.updated && !run.finished {
         vec![format!(
             "point service {} back at {} (aws ecs update-service --cluster {} --service {} --task-definition {})",
             plan.before.service,
@@ -144,8 +173,9 @@ async fn roll_back(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx, run: &mut 
             ),
         );
     } else {
+        let update = ServiceUpdate::to(&b.task_definition);
         let id = calls::retry("UpdateService", &ctx.cancel, || {
-            ecs.update_service(&b.cluster, &b.service, &b.task_definition)
+            ecs.update_service(&b.cluster, &b.service, &update)
         })
         .await?;
         done(
@@ -181,6 +211,19 @@ impl EcsRequest {
             environment: environment.to_vec(),
             wait_for_idle: false,
             register_only: !plan.steps.iter().any(|s| matches!(s, EcsStep::UpdateService { .. })),
+            deployment: plan.deployment().cloned(),
+            test_urls: plan
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    EcsStep::FollowDeployment { test_urls } => Some(*test_urls),
+                    _ => None,
+                })
+                .unwrap_or(0),
+            keep_revisions: plan.steps.iter().find_map(|s| match s {
+                EcsStep::KeepRevisions { keep } => Some(*keep),
+                _ => None,
+            }),
         }
     }
 }
@@ -189,6 +232,8 @@ impl EcsRequest {
 pub struct EcsRollout {
     pub ecs: Arc<dyn Ecs>,
     pub req: EcsRequest,
+    /// The test-traffic gate's probes (native strategies with `health.test_urls`).
+    pub test_probes: Option<TestProbes>,
 }
 
 impl EcsRollout {
@@ -196,6 +241,7 @@ impl EcsRollout {
         EcsRollout {
             ecs: ports.ecs.clone(),
             req,
+            test_probes: None,
         }
     }
 
@@ -254,7 +300,10 @@ impl Rollout for EcsRollout {
         if let Some(planned) = plan.revision() {
             self.revision(planned)?;
         }
-        let req = EcsRequest::of(plan, &self.req.environment);
+        let mut req = EcsRequest::of(plan, &self.req.environment);
+        // This run's strategy, so a changed ecs.strategy shows as drift.
+        req.deployment = self.req.deployment.clone();
+        req.test_urls = self.req.test_urls;
         discover(self.ecs.as_ref(), &req, ctx).await
     }
 
@@ -290,14 +339,27 @@ impl Rollout for EcsRollout {
                 run.registered = Some(td);
                 Ok(())
             }
-            EcsStep::UpdateService { .. } => {
+            EcsStep::UpdateService { deployment, .. } => {
                 ctx.phase(&step.describe(b));
-                let new = run.registered.as_ref().map(|td| td.arn.clone()).unwrap_or_default();
+                let update = ServiceUpdate {
+                    task_definition: run.registered.as_ref().map(|td| td.arn.clone()).unwrap_or_default(),
+                    deployment: deployment.clone(),
+                };
+                let before = match deployment {
+                    Some(_) => {
+                        calls::retry("DescribeServices", &ctx.cancel, || {
+                            self.ecs.current_service_deployment(&b.cluster, &b.service)
+                        })
+                        .await?
+                    }
+                    None => None,
+                };
+                run.previous_service_deployment = before.clone();
                 // Marked first: a 5xx may have changed it anyway.
                 run.updated = true;
                 ctx.pending.set(left_to_do(plan, run));
                 let result = calls::retry("UpdateService", &ctx.cancel, || {
-                    self.ecs.update_service(&b.cluster, &b.service, &new)
+                    self.ecs.update_service(&b.cluster, &b.service, &update)
                 })
                 .await;
                 // Refused outright (denied, invalid): the service was not changed.
@@ -305,6 +367,26 @@ impl Rollout for EcsRollout {
                 let id = result?;
                 ctx.say(&format!("deployment {id} started"));
                 run.deployment = Some(id);
+                if deployment.is_some() {
+                    let arn = native::started(self.ecs.as_ref(), plan, before.as_deref(), ctx).await?;
+                    ctx.say(&format!("service deployment {arn}"));
+                    run.service_deployment = Some(arn);
+                    ctx.pending.set(left_to_do(plan, run));
+                }
+                Ok(())
+            }
+            EcsStep::FollowDeployment { .. } => {
+                ctx.phase(&step.describe(b));
+                native::follow(&self.ecs, plan, self.test_probes.as_ref(), ctx, run).await
+            }
+            EcsStep::KeepRevisions { keep } => {
+                ctx.phase(&step.describe(b));
+                match native::keep_revisions(self.ecs.as_ref(), plan, *keep, ctx).await {
+                    Ok(gone) if gone.is_empty() => ctx.say("no revision to deregister"),
+                    Ok(_) => {}
+                    // The roll has succeeded; an old revision left over is worth a warning only.
+                    Err(e) => ctx.say(&format!("warning: keep_revisions: {e}")),
+                }
                 Ok(())
             }
             EcsStep::WaitStable => {
@@ -323,6 +405,20 @@ impl Rollout for EcsRollout {
     async fn cleanup(&self, plan: &EcsPlan, ctx: &mut Ctx, run: &mut Run) -> Result<Cleaned> {
         if !run.updated {
             return Ok(Cleaned::Nothing);
+        }
+        if run.service_deployment.is_none() && plan.deployment().is_some() {
+            // Stopped between UpdateService and seeing its service deployment: look for it.
+            let b = &plan.before;
+            let current = calls::retry("DescribeServices", &ctx.cancel, || {
+                self.ecs.current_service_deployment(&b.cluster, &b.service)
+            })
+            .await?;
+            if current != run.previous_service_deployment {
+                run.service_deployment = current;
+            }
+        }
+        if run.service_deployment.is_some() {
+            return native::roll_back(&self.ecs, plan, ctx, run).await;
         }
         roll_back(&self.ecs, plan, ctx, run).await?;
         Ok(Cleaned::RolledBack)
@@ -343,6 +439,13 @@ impl Rollout for EcsRollout {
         run.cleanup.clone()
     }
 
+    /// A native strategy bakes within its deployment (BAKE_TIME, blue standing by).
+    fn platform_bakes(&self, plan: &EcsPlan) -> bool {
+        plan.steps
+            .iter()
+            .any(|s| matches!(s, EcsStep::UpdateService { deployment: Some(d), .. } if !d.bake.is_zero()))
+    }
+
     fn completed(&self, _plan: &EcsPlan, run: &Run) -> Verdict {
         if run.updated {
             Verdict::Succeeded
@@ -360,6 +463,9 @@ impl Rollout for EcsRollout {
                 new_task_definition: None,
                 image: self.req.image.clone(),
                 deployment_id: None,
+                strategy: strategy_name(self.req.deployment.as_ref()),
+                traffic_percent: None,
+                failing_stage: None,
             });
         };
         let b = &plan.before;
@@ -374,7 +480,10 @@ impl Rollout for EcsRollout {
                 registered
             },
             image: plan.revision().map(|r| r.image.clone()).unwrap_or(b.image.clone()),
-            deployment_id: run.and_then(|r| r.deployment.clone()),
+            deployment_id: run.and_then(|r| r.service_deployment.clone().or(r.deployment.clone())),
+            strategy: strategy_name(plan.deployment()),
+            traffic_percent: run.and_then(|r| r.traffic),
+            failing_stage: run.and_then(|r| r.failing_stage.clone()),
         })
     }
 }

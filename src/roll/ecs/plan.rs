@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use sha2::{Digest, Sha256};
 
-use crate::cloud::{DeploymentStatus, Revision, RolloutState};
+use crate::cloud::{Controller, DeploymentSettings, DeploymentStatus, NativeStrategy, Revision, RolloutState};
 
 /// The new revision as a plan records it: the variables' names and a digest of their
 /// values, never the values (plans are uploaded as workflow artifacts).
@@ -79,18 +79,97 @@ pub struct EcsObserved {
     pub container: String,
     pub image: String,
     pub circuit_breaker_rollback: bool,
+    /// Who deploys the service.
+    #[serde(default = "ecs_controller")]
+    pub controller: Controller,
+    /// The alternate target group of its load balancer entry (ECS blue/green), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate_target_group: Option<String>,
+}
+
+fn ecs_controller() -> Controller {
+    Controller::Ecs
 }
 
 /// One step of an ECS rollout, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum EcsStep {
     /// RegisterTaskDefinition: a copy of the current revision with one container changed.
     RegisterRevision { revision: PlannedRevision },
-    /// UpdateService onto the new revision; `expect` is the task definition before.
-    UpdateService { expect: String },
+    /// UpdateService onto the new revision; `expect` is the task definition before;
+    /// `deployment` the native strategy's settings (None: rolling, as the service is).
+    UpdateService {
+        expect: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deployment: Option<DeploymentSettings>,
+    },
     /// Wait until the new revision is the one stable deployment (rolled back otherwise).
     WaitStable,
+    /// Follow the native service deployment to SUCCESSFUL, with the test-traffic gate at
+    /// its PAUSE hook (StopServiceDeployment ROLLBACK otherwise).
+    FollowDeployment { test_urls: usize },
+    /// Deregister the family's older revisions, keeping the newest `keep` and any in use.
+    KeepRevisions { keep: u32 },
+}
+
+/// A strategy's name as slipway.yml writes it.
+pub fn strategy_name(deployment: Option<&DeploymentSettings>) -> String {
+    match deployment.map(|d| &d.strategy) {
+        None | Some(NativeStrategy::Rolling) => "rolling".into(),
+        Some(NativeStrategy::BlueGreen) => "blue_green".into(),
+        Some(NativeStrategy::Canary) => "canary".into(),
+        Some(NativeStrategy::Linear) => "linear".into(),
+        Some(NativeStrategy::Unknown(other)) => other.to_lowercase(),
+    }
+}
+
+/// A duration for plans: `0s`, `5m`, `90s`.
+fn minutes(d: std::time::Duration) -> String {
+    match d.as_secs() {
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// How production traffic moves, in words: "100% at once", "10% for 5m, then 100%",
+/// "25%, 50%, 75%, 100% every 1m".
+pub fn traffic_steps(d: &DeploymentSettings) -> String {
+    match (&d.strategy, d.canary, d.linear) {
+        (NativeStrategy::Canary, Some((percent, bake)), _) => {
+            format!("{percent}% for {}, then 100%", minutes(bake))
+        }
+        (NativeStrategy::Linear, _, Some((step, bake))) if step > 0.0 => {
+            let mut shares = Vec::new();
+            let mut share: f64 = 0.0;
+            while share < 100.0 {
+                share = (share + step).min(100.0);
+                shares.push(format!("{share}%"));
+            }
+            format!("{} every {}", shares.join(", "), minutes(bake))
+        }
+        _ => "100% at once".into(),
+    }
+}
+
+/// The native deployment's settings in one line, for plans and dry runs.
+pub fn describe_deployment(d: &DeploymentSettings) -> String {
+    let alarms = if d.alarms.is_empty() {
+        "none".to_string()
+    } else {
+        d.alarms.join(", ")
+    };
+    format!(
+        "strategy {}: test traffic first{}, then production traffic {}; bake {}; alarms: {alarms}",
+        strategy_name(Some(d)),
+        if d.pause_after_test_traffic {
+            " (paused at POST_TEST_TRAFFIC_SHIFT for the test-traffic gate)"
+        } else {
+            ""
+        },
+        traffic_steps(d),
+        minutes(d.bake),
+    )
 }
 
 impl EcsStep {
@@ -110,21 +189,41 @@ impl EcsStep {
                 }
                 text
             }
-            EcsStep::UpdateService { expect } => format!(
-                "update service {} from {} to the new revision",
-                before.service,
-                short(expect)
-            ),
+            EcsStep::UpdateService { expect, deployment } => {
+                let mut text = format!(
+                    "update service {} from {} to the new revision",
+                    before.service,
+                    short(expect)
+                );
+                if let Some(d) = deployment {
+                    text.push_str(&format!(" with {}", describe_deployment(d)));
+                }
+                text
+            }
             EcsStep::WaitStable => format!(
                 "wait until the new revision is stable (rolled back to {} on failure)",
                 short(&before.task_definition)
+            ),
+            EcsStep::FollowDeployment { test_urls } => {
+                let gate = match test_urls {
+                    0 => String::new(),
+                    n => format!(", probe {n} test URL(s) at the PAUSE hook, then CONTINUE or ROLLBACK"),
+                };
+                format!(
+                    "follow the service deployment until SUCCESSFUL{gate} (StopServiceDeployment ROLLBACK to {} on failure)",
+                    short(&before.task_definition)
+                )
+            }
+            EcsStep::KeepRevisions { keep } => format!(
+                "deregister revisions of {} older than the newest {keep}, never one a service uses",
+                before.family
             ),
         }
     }
 }
 
 /// An ECS rollout's plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EcsPlan {
     pub format: u32,
     pub kind: String,
@@ -137,6 +236,14 @@ impl EcsPlan {
     pub fn revision(&self) -> Option<&PlannedRevision> {
         self.steps.iter().find_map(|s| match s {
             EcsStep::RegisterRevision { revision } => Some(revision),
+            _ => None,
+        })
+    }
+
+    /// The native strategy's settings the plan deploys with (None: rolling).
+    pub fn deployment(&self) -> Option<&DeploymentSettings> {
+        self.steps.iter().find_map(|s| match s {
+            EcsStep::UpdateService { deployment, .. } => deployment.as_ref(),
             _ => None,
         })
     }
@@ -167,10 +274,27 @@ pub use crate::wait::ecs::short;
 /// Refuses an ECS plan when the service drifted from what it assumed.
 pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
     let (a, b) = (&planned.before, &fresh.before);
-    if a == b {
+    let (sa, sb) = (planned.deployment(), fresh.deployment());
+    if a == b && sa == sb {
         return Ok(());
     }
     let mut reasons = Vec::new();
+    if a.controller != b.controller {
+        reasons.push(format!(
+            "the service's deployment controller is now {} instead of {}",
+            b.controller, a.controller
+        ));
+    }
+    if a.alternate_target_group != b.alternate_target_group {
+        reasons.push("the service's alternate target group changed".into());
+    }
+    if sa != sb {
+        reasons.push(format!(
+            "the strategy is now {} instead of {}",
+            sb.map(describe_deployment).unwrap_or_else(|| "rolling".into()),
+            sa.map(describe_deployment).unwrap_or_else(|| "rolling".into())
+        ));
+    }
     if a.task_definition != b.task_definition {
         reasons.push(format!(
             "the service now runs {} instead of {} (another deploy ran)",
