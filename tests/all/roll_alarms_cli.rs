@@ -4,8 +4,8 @@
 //! bake; the plan listing the alarms and the bake; --bake and config values refused
 //! with the field named; plan files carrying the alarms to --apply.
 
-use crate::support::{bin, run, Dir, Run};
-use slipway::github::files::parse_outputs;
+use crate::roll_cli::{outputs, simulate_with as simulate};
+use crate::support::Dir;
 
 fn config(extra_health: &str) -> String {
     format!(
@@ -23,27 +23,6 @@ environments:
       alarms: [web-stage-5xx, web-stage-latency]
 {extra_health}"
     )
-}
-
-fn simulate(dir: &Dir, yaml: &str, extra: &[&str]) -> Run {
-    let mut cmd = bin("slipway-roll");
-    cmd.arg("--config")
-        .arg(dir.write("slipway.yml", yaml))
-        .args([
-            "--environment",
-            "stage",
-            "--sha",
-            "0123456789abcdef0123456789abcdef01234567",
-            "--simulate",
-        ])
-        .args(extra)
-        .env("GITHUB_OUTPUT", dir.path().join("output"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
-    run(&mut cmd)
-}
-
-fn outputs(dir: &Dir) -> std::collections::BTreeMap<String, String> {
-    parse_outputs(&dir.read("output")).into_iter().collect()
 }
 
 #[test]

@@ -20,9 +20,14 @@ environments:
 ";
 
 fn simulate(dir: &Dir, extra: &[&str]) -> Run {
+    simulate_with(dir, CONFIG, extra)
+}
+
+/// `slipway-roll --simulate` for environment stage of `yaml`, writing outputs and summary to `dir`.
+pub fn simulate_with(dir: &Dir, yaml: &str, extra: &[&str]) -> Run {
     let mut cmd = bin("slipway-roll");
     cmd.arg("--config")
-        .arg(dir.write("slipway.yml", CONFIG))
+        .arg(dir.write("slipway.yml", yaml))
         .args([
             "--environment",
             "stage",
@@ -36,7 +41,7 @@ fn simulate(dir: &Dir, extra: &[&str]) -> Run {
     run(&mut cmd)
 }
 
-fn outputs(dir: &Dir) -> std::collections::BTreeMap<String, String> {
+pub fn outputs(dir: &Dir) -> std::collections::BTreeMap<String, String> {
     parse_outputs(&dir.read("output")).into_iter().collect()
 }
 
@@ -329,22 +334,9 @@ environments:
 ";
 
 fn roll_native(dir: &Dir, extra: &[&str]) -> Run {
-    let mut cmd = bin("slipway-roll");
-    cmd.arg("--config")
-        .arg(dir.write("slipway.yml", NATIVE))
-        .args([
-            "--environment",
-            "stage",
-            "--sha",
-            "0123456789abcdef0123456789abcdef01234567",
-            "--simulate",
-            "--image",
-            "registry.example/web:2",
-        ])
-        .args(extra)
-        .env("GITHUB_OUTPUT", dir.path().join("output"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
-    run(&mut cmd)
+    let mut args = vec!["--image", "registry.example/web:2"];
+    args.extend_from_slice(extra);
+    simulate_with(dir, NATIVE, &args)
 }
 
 #[test]
