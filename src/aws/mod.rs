@@ -2,6 +2,7 @@
 //! credentials behind it (GitHub OIDC -> STS inside Actions, the standard chain outside).
 
 pub mod asg;
+pub mod codedeploy;
 mod credentials;
 pub mod ec2;
 pub mod ecr;
@@ -57,6 +58,7 @@ pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
         elb: std::sync::Arc::new(elb::ElbAdapter::new(config)),
         ecs: std::sync::Arc::new(ecs::EcsAdapter::new(config)),
         templates: std::sync::Arc::new(ec2::Ec2Adapter::new(config)),
+        codedeploy: std::sync::Arc::new(codedeploy::CodeDeployAdapter::new(config)),
     }
 }
 

@@ -6,6 +6,7 @@
 //! serialised and the simulator stays small.
 
 pub mod asg;
+pub mod codedeploy;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
@@ -17,13 +18,17 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
+pub use codedeploy::{
+    CdDeployment, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics, LifecycleEvent, NewDeployment, Shift,
+    TaskSet,
+};
 pub use ec2::{Ec2, Image, LaunchTemplate, NewVersion};
 pub use ecs::{
     ContainerSpec, Ecs, EcsDeployment, EcsService, Revision, ServiceEvent, ServiceLoadBalancer, StoppedTask,
     TaskDefinition,
 };
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
-pub use states::{Controller, DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState};
+pub use states::{CdStatus, Controller, DeploymentStatus, Health, Lifecycle, RefreshStatus, RolloutState, TargetState};
 pub use templates::{LaunchTemplates, TemplateVersion};
 
 /// One implementation of every port a roll or a wait uses: the AWS adapters
@@ -34,6 +39,7 @@ pub struct Ports {
     pub elb: Arc<dyn LoadBalancing>,
     pub ecs: Arc<dyn Ecs>,
     pub templates: Arc<dyn LaunchTemplates>,
+    pub codedeploy: Arc<dyn CodeDeploy>,
 }
 
 /// What kind of failure a cloud call had; callers branch on it.

@@ -357,6 +357,7 @@ async fn ports(
                 Default::default()
             },
             seed: 1,
+            ..EcsFaults::default()
         };
         eprintln!(
             "simulating ECS service {} in {} ({} task(s) on {}:1; virtual time)",

@@ -14,6 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use super::codedeploy::{Cd, CdSettings};
 use super::Call;
 use crate::cloud::{
     CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, Revision,
@@ -46,6 +47,8 @@ pub struct EcsSettings {
     pub controller: Controller,
     /// The service's load balancer entries.
     pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// The CodeDeploy application and deployment group (used when `controller` is CODE_DEPLOY).
+    pub codedeploy: CdSettings,
 }
 
 impl Default for EcsSettings {
@@ -64,6 +67,7 @@ impl Default for EcsSettings {
             circuit_breaker: true,
             controller: Controller::Ecs,
             load_balancers: Vec::new(),
+            codedeploy: CdSettings::default(),
         }
     }
 }
@@ -83,46 +87,54 @@ pub struct EcsFaults {
     pub throttle: f64,
     /// Tasks whose container runs one of these images crash.
     pub bad_images: BTreeSet<String>,
+    /// Tasks on a bad image pass their health check and exit this long after starting
+    /// (a version that fails later, e.g. under production traffic), instead of never passing it.
+    pub late_crash: Option<Duration>,
     pub seed: u64,
 }
 
-struct Task {
-    arn: String,
-    deployment: String,
-    task_definition: String,
-    launched: Instant,
+pub(super) struct Task {
+    pub(super) arn: String,
+    pub(super) deployment: String,
+    pub(super) task_definition: String,
+    pub(super) launched: Instant,
     /// When it stops (crash or drain), and why.
-    stop_at: Option<Instant>,
-    crash: bool,
+    pub(super) stop_at: Option<Instant>,
+    /// Never passes its health check; exits soon after it starts.
+    pub(super) crash: bool,
+    /// Passes its health check, then exits (`EcsFaults::late_crash`).
+    pub(super) late: bool,
 }
 
-struct Deployment {
-    id: String,
-    task_definition: String,
-    primary: bool,
-    rollout: &'static str,
-    reason: Option<String>,
-    failed: i32,
+pub(super) struct Deployment {
+    pub(super) id: String,
+    pub(super) task_definition: String,
+    pub(super) primary: bool,
+    pub(super) rollout: &'static str,
+    pub(super) reason: Option<String>,
+    pub(super) failed: i32,
 }
 
-struct State {
-    s: EcsSettings,
-    faults: EcsFaults,
-    clock: Instant,
-    definitions: Vec<TaskDefinition>,
+pub(super) struct State {
+    pub(super) s: EcsSettings,
+    pub(super) faults: EcsFaults,
+    pub(super) clock: Instant,
+    pub(super) definitions: Vec<TaskDefinition>,
     /// The primary deployment first.
-    deployments: Vec<Deployment>,
-    tasks: Vec<Task>,
+    pub(super) deployments: Vec<Deployment>,
+    pub(super) tasks: Vec<Task>,
     /// Newest first.
-    stopped: Vec<StoppedTask>,
+    pub(super) stopped: Vec<StoppedTask>,
     /// Newest first.
-    events: Vec<ServiceEvent>,
+    pub(super) events: Vec<ServiceEvent>,
     /// The task definition of the last deployment that completed.
-    stable: String,
-    start: Instant,
-    next: u64,
+    pub(super) stable: String,
+    pub(super) start: Instant,
+    pub(super) next: u64,
     /// The fewest healthy tasks on any one instant since the start (sampled per event).
-    min_healthy: i32,
+    pub(super) min_healthy: i32,
+    /// CodeDeploy's deployments of a CODE_DEPLOY-controlled service.
+    pub(super) cd: Cd,
 }
 
 /// What the simulated service looks like at one instant.
@@ -135,6 +147,12 @@ pub struct EcsSnapshot {
     pub healthy: Vec<String>,
     /// The fewest healthy tasks at any instant so far.
     pub min_healthy: i32,
+    /// CodeDeploy: the production traffic percent on the replacement task set now.
+    pub traffic: f64,
+    /// CodeDeploy: the highest production traffic percent the last deployment reached.
+    pub peak_traffic: f64,
+    /// CodeDeploy: each instant production traffic went to a task set with no healthy task.
+    pub unhealthy_traffic: Vec<String>,
 }
 
 /// The simulated ECS service. Cloning shares the same state.
@@ -148,15 +166,15 @@ fn arn(family: &str, revision: i32) -> String {
 }
 
 impl State {
-    fn healthy(&self, t: &Task, at: Instant) -> bool {
+    pub(super) fn healthy(&self, t: &Task, at: Instant) -> bool {
         t.stop_at.is_none_or(|s| s > at) && !t.crash && at >= t.launched + self.s.start + self.s.health
     }
 
-    fn running(&self, t: &Task, at: Instant) -> bool {
+    pub(super) fn running(&self, t: &Task, at: Instant) -> bool {
         at >= t.launched + self.s.start && t.stop_at.is_none_or(|s| s > at)
     }
 
-    fn event(&mut self, at: Instant, message: String) {
+    pub(super) fn event(&mut self, at: Instant, message: String) {
         let secs = (at - self.start).as_secs();
         self.events.insert(
             0,
@@ -168,7 +186,7 @@ impl State {
         self.events.truncate(100);
     }
 
-    fn launch(&mut self, deployment: usize, at: Instant) {
+    pub(super) fn launch(&mut self, deployment: usize, at: Instant) {
         self.next += 1;
         let d = &self.deployments[deployment];
         let image = self
@@ -178,7 +196,15 @@ impl State {
             .and_then(|td| td.container(&self.s.container))
             .map(|c| c.image.clone())
             .unwrap_or_default();
-        let crash = self.faults.bad_images.contains(&image);
+        let bad = self.faults.bad_images.contains(&image);
+        let (crash, late) = match self.faults.late_crash {
+            Some(_) => (false, bad),
+            None => (bad, false),
+        };
+        let stop_at = match self.faults.late_crash {
+            Some(after) if late => Some(at + self.s.start + after),
+            _ => crash.then(|| at + self.s.start + self.s.crash),
+        };
         self.tasks.push(Task {
             arn: format!(
                 "arn:aws:ecs:us-east-1:123456789012:task/{}/{:032x}",
@@ -187,12 +213,13 @@ impl State {
             deployment: d.id.clone(),
             task_definition: d.task_definition.clone(),
             launched: at,
-            stop_at: crash.then(|| at + self.s.start + self.s.crash),
+            stop_at,
             crash,
+            late,
         });
     }
 
-    fn new_deployment(&mut self, task_definition: &str, at: Instant) -> String {
+    pub(super) fn new_deployment(&mut self, task_definition: &str, at: Instant) -> String {
         self.next += 1;
         let id = format!("ecs-svc/{:019}", 4_000_000_000_000_000_000u64 + self.next);
         for d in &mut self.deployments {
@@ -225,6 +252,7 @@ impl State {
                 ]
             })
             .flatten()
+            .chain(self.cd.next_event())
             .filter(|t| *t > self.clock && *t <= now)
             .min()
     }
@@ -238,7 +266,8 @@ impl State {
             .partition(|t| t.stop_at.is_some_and(|s| s <= at));
         self.tasks = kept;
         for t in gone {
-            if t.crash {
+            let failed = t.crash || t.late;
+            if failed {
                 if let Some(d) = self.deployments.iter_mut().find(|d| d.id == t.deployment) {
                     d.failed += 1;
                 }
@@ -250,21 +279,25 @@ impl State {
                 StoppedTask {
                     arn: t.arn,
                     task_definition: t.task_definition,
-                    stopped_reason: Some(if t.crash {
+                    stopped_reason: Some(if failed {
                         "Essential container in task exited".into()
                     } else {
                         "Scaling activity initiated by (deployment)".into()
                     }),
                     containers: vec![(
                         self.s.container.clone(),
-                        Some(if t.crash { 1 } else { 0 }),
-                        t.crash.then(|| "exited: health check never passed".to_string()),
+                        Some(if failed { 1 } else { 0 }),
+                        failed.then(|| "exited: health check never passed".to_string()),
                     )],
                 },
             );
             self.stopped.truncate(100);
         }
         if self.deployments.is_empty() {
+            return;
+        }
+        if self.s.controller == Controller::CodeDeploy {
+            super::codedeploy::step(self, at);
             return;
         }
         // The circuit breaker.
@@ -328,7 +361,7 @@ impl State {
         self.step(now);
     }
 
-    fn find(&self, reference: &str) -> Option<&TaskDefinition> {
+    pub(super) fn find(&self, reference: &str) -> Option<&TaskDefinition> {
         let name = reference.rsplit('/').next().unwrap_or(reference);
         match name.split_once(':') {
             Some((family, rev)) => self
@@ -404,6 +437,7 @@ impl SimEcs {
             start: now,
             next: 0,
             min_healthy: settings.desired,
+            cd: Cd::default(),
             faults: faults.clone(),
             s: settings,
         };
@@ -416,7 +450,7 @@ impl SimEcs {
         }
     }
 
-    fn call<T>(
+    pub(super) fn call<T>(
         &self,
         operation: &'static str,
         detail: String,
@@ -495,6 +529,9 @@ impl SimEcs {
                 .map(|t| t.task_definition.clone())
                 .collect(),
             min_healthy: state.min_healthy,
+            traffic: state.cd.traffic(),
+            peak_traffic: state.cd.peak,
+            unhealthy_traffic: state.cd.unhealthy_traffic.clone(),
         }
     }
 }
@@ -610,6 +647,15 @@ impl Ecs for SimEcs {
         self.call("UpdateService", detail, true, |s, now| {
             let op = "UpdateService";
             s.check(op, cluster, service)?;
+            if s.s.controller == Controller::CodeDeploy {
+                return Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("InvalidParameterException"),
+                    "Unable to update task definition on services with a CODE_DEPLOY deployment controller. \
+                     Use AWS CodeDeploy to deploy a new task definition.",
+                ));
+            }
             let Some(td) = s.find(task_definition).map(|td| td.arn.clone()) else {
                 return Err(CloudError::new(
                     ErrorKind::Invalid,

@@ -8,6 +8,7 @@
 //! instance (a version whose instances fail health checks, launches that never boot).
 //! Every call is logged; mutating ones are what tests assert on.
 
+pub mod codedeploy;
 pub mod ecs;
 mod model;
 mod ports;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
+pub use codedeploy::CdSettings;
 pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs};
 use model::State;
 pub use model::{Capacity, Snapshot};
@@ -135,6 +137,7 @@ pub fn ports(sim: &Sim, ecs: &SimEcs) -> crate::cloud::Ports {
         elb: Arc::new(sim.clone()),
         ecs: Arc::new(ecs.clone()),
         templates: Arc::new(sim.clone()),
+        codedeploy: Arc::new(ecs.clone()),
     }
 }
 
