@@ -31,6 +31,9 @@ pub struct Ctx {
     /// Extra health probes (e.g. health URLs showing the new version), run once the
     /// new instances are healthy.
     pub probes: Vec<Box<dyn Probe>>,
+    /// Probes of the new version on test traffic (health.test_urls), run before
+    /// production traffic moves to it.
+    pub test_probes: Vec<Box<dyn Probe>>,
     /// No phase lines on stderr.
     pub quiet: bool,
     /// Inside GitHub Actions: phases are `::group::`s.
@@ -48,6 +51,7 @@ impl Ctx {
             timeout: Duration::from_secs(600),
             cleanup_timeout: None,
             probes: Vec::new(),
+            test_probes: Vec::new(),
             quiet: false,
             actions: false,
             in_group: false,

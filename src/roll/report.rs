@@ -73,6 +73,12 @@ impl Details {
                 ("new task definition", opt(&d.new_task_definition)),
                 ("image", d.image.clone()),
                 ("deployment", opt(&d.deployment_id)),
+                ("strategy", d.strategy.clone()),
+                (
+                    "traffic",
+                    d.traffic_percent.map(|p| format!("{p}%")).unwrap_or_default(),
+                ),
+                ("failing stage", opt(&d.failing_stage)),
             ],
         }
     }
@@ -93,6 +99,12 @@ impl Details {
                 ("new-task-definition", opt(&d.new_task_definition)),
                 ("image", d.image.clone()),
                 ("ecs-deployment-id", opt(&d.deployment_id)),
+                ("strategy", d.strategy.clone()),
+                (
+                    "traffic-percent",
+                    d.traffic_percent.map(|p| p.to_string()).unwrap_or_default(),
+                ),
+                ("failing-stage", opt(&d.failing_stage)),
             ],
         }
     }

@@ -17,6 +17,8 @@ use crate::cloud::{
     CdDeployment, CdStatus, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics,
     ErrorKind, LifecycleEvent, NewDeployment, Shift, TaskSet,
 };
+use crate::error::Result;
+use crate::wait::{Check, Probe};
 
 /// The lifecycle events of an ECS deployment, in order.
 pub const EVENTS: [&str; 8] = [
@@ -302,6 +304,54 @@ fn watch(s: &mut State, at: Instant) {
             s.cd.unhealthy_traffic
                 .push(format!("{secs:.0}s: {weight:.0}% on green with no healthy task"));
         }
+    }
+}
+
+/// The test listener of the simulated service as a health probe: it routes to the
+/// replacement task set of the deployment under way and answers as its tasks do (503 with
+/// no healthy task, 500 from an image injected as erroring, 200 otherwise).
+pub struct TestListener {
+    pub sim: SimEcs,
+    pub interval: Duration,
+}
+
+#[async_trait]
+impl Probe for TestListener {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn name(&self) -> String {
+        "the simulated test listener".into()
+    }
+
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    async fn poll(&mut self) -> Result<Check<String>> {
+        Ok(self.sim.with_state(|s, at| {
+            let Some(d) = s.cd.deployments.iter().find(|d| d.phase != Phase::Over) else {
+                return Check::Pending("HTTP 503: no replacement task set behind the test listener".into());
+            };
+            let td = s
+                .deployments
+                .iter()
+                .find(|e| e.id == d.green)
+                .map(|e| e.task_definition.clone());
+            if healthy_in(s, &d.green, at) == 0 {
+                return Check::Pending("HTTP 503: no healthy task behind the test listener".into());
+            }
+            let image = td
+                .and_then(|td| s.find(&td).cloned())
+                .and_then(|td| td.container(&s.s.container).map(|c| c.image.clone()))
+                .unwrap_or_default();
+            if s.faults.erroring_images.contains(&image) {
+                Check::Failed(format!("HTTP 500 from {image} on the test listener (expected 200)"))
+            } else {
+                Check::Done(format!("HTTP 200 from {image}"))
+            }
+        }))
     }
 }
 

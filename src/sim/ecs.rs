@@ -90,6 +90,9 @@ pub struct EcsFaults {
     /// Tasks on a bad image pass their health check and exit this long after starting
     /// (a version that fails later, e.g. under production traffic), instead of never passing it.
     pub late_crash: Option<Duration>,
+    /// Tasks on these images pass their container health check but answer HTTP 500
+    /// (seen by the simulated test listener, `codedeploy::TestListener`).
+    pub erroring_images: BTreeSet<String>,
     pub seed: u64,
 }
 
@@ -482,6 +485,14 @@ impl SimEcs {
                 .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
         });
         result
+    }
+
+    /// Reads the state now (advancing the model, logging nothing).
+    pub(super) fn with_state<T>(&self, f: impl FnOnce(&State, Instant) -> T) -> T {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        guard.0.advance(now);
+        f(&guard.0, now)
     }
 
     /// Every call so far.

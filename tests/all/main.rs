@@ -20,6 +20,7 @@ mod iam;
 mod iam_enforced;
 mod lint;
 mod roll_cli;
+mod roll_codedeploy_sim;
 mod roll_ecs_moto;
 mod roll_ecs_sim;
 mod roll_harness;

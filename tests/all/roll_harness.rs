@@ -201,6 +201,7 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
             Default::default()
         },
         seed: run,
+        ..EcsFaults::default()
     };
     let cancel_after = rng
         .random_bool(0.25)

@@ -170,6 +170,16 @@ pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
     if a == b {
         return Ok(());
     }
+    Err(crate::roll::planfile::drifted(
+        &format!("ECS service {}", a.service),
+        drift_reasons(a, b),
+        a,
+        b,
+    ))
+}
+
+/// How a service differs from what a plan saw, in words (shared by every ECS target).
+pub fn drift_reasons(a: &EcsObserved, b: &EcsObserved) -> Vec<String> {
     let mut reasons = Vec::new();
     if a.task_definition != b.task_definition {
         reasons.push(format!(
@@ -190,13 +200,8 @@ pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
     if a.desired != b.desired {
         reasons.push(format!("the desired count changed from {} to {}", a.desired, b.desired));
     }
-    if reasons.is_empty() {
+    if reasons.is_empty() && a != b {
         reasons.push("the service changed".into());
     }
-    Err(crate::roll::planfile::drifted(
-        &format!("ECS service {}", a.service),
-        reasons,
-        a,
-        b,
-    ))
+    reasons
 }
