@@ -70,11 +70,11 @@ pub struct LifecycleEvent {
     pub diagnostics: Option<Diagnostics>,
 }
 
-/// One task set of the deployment: the original (BLUE) or the replacement (GREEN).
+/// One task set of the deployment: the original (Blue) or the replacement (Green).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSet {
     pub id: String,
-    /// "BLUE" (original) or "GREEN" (replacement).
+    /// "Blue" (original) or "Green" (replacement), as AWS spells them.
     pub label: String,
     pub desired: i64,
     pub running: i64,
@@ -97,7 +97,7 @@ impl DeploymentTarget {
     pub fn green_traffic(&self) -> f64 {
         self.task_sets
             .iter()
-            .filter(|t| t.label == "GREEN")
+            .filter(|t| t.label == "Green")
             .map(|t| t.traffic_weight)
             .sum()
     }

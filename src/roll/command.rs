@@ -4,15 +4,18 @@
 use std::path::PathBuf;
 
 use super::asg::{AsgRollout, Request};
+use super::codedeploy::{CodeDeployRequest, CodeDeployRollout};
 use super::ecs::{EcsRequest, EcsRollout};
 use super::simulate::{self, SimFlags};
 use super::{planfile, report, Ctx, Mode, Rollout};
 use crate::cli::{self, Output};
+use crate::cloud::Controller;
 use crate::cloud::Ports;
-use crate::config::{Duration, Strategy};
+use crate::config::{Duration, EcsStrategy, Strategy};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
 use crate::signal::{self, Pending};
+use crate::sim::codedeploy::TestListener;
 use crate::sim::{self, EcsFaults, EcsSettings, Sim, SimEcs};
 use crate::wait::job::url_probes;
 use crate::wait::Progress;
@@ -100,9 +103,19 @@ pub struct Args {
     /// image's tasks crash).
     #[arg(long, requires = "simulate")]
     pub sim_fail_new_version: bool,
+    /// --simulate: who deploys the ECS service (codedeploy: CodeDeploy blue/green, as
+    /// when the environment has ecs.codedeploy).
+    #[arg(long, value_enum, requires = "simulate", value_name = "CONTROLLER")]
+    pub sim_controller: Option<SimController>,
     /// --simulate: share of API calls throttled (0 to 0.95).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate", value_parser = parse_rate)]
     pub sim_throttle: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimController {
+    Ecs,
+    Codedeploy,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -181,7 +194,13 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         TargetArg::Ecs => {
             let req = ecs_request(&args, &job)?;
             let ports = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
-            drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+            if through_codedeploy(&job, &ports, &req, &ctx).await? {
+                let req = codedeploy_request(&job, req)?;
+                drive(&CodeDeployRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+            } else {
+                refuse_unbuilt_strategy(&job)?;
+                drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+            }
         }
     }
 }
@@ -283,13 +302,10 @@ fn ecs_request(args: &Args, job: &Job) -> Result<EcsRequest> {
             ))
         }
     };
-    if ecs.strategy != crate::config::EcsStrategy::Rolling || ecs.codedeploy.is_some() || ecs.keep_revisions.is_some() {
+    if ecs.keep_revisions.is_some() {
         return Err(Error::input(
-            format!(
-                "ecs.strategy {}, ecs.codedeploy and ecs.keep_revisions are not available in this version of slipway",
-                ecs.strategy.as_str()
-            ),
-            "use `strategy: rolling` (the default) and remove ecs.codedeploy and ecs.keep_revisions",
+            "ecs.keep_revisions is not available in this version of slipway",
+            "remove ecs.keep_revisions",
         ));
     }
     let req = EcsRequest {
@@ -307,6 +323,72 @@ fn ecs_request(args: &Args, job: &Job) -> Result<EcsRequest> {
     Ok(req)
 }
 
+/// Whether the service is deployed through CodeDeploy: its deployment controller is
+/// CODE_DEPLOY, or the environment has ecs.codedeploy (discovery then checks the
+/// controller). A service that cannot be read is left to the rolling target's discovery.
+async fn through_codedeploy(job: &Job, ports: &Ports, req: &EcsRequest, ctx: &Ctx) -> Result<bool> {
+    let ecs = job.settings.ecs.as_ref();
+    if ecs.is_some_and(|e| e.codedeploy.is_some()) {
+        return Ok(true);
+    }
+    if req.cluster.is_empty() || req.service.is_empty() {
+        return Ok(false);
+    }
+    let service = super::calls::retry("DescribeServices", &ctx.cancel, || {
+        ports.ecs.describe_service(&req.cluster, &req.service)
+    })
+    .await?;
+    Ok(service.is_some_and(|s| s.controller == Controller::CodeDeploy))
+}
+
+/// The CodeDeploy request: the ECS request with ecs.codedeploy (or the console's
+/// names); refuses an ecs.strategy, since CodeDeploy's config decides how traffic moves.
+fn codedeploy_request(job: &Job, ecs: EcsRequest) -> Result<CodeDeployRequest> {
+    let settings = job.settings.ecs.as_ref();
+    let strategy = settings.map(|e| e.strategy).unwrap_or_default();
+    if strategy != EcsStrategy::Rolling {
+        return Err(Error::input(
+            format!(
+                "ecs.strategy {} cannot roll ECS service {}: its deployment controller is CODE_DEPLOY, so \
+                 CodeDeploy decides how traffic moves",
+                strategy.as_str(),
+                ecs.service
+            ),
+            "remove ecs.strategy and set ecs.codedeploy.config (e.g. CodeDeployDefault.ECSCanary10Percent5Minutes)",
+        ));
+    }
+    let cd = settings.and_then(|e| e.codedeploy.clone()).unwrap_or_default();
+    let (application, group) = CodeDeployRequest::default_names(&ecs.cluster, &ecs.service);
+    Ok(CodeDeployRequest {
+        application: cd.application.unwrap_or(application),
+        group: cd.deployment_group.unwrap_or(group),
+        config: cd.config,
+        hooks: cd
+            .hooks
+            .list()
+            .into_iter()
+            .map(|(hook, f)| (hook.to_string(), f.to_string()))
+            .collect(),
+        test_gate: !job.settings.health.test_urls.is_empty(),
+        ecs,
+    })
+}
+
+/// The ECS strategies other than rolling are not built in this version.
+fn refuse_unbuilt_strategy(job: &Job) -> Result<()> {
+    let strategy = job.settings.ecs.as_ref().map(|e| e.strategy).unwrap_or_default();
+    if strategy == EcsStrategy::Rolling {
+        return Ok(());
+    }
+    Err(Error::input(
+        format!(
+            "ecs.strategy {} is not available in this version of slipway",
+            strategy.as_str()
+        ),
+        "use `strategy: rolling` (the default), or CodeDeploy blue/green (a service with deployment controller CODE_DEPLOY)",
+    ))
+}
+
 /// The ports: the simulated cloud built from slipway.yml and the --sim-* flags, or the
 /// AWS adapters from the job's session (and then the health URLs gate the roll).
 async fn ports(
@@ -319,8 +401,13 @@ async fn ports(
 ) -> Result<Ports> {
     if !args.simulate {
         // The health URLs must show the new version before the old fleet goes.
+        let health = &job.settings.health;
         if asg.is_some() {
-            ctx.probes = url_probes(&job.settings.health, &job.version, &job.sha)?;
+            ctx.probes = url_probes(&health.urls, health.interval.std(), &job.version, &job.sha)?;
+        }
+        if ecs.is_some() {
+            // The test-traffic gate of a CodeDeploy roll (other ECS rolls ignore it).
+            ctx.test_probes = url_probes(&health.test_urls, health.interval.std(), &job.version, &job.sha)?;
         }
         let session = JobArgs::connect(job, runner).await?;
         return Ok(aws::ports(&session.config));
@@ -332,6 +419,7 @@ async fn ports(
         drain: args.sim_drain.std(),
         fail_new_version: args.sim_fail_new_version,
         throttle: args.sim_throttle,
+        codedeploy: args.sim_controller == Some(SimController::Codedeploy),
         ..SimFlags::default()
     };
     if asg.is_some() && !job.settings.health.urls.is_empty() {
@@ -341,26 +429,18 @@ async fn ports(
     let mut ecs_settings = EcsSettings::default();
     let mut ecs_faults = EcsFaults::default();
     if let Some(req) = ecs {
-        ecs_settings = EcsSettings {
-            cluster: req.cluster.clone(),
-            service: req.service.clone(),
-            container: req.container.clone(),
-            family: req.service.clone(),
-            desired: args.sim_fleet,
-            ..EcsSettings::default()
-        };
-        ecs_faults = EcsFaults {
-            throttle: args.sim_throttle,
-            bad_images: if args.sim_fail_new_version {
-                [req.image.clone()].into()
-            } else {
-                Default::default()
-            },
-            seed: 1,
-            ..EcsFaults::default()
+        (ecs_settings, ecs_faults) = simulate::ecs(&job.settings, req, &flags);
+        let how = if ecs_settings.controller == Controller::CodeDeploy {
+            let c = &ecs_settings.codedeploy;
+            format!(
+                ", deployed by CodeDeploy {}/{} with {}",
+                c.application, c.group, c.config
+            )
+        } else {
+            String::new()
         };
         eprintln!(
-            "simulating ECS service {} in {} ({} task(s) on {}:1; virtual time)",
+            "simulating ECS service {} in {} ({} task(s) on {}:1{how}; virtual time)",
             req.service, req.cluster, ecs_settings.desired, ecs_settings.family
         );
     } else {
@@ -369,8 +449,13 @@ async fn ports(
             settings.group, settings.fleet
         );
     }
-    Ok(sim::ports(
-        &Sim::new(settings, faults),
-        &SimEcs::new(ecs_settings, ecs_faults),
-    ))
+    let service = SimEcs::new(ecs_settings, ecs_faults);
+    if ecs.is_some() && !job.settings.health.test_urls.is_empty() {
+        eprintln!("simulation: health.test_urls are not probed (they name real hosts); the simulated test listener is");
+        ctx.test_probes = vec![Box::new(TestListener {
+            sim: service.clone(),
+            interval: job.settings.health.interval.std(),
+        })];
+    }
+    Ok(sim::ports(&Sim::new(settings, faults), &service))
 }

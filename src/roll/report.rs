@@ -49,6 +49,11 @@ impl Details {
     fn undo(&self) -> String {
         match self {
             Details::Asg(d) => format!("slipway-roll --launch-template-version {}", d.previous_version),
+            // A CODE_DEPLOY service refuses UpdateService: the undo is another deployment.
+            Details::Ecs(d) if d.strategy == "codedeploy" => format!(
+                "slipway-roll --image <the image of {}> (a CodeDeploy deployment of the previous revision)",
+                short(&d.previous_task_definition)
+            ),
             Details::Ecs(d) => format!(
                 "aws ecs update-service --cluster {} --service {} --task-definition {}",
                 d.cluster, d.service, d.previous_task_definition

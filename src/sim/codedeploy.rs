@@ -509,7 +509,7 @@ impl CodeDeploy for SimEcs {
             let (green_running, green_pending) = count(s, &green);
             let mut task_sets = vec![TaskSet {
                 id: blue,
-                label: "BLUE".into(),
+                label: "Blue".into(),
                 desired,
                 running: blue_running,
                 pending: blue_pending,
@@ -519,7 +519,7 @@ impl CodeDeploy for SimEcs {
             if !status.ended() {
                 task_sets.push(TaskSet {
                     id: green,
-                    label: "GREEN".into(),
+                    label: "Green".into(),
                     desired,
                     running: green_running,
                     pending: green_pending,

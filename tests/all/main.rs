@@ -10,6 +10,7 @@ mod bake;
 mod bake_guards;
 mod build;
 mod build_guards;
+mod codedeploy_moto;
 mod credentials;
 mod deployments;
 mod ecs_wire;

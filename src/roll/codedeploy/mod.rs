@@ -215,7 +215,6 @@ impl CodeDeployRollout {
         }
         let cancel = ctx.cancel.clone();
         let report = wait::gate(probes, ctx.timeout, &cancel, &mut ctx.progress).await?;
-        let cause = report.cause.clone().unwrap_or_default();
         let failed: Vec<String> = report
             .probes
             .iter()
@@ -227,11 +226,11 @@ impl CodeDeployRollout {
             GateOutcome::Healthy | GateOutcome::Planned => {}
             GateOutcome::Failed => {
                 run.seen.failing_stage = Some("AfterAllowTestTraffic (test traffic gate)".into());
-                return Err(Error::failed(format!("{what} ({cause})")));
+                return Err(Error::failed(what));
             }
             GateOutcome::TimedOut => {
                 run.seen.failing_stage = Some("AfterAllowTestTraffic (test traffic gate)".into());
-                return Err(Error::timed_out(format!("{what} ({cause})")));
+                return Err(Error::timed_out(what));
             }
             GateOutcome::Interrupted => return Err(Error::interrupted(Some("while probing test traffic".into()))),
         }

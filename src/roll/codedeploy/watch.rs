@@ -22,9 +22,13 @@ pub struct Seen {
     pub rolled_back: bool,
 }
 
-/// One look at a deployment: its state and its ECS target (None before there is one).
+/// One look at a deployment: its state and its ECS target (None before there is one: a
+/// created or queued deployment has none yet, and is not asked for it).
 pub async fn look(cd: &dyn CodeDeploy, id: &str, ctx: &Ctx) -> Result<(CdDeployment, Option<DeploymentTarget>)> {
     let d = calls::retry("GetDeployment", &ctx.cancel, || cd.get_deployment(id)).await?;
+    if matches!(d.status, CdStatus::Created | CdStatus::Queued) {
+        return Ok((d, None));
+    }
     let target = calls::retry("BatchGetDeploymentTargets", &ctx.cancel, || cd.deployment_target(id)).await?;
     Ok((d, target))
 }
