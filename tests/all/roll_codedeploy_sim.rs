@@ -21,7 +21,7 @@ const TD1: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1";
 const TD2: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2";
 
 /// How the new image misbehaves.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Bad {
     No,
     /// Its tasks exit before passing their health check.
