@@ -100,7 +100,8 @@ pub struct Args {
     #[arg(long, default_value = "30s", value_name = "DURATION", requires = "simulate")]
     pub sim_drain: Duration,
     /// --simulate: the new version's instances fail their health checks (ECS: the new
-    /// image's tasks crash).
+    /// image's tasks crash; CodeDeploy with health.test_urls: they answer HTTP 500 on test
+    /// traffic).
     #[arg(long, requires = "simulate")]
     pub sim_fail_new_version: bool,
     /// --simulate: who deploys the ECS service (codedeploy: CodeDeploy blue/green, as

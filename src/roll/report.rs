@@ -73,18 +73,22 @@ impl Details {
                 ("new image", opt(&d.new_image_id)),
                 ("instances replaced", d.instances_replaced.to_string()),
             ],
-            Details::Ecs(d) => vec![
-                ("previous task definition", d.previous_task_definition.clone()),
-                ("new task definition", opt(&d.new_task_definition)),
-                ("image", d.image.clone()),
-                ("deployment", opt(&d.deployment_id)),
-                ("strategy", d.strategy.clone()),
-                (
-                    "traffic",
-                    d.traffic_percent.map(|p| format!("{p}%")).unwrap_or_default(),
-                ),
-                ("failing stage", opt(&d.failing_stage)),
-            ],
+            Details::Ecs(d) => {
+                let mut rows = vec![
+                    ("previous task definition", d.previous_task_definition.clone()),
+                    ("new task definition", opt(&d.new_task_definition)),
+                    ("image", d.image.clone()),
+                    ("deployment", opt(&d.deployment_id)),
+                    ("strategy", d.strategy.clone()),
+                ];
+                if let Some(p) = d.traffic_percent {
+                    rows.push(("production traffic reached", format!("{p}%")));
+                }
+                if let Some(stage) = &d.failing_stage {
+                    rows.push(("failing stage", stage.clone()));
+                }
+                rows
+            }
         }
     }
 

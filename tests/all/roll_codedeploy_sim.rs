@@ -320,3 +320,41 @@ async fn bad_input_and_a_busy_group_change_nothing() {
     assert!(error.contains("is busy") && error.contains(&id), "{error}");
     assert_eq!(mutations(&busy), ["CreateDeployment"], "only the other deployment");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_plan_is_applied_as_made_and_refused_after_drift() {
+    let sim = SimEcs::new(settings(canary()), EcsFaults::default());
+    let rollout = CodeDeployRollout::new(&sim.ports(), request(NEW, false));
+    let planned = roll::roll(&rollout, Mode::PlanOut, &mut ctx(&sim, CancellationToken::new(), false)).await;
+    let plan = planned.plan.unwrap();
+    assert_eq!(plan.kind, "codedeploy");
+    assert_eq!(
+        plan.group.shift,
+        slipway::cloud::Shift::Canary {
+            percent: 10,
+            minutes: 5
+        }
+    );
+    assert!(plan.text().contains("10% then 100% after 5m"), "{}", plan.text());
+    assert!(mutations(&sim).is_empty(), "planning changes nothing");
+    // The same cloud: applied as planned.
+    let applied = roll::apply(&rollout, &plan, &mut ctx(&sim, CancellationToken::new(), false)).await;
+    assert_eq!(applied.outcome.result, Verdict::Succeeded, "{:?}", applied.outcome);
+    // Now the service runs web:2: the plan no longer matches.
+    let again = roll::apply(&rollout, &plan, &mut ctx(&sim, CancellationToken::new(), false)).await;
+    assert_eq!(again.outcome.exit_code, 2, "{:?}", again.outcome);
+    assert!(again.outcome.error.unwrap().contains("no longer matches the plan"));
+    // The controller is part of the plan.
+    let mut other = plan.clone();
+    other.controller = Controller::Ecs;
+    let refused = slipway::roll::codedeploy::plan::drift(&other, &plan).unwrap_err();
+    assert!(
+        refused.to_string().contains("deployment controller is now CODE_DEPLOY"),
+        "{refused}"
+    );
+    assert_eq!(
+        mutations(&sim),
+        ["RegisterTaskDefinition", "CreateDeployment"],
+        "the refused apply changed nothing"
+    );
+}

@@ -274,3 +274,31 @@ async fn a_cleanup_that_fails_is_failed_whatever_stopped_the_roll() {
     assert_eq!(rolled.outcome.stopped_by, Some(roll::Stop::TimedOut));
     check("failed", &rolled.outcome, Verdict::Failed);
 }
+
+#[tokio::test(start_paused = true)]
+async fn codedeploy_outcomes() {
+    use crate::roll_codedeploy_sim::{faults, request, settings, Bad};
+    use slipway::roll::codedeploy::CodeDeployRollout;
+    use slipway::sim::CdSettings;
+
+    let go = CancellationToken::new;
+    let cd = |bad: Bad| {
+        let sim = SimEcs::new(settings(CdSettings::default()), faults(bad, NEW));
+        CodeDeployRollout::new(&sim.ports(), request(NEW, false))
+    };
+    check(
+        "codedeploy_succeeded",
+        &drive(&cd(Bad::No), Mode::Roll, go()).await,
+        Verdict::Succeeded,
+    );
+    check(
+        "codedeploy_rolled_back",
+        &drive(&cd(Bad::Crash), Mode::Roll, go()).await,
+        Verdict::RolledBack,
+    );
+    check(
+        "codedeploy_dry_run",
+        &drive(&cd(Bad::No), Mode::DryRun, go()).await,
+        Verdict::DryRun,
+    );
+}
