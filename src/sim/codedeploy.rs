@@ -9,16 +9,11 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::ecs::{SimEcs, State};
-use crate::cloud::{
-    CdDeployment, CdStatus, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics,
-    ErrorKind, LifecycleEvent, NewDeployment, Shift, TaskSet,
-};
-use crate::error::Result;
-use crate::wait::{Check, Probe};
+pub use super::codedeploy_ports::TestListener;
+use super::ecs::State;
+use crate::cloud::{CdStatus, Diagnostics, Shift};
 
 /// The lifecycle events of an ECS deployment, in order.
 pub const EVENTS: [&str; 8] = [
@@ -63,7 +58,7 @@ impl Default for CdSettings {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Phase {
+pub(super) enum Phase {
     Install,
     /// Waiting for ContinueDeployment until then.
     Ready(Instant),
@@ -74,26 +69,26 @@ enum Phase {
     Over,
 }
 
-struct Dep {
-    id: String,
-    status: CdStatus,
-    config: String,
+pub(super) struct Dep {
+    pub(super) id: String,
+    pub(super) status: CdStatus,
+    pub(super) config: String,
     /// The ECS deployment id of the green task set.
-    green: String,
-    phase: Phase,
+    pub(super) green: String,
+    pub(super) phase: Phase,
     /// Status of each of `EVENTS`.
-    events: Vec<(&'static str, Option<Diagnostics>)>,
-    weight: f64,
-    error: Option<(String, String)>,
-    rollback: Option<String>,
-    continued: bool,
+    pub(super) events: Vec<(&'static str, Option<Diagnostics>)>,
+    pub(super) weight: f64,
+    pub(super) error: Option<(String, String)>,
+    pub(super) rollback: Option<String>,
+    pub(super) continued: bool,
 }
 
 /// CodeDeploy's state beside the ECS service's.
 #[derive(Default)]
 pub struct Cd {
-    deployments: Vec<Dep>,
-    next: u64,
+    pub(super) deployments: Vec<Dep>,
+    pub(super) next: u64,
     /// Every instant production traffic went to a task set with no healthy task.
     pub(super) unhealthy_traffic: Vec<String>,
     /// The highest production traffic percent green reached in the last deployment.
@@ -126,7 +121,7 @@ fn set_event(d: &mut Dep, name: &str, status: &'static str, diagnostics: Option<
     }
 }
 
-fn healthy_in(s: &State, deployment: &str, at: Instant) -> i32 {
+pub(super) fn healthy_in(s: &State, deployment: &str, at: Instant) -> i32 {
     s.tasks
         .iter()
         .filter(|t| t.deployment == deployment && s.healthy(t, at))
@@ -134,7 +129,14 @@ fn healthy_in(s: &State, deployment: &str, at: Instant) -> i32 {
 }
 
 /// Ends the deployment: traffic back to blue, green's tasks stopped.
-fn roll_back(s: &mut State, i: usize, at: Instant, status: CdStatus, error: (String, String), rollback: bool) {
+pub(super) fn roll_back(
+    s: &mut State,
+    i: usize,
+    at: Instant,
+    status: CdStatus,
+    error: (String, String),
+    rollback: bool,
+) {
     let green = s.cd.deployments[i].green.clone();
     if rollback {
         s.cd.next += 1;
@@ -307,416 +309,6 @@ fn watch(s: &mut State, at: Instant) {
     }
 }
 
-/// The test listener of the simulated service as a health probe: it routes to the
-/// replacement task set of the deployment under way and answers as its tasks do (503 with
-/// no healthy task, 500 from an image injected as erroring, 200 otherwise).
-pub struct TestListener {
-    pub sim: SimEcs,
-    pub interval: Duration,
-}
-
-#[async_trait]
-impl Probe for TestListener {
-    fn kind(&self) -> &'static str {
-        "http"
-    }
-
-    fn name(&self) -> String {
-        "the simulated test listener".into()
-    }
-
-    fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    async fn poll(&mut self) -> Result<Check<String>> {
-        Ok(self.sim.with_state(|s, at| {
-            let Some(d) = s.cd.deployments.iter().find(|d| d.phase != Phase::Over) else {
-                return Check::Pending("HTTP 503: no replacement task set behind the test listener".into());
-            };
-            let td = s
-                .deployments
-                .iter()
-                .find(|e| e.id == d.green)
-                .map(|e| e.task_definition.clone());
-            if healthy_in(s, &d.green, at) == 0 {
-                return Check::Pending("HTTP 503: no healthy task behind the test listener".into());
-            }
-            let image = td
-                .and_then(|td| s.find(&td).cloned())
-                .and_then(|td| td.container(&s.s.container).map(|c| c.image.clone()))
-                .unwrap_or_default();
-            if s.faults.erroring_images.contains(&image) {
-                Check::Failed(format!("HTTP 500 from {image} on the test listener (expected 200)"))
-            } else {
-                Check::Done(format!("HTTP 200 from {image}"))
-            }
-        }))
-    }
-}
-
-fn invalid(op: &str, code: &str, message: impl Into<String>) -> CloudError {
-    CloudError::new(ErrorKind::Invalid, op, Some(code), message)
-}
-
-fn find<'a>(s: &'a mut State, op: &str, id: &str) -> CloudResult<(usize, &'a mut Dep)> {
-    s.cd.deployments
-        .iter_mut()
-        .enumerate()
-        .find(|(_, d)| d.id == id)
-        .ok_or_else(|| {
-            CloudError::new(
-                ErrorKind::NotFound,
-                op,
-                Some("DeploymentDoesNotExistException"),
-                format!("The deployment {id} could not be found."),
-            )
-        })
-}
-
-/// The task definition an AppSpec names.
-fn app_spec_task_definition(app_spec: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(app_spec).ok()?;
-    v["Resources"].as_array()?.iter().find_map(|r| {
-        r["TargetService"]["Properties"]["TaskDefinition"]
-            .as_str()
-            .map(str::to_string)
-    })
-}
-
-#[async_trait]
-impl CodeDeploy for SimEcs {
-    async fn deployment_group(&self, application: &str, group: &str) -> CloudResult<Option<DeploymentGroup>> {
-        self.call("GetDeploymentGroup", format!("{application}/{group}"), false, |s, _| {
-            let c = &s.s.codedeploy;
-            if application != c.application || group != c.group {
-                return Ok(None);
-            }
-            Ok(Some(DeploymentGroup {
-                application: c.application.clone(),
-                name: c.group.clone(),
-                config: Some(c.config.clone()),
-                waits_for_ready: c.waits_for_ready,
-                ready_wait_minutes: (c.ready_wait.as_secs() / 60) as i32,
-                termination_wait_minutes: (c.termination_wait.as_secs() / 60) as i32,
-                ecs_services: vec![(s.s.cluster.clone(), s.s.service.clone())],
-                target_groups: vec![format!("{}-blue", s.s.service), format!("{}-green", s.s.service)],
-                auto_rollback: c.auto_rollback,
-            }))
-        })
-    }
-
-    async fn create_deployment(&self, new: &NewDeployment) -> CloudResult<String> {
-        let detail = format!("{}/{} config {:?}", new.application, new.group, new.config);
-        self.call("CreateDeployment", detail, true, |s, at| {
-            let op = "CreateDeployment";
-            let c = s.s.codedeploy.clone();
-            if new.application != c.application {
-                return Err(invalid(op, "ApplicationDoesNotExistException", "No application found"));
-            }
-            if new.group != c.group {
-                return Err(invalid(
-                    op,
-                    "DeploymentGroupDoesNotExistException",
-                    "No deployment group found",
-                ));
-            }
-            if s.cd.deployments.iter().any(|d| d.phase != Phase::Over) {
-                return Err(invalid(
-                    op,
-                    "DeploymentLimitExceededException",
-                    "The deployment group already has an active deployment",
-                ));
-            }
-            let Some(td) = app_spec_task_definition(&new.app_spec).and_then(|r| s.find(&r).map(|td| td.arn.clone()))
-            else {
-                return Err(invalid(
-                    op,
-                    "InvalidRevisionException",
-                    "the AppSpec names no registered task definition",
-                ));
-            };
-            s.cd.next += 1;
-            let id = format!("d-SIM{:06}", s.cd.next);
-            // The green task set: an ECS deployment that is not the primary.
-            s.next += 1;
-            let green = format!("ecs-svc/{:019}", 4_000_000_000_000_000_000u64 + s.next);
-            s.deployments.push(super::ecs::Deployment {
-                id: green.clone(),
-                task_definition: td,
-                primary: false,
-                rollout: "IN_PROGRESS",
-                reason: Some(format!("CodeDeploy deployment {id}")),
-                failed: 0,
-            });
-            let mut events: Vec<(&'static str, Option<Diagnostics>)> = vec![("Pending", None); EVENTS.len()];
-            events[0] = ("Succeeded", None);
-            events[1] = ("InProgress", None);
-            s.cd.peak = 0.0;
-            s.cd.deployments.push(Dep {
-                id: id.clone(),
-                status: CdStatus::InProgress,
-                config: new.config.clone().unwrap_or(c.config),
-                green,
-                phase: Phase::Install,
-                events,
-                weight: 0.0,
-                error: None,
-                rollback: None,
-                continued: false,
-            });
-            step(s, at);
-            Ok(id)
-        })
-    }
-
-    async fn get_deployment(&self, id: &str) -> CloudResult<CdDeployment> {
-        self.call("GetDeployment", id.into(), false, |s, _| {
-            let (_, d) = find(s, "GetDeployment", id)?;
-            Ok(CdDeployment {
-                id: d.id.clone(),
-                status: d.status.clone(),
-                config: Some(d.config.clone()),
-                error_code: d.error.as_ref().map(|e| e.0.clone()),
-                error_message: d.error.as_ref().map(|e| e.1.clone()),
-                rollback_deployment: d.rollback.clone(),
-            })
-        })
-    }
-
-    async fn deployment_target(&self, id: &str) -> CloudResult<Option<DeploymentTarget>> {
-        self.call("BatchGetDeploymentTargets", id.into(), false, |s, at| {
-            let blue = s.deployments[0].id.clone();
-            let desired = s.s.desired as i64;
-            let count = |s: &State, dep: &str| {
-                let tasks = s.tasks.iter().filter(|t| t.deployment == dep);
-                let running = tasks.clone().filter(|t| s.running(t, at)).count() as i64;
-                (running, tasks.count() as i64 - running)
-            };
-            let (blue_running, blue_pending) = count(s, &blue);
-            let (_, d) = find(s, "BatchGetDeploymentTargets", id)?;
-            let (weight, green, status) = (d.weight, d.green.clone(), d.status.clone());
-            let events = d
-                .events
-                .iter()
-                .zip(EVENTS)
-                .map(|((status, diagnostics), name)| LifecycleEvent {
-                    name: name.to_string(),
-                    status: status.to_string(),
-                    diagnostics: diagnostics.clone(),
-                })
-                .collect();
-            let (green_running, green_pending) = count(s, &green);
-            let mut task_sets = vec![TaskSet {
-                id: blue,
-                label: "Blue".into(),
-                desired,
-                running: blue_running,
-                pending: blue_pending,
-                traffic_weight: 100.0 - weight,
-                target_group: Some(format!("{}-blue", s.s.service)),
-            }];
-            if !status.ended() {
-                task_sets.push(TaskSet {
-                    id: green,
-                    label: "Green".into(),
-                    desired,
-                    running: green_running,
-                    pending: green_pending,
-                    traffic_weight: weight,
-                    target_group: Some(format!("{}-green", s.s.service)),
-                });
-            }
-            Ok(Some(DeploymentTarget {
-                status: status.to_string(),
-                events,
-                task_sets,
-            }))
-        })
-    }
-
-    async fn active_deployments(&self, application: &str, group: &str) -> CloudResult<Vec<String>> {
-        self.call("ListDeployments", format!("{application}/{group}"), false, |s, _| {
-            Ok(s.cd
-                .deployments
-                .iter()
-                .filter(|d| d.phase != Phase::Over)
-                .map(|d| d.id.clone())
-                .collect())
-        })
-    }
-
-    async fn stop_deployment(&self, id: &str, auto_rollback: bool) -> CloudResult<String> {
-        let detail = format!("{id} autoRollbackEnabled={auto_rollback}");
-        self.call("StopDeployment", detail, true, |s, at| {
-            let op = "StopDeployment";
-            let (i, d) = find(s, op, id)?;
-            if d.phase == Phase::Over {
-                return Err(invalid(
-                    op,
-                    "DeploymentAlreadyCompletedException",
-                    format!("The deployment {id} has already completed."),
-                ));
-            }
-            let error = ("MANUAL_STOP".to_string(), "the deployment was stopped".to_string());
-            roll_back(s, i, at, CdStatus::Stopped, error, auto_rollback);
-            Ok("Succeeded".into())
-        })
-    }
-
-    async fn continue_deployment(&self, id: &str) -> CloudResult<()> {
-        self.call("ContinueDeployment", id.into(), true, |s, at| {
-            let op = "ContinueDeployment";
-            let (_, d) = find(s, op, id)?;
-            if d.status != CdStatus::Ready {
-                return Err(invalid(
-                    op,
-                    "DeploymentIsNotInReadyStateException",
-                    format!("The deployment {id} is not in a ready state."),
-                ));
-            }
-            d.continued = true;
-            step(s, at);
-            Ok(())
-        })
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cloud::{Controller, Ecs, Revision};
-    use crate::sim::{EcsFaults, EcsSettings};
-    use tokio::time::sleep;
-
-    fn sim(settings: CdSettings, bad: bool, late: Option<Duration>) -> SimEcs {
-        let settings = EcsSettings {
-            controller: Controller::CodeDeploy,
-            codedeploy: settings,
-            ..EcsSettings::default()
-        };
-        let faults = EcsFaults {
-            bad_images: if bad {
-                ["web:2".to_string()].into()
-            } else {
-                Default::default()
-            },
-            late_crash: late,
-            ..EcsFaults::default()
-        };
-        SimEcs::new(settings, faults)
-    }
-
-    async fn deploy(sim: &SimEcs) -> String {
-        let revision = Revision {
-            from: "web:1".into(),
-            container: "app".into(),
-            image: "web:2".into(),
-            environment: Vec::new(),
-        };
-        let td = sim.register_revision(&revision).await.unwrap();
-        let app_spec = format!(
-            r#"{{"version":0.0,"Resources":[{{"TargetService":{{"Type":"AWS::ECS::Service","Properties":{{"TaskDefinition":"{}"}}}}}}]}}"#,
-            td.arn
-        );
-        let c = CdSettings::default();
-        let new = NewDeployment {
-            application: c.application,
-            group: c.group,
-            config: None,
-            app_spec,
-            description: "test".into(),
-        };
-        sim.create_deployment(&new).await.unwrap()
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_canary_shifts_in_two_steps_keeps_blue_through_the_wait_then_replaces_it() {
-        let settings = CdSettings {
-            config: "CodeDeployDefault.ECSCanary10Percent5Minutes".into(),
-            ..CdSettings::default()
-        };
-        let sim = sim(settings, false, None);
-        assert!(
-            sim.update_service("web-cluster", "web", "web:1").await.is_err(),
-            "CODE_DEPLOY refuses UpdateService"
-        );
-        let id = deploy(&sim).await;
-        sleep(Duration::from_secs(51)).await;
-        assert_eq!(sim.snapshot().traffic, 10.0);
-        let target = sim.deployment_target(&id).await.unwrap().unwrap();
-        assert_eq!(target.green_traffic(), 10.0);
-        assert_eq!(target.events[1].status, "Succeeded");
-        sleep(Duration::from_secs(300)).await;
-        assert_eq!(sim.snapshot().traffic, 100.0);
-        assert_eq!(sim.get_deployment(&id).await.unwrap().status, CdStatus::InProgress);
-        sleep(Duration::from_secs(300)).await;
-        assert_eq!(sim.get_deployment(&id).await.unwrap().status, CdStatus::Succeeded);
-        let service = sim.describe_service("web-cluster", "web").await.unwrap().unwrap();
-        assert!(service.task_definition.ends_with("web:2"));
-        assert!(sim.snapshot().unhealthy_traffic.is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_crashing_image_fails_install_with_diagnostics_and_never_takes_traffic() {
-        let sim = sim(CdSettings::default(), true, None);
-        let id = deploy(&sim).await;
-        sleep(Duration::from_secs(60)).await;
-        let d = sim.get_deployment(&id).await.unwrap();
-        assert_eq!(d.status, CdStatus::Failed);
-        assert!(d.rollback_deployment.is_some());
-        let target = sim.deployment_target(&id).await.unwrap().unwrap();
-        let failed = target.failed_event().unwrap();
-        assert_eq!(failed.name, "Install");
-        assert!(failed
-            .diagnostics
-            .as_ref()
-            .unwrap()
-            .message
-            .as_ref()
-            .unwrap()
-            .contains("exited"));
-        assert_eq!(sim.snapshot().peak_traffic, 0.0);
-        assert!(sim.snapshot().healthy.iter().all(|td| td.ends_with("web:1")));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn ready_waits_for_continue_and_stop_rolls_back() {
-        let settings = CdSettings {
-            waits_for_ready: true,
-            ..CdSettings::default()
-        };
-        let sim = sim(settings, false, None);
-        let id = deploy(&sim).await;
-        sleep(Duration::from_secs(60)).await;
-        assert_eq!(sim.get_deployment(&id).await.unwrap().status, CdStatus::Ready);
-        assert_eq!(sim.snapshot().traffic, 0.0);
-        sim.stop_deployment(&id, true).await.unwrap();
-        assert_eq!(sim.get_deployment(&id).await.unwrap().status, CdStatus::Stopped);
-        assert!(sim.continue_deployment(&id).await.is_err());
-        sleep(Duration::from_secs(1)).await;
-        assert!(sim.snapshot().healthy.iter().all(|td| td.ends_with("web:1")));
-        assert!(sim
-            .active_deployments("AppECS-web-cluster-web", "DgpECS-web-cluster-web")
-            .await
-            .unwrap()
-            .is_empty());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_late_crash_during_the_termination_wait_sends_traffic_back_to_blue() {
-        let sim = sim(CdSettings::default(), true, Some(Duration::from_secs(120)));
-        let id = deploy(&sim).await;
-        sleep(Duration::from_secs(60)).await;
-        assert_eq!(sim.snapshot().traffic, 100.0);
-        sleep(Duration::from_secs(120)).await;
-        let d = sim.get_deployment(&id).await.unwrap();
-        assert_eq!(d.status, CdStatus::Failed);
-        assert_eq!(sim.snapshot().traffic, 0.0);
-        assert!(
-            sim.snapshot().unhealthy_traffic.is_empty(),
-            "{:?}",
-            sim.snapshot().unhealthy_traffic
-        );
-    }
-}
+#[path = "codedeploy_tests.rs"]
+mod tests;

@@ -9,6 +9,7 @@
 //! Every call is logged; mutating ones are what tests assert on.
 
 pub mod codedeploy;
+mod codedeploy_ports;
 pub mod ecs;
 mod model;
 mod ports;
