@@ -231,3 +231,33 @@ fn iam_policy_for_an_unknown_environment_is_bad_input() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no environment named \"nope\""), "{}", r.stderr);
 }
+
+#[test]
+fn a_codedeploy_environment_gets_the_deployment_calls_on_its_group_only() {
+    // examples/slipway.yml's prod deploys through CodeDeploy under the console's names.
+    let p = policy("prod");
+    let actions = actions(&p);
+    assert_eq!(services(&actions), ["codedeploy", "ecr", "ecs", "iam"]);
+    for action in [
+        "codedeploy:CreateDeployment",
+        "codedeploy:StopDeployment",
+        "codedeploy:ContinueDeployment",
+        "codedeploy:BatchGetDeploymentTargets",
+    ] {
+        assert!(actions.contains(&action.to_string()), "{action} missing: {actions:?}");
+    }
+    let deployments = statements(&p)
+        .into_iter()
+        .find(|s| s["Sid"] == "CodeDeployDeployments")
+        .unwrap();
+    assert_eq!(
+        deployments["Resource"],
+        serde_json::json!([
+            "arn:aws:codedeploy:eu-west-1:333333333333:deploymentgroup:AppECS-web-prod-web/DgpECS-web-prod-web"
+        ])
+    );
+    // An environment without ecs.codedeploy gets none, and a note saying how.
+    let dev = policy("dev");
+    assert!(!self::actions(&dev).iter().any(|a| a.starts_with("codedeploy:")));
+    assert!(dev.to_string().contains("codedeploy: {}"), "{dev}");
+}
