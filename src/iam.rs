@@ -176,6 +176,54 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
         }
         out.push(statement("EcsTaskDefinitions", &definitions, vec!["*".into()]));
         out.push(pass_role("EcsPassTaskRoles", account, "ecs-tasks.amazonaws.com"));
+        if let Some(cd) = &ecs.codedeploy {
+            // slipway-roll through CodeDeploy blue/green (a CODE_DEPLOY service).
+            let application = cd
+                .application
+                .clone()
+                .unwrap_or_else(|| format!("AppECS-{cluster_name}-{}", last_segment(&ecs.service, "/")));
+            let group = cd
+                .deployment_group
+                .clone()
+                .unwrap_or_else(|| format!("DgpECS-{cluster_name}-{}", last_segment(&ecs.service, "/")));
+            out.push(statement(
+                "CodeDeployDeployments",
+                &[
+                    "codedeploy:GetDeploymentGroup",
+                    "codedeploy:CreateDeployment",
+                    "codedeploy:GetDeployment",
+                    "codedeploy:ListDeployments",
+                    "codedeploy:ListDeploymentTargets",
+                    "codedeploy:BatchGetDeploymentTargets",
+                    "codedeploy:StopDeployment",
+                    "codedeploy:ContinueDeployment",
+                ],
+                vec![format!(
+                    "arn:aws:codedeploy:{region}:{account}:deploymentgroup:{application}/{group}"
+                )],
+            ));
+            out.push(statement(
+                "CodeDeployRevisions",
+                &[
+                    "codedeploy:RegisterApplicationRevision",
+                    "codedeploy:GetApplicationRevision",
+                ],
+                vec![format!(
+                    "arn:aws:codedeploy:{region}:{account}:application:{application}"
+                )],
+            ));
+            out.push(statement(
+                "CodeDeployConfigs",
+                &["codedeploy:GetDeploymentConfig"],
+                vec![format!("arn:aws:codedeploy:{region}:{account}:deploymentconfig:*")],
+            ));
+        } else {
+            notes.push(
+                "a service with deployment controller CODE_DEPLOY also needs CodeDeploy permissions: \
+                 add `codedeploy: {}` to the environment's ecs section to get them"
+                    .into(),
+            );
+        }
         notes.push("narrow iam:PassRole to the task and execution roles of the service's task definition".into());
     }
     if let Some(asg) = &env.asg {

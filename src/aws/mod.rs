@@ -3,6 +3,7 @@
 
 pub mod asg;
 pub mod cloudwatch;
+pub mod codedeploy;
 mod credentials;
 pub mod ec2;
 pub mod ecr;
@@ -60,6 +61,7 @@ pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
         ecs: std::sync::Arc::new(ecs::EcsAdapter::new(config)),
         templates: std::sync::Arc::new(ec2::Ec2Adapter::new(config)),
         alarms: std::sync::Arc::new(cloudwatch::CloudWatchAdapter::new(config)),
+        codedeploy: std::sync::Arc::new(codedeploy::CodeDeployAdapter::new(config)),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod alarms;
 pub mod asg;
+pub mod codedeploy;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;
@@ -19,6 +20,10 @@ use std::sync::Arc;
 
 pub use alarms::{Alarm, Alarms};
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
+pub use codedeploy::{
+    CdDeployment, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics, LifecycleEvent, NewDeployment, Shift,
+    TaskSet,
+};
 pub use ec2::{Ec2, Image, LaunchTemplate, NewVersion};
 pub use ecs::{
     ContainerSpec, DeploymentSettings, Ecs, EcsDeployment, EcsService, HookAction, HookDetail, Revision,
@@ -26,7 +31,7 @@ pub use ecs::{
 };
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
 pub use states::{
-    AlarmState, Controller, DeploymentStatus, Health, HookStatus, Lifecycle, LifecycleStage, NativeStrategy,
+    AlarmState, CdStatus, Controller, DeploymentStatus, Health, HookStatus, Lifecycle, LifecycleStage, NativeStrategy,
     RefreshStatus, RolloutState, ServiceDeploymentStatus, TargetState,
 };
 pub use templates::{LaunchTemplates, TemplateVersion};
@@ -41,6 +46,8 @@ pub struct Ports {
     pub templates: Arc<dyn LaunchTemplates>,
     /// CloudWatch alarms, watched while a roll runs and bakes.
     pub alarms: Arc<dyn Alarms>,
+    /// CodeDeploy, for services whose deployment controller is CODE_DEPLOY.
+    pub codedeploy: Arc<dyn CodeDeploy>,
 }
 
 /// What kind of failure a cloud call had; callers branch on it.

@@ -236,6 +236,35 @@ aws_state! {
     }
 }
 
+aws_state! {
+    /// A CodeDeploy deployment's status.
+    CdStatus {
+        Created = "Created",
+        Queued = "Queued",
+        InProgress = "InProgress",
+        Baking = "Baking",
+        Ready = "Ready",
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+        Stopped = "Stopped",
+    }
+}
+
+impl CdStatus {
+    /// Over: succeeded, failed or stopped. An unknown status is not (it is waited on).
+    pub fn ended(&self) -> bool {
+        match self {
+            CdStatus::Succeeded | CdStatus::Failed | CdStatus::Stopped => true,
+            CdStatus::Created
+            | CdStatus::Queued
+            | CdStatus::InProgress
+            | CdStatus::Baking
+            | CdStatus::Ready
+            | CdStatus::Unknown(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +282,8 @@ mod tests {
         assert_eq!(json, "\"COMPLETED\"");
         let back: RolloutState = serde_json::from_str("\"ROLLING_BACK\"").unwrap();
         assert_eq!(back, RolloutState::Unknown("ROLLING_BACK".into()));
+        assert!(CdStatus::from("Stopped").ended());
+        assert!(!CdStatus::from("Ready").ended());
+        assert!(!CdStatus::from("Paused").ended(), "an unknown status is waited on");
     }
 }

@@ -45,6 +45,9 @@ pub struct Ctx {
     /// How long the new version is watched (alarms and `probes`) after it takes all
     /// traffic; zero: no bake.
     pub bake: Duration,
+    /// Probes of the new version on test traffic (health.test_urls), run before
+    /// production traffic moves to it.
+    pub test_probes: Vec<Box<dyn Probe>>,
     /// No phase lines on stderr.
     pub quiet: bool,
     /// Inside GitHub Actions: phases are `::group::`s.
@@ -66,6 +69,7 @@ impl Ctx {
             alarms_missing_data: MissingData::default(),
             alarm_port: None,
             bake: Duration::ZERO,
+            test_probes: Vec::new(),
             quiet: false,
             actions: false,
             in_group: false,

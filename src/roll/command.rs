@@ -4,16 +4,19 @@
 use std::path::PathBuf;
 
 use super::asg::{AsgRollout, Request};
+use super::codedeploy::{CodeDeployRequest, CodeDeployRollout};
 use super::ecs::{EcsRequest, EcsRollout};
 use super::simulate::{self, SimFlags};
 use super::{planfile, report, Ctx, Mode, Rollout};
 use crate::cli::{self, Output};
+use crate::cloud::Controller;
 use crate::cloud::Ports;
-use crate::cloud::{DeploymentSettings, NativeStrategy, ServiceLoadBalancer};
+use crate::cloud::{DeploymentSettings, NativeStrategy};
 use crate::config::{Duration, EcsStrategy, Strategy, MAX_ALARM_NAME, MAX_BAKE};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
 use crate::signal::{self, Pending};
+use crate::sim::codedeploy::TestListener;
 use crate::sim::{self, EcsFaults, EcsSettings, Sim, SimEcs};
 use crate::wait::job::url_probes;
 use crate::wait::{Probe, Progress};
@@ -108,15 +111,26 @@ pub struct Args {
     #[arg(long, default_value = "30s", value_name = "DURATION", requires = "simulate")]
     pub sim_drain: Duration,
     /// --simulate: the new version's instances fail their health checks (ECS: the new
-    /// image's tasks crash).
+    /// image's tasks crash; CodeDeploy with health.test_urls: they answer HTTP 500 on test
+    /// traffic).
     #[arg(long, requires = "simulate")]
     pub sim_fail_new_version: bool,
     /// --simulate: every alarm goes into ALARM at this virtual time (they start OK).
     #[arg(long, value_name = "DURATION", requires = "simulate")]
     pub sim_alarm_after: Option<Duration>,
+    /// --simulate: who deploys the ECS service (codedeploy: CodeDeploy blue/green, as
+    /// when the environment has ecs.codedeploy).
+    #[arg(long, value_enum, requires = "simulate", value_name = "CONTROLLER")]
+    pub sim_controller: Option<SimController>,
     /// --simulate: share of API calls throttled (0 to 0.95).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate", value_parser = parse_rate)]
     pub sim_throttle: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimController {
+    Ecs,
+    Codedeploy,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -212,6 +226,10 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         TargetArg::Ecs => {
             let req = ecs_request(&args, &job, &ctx)?;
             let (ports, sim) = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
+            if through_codedeploy(&job, &ports, &req, &ctx).await? {
+                let req = codedeploy_request(&job, req)?;
+                return drive(&CodeDeployRollout::new(&ports, req), &args, &job, runner, &mut ctx).await;
+            }
             let mut rollout = EcsRollout::new(&ports, req);
             if rollout.req.test_urls > 0 {
                 rollout.test_probes = Some(match sim {
@@ -220,7 +238,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
                     None => {
                         let health = job.settings.health.clone();
                         let (version, sha) = (job.version.clone(), job.sha.clone());
-                        Arc::new(move || url_probes(&health.test_urls, &health, &version, &sha))
+                        Arc::new(move || url_probes(&health.test_urls, health.interval.std(), &version, &sha))
                     }
                 });
             }
@@ -358,12 +376,6 @@ fn ecs_request(args: &Args, job: &Job, ctx: &Ctx) -> Result<EcsRequest> {
             ))
         }
     };
-    if ecs.codedeploy.is_some() {
-        return Err(Error::input(
-            "ecs.codedeploy is not available in this version of slipway",
-            "remove ecs.codedeploy, or use ecs.strategy blue_green, canary or linear (ECS native)",
-        ));
-    }
     let test_urls = job.settings.health.test_urls.len();
     let native = |strategy| DeploymentSettings {
         strategy,
@@ -399,6 +411,66 @@ fn ecs_request(args: &Args, job: &Job, ctx: &Ctx) -> Result<EcsRequest> {
     Ok(req)
 }
 
+/// Whether the service is deployed through CodeDeploy: its deployment controller is
+/// CODE_DEPLOY, or the environment has ecs.codedeploy (discovery then checks the
+/// controller). A service that cannot be read is left to the rolling target's discovery.
+async fn through_codedeploy(job: &Job, ports: &Ports, req: &EcsRequest, ctx: &Ctx) -> Result<bool> {
+    let ecs = job.settings.ecs.as_ref();
+    if ecs.is_some_and(|e| e.codedeploy.is_some()) {
+        return Ok(true);
+    }
+    if req.cluster.is_empty() || req.service.is_empty() {
+        return Ok(false);
+    }
+    let service = super::calls::retry("DescribeServices", &ctx.cancel, || {
+        ports.ecs.describe_service(&req.cluster, &req.service)
+    })
+    .await?;
+    Ok(service.is_some_and(|s| s.controller == Controller::CodeDeploy))
+}
+
+/// The CodeDeploy request: the ECS request with ecs.codedeploy (or the console's
+/// names); refuses an ecs.strategy, since CodeDeploy's config decides how traffic moves.
+fn codedeploy_request(job: &Job, ecs: EcsRequest) -> Result<CodeDeployRequest> {
+    let settings = job.settings.ecs.as_ref();
+    let strategy = settings.map(|e| e.strategy).unwrap_or_default();
+    if strategy != EcsStrategy::Rolling {
+        return Err(Error::input(
+            format!(
+                "ecs.strategy {} cannot roll ECS service {}: its deployment controller is CODE_DEPLOY, so \
+                 CodeDeploy decides how traffic moves",
+                strategy.as_str(),
+                ecs.service
+            ),
+            "remove ecs.strategy and set ecs.codedeploy.config (e.g. CodeDeployDefault.ECSCanary10Percent5Minutes)",
+        ));
+    }
+    if settings.is_some_and(|e| e.keep_revisions.is_some()) {
+        return Err(Error::input(
+            format!(
+                "ecs.keep_revisions is not available for ECS service {}, whose deployment controller is CODE_DEPLOY",
+                ecs.service
+            ),
+            "remove ecs.keep_revisions for this environment (it works with the ECS deployment controller)",
+        ));
+    }
+    let cd = settings.and_then(|e| e.codedeploy.clone()).unwrap_or_default();
+    let (application, group) = CodeDeployRequest::default_names(&ecs.cluster, &ecs.service);
+    Ok(CodeDeployRequest {
+        application: cd.application.unwrap_or(application),
+        group: cd.deployment_group.unwrap_or(group),
+        config: cd.config,
+        hooks: cd
+            .hooks
+            .list()
+            .into_iter()
+            .map(|(hook, f)| (hook.to_string(), f.to_string()))
+            .collect(),
+        test_gate: !job.settings.health.test_urls.is_empty(),
+        ecs,
+    })
+}
+
 /// The ports: the simulated cloud built from slipway.yml and the --sim-* flags, or the
 /// AWS adapters from the job's session (and then the health URLs gate the roll).
 async fn ports(
@@ -412,8 +484,13 @@ async fn ports(
     if !args.simulate {
         // The health URLs must show the new version before the old fleet goes (ASG), and
         // stay healthy through the bake (every target).
+        let health = &job.settings.health;
         if asg.is_some() || !ctx.bake.is_zero() {
-            ctx.probes = url_probes(&job.settings.health.urls, &job.settings.health, &job.version, &job.sha)?;
+            ctx.probes = url_probes(&health.urls, health.interval.std(), &job.version, &job.sha)?;
+        }
+        if ecs.is_some() {
+            // The test-traffic gate of a CodeDeploy roll (native ECS rolls make theirs per gate).
+            ctx.test_probes = url_probes(&health.test_urls, health.interval.std(), &job.version, &job.sha)?;
         }
         let session = JobArgs::connect(job, runner).await?;
         let ports = aws::ports(&session.config);
@@ -427,6 +504,7 @@ async fn ports(
         drain: args.sim_drain.std(),
         fail_new_version: args.sim_fail_new_version,
         throttle: args.sim_throttle,
+        codedeploy: args.sim_controller == Some(SimController::Codedeploy),
         ..SimFlags::default()
     };
     if asg.is_some() && !job.settings.health.urls.is_empty() {
@@ -436,39 +514,18 @@ async fn ports(
     let mut ecs_settings = EcsSettings::default();
     let mut ecs_faults = EcsFaults::default();
     if let Some(req) = ecs {
-        ecs_settings = EcsSettings {
-            cluster: req.cluster.clone(),
-            service: req.service.clone(),
-            container: req.container.clone(),
-            family: req.service.clone(),
-            desired: args.sim_fleet,
-            // A native strategy needs the blue/green load balancer setup: the rehearsal has it.
-            load_balancers: match req.deployment {
-                Some(_) => vec![ServiceLoadBalancer {
-                    target_group: Some(sim_target_group("blue")),
-                    container: Some(req.container.clone()),
-                    port: Some(8080),
-                    alternate_target_group: Some(sim_target_group("green")),
-                    production_listener_rule: Some(sim_rule("production")),
-                    test_listener_rule: Some(sim_rule("test")),
-                    role: Some("arn:aws:iam::123456789012:role/ecs-infrastructure".into()),
-                }],
-                None => Vec::new(),
-            },
-            ..EcsSettings::default()
-        };
-        ecs_faults = EcsFaults {
-            throttle: args.sim_throttle,
-            bad_images: if args.sim_fail_new_version {
-                [req.image.clone()].into()
-            } else {
-                Default::default()
-            },
-            seed: 1,
-            ..EcsFaults::default()
+        (ecs_settings, ecs_faults) = simulate::ecs(&job.settings, req, &flags);
+        let how = if ecs_settings.controller == Controller::CodeDeploy {
+            let c = &ecs_settings.codedeploy;
+            format!(
+                ", deployed by CodeDeploy {}/{} with {}",
+                c.application, c.group, c.config
+            )
+        } else {
+            String::new()
         };
         eprintln!(
-            "simulating ECS service {} in {} ({} task(s) on {}:1; virtual time)",
+            "simulating ECS service {} in {} ({} task(s) on {}:1{how}; virtual time)",
             req.service, req.cluster, ecs_settings.desired, ecs_settings.family
         );
     } else {
@@ -480,16 +537,15 @@ async fn ports(
     let sim = Sim::new(settings, faults);
     simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
     sim.alarms().throttle(args.sim_throttle, 1);
-    let sim_ecs = SimEcs::new(ecs_settings, ecs_faults);
-    let ports = sim::ports(&sim, &sim_ecs);
+    let service = SimEcs::new(ecs_settings, ecs_faults);
+    if ecs.is_some() && !job.settings.health.test_urls.is_empty() {
+        eprintln!("simulation: health.test_urls are not probed (they name real hosts); the simulated test listener is");
+        ctx.test_probes = vec![Box::new(TestListener {
+            sim: service.clone(),
+            interval: job.settings.health.interval.std(),
+        })];
+    }
+    let ports = sim::ports(&sim, &service);
     ctx.alarm_port = Some(ports.alarms.clone());
-    Ok((ports, Some(sim_ecs)))
-}
-
-fn sim_target_group(name: &str) -> String {
-    format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/0123456789abcdef")
-}
-
-fn sim_rule(name: &str) -> String {
-    format!("arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/web/0123456789abcdef/{name}")
+    Ok((ports, Some(service)))
 }

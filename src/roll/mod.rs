@@ -7,6 +7,7 @@
 
 pub mod asg;
 pub mod calls;
+pub mod codedeploy;
 pub mod command;
 pub mod ecs;
 pub mod outcome;

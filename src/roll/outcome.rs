@@ -139,12 +139,13 @@ pub struct EcsDetails {
     pub previous_task_definition: String,
     pub new_task_definition: Option<String>,
     pub image: String,
+    /// The ECS deployment, or the CodeDeploy deployment for a CODE_DEPLOY service.
     pub deployment_id: Option<String>,
-    /// rolling, blue_green, canary, linear (or codedeploy).
+    /// rolling, blue_green, canary, linear or codedeploy.
     pub strategy: String,
-    /// The most production traffic the new revision took, percent (native strategies).
+    /// The most production traffic the new revision reached, in percent.
     pub traffic_percent: Option<f64>,
-    /// The lifecycle stage (or CodeDeploy event) that failed.
+    /// The lifecycle stage or CodeDeploy event that failed.
     pub failing_stage: Option<String>,
 }
 

@@ -53,6 +53,11 @@ impl Details {
     fn undo(&self) -> String {
         match self {
             Details::Asg(d) => format!("slipway-roll --launch-template-version {}", d.previous_version),
+            // A CODE_DEPLOY service refuses UpdateService: the undo is another deployment.
+            Details::Ecs(d) if d.strategy == "codedeploy" => format!(
+                "slipway-roll --image <the image of {}> (a CodeDeploy deployment of the previous revision)",
+                short(&d.previous_task_definition)
+            ),
             Details::Ecs(d) => format!(
                 "aws ecs update-service --cluster {} --service {} --task-definition {}",
                 d.cluster, d.service, d.previous_task_definition
@@ -72,15 +77,22 @@ impl Details {
                 ("new image", opt(&d.new_image_id)),
                 ("instances replaced", d.instances_replaced.to_string()),
             ],
-            Details::Ecs(d) => vec![
-                ("strategy", d.strategy.clone()),
-                ("previous task definition", d.previous_task_definition.clone()),
-                ("new task definition", opt(&d.new_task_definition)),
-                ("image", d.image.clone()),
-                ("deployment", opt(&d.deployment_id)),
-                ("production traffic reached", percent(d.traffic_percent)),
-                ("failing stage", opt(&d.failing_stage)),
-            ],
+            Details::Ecs(d) => {
+                let mut rows = vec![
+                    ("strategy", d.strategy.clone()),
+                    ("previous task definition", d.previous_task_definition.clone()),
+                    ("new task definition", opt(&d.new_task_definition)),
+                    ("image", d.image.clone()),
+                    ("deployment", opt(&d.deployment_id)),
+                ];
+                if d.traffic_percent.is_some() {
+                    rows.push(("production traffic reached", percent(d.traffic_percent)));
+                }
+                if let Some(stage) = &d.failing_stage {
+                    rows.push(("failing stage", stage.clone()));
+                }
+                rows
+            }
         }
     }
 

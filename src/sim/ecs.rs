@@ -16,6 +16,7 @@ use tokio::time::Instant;
 mod native;
 mod port;
 
+use super::codedeploy::{Cd, CdSettings};
 use super::Call;
 use crate::cloud::{
     CloudError, CloudResult, ContainerSpec, Controller, DeploymentSettings, ErrorKind, LifecycleStage,
@@ -50,6 +51,8 @@ pub struct EcsSettings {
     pub controller: Controller,
     /// The service's load balancer entries.
     pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// The CodeDeploy application and deployment group (used when `controller` is CODE_DEPLOY).
+    pub codedeploy: CdSettings,
 }
 
 impl Default for EcsSettings {
@@ -68,6 +71,7 @@ impl Default for EcsSettings {
             circuit_breaker: true,
             controller: Controller::Ecs,
             load_balancers: Vec::new(),
+            codedeploy: CdSettings::default(),
         }
     }
 }
@@ -91,48 +95,54 @@ pub struct EcsFaults {
     pub broken_images: BTreeSet<String>,
     /// Native deployments: the new revision's tasks crash when the deployment enters this stage.
     pub fail_at_stage: Option<LifecycleStage>,
+    /// Tasks on a bad image pass their health check and exit this long after starting
+    /// (a version that fails later, e.g. under production traffic), instead of never passing it.
+    pub late_crash: Option<Duration>,
+    /// Tasks on these images pass their container health check but answer HTTP 500
+    /// (seen by the simulated test listener, `codedeploy::TestListener`).
+    pub erroring_images: BTreeSet<String>,
     pub seed: u64,
 }
 
-struct Task {
-    arn: String,
-    deployment: String,
-    task_definition: String,
-    launched: Instant,
+pub(super) struct Task {
+    pub(super) arn: String,
+    pub(super) deployment: String,
+    pub(super) task_definition: String,
+    pub(super) launched: Instant,
     /// When it stops (crash or drain), and why.
-    stop_at: Option<Instant>,
-    crash: bool,
-    /// Exits at `stop_at` after serving (an injected late failure).
-    late: bool,
+    pub(super) stop_at: Option<Instant>,
+    /// Never passes its health check; exits soon after it starts.
+    pub(super) crash: bool,
+    /// Passes its health check, then exits (`EcsFaults::late_crash`).
+    pub(super) late: bool,
 }
 
-struct Deployment {
-    id: String,
-    task_definition: String,
-    primary: bool,
-    rollout: &'static str,
-    reason: Option<String>,
-    failed: i32,
+pub(super) struct Deployment {
+    pub(super) id: String,
+    pub(super) task_definition: String,
+    pub(super) primary: bool,
+    pub(super) rollout: &'static str,
+    pub(super) reason: Option<String>,
+    pub(super) failed: i32,
 }
 
-struct State {
-    s: EcsSettings,
-    faults: EcsFaults,
-    clock: Instant,
-    definitions: Vec<TaskDefinition>,
+pub(super) struct State {
+    pub(super) s: EcsSettings,
+    pub(super) faults: EcsFaults,
+    pub(super) clock: Instant,
+    pub(super) definitions: Vec<TaskDefinition>,
     /// The primary deployment first.
-    deployments: Vec<Deployment>,
-    tasks: Vec<Task>,
+    pub(super) deployments: Vec<Deployment>,
+    pub(super) tasks: Vec<Task>,
     /// Newest first.
-    stopped: Vec<StoppedTask>,
+    pub(super) stopped: Vec<StoppedTask>,
     /// Newest first.
-    events: Vec<ServiceEvent>,
+    pub(super) events: Vec<ServiceEvent>,
     /// The task definition of the last deployment that completed.
-    stable: String,
-    start: Instant,
-    next: u64,
+    pub(super) stable: String,
+    pub(super) start: Instant,
+    pub(super) next: u64,
     /// The fewest healthy tasks on any one instant since the start (sampled per event).
-    min_healthy: i32,
     /// Native service deployments, oldest first.
     natives: Vec<Native>,
     /// The service's deployment configuration (None: rolling).
@@ -141,6 +151,9 @@ struct State {
     inactive: BTreeSet<String>,
     /// Instants (events) at which production traffic went to a revision short of healthy tasks.
     traffic_on_unhealthy: u32,
+    pub(super) min_healthy: i32,
+    /// CodeDeploy's deployments of a CODE_DEPLOY-controlled service.
+    pub(super) cd: Cd,
 }
 
 /// What the simulated service looks like at one instant.
@@ -159,6 +172,12 @@ pub struct EcsSnapshot {
     pub traffic_on_unhealthy: u32,
     /// The last native service deployment, as DescribeServiceDeployments shows it.
     pub service_deployment: Option<ServiceDeployment>,
+    /// CodeDeploy: the production traffic percent on the replacement task set now.
+    pub traffic: f64,
+    /// CodeDeploy: the highest production traffic percent the last deployment reached.
+    pub peak_traffic: f64,
+    /// CodeDeploy: each instant production traffic went to a task set with no healthy task.
+    pub unhealthy_traffic: Vec<String>,
 }
 
 /// The simulated ECS service. Cloning shares the same state.
@@ -172,15 +191,15 @@ fn arn(family: &str, revision: i32) -> String {
 }
 
 impl State {
-    fn healthy(&self, t: &Task, at: Instant) -> bool {
+    pub(super) fn healthy(&self, t: &Task, at: Instant) -> bool {
         t.stop_at.is_none_or(|s| s > at) && !t.crash && at >= t.launched + self.s.start + self.s.health
     }
 
-    fn running(&self, t: &Task, at: Instant) -> bool {
+    pub(super) fn running(&self, t: &Task, at: Instant) -> bool {
         at >= t.launched + self.s.start && t.stop_at.is_none_or(|s| s > at)
     }
 
-    fn event(&mut self, at: Instant, message: String) {
+    pub(super) fn event(&mut self, at: Instant, message: String) {
         let secs = (at - self.start).as_secs();
         self.events.insert(
             0,
@@ -192,7 +211,7 @@ impl State {
         self.events.truncate(100);
     }
 
-    fn launch(&mut self, deployment: usize, at: Instant) {
+    pub(super) fn launch(&mut self, deployment: usize, at: Instant) {
         self.next += 1;
         let d = &self.deployments[deployment];
         let image = self
@@ -202,7 +221,15 @@ impl State {
             .and_then(|td| td.container(&self.s.container))
             .map(|c| c.image.clone())
             .unwrap_or_default();
-        let crash = self.faults.bad_images.contains(&image);
+        let bad = self.faults.bad_images.contains(&image);
+        let (crash, late) = match self.faults.late_crash {
+            Some(_) => (false, bad),
+            None => (bad, false),
+        };
+        let stop_at = match self.faults.late_crash {
+            Some(after) if late => Some(at + self.s.start + after),
+            _ => crash.then(|| at + self.s.start + self.s.crash),
+        };
         self.tasks.push(Task {
             arn: format!(
                 "arn:aws:ecs:us-east-1:123456789012:task/{}/{:032x}",
@@ -211,13 +238,13 @@ impl State {
             deployment: d.id.clone(),
             task_definition: d.task_definition.clone(),
             launched: at,
-            stop_at: crash.then(|| at + self.s.start + self.s.crash),
+            stop_at,
             crash,
-            late: false,
+            late,
         });
     }
 
-    fn new_deployment(&mut self, task_definition: &str, at: Instant) -> String {
+    pub(super) fn new_deployment(&mut self, task_definition: &str, at: Instant) -> String {
         let id = self.add_deployment(task_definition);
         self.step(at);
         id
@@ -257,6 +284,7 @@ impl State {
             })
             .flatten()
             .chain(self.native_next())
+            .chain(self.cd.next_event())
             .filter(|t| *t > self.clock && *t <= now)
             .min()
     }
@@ -270,8 +298,8 @@ impl State {
             .partition(|t| t.stop_at.is_some_and(|s| s <= at));
         self.tasks = kept;
         for t in gone {
-            let crash = t.crash || t.late;
-            if crash {
+            let failed = t.crash || t.late;
+            if failed {
                 if let Some(d) = self.deployments.iter_mut().find(|d| d.id == t.deployment) {
                     d.failed += 1;
                 }
@@ -283,14 +311,14 @@ impl State {
                 StoppedTask {
                     arn: t.arn,
                     task_definition: t.task_definition,
-                    stopped_reason: Some(if crash {
+                    stopped_reason: Some(if failed {
                         "Essential container in task exited".into()
                     } else {
                         "Scaling activity initiated by (deployment)".into()
                     }),
                     containers: vec![(
                         self.s.container.clone(),
-                        Some(if crash { 1 } else { 0 }),
+                        Some(if failed { 1 } else { 0 }),
                         t.crash.then(|| "exited: health check never passed".to_string()),
                     )],
                 },
@@ -298,6 +326,10 @@ impl State {
             self.stopped.truncate(100);
         }
         if self.deployments.is_empty() {
+            return;
+        }
+        if self.s.controller == Controller::CodeDeploy {
+            super::codedeploy::step(self, at);
             return;
         }
         if let Some(n) = self.native_active() {
@@ -370,7 +402,7 @@ impl State {
         self.step(now);
     }
 
-    fn find(&self, reference: &str) -> Option<&TaskDefinition> {
+    pub(super) fn find(&self, reference: &str) -> Option<&TaskDefinition> {
         let name = reference.rsplit('/').next().unwrap_or(reference);
         match name.split_once(':') {
             Some((family, rev)) => self
@@ -450,6 +482,7 @@ impl SimEcs {
             config: None,
             inactive: BTreeSet::new(),
             traffic_on_unhealthy: 0,
+            cd: Cd::default(),
             faults: faults.clone(),
             s: settings,
         };
@@ -462,7 +495,7 @@ impl SimEcs {
         }
     }
 
-    fn call<T>(
+    pub(super) fn call<T>(
         &self,
         operation: &'static str,
         detail: String,
@@ -494,6 +527,14 @@ impl SimEcs {
                 .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
         });
         result
+    }
+
+    /// Reads the state now (advancing the model, logging nothing).
+    pub(super) fn with_state<T>(&self, f: impl FnOnce(&State, Instant) -> T) -> T {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        guard.0.advance(now);
+        f(&guard.0, now)
     }
 
     /// Every call so far.
@@ -544,6 +585,9 @@ impl SimEcs {
             production: state.production(),
             traffic_on_unhealthy: state.traffic_on_unhealthy,
             service_deployment: state.natives.last().map(|n| n.model()),
+            traffic: state.cd.traffic(),
+            peak_traffic: state.cd.peak,
+            unhealthy_traffic: state.cd.unhealthy_traffic.clone(),
         }
     }
 

@@ -9,6 +9,8 @@
 //! Every call is logged; mutating ones are what tests assert on.
 
 pub mod alarms;
+pub mod codedeploy;
+mod codedeploy_ports;
 pub mod ecs;
 mod model;
 mod ports;
@@ -25,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 pub use alarms::SimAlarms;
+pub use codedeploy::CdSettings;
 pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs, TestListener};
 use model::State;
 pub use model::{Capacity, Snapshot};
@@ -138,6 +141,7 @@ pub fn ports(sim: &Sim, ecs: &SimEcs) -> crate::cloud::Ports {
         ecs: Arc::new(ecs.clone()),
         templates: Arc::new(sim.clone()),
         alarms: Arc::new(sim.alarms()),
+        codedeploy: Arc::new(ecs.clone()),
     }
 }
 

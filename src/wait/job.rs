@@ -102,23 +102,18 @@ fn expect_from(check: &HttpCheck, version: &str, sha: &str) -> Result<Expect> {
     })
 }
 
-/// Probes of an environment's health URLs with `{version}` and `{sha}` filled in: what
-/// a roll checks to prove the new build serves.
+/// Probes of health URLs (an environment's health.urls or health.test_urls) with
+/// `{version}` and `{sha}` filled in: what a roll checks to prove the new build serves.
 pub fn url_probes(
     checks: &[crate::config::HttpCheck],
-    health: &crate::config::Health,
+    interval: std::time::Duration,
     version: &str,
     sha: &str,
 ) -> Result<Vec<Box<dyn Probe>>> {
     let mut probes: Vec<Box<dyn Probe>> = Vec::new();
     for check in checks {
         let expect = expect_from(check, version, sha)?;
-        probes.push(Box::new(HttpProbe::new(
-            &check.url,
-            expect,
-            health.interval.std(),
-            None,
-        )?));
+        probes.push(Box::new(HttpProbe::new(&check.url, expect, interval, None)?));
     }
     Ok(probes)
 }

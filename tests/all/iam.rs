@@ -264,3 +264,33 @@ fn a_blue_green_environment_may_follow_answer_and_stop_its_service_deployments_o
         "{dev:?}"
     );
 }
+
+#[test]
+fn a_codedeploy_environment_gets_the_deployment_calls_on_its_group_only() {
+    // examples/slipway.yml's prod-us deploys through CodeDeploy under the console's names.
+    let p = policy("prod-us");
+    let actions = actions(&p);
+    assert_eq!(services(&actions), ["codedeploy", "ecr", "ecs", "iam"]);
+    for action in [
+        "codedeploy:CreateDeployment",
+        "codedeploy:StopDeployment",
+        "codedeploy:ContinueDeployment",
+        "codedeploy:BatchGetDeploymentTargets",
+    ] {
+        assert!(actions.contains(&action.to_string()), "{action} missing: {actions:?}");
+    }
+    let deployments = statements(&p)
+        .into_iter()
+        .find(|s| s["Sid"] == "CodeDeployDeployments")
+        .unwrap();
+    assert_eq!(
+        deployments["Resource"],
+        serde_json::json!([
+            "arn:aws:codedeploy:us-east-1:333333333333:deploymentgroup:AppECS-web-prod-us-web/DgpECS-web-prod-us-web"
+        ])
+    );
+    // An environment without ecs.codedeploy gets none, and a note saying how.
+    let dev = policy("dev");
+    assert!(!self::actions(&dev).iter().any(|a| a.starts_with("codedeploy:")));
+    assert!(dev.to_string().contains("codedeploy: {}"), "{dev}");
+}

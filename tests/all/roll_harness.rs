@@ -1,10 +1,12 @@
-//! The randomized harness: 500 simulated rolls through the one driver, about a third of
-//! them ECS rollouts and the rest Auto Scaling rolls, with injected faults (throttling,
-//! 5xx, an unhealthy new version or a crashing image, instances that never boot,
-//! cancellation at a random instant), checking the invariants at every virtual instant
-//! the simulator sampled: healthy capacity never below the minimum; the end state is all
-//! new or fully restored (capacity, min, max, launch template version or task
-//! definition); no orphans; the verdict matches the end state. Then the mix: most rolls
+//! The randomized harness: 500 simulated rolls through the one driver, a fifth of them
+//! CodeDeploy blue/green deployments, a quarter ECS rollouts and the rest Auto Scaling
+//! rolls, with injected faults (throttling, 5xx, an unhealthy new version, a crashing,
+//! late-crashing or erroring image, instances that never boot, cancellation at a random
+//! instant), checking the invariants at every virtual instant the simulator sampled:
+//! healthy capacity never below the minimum; production traffic never on a task set
+//! without a healthy task; the end state is all new or fully restored (capacity, min,
+//! max, launch template version or task definition); no orphans; the verdict matches the
+//! end state. Then the mix: most rolls
 //! succeed and none is refused (no input here is bad), so a regression that refuses or
 //! fails every roll cannot pass.
 
@@ -31,6 +33,12 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
     let mut violations = Vec::new();
     let mut tally = std::collections::BTreeMap::new();
     for run in 0..RUNS {
+        if rng.random_bool(0.2) {
+            let (tally_key, problems) = codedeploy_run(&mut rng, run).await;
+            *tally.entry(tally_key).or_insert(0) += 1;
+            violations.extend(problems);
+            continue;
+        }
         if rng.random_bool(0.33) {
             let (tally_key, problems) = ecs_run(&mut rng, run).await;
             *tally.entry(tally_key).or_insert(0) += 1;
@@ -169,7 +177,14 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
         succeeded * 2 > RUNS,
         "most rolls succeed: {succeeded} of {RUNS}: {tally:?}"
     );
-    for target in ["asg", "ecs rolling", "ecs blue_green", "ecs canary", "ecs linear"] {
+    for target in [
+        "asg",
+        "ecs rolling",
+        "ecs blue_green",
+        "ecs canary",
+        "ecs linear",
+        "codedeploy",
+    ] {
         for verdict in ["succeeded", "rolled_back"] {
             assert!(
                 count(&|k| k.starts_with(target) && k.ends_with(verdict)) > 0,
@@ -245,6 +260,7 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
             None
         },
         seed: run,
+        ..EcsFaults::default()
     };
     let cancel_after = rng
         .random_bool(0.25)
@@ -321,4 +337,110 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
         .collect();
     let name = o.ecs().map(|d| d.strategy.clone()).unwrap_or_default();
     (format!("ecs {name} exit {} {}", o.exit_code, o.result), problems)
+}
+
+/// One CodeDeploy deployment with random faults: its tally key and its invariant violations.
+async fn codedeploy_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
+    use crate::roll_codedeploy_sim::{faults, request, settings, Bad};
+    use slipway::roll::codedeploy::CodeDeployRollout;
+    use slipway::sim::codedeploy::TestListener;
+    use slipway::sim::CdSettings;
+
+    let image = format!("registry.example/web:{run}");
+    let gate = rng.random_bool(0.4);
+    let configs = [
+        "CodeDeployDefault.ECSAllAtOnce",
+        "CodeDeployDefault.ECSCanary10Percent5Minutes",
+        "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+        "CustomConfig",
+    ];
+    let cd = CdSettings {
+        config: configs[rng.random_range(0..configs.len())].into(),
+        waits_for_ready: gate || rng.random_bool(0.1),
+        ready_wait: Duration::from_secs(rng.random_range(60..1200)),
+        termination_wait: Duration::from_secs(rng.random_range(0..600)),
+        ..CdSettings::default()
+    };
+    let mut s = settings(cd);
+    s.desired = rng.random_range(1..=6);
+    s.start = Duration::from_secs(rng.random_range(5..60));
+    s.health = Duration::from_secs(rng.random_range(5..60));
+    s.drain = Duration::from_secs(rng.random_range(0..60));
+    let bad = match rng.random_range(0..8) {
+        0 => Bad::Crash,
+        1 => Bad::Late(s.health.as_secs() + rng.random_range(1..900)),
+        2 if gate => Bad::Erroring,
+        _ => Bad::No,
+    };
+    let mut f = faults(bad, &image);
+    f.throttle = if rng.random_bool(0.3) {
+        rng.random_range(0.0..0.3)
+    } else {
+        0.0
+    };
+    f.seed = run;
+    let cancel_after = rng
+        .random_bool(0.25)
+        .then(|| Duration::from_millis(rng.random_range(0..900_000)));
+    let label = format!("run {run}: codedeploy {s:?} {f:?} gate {gate} cancel {cancel_after:?}");
+    let desired = s.desired;
+    let sim = SimEcs::new(s, f);
+    let cancel = CancellationToken::new();
+    if let Some(at) = cancel_after {
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(at).await;
+            trigger.cancel();
+        });
+    }
+    let mut ctx = Ctx::quiet(cancel.clone());
+    ctx.poll = Duration::from_secs(5);
+    ctx.timeout = Duration::from_secs(900);
+    if gate {
+        ctx.test_probes = vec![Box::new(TestListener {
+            sim: sim.clone(),
+            interval: Duration::from_secs(5),
+        })];
+    }
+    let rollout = CodeDeployRollout::new(&sim.ports(), request(&image, gate));
+    let rolled = roll::roll(&rollout, Mode::Roll, &mut ctx).await;
+    cancel.cancel();
+    let o = rolled.outcome;
+    let snap = sim.snapshot();
+    let mut problems = Vec::new();
+    if !snap.unhealthy_traffic.is_empty() {
+        problems.push(format!(
+            "production traffic on unhealthy tasks: {:?}",
+            snap.unhealthy_traffic
+        ));
+    }
+    let serving = |revision: u32| {
+        let td = format!("{TD}{revision}");
+        snap.task_definition == td
+            && snap.traffic == 0.0
+            && snap.healthy.iter().filter(|t| **t == td).count() == desired as usize
+    };
+    let (new, old) = (serving(2), serving(1) && snap.healthy.iter().all(|t| t.ends_with(":1")));
+    if !new && !old {
+        problems.push(format!("neither all new nor all old: {snap:?}"));
+    }
+    match o.result {
+        Verdict::Succeeded | Verdict::Finished if !new => problems.push(format!("{}, yet {snap:?}", o.result)),
+        Verdict::RolledBack | Verdict::Aborted if !old => {
+            problems.push(format!("{}, yet not restored: {snap:?}", o.result))
+        }
+        Verdict::Succeeded | Verdict::Finished | Verdict::RolledBack | Verdict::Aborted => {}
+        other => problems.push(format!("unexpected result {other}: {o:?}")),
+    }
+    if bad != Bad::No && o.result == Verdict::Succeeded && !matches!(bad, Bad::Late(_)) {
+        problems.push(format!("a failing version succeeded: {o:?}"));
+    }
+    if o.exit_code != rolled.result.as_ref().err().map(|e| e.exit_code()).unwrap_or(0) {
+        problems.push(format!("exit code {} differs from the error's", o.exit_code));
+    }
+    let problems = problems
+        .into_iter()
+        .map(|p| format!("{label}\n    {p}\n    error: {:?}", o.error))
+        .collect();
+    (format!("codedeploy exit {} {}", o.exit_code, o.result), problems)
 }

@@ -322,3 +322,31 @@ async fn ecs_native_outcomes() {
         Verdict::RolledBack,
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn codedeploy_outcomes() {
+    use crate::roll_codedeploy_sim::{faults, request, settings, Bad};
+    use slipway::roll::codedeploy::CodeDeployRollout;
+    use slipway::sim::CdSettings;
+
+    let go = CancellationToken::new;
+    let cd = |bad: Bad| {
+        let sim = SimEcs::new(settings(CdSettings::default()), faults(bad, NEW));
+        CodeDeployRollout::new(&sim.ports(), request(NEW, false))
+    };
+    check(
+        "codedeploy_succeeded",
+        &drive(&cd(Bad::No), Mode::Roll, go()).await,
+        Verdict::Succeeded,
+    );
+    check(
+        "codedeploy_rolled_back",
+        &drive(&cd(Bad::Crash), Mode::Roll, go()).await,
+        Verdict::RolledBack,
+    );
+    check(
+        "codedeploy_dry_run",
+        &drive(&cd(Bad::No), Mode::DryRun, go()).await,
+        Verdict::DryRun,
+    );
+}

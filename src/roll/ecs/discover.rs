@@ -28,7 +28,7 @@ pub fn check_request(req: &EcsRequest) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn describe(ecs: &dyn Ecs, req: &EcsRequest, cancel: &CancellationToken) -> Result<EcsService> {
+pub async fn describe(ecs: &dyn Ecs, req: &EcsRequest, cancel: &CancellationToken) -> Result<EcsService> {
     calls::retry("DescribeServices", cancel, || {
         ecs.describe_service(&req.cluster, &req.service)
     })
@@ -130,12 +130,20 @@ pub(super) fn check_strategy(service: &EcsService, deployment: Option<&Deploymen
     Ok(())
 }
 
-/// Reads the service, checks the request against it and builds the plan. Read-only.
-/// (The driver has already refused a busy service, or waited until it was idle.)
-pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<EcsPlan> {
+/// What discovery reads of a service, shared by every ECS target: the service, what the
+/// plan assumes of it, and the revision the request asks for (None when the container
+/// already runs that image and environment).
+pub struct Observed {
+    pub service: EcsService,
+    pub before: EcsObserved,
+    pub revision: Option<Revision>,
+}
+
+/// Reads the service, its task definition and the family's newest revision, and checks
+/// the request against them. Read-only.
+pub async fn observe(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<Observed> {
     check_request(req)?;
     let service = describe(ecs, req, &ctx.cancel).await?;
-    check_strategy(&service, req.deployment.as_ref())?;
     let current = calls::retry("DescribeTaskDefinition", &ctx.cancel, || {
         ecs.task_definition(&service.task_definition)
     })
@@ -195,20 +203,37 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
             .iter()
             .find_map(|lb| lb.alternate_target_group.clone()),
     };
-    let native = req.deployment.clone().filter(|d| d.strategy != NativeStrategy::Rolling);
     let unchanged = container.image == req.image
         && environment
             .iter()
             .all(|(k, v)| container.environment.iter().any(|(ck, cv)| ck == k && cv == v));
+    let revision = (!unchanged).then(|| Revision {
+        from: current.arn.clone(),
+        container: req.container.clone(),
+        image: req.image.clone(),
+        environment,
+    });
+    Ok(Observed {
+        service,
+        before,
+        revision,
+    })
+}
+
+/// Reads the service, checks the request against it and builds the plan. Read-only.
+/// (The driver has already refused a busy service, or waited until it was idle.)
+pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<EcsPlan> {
+    let Observed {
+        service,
+        before,
+        revision,
+    } = observe(ecs, req, ctx).await?;
+    check_strategy(&service, req.deployment.as_ref())?;
+    let native = req.deployment.clone().filter(|d| d.strategy != NativeStrategy::Rolling);
     let mut steps = Vec::new();
-    if !unchanged {
+    if let Some(revision) = revision {
         steps.push(EcsStep::RegisterRevision {
-            revision: PlannedRevision::of(&Revision {
-                from: current.arn.clone(),
-                container: req.container.clone(),
-                image: req.image.clone(),
-                environment,
-            }),
+            revision: PlannedRevision::of(&revision),
         });
         if !req.register_only {
             let follow = match &native {
@@ -218,7 +243,7 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
                 None => EcsStep::WaitStable,
             };
             steps.push(EcsStep::UpdateService {
-                expect: current.arn.clone(),
+                expect: before.task_definition.clone(),
                 deployment: native,
             });
             steps.push(follow);

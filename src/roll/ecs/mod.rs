@@ -4,7 +4,7 @@
 //! a signal point the service back at the previous revision and wait until it is stable.
 //! The driver in `roll` runs it; this module is discovery, the steps and the rollback.
 
-mod discover;
+pub mod discover;
 mod native;
 pub mod plan;
 
@@ -93,16 +93,16 @@ fn left_to_do(plan: &EcsPlan, run: &Run) -> Vec<String> {
 
 /// Registers the revision. A retry after an answer was lost adopts a revision the lost
 /// call registered (newer than discovery's newest, with the same image), so a 5xx after
-/// the fact does not register two.
-async fn register(ecs: &dyn Ecs, plan: &EcsPlan, revision: &Revision, ctx: &Ctx) -> Result<TaskDefinition> {
+/// the fact does not register two. Shared by every ECS target.
+pub async fn register(ecs: &dyn Ecs, before: &EcsObserved, revision: &Revision, ctx: &Ctx) -> Result<TaskDefinition> {
     let mut attempts = 0;
     calls::retry("RegisterTaskDefinition", &ctx.cancel, || {
         attempts += 1;
         let again = attempts > 1;
         async move {
             if again {
-                if let Some(td) = ecs.task_definition(&plan.before.family).await? {
-                    let ours = td.revision > plan.before.latest_revision
+                if let Some(td) = ecs.task_definition(&before.family).await? {
+                    let ours = td.revision > before.latest_revision
                         && td
                             .container(&revision.container)
                             .is_some_and(|c| c.image == revision.image);
@@ -115,6 +115,33 @@ async fn register(ecs: &dyn Ecs, plan: &EcsPlan, revision: &Revision, ctx: &Ctx)
         }
     })
     .await
+}
+
+/// The revision to register: the plan's, with this run's environment values (the
+/// plan holds only their digest, checked before any change). Shared by every ECS target.
+pub fn planned_revision(environment: &[(String, String)], planned: &PlannedRevision) -> Result<Revision> {
+    let mut environment = environment.to_vec();
+    environment.sort();
+    environment.dedup_by(|a, b| a.0 == b.0);
+    if environment_digest(&environment) != planned.environment_digest {
+        return Err(Error::input(
+            format!(
+                "the environment values given do not match the plan's (it sets {})",
+                if planned.environment.is_empty() {
+                    "no variables".to_string()
+                } else {
+                    planned.environment.join(", ")
+                }
+            ),
+            "pass --apply the same --env NAME=VALUE flags the plan was made with",
+        ));
+    }
+    Ok(Revision {
+        from: planned.from.clone(),
+        container: planned.container.clone(),
+        image: planned.image.clone(),
+        environment,
+    })
 }
 
 /// Waits until `expected` is the service's one stable deployment.
@@ -245,31 +272,8 @@ impl EcsRollout {
         }
     }
 
-    /// The revision to register: the plan's, with this run's environment values (the
-    /// plan holds only their digest, checked before any change).
     fn revision(&self, planned: &PlannedRevision) -> Result<Revision> {
-        let mut environment = self.req.environment.clone();
-        environment.sort();
-        environment.dedup_by(|a, b| a.0 == b.0);
-        if environment_digest(&environment) != planned.environment_digest {
-            return Err(Error::input(
-                format!(
-                    "the environment values given do not match the plan's (it sets {})",
-                    if planned.environment.is_empty() {
-                        "no variables".to_string()
-                    } else {
-                        planned.environment.join(", ")
-                    }
-                ),
-                "pass --apply the same --env NAME=VALUE flags the plan was made with",
-            ));
-        }
-        Ok(Revision {
-            from: planned.from.clone(),
-            container: planned.container.clone(),
-            image: planned.image.clone(),
-            environment,
-        })
+        planned_revision(&self.req.environment, planned)
     }
 }
 
@@ -334,7 +338,7 @@ impl Rollout for EcsRollout {
             EcsStep::RegisterRevision { revision } => {
                 ctx.phase(&step.describe(b));
                 let revision = self.revision(revision)?;
-                let td = register(self.ecs.as_ref(), plan, &revision, ctx).await?;
+                let td = register(self.ecs.as_ref(), &plan.before, &revision, ctx).await?;
                 ctx.say(&format!("registered {}", td.arn));
                 run.registered = Some(td);
                 Ok(())

@@ -278,6 +278,24 @@ pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
     if a == b && sa == sb {
         return Ok(());
     }
+    let mut reasons = drift_reasons(a, b);
+    if sa != sb {
+        reasons.push(format!(
+            "the strategy is now {} instead of {}",
+            sb.map(describe_deployment).unwrap_or_else(|| "rolling".into()),
+            sa.map(describe_deployment).unwrap_or_else(|| "rolling".into())
+        ));
+    }
+    Err(crate::roll::planfile::drifted(
+        &format!("ECS service {}", a.service),
+        reasons,
+        a,
+        b,
+    ))
+}
+
+/// How a service differs from what a plan saw, in words (shared by every ECS target).
+pub fn drift_reasons(a: &EcsObserved, b: &EcsObserved) -> Vec<String> {
     let mut reasons = Vec::new();
     if a.controller != b.controller {
         reasons.push(format!(
@@ -287,13 +305,6 @@ pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
     }
     if a.alternate_target_group != b.alternate_target_group {
         reasons.push("the service's alternate target group changed".into());
-    }
-    if sa != sb {
-        reasons.push(format!(
-            "the strategy is now {} instead of {}",
-            sb.map(describe_deployment).unwrap_or_else(|| "rolling".into()),
-            sa.map(describe_deployment).unwrap_or_else(|| "rolling".into())
-        ));
     }
     if a.task_definition != b.task_definition {
         reasons.push(format!(
@@ -314,13 +325,8 @@ pub fn drift(planned: &EcsPlan, fresh: &EcsPlan) -> Result<()> {
     if a.desired != b.desired {
         reasons.push(format!("the desired count changed from {} to {}", a.desired, b.desired));
     }
-    if reasons.is_empty() {
+    if reasons.is_empty() && a != b {
         reasons.push("the service changed".into());
     }
-    Err(crate::roll::planfile::drifted(
-        &format!("ECS service {}", a.service),
-        reasons,
-        a,
-        b,
-    ))
+    reasons
 }

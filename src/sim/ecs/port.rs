@@ -124,6 +124,15 @@ impl Ecs for SimEcs {
         self.call("UpdateService", detail, true, |s, now| {
             let op = "UpdateService";
             s.check(op, cluster, service)?;
+            if s.s.controller == crate::cloud::Controller::CodeDeploy {
+                return Err(CloudError::new(
+                    ErrorKind::Invalid,
+                    op,
+                    Some("InvalidParameterException"),
+                    "Unable to update task definition on services with a CODE_DEPLOY deployment controller. \
+                     Use AWS CodeDeploy to deploy a new task definition.",
+                ));
+            }
             let Some(td) = s.find(task_definition).map(|td| td.arn.clone()) else {
                 return Err(CloudError::new(
                     ErrorKind::Invalid,

@@ -1,0 +1,119 @@
+//! CodeDeploy discovery: read-only calls that read the service (its controller and load
+//! balancer entry), its task definition (shared with `roll::ecs`) and the deployment
+//! group, check the request against them, and build the plan.
+
+use super::plan::{CdPlan, CdStep, GroupSeen};
+use super::{CodeDeployRequest, DEFAULT_CONFIG};
+use crate::cloud::{CodeDeploy, Controller, Ecs, Shift};
+use crate::error::{Error, Result};
+use crate::roll::asg::plan::FORMAT;
+use crate::roll::calls::{self, Ctx};
+use crate::roll::ecs::discover::{observe, Observed};
+use crate::roll::ecs::plan::PlannedRevision;
+
+/// Reads the service, its task definition and the deployment group, and builds the plan.
+pub async fn discover(ecs: &dyn Ecs, cd: &dyn CodeDeploy, req: &CodeDeployRequest, ctx: &mut Ctx) -> Result<CdPlan> {
+    let Observed {
+        service,
+        before,
+        revision,
+    } = observe(ecs, &req.ecs, ctx).await?;
+    if service.controller != Controller::CodeDeploy {
+        return Err(Error::input(
+            format!(
+                "ECS service {} has deployment controller {}, not CODE_DEPLOY",
+                before.service, service.controller
+            ),
+            "remove ecs.codedeploy from slipway.yml to roll it with ECS itself",
+        ));
+    }
+    let Some(port) = service
+        .load_balancers
+        .iter()
+        .find(|lb| lb.container.as_deref() == Some(before.container.as_str()))
+        .and_then(|lb| lb.port)
+    else {
+        let entries: Vec<String> = service
+            .load_balancers
+            .iter()
+            .map(|lb| format!("{}:{}", lb.container.as_deref().unwrap_or("-"), lb.port.unwrap_or(0)))
+            .collect();
+        return Err(Error::input(
+            format!(
+                "ecs.container {:?} is not in the load balancer entries of service {} (it has {})",
+                before.container,
+                before.service,
+                if entries.is_empty() {
+                    "none".into()
+                } else {
+                    entries.join(", ")
+                }
+            ),
+            "set ecs.container to the container CodeDeploy routes traffic to",
+        ));
+    };
+    let group = calls::retry("GetDeploymentGroup", &ctx.cancel, || {
+        cd.deployment_group(&req.application, &req.group)
+    })
+    .await?;
+    let Some(group) = group else {
+        let (app, dg) = CodeDeployRequest::default_names(&before.cluster, &before.service);
+        return Err(Error::input(
+            format!(
+                "no CodeDeploy application {:?} with deployment group {:?} in this account and region \
+                 (the ECS console names them {app} and {dg}, slipway's defaults)",
+                req.application, req.group
+            ),
+            "set ecs.codedeploy.application and ecs.codedeploy.deployment_group in slipway.yml to the \
+             service's CodeDeploy application and deployment group",
+        ));
+    };
+    if req.test_gate && !group.waits_for_ready {
+        return Err(Error::input(
+            format!(
+                "health.test_urls needs deployment group {} to wait before shifting production traffic \
+                 (deploymentReadyOption STOP_DEPLOYMENT), and it reroutes at once",
+                group.name
+            ),
+            "set the group's deploymentReadyOption to STOP_DEPLOYMENT with a wait time (console: \
+             \"specify when to reroute traffic\"), or remove health.test_urls",
+        ));
+    }
+    let config = req
+        .config
+        .clone()
+        .or(group.config.clone())
+        .unwrap_or_else(|| DEFAULT_CONFIG.to_string());
+    let mut steps = Vec::new();
+    if let Some(revision) = revision {
+        steps.push(CdStep::RegisterRevision {
+            revision: PlannedRevision::of(&revision),
+        });
+        if !req.ecs.register_only {
+            steps.push(CdStep::CreateDeployment);
+            if req.test_gate {
+                steps.push(CdStep::TestGate);
+            }
+            steps.push(CdStep::WaitTrafficShifted);
+            steps.push(CdStep::WaitSucceeded);
+        }
+    }
+    Ok(CdPlan {
+        format: FORMAT,
+        kind: "codedeploy".into(),
+        before,
+        controller: service.controller,
+        group: GroupSeen {
+            application: group.application,
+            name: group.name,
+            shift: Shift::of(&config),
+            config,
+            waits_for_ready: group.waits_for_ready,
+            ready_wait_minutes: group.ready_wait_minutes,
+            termination_wait_minutes: group.termination_wait_minutes,
+        },
+        container_port: port,
+        hooks: req.hooks.clone(),
+        steps,
+    })
+}
