@@ -16,12 +16,11 @@ use crate::config::{Duration, EcsStrategy, Strategy, MAX_ALARM_NAME, MAX_BAKE};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
 use crate::signal::{self, Pending};
-use crate::sim::codedeploy::TestListener;
+use crate::sim::TestListener;
 use crate::sim::{self, EcsFaults, EcsSettings, Sim, SimEcs};
 use crate::wait::job::url_probes;
-use crate::wait::{Probe, Progress};
+use crate::wait::Progress;
 use crate::{aws, Error, Result};
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// slipway-roll's flags.
@@ -220,29 +219,17 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
             // even if this runner dies.
             req.alarms = ctx.alarms.clone();
             req.bake = Some(ctx.bake);
-            let (ports, _) = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
+            let ports = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
             drive(&AsgRollout::new(ports, req), &args, &job, runner, &mut ctx).await
         }
         TargetArg::Ecs => {
             let req = ecs_request(&args, &job, &ctx)?;
-            let (ports, sim) = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
+            let ports = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
             if through_codedeploy(&job, &ports, &req, &ctx).await? {
                 let req = codedeploy_request(&job, req)?;
                 return drive(&CodeDeployRollout::new(&ports, req), &args, &job, runner, &mut ctx).await;
             }
-            let mut rollout = EcsRollout::new(&ports, req);
-            if rollout.req.test_urls > 0 {
-                rollout.test_probes = Some(match sim {
-                    // The rehearsal probes the simulated test listener instead of real hosts.
-                    Some(sim) => Arc::new(move || Ok(vec![Box::new(sim.test_listener()) as Box<dyn Probe>])),
-                    None => {
-                        let health = job.settings.health.clone();
-                        let (version, sha) = (job.version.clone(), job.sha.clone());
-                        Arc::new(move || url_probes(&health.test_urls, health.interval.std(), &version, &sha))
-                    }
-                });
-            }
-            drive(&rollout, &args, &job, runner, &mut ctx).await
+            drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
         }
     }
 }
@@ -480,7 +467,7 @@ async fn ports(
     ctx: &mut Ctx,
     asg: Option<&Request>,
     ecs: Option<&EcsRequest>,
-) -> Result<(Ports, Option<SimEcs>)> {
+) -> Result<Ports> {
     if !args.simulate {
         // The health URLs must show the new version before the old fleet goes (ASG), and
         // stay healthy through the bake (every target).
@@ -489,13 +476,13 @@ async fn ports(
             ctx.probes = url_probes(&health.urls, health.interval.std(), &job.version, &job.sha)?;
         }
         if ecs.is_some() {
-            // The test-traffic gate of a CodeDeploy roll (native ECS rolls make theirs per gate).
+            // The test-traffic gate (CodeDeploy and ECS native blue/green, canary, linear).
             ctx.test_probes = url_probes(&health.test_urls, health.interval.std(), &job.version, &job.sha)?;
         }
         let session = JobArgs::connect(job, runner).await?;
         let ports = aws::ports(&session.config);
         ctx.alarm_port = Some(ports.alarms.clone());
-        return Ok((ports, None));
+        return Ok(ports);
     }
     let flags = SimFlags {
         fleet: args.sim_fleet,
@@ -547,5 +534,5 @@ async fn ports(
     }
     let ports = sim::ports(&sim, &service);
     ctx.alarm_port = Some(ports.alarms.clone());
-    Ok((ports, Some(service)))
+    Ok(ports)
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use super::codedeploy_ports::TestListener;
 use super::ecs::State;
+pub use super::ecs::TestListener;
 use crate::cloud::{CdStatus, Diagnostics, Shift};
 
 /// The lifecycle events of an ECS deployment, in order.

@@ -1,68 +1,16 @@
 //! The simulated CodeDeploy's port: `CodeDeploy` for the simulated ECS service (the
 //! application and group of its settings, deployments created from an AppSpec, their
 //! lifecycle events and task sets, StopDeployment and ContinueDeployment with AWS's
-//! error codes), and its test listener as a health probe.
-
-use std::time::Duration;
+//! error codes).
 
 use async_trait::async_trait;
 
-use super::codedeploy::{healthy_in, roll_back, step, Dep, Phase, EVENTS};
+use super::codedeploy::{roll_back, step, Dep, Phase, EVENTS};
 use super::ecs::{SimEcs, State};
 use crate::cloud::{
     CdDeployment, CdStatus, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics,
     ErrorKind, LifecycleEvent, NewDeployment, TaskSet,
 };
-use crate::error::Result;
-use crate::wait::{Check, Probe};
-
-/// The test listener of the simulated service as a health probe: it routes to the
-/// replacement task set of the deployment under way and answers as its tasks do (503 with
-/// no healthy task, 500 from an image injected as erroring, 200 otherwise).
-pub struct TestListener {
-    pub sim: SimEcs,
-    pub interval: Duration,
-}
-
-#[async_trait]
-impl Probe for TestListener {
-    fn kind(&self) -> &'static str {
-        "http"
-    }
-
-    fn name(&self) -> String {
-        "the simulated test listener".into()
-    }
-
-    fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    async fn poll(&mut self) -> Result<Check<String>> {
-        Ok(self.sim.with_state(|s, at| {
-            let Some(d) = s.cd.deployments.iter().find(|d| d.phase != Phase::Over) else {
-                return Check::Pending("HTTP 503: no replacement task set behind the test listener".into());
-            };
-            let td = s
-                .deployments
-                .iter()
-                .find(|e| e.id == d.green)
-                .map(|e| e.task_definition.clone());
-            if healthy_in(s, &d.green, at) == 0 {
-                return Check::Pending("HTTP 503: no healthy task behind the test listener".into());
-            }
-            let image = td
-                .and_then(|td| s.find(&td).cloned())
-                .and_then(|td| td.container(&s.s.container).map(|c| c.image.clone()))
-                .unwrap_or_default();
-            if s.faults.erroring_images.contains(&image) {
-                Check::Failed(format!("HTTP 500 from {image} on the test listener (expected 200)"))
-            } else {
-                Check::Done(format!("HTTP 200 from {image}"))
-            }
-        }))
-    }
-}
 
 fn invalid(op: &str, code: &str, message: impl Into<String>) -> CloudError {
     CloudError::new(ErrorKind::Invalid, op, Some(code), message)

@@ -91,15 +91,12 @@ pub struct EcsFaults {
     pub throttle: f64,
     /// Tasks whose container runs one of these images crash.
     pub bad_images: BTreeSet<String>,
-    /// Tasks of these images pass their health checks but answer 500 (the test listener sees it).
-    pub broken_images: BTreeSet<String>,
-    /// Native deployments: the new revision's tasks crash when the deployment enters this stage.
     pub fail_at_stage: Option<LifecycleStage>,
     /// Tasks on a bad image pass their health check and exit this long after starting
     /// (a version that fails later, e.g. under production traffic), instead of never passing it.
     pub late_crash: Option<Duration>,
     /// Tasks on these images pass their container health check but answer HTTP 500
-    /// (seen by the simulated test listener, `codedeploy::TestListener`).
+    /// (seen by the simulated test listener, `TestListener`).
     pub erroring_images: BTreeSet<String>,
     pub seed: u64,
 }
@@ -593,7 +590,10 @@ impl SimEcs {
 
     /// The test listener, as a probe (for `health.test_urls` in a rehearsal).
     pub fn test_listener(&self) -> TestListener {
-        TestListener(self.clone())
+        TestListener {
+            sim: self.clone(),
+            interval: Duration::from_secs(5),
+        }
     }
 }
 

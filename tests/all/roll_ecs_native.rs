@@ -81,12 +81,12 @@ pub fn sim(faults: EcsFaults) -> SimEcs {
 }
 
 pub fn rollout(sim: &SimEcs, req: &EcsRequest) -> EcsRollout {
-    let mut r = EcsRollout::new(&sim.ports(), req.clone());
-    let listener = sim.clone();
-    r.test_probes = Some(Arc::new(move || {
-        Ok(vec![Box::new(listener.test_listener()) as Box<dyn Probe>])
-    }));
-    r
+    EcsRollout::new(&sim.ports(), req.clone())
+}
+
+/// The test-traffic gate's probe in a rehearsal: the simulated test listener.
+pub fn listener(sim: &SimEcs) -> Vec<Box<dyn Probe>> {
+    vec![Box::new(sim.test_listener())]
 }
 
 fn ctx(cancel: CancellationToken) -> Ctx {
@@ -108,6 +108,7 @@ async fn roll_with(sim: &SimEcs, req: &EcsRequest, timeout: Duration, cancel_aft
     }
     let mut ctx = ctx(cancel.clone());
     ctx.timeout = timeout;
+    ctx.test_probes = listener(sim);
     let rolled = roll::roll(&rollout(sim, req), Mode::Roll, &mut ctx).await;
     cancel.cancel();
     let code = rolled.result.err().map(|e| e.exit_code()).unwrap_or(0);
@@ -185,7 +186,7 @@ async fn each_strategy_succeeds_through_the_test_gate_and_the_bake() {
 async fn a_version_failing_at_test_traffic_is_rolled_back_before_production_moves() {
     for strategy in STRATEGIES {
         let faults = EcsFaults {
-            broken_images: [NEW.to_string()].into(),
+            erroring_images: [NEW.to_string()].into(),
             ..EcsFaults::default()
         };
         let sim = sim(faults);
@@ -193,7 +194,7 @@ async fn a_version_failing_at_test_traffic_is_rolled_back_before_production_move
         assert_eq!((code, o.result), (1, Verdict::RolledBack), "{strategy}: {o:?}");
         let error = o.error.clone().unwrap();
         assert!(
-            error.contains("test listener (simulated) saw HTTP 500 from web:2"),
+            error.contains("the simulated test listener saw HTTP 500 from web:2 (expected 200)"),
             "names the probe and what it saw: {error}"
         );
         assert!(error.contains("production traffic never moved"), "{error}");
@@ -487,6 +488,7 @@ async fn an_alarm_mid_shift_or_in_the_bake_rolls_back_every_strategy() {
             ctx.alarms = vec!["web-5xx".into()];
             ctx.alarm_port = Some(Arc::new(alarms));
             ctx.bake = minutes(2);
+            ctx.test_probes = listener(&sim);
             let rolled = roll::roll(&rollout(&sim, &req), Mode::Roll, &mut ctx).await;
             let o = rolled.outcome;
             assert_eq!(o.result, Verdict::RolledBack, "{strategy:?} at {at:?}: {o:?}");
@@ -504,6 +506,7 @@ async fn an_alarm_mid_shift_or_in_the_bake_rolls_back_every_strategy() {
     let sim = sim(EcsFaults::default());
     let mut ctx = ctx(CancellationToken::new());
     ctx.bake = minutes(2);
+    ctx.test_probes = listener(&sim);
     let rolled = roll::roll(
         &rollout(&sim, &request(NativeStrategy::BlueGreen)),
         Mode::Roll,

@@ -10,7 +10,6 @@
 //! succeed and none is refused (no input here is bad), so a regression that refuses or
 //! fails every roll cannot pass.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -20,7 +19,6 @@ use slipway::config::Strategy;
 use slipway::roll::ecs::{EcsRequest, EcsRollout};
 use slipway::roll::{self, Ctx, Mode, Request, Verdict};
 use slipway::sim::{EcsFaults, EcsSettings, Faults, Settings, Sim, SimEcs};
-use slipway::wait::Probe;
 use tokio_util::sync::CancellationToken;
 
 use crate::roll_sim::roll_with;
@@ -242,7 +240,7 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
         } else {
             Default::default()
         },
-        broken_images: if native && rng.random_bool(0.2) {
+        erroring_images: if native && rng.random_bool(0.2) {
             [image.clone()].into()
         } else {
             Default::default()
@@ -291,12 +289,8 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
     let mut ctx = Ctx::quiet(cancel.clone());
     ctx.poll = Duration::from_secs(5);
     ctx.timeout = Duration::from_secs(600);
-    let mut rollout = EcsRollout::new(&sim.ports(), req);
-    let listener = sim.clone();
-    rollout.test_probes = Some(Arc::new(move || {
-        Ok(vec![Box::new(listener.test_listener()) as Box<dyn Probe>])
-    }));
-    let rolled = roll::roll(&rollout, Mode::Roll, &mut ctx).await;
+    ctx.test_probes = vec![Box::new(sim.test_listener())];
+    let rolled = roll::roll(&EcsRollout::new(&sim.ports(), req), Mode::Roll, &mut ctx).await;
     cancel.cancel();
     let o = rolled.outcome;
     let snap = sim.snapshot();

@@ -43,7 +43,11 @@ fn ctx(cancel: CancellationToken) -> Ctx {
 }
 
 async fn drive<T: Rollout>(t: &T, mode: Mode, cancel: CancellationToken) -> Outcome {
-    let rolled = roll::roll(t, mode, &mut ctx(cancel)).await;
+    drive_in(t, mode, ctx(cancel)).await
+}
+
+async fn drive_in<T: Rollout>(t: &T, mode: Mode, mut ctx: Ctx) -> Outcome {
+    let rolled = roll::roll(t, mode, &mut ctx).await;
     let code = rolled.result.as_ref().err().map(|e| e.exit_code()).unwrap_or(0);
     assert_eq!(code, rolled.outcome.exit_code, "the exit code follows the error");
     rolled.outcome
@@ -302,25 +306,22 @@ async fn alarm_outcomes() {
 
 #[tokio::test(start_paused = true)]
 async fn ecs_native_outcomes() {
-    use crate::roll_ecs_native::{request, rollout, sim};
+    use crate::roll_ecs_native::{listener, request, rollout, sim};
     use slipway::cloud::NativeStrategy;
-    let go = CancellationToken::new;
-    let t = rollout(&sim(EcsFaults::default()), &request(NativeStrategy::Canary));
-    check(
-        "ecs_canary_succeeded",
-        &drive(&t, Mode::Roll, go()).await,
-        Verdict::Succeeded,
-    );
     let broken = EcsFaults {
-        broken_images: [NEW.to_string()].into(),
+        erroring_images: [NEW.to_string()].into(),
         ..EcsFaults::default()
     };
-    let t = rollout(&sim(broken), &request(NativeStrategy::Canary));
-    check(
-        "ecs_canary_test_gate_rolled_back",
-        &drive(&t, Mode::Roll, go()).await,
-        Verdict::RolledBack,
-    );
+    for (name, faults, verdict) in [
+        ("ecs_canary_succeeded", EcsFaults::default(), Verdict::Succeeded),
+        ("ecs_canary_test_gate_rolled_back", broken, Verdict::RolledBack),
+    ] {
+        let sim = sim(faults);
+        let mut ctx = ctx(CancellationToken::new());
+        ctx.test_probes = listener(&sim);
+        let t = rollout(&sim, &request(NativeStrategy::Canary));
+        check(name, &drive_in(&t, Mode::Roll, ctx).await, verdict);
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -22,10 +22,7 @@ use super::{Cleaned, Rollout};
 use crate::cloud::{DeploymentSettings, Ecs, Ports, Revision, ServiceUpdate, TaskDefinition};
 use crate::error::{Error, Result};
 use crate::wait::ecs::EcsProbe;
-use crate::wait::{self, Outcome as GateOutcome, Probe};
-
-/// Makes the test-traffic probes (from `health.test_urls`, or the simulator's test listener).
-pub type TestProbes = Arc<dyn Fn() -> Result<Vec<Box<dyn Probe>>> + Send + Sync>;
+use crate::wait::{self, Outcome as GateOutcome};
 
 /// What to roll the service onto.
 #[derive(Debug, Clone)]
@@ -259,8 +256,6 @@ impl EcsRequest {
 pub struct EcsRollout {
     pub ecs: Arc<dyn Ecs>,
     pub req: EcsRequest,
-    /// The test-traffic gate's probes (native strategies with `health.test_urls`).
-    pub test_probes: Option<TestProbes>,
 }
 
 impl EcsRollout {
@@ -268,7 +263,6 @@ impl EcsRollout {
         EcsRollout {
             ecs: ports.ecs.clone(),
             req,
-            test_probes: None,
         }
     }
 
@@ -381,7 +375,7 @@ impl Rollout for EcsRollout {
             }
             EcsStep::FollowDeployment { .. } => {
                 ctx.phase(&step.describe(b));
-                native::follow(&self.ecs, plan, self.test_probes.as_ref(), ctx, run).await
+                native::follow(&self.ecs, plan, ctx, run).await
             }
             EcsStep::KeepRevisions { keep } => {
                 ctx.phase(&step.describe(b));

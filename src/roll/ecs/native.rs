@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 use super::plan::{short, EcsPlan};
-use super::{Run, TestProbes};
+use super::Run;
 use crate::cloud::{Ecs, HookAction, ServiceDeployment, ServiceDeploymentStatus as Status};
 use crate::error::{Error, Result};
 use crate::roll::calls::{self, Ctx};
@@ -124,13 +124,7 @@ fn note(run: &mut Run, d: &ServiceDeployment) {
 }
 
 /// Follows the service deployment to SUCCESSFUL; at the PAUSE hook, runs the test-traffic gate.
-pub(super) async fn follow(
-    ecs: &Arc<dyn Ecs>,
-    plan: &EcsPlan,
-    probes: Option<&TestProbes>,
-    ctx: &mut Ctx,
-    run: &mut Run,
-) -> Result<()> {
+pub(super) async fn follow(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
     let arn = run
         .service_deployment
         .clone()
@@ -145,7 +139,7 @@ pub(super) async fn follow(
                 ctx.say(&format!("service deployment succeeded: {}", progress(&d)));
                 return Ok(());
             }
-            Seen::Paused(hook) => test_gate(ecs.as_ref(), plan, &arn, &hook, probes, deadline, ctx, run).await?,
+            Seen::Paused(hook) => test_gate(ecs.as_ref(), plan, &arn, &hook, deadline, ctx, run).await?,
             Seen::Ended(d) => {
                 run.failing_stage = d.stage.as_ref().map(|s| s.to_string());
                 let why = d
@@ -171,15 +165,12 @@ async fn test_gate(
     plan: &EcsPlan,
     arn: &str,
     hook: &str,
-    probes: Option<&TestProbes>,
     deadline: Instant,
     ctx: &mut Ctx,
     run: &mut Run,
 ) -> Result<()> {
-    let probes = match probes {
-        Some(make) => make()?,
-        None => Vec::new(),
-    };
+    // The probes of health.test_urls (or the simulator's test listener), for the one gate.
+    let probes = std::mem::take(&mut ctx.test_probes);
     let answer = |action: HookAction, cancel| async move {
         calls::retry("ContinueServiceDeployment", cancel, || {
             ecs.continue_service_deployment(arn, hook, action)

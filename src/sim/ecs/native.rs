@@ -386,9 +386,29 @@ impl State {
     }
 }
 
-/// The test listener of the simulated service, as `health.test_urls` would see it: the
-/// new revision answers once it takes test traffic; an image injected as broken answers 500.
-pub struct TestListener(pub(super) super::SimEcs);
+/// The test listener of the simulated service, as `health.test_urls` would see it, for
+/// every way of deploying it: it routes to the new revision while that takes test traffic
+/// (an ECS native deployment at or past its test traffic shift, or the replacement task
+/// set of a CodeDeploy deployment) and answers as its tasks do: 503 with no healthy task,
+/// 500 from an image injected as erroring (`EcsFaults::erroring_images`), 200 otherwise.
+pub struct TestListener {
+    pub sim: super::SimEcs,
+    pub interval: Duration,
+}
+
+impl super::State {
+    /// The ECS deployment behind the test listener now, if any.
+    fn behind_test_listener(&self) -> Option<String> {
+        if let Some(n) = self.native_active().map(|n| &self.natives[n]) {
+            return (n.test >= 100.0).then(|| n.green.clone());
+        }
+        self.cd
+            .deployments
+            .iter()
+            .find(|d| d.phase != crate::sim::codedeploy::Phase::Over)
+            .map(|d| d.green.clone())
+    }
+}
 
 #[async_trait::async_trait]
 impl crate::wait::Probe for TestListener {
@@ -397,41 +417,39 @@ impl crate::wait::Probe for TestListener {
     }
 
     fn name(&self) -> String {
-        "test listener (simulated)".into()
+        "the simulated test listener".into()
     }
 
     fn interval(&self) -> Duration {
-        Duration::from_secs(5)
+        self.interval
     }
 
     async fn poll(&mut self) -> crate::Result<crate::wait::Check<String>> {
         use crate::wait::Check;
-        let mut guard = self.0.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let state = &mut guard.0;
-        let now = Instant::now();
-        state.advance(now);
-        let Some(n) = state.native_active().map(|n| &state.natives[n]) else {
-            return Ok(Check::Pending("no deployment takes test traffic".into()));
-        };
-        if n.test < 100.0 {
-            return Ok(Check::Pending("the new revision takes no test traffic yet".into()));
-        }
-        let td = state
-            .deployments
-            .iter()
-            .find(|d| d.id == n.green)
-            .map(|d| d.task_definition.clone())
-            .unwrap_or_default();
-        let image = state
-            .find(&td)
-            .and_then(|t| t.container(&state.s.container))
-            .map(|c| c.image.clone())
-            .unwrap_or_default();
-        let short = td.rsplit('/').next().unwrap_or(&td).to_string();
-        Ok(if state.faults.broken_images.contains(&image) {
-            Check::Failed(format!("HTTP 500 from {short}"))
-        } else {
-            Check::Done(format!("HTTP 200 from {short}"))
-        })
+        Ok(self.sim.with_state(|s, at| {
+            let Some(green) = s.behind_test_listener() else {
+                return Check::Pending("HTTP 503: the new revision takes no test traffic yet".into());
+            };
+            if crate::sim::codedeploy::healthy_in(s, &green, at) == 0 {
+                return Check::Pending("HTTP 503: no healthy task behind the test listener".into());
+            }
+            let td = s
+                .deployments
+                .iter()
+                .find(|d| d.id == green)
+                .map(|d| d.task_definition.clone())
+                .unwrap_or_default();
+            let image = s
+                .find(&td)
+                .and_then(|t| t.container(&s.s.container))
+                .map(|c| c.image.clone())
+                .unwrap_or_default();
+            let short = td.rsplit('/').next().unwrap_or(&td).to_string();
+            if s.faults.erroring_images.contains(&image) {
+                Check::Failed(format!("HTTP 500 from {short} (expected 200)"))
+            } else {
+                Check::Done(format!("HTTP 200 from {short}"))
+            }
+        }))
     }
 }
