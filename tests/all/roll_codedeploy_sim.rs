@@ -361,3 +361,32 @@ async fn a_plan_is_applied_as_made_and_refused_after_drift() {
         "the refused apply changed nothing"
     );
 }
+
+/// A CloudWatch alarm going into ALARM during the canary's 10%, and during the
+/// termination wait after the full shift (the driver's alarm watch, as for every roll):
+/// StopDeployment with rollback, the old revision serves again, exit 1 naming the alarm.
+#[tokio::test(start_paused = true)]
+async fn an_alarm_during_the_canary_or_the_termination_wait_stops_with_rollback() {
+    use slipway::cloud::AlarmState;
+    use slipway::sim::{Faults, Settings, Sim};
+    for at in [200, 500] {
+        let sim = SimEcs::new(settings(canary()), EcsFaults::default());
+        let alarms = Sim::new(Settings::default(), Faults::default()).alarms();
+        alarms.put("web-5xx", AlarmState::Ok);
+        alarms.set_all_after(Duration::from_secs(at), AlarmState::Alarm);
+        let mut ctx = ctx(&sim, CancellationToken::new(), false);
+        ctx.alarms = vec!["web-5xx".into()];
+        ctx.alarm_port = Some(std::sync::Arc::new(alarms));
+        let (o, code) = roll_with(&sim, &request(NEW, false), ctx).await;
+        assert_eq!((code, o.result), (1, Verdict::RolledBack), "alarm at {at}s: {o:?}");
+        assert_eq!(o.alarm.as_deref(), Some("web-5xx"));
+        assert!(o.error.as_deref().unwrap_or("").contains("web-5xx"), "{o:?}");
+        let stop = sim
+            .mutations()
+            .into_iter()
+            .find(|c| c.operation == "StopDeployment")
+            .expect("the alarm stops the deployment");
+        assert!(stop.detail.ends_with("autoRollbackEnabled=true"), "{stop:?}");
+        old_serves(&sim);
+    }
+}
