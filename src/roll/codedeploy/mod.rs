@@ -232,11 +232,7 @@ impl Rollout for CodeDeployRollout {
     }
 
     fn up_to_date(&self, plan: &CdPlan) -> String {
-        let b = &plan.before;
-        format!(
-            "{}: container {} already runs {}; nothing to do",
-            b.service, b.container, b.image
-        )
+        plan.before.up_to_date()
     }
 
     async fn step(&self, plan: &CdPlan, n: usize, ctx: &mut Ctx, run: &mut Run) -> Result<()> {

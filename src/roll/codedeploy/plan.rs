@@ -105,23 +105,10 @@ impl CdPlan {
     }
 
     pub fn text(&self) -> String {
-        let b = &self.before;
-        let mut out = format!(
-            "plan: ecs service {} in {} through CodeDeploy (strategy codedeploy) from {} ({} task(s), container {} on {})\n",
-            b.service,
-            short(&b.cluster),
-            short(&b.task_definition),
-            b.desired,
-            b.container,
-            b.image
-        );
-        if self.steps.is_empty() {
-            out.push_str("  nothing to do: the container already runs this image and environment\n");
-        }
-        for (n, step) in self.steps.iter().enumerate() {
-            out.push_str(&format!("  {}. {}\n", n + 1, self.describe(step)));
-        }
-        out
+        self.before.plan_text(
+            " through CodeDeploy (strategy codedeploy)",
+            self.steps.iter().map(|s| self.describe(s)),
+        )
     }
 }
 

@@ -318,11 +318,7 @@ impl Rollout for EcsRollout {
     }
 
     fn up_to_date(&self, plan: &EcsPlan) -> String {
-        let b = &plan.before;
-        format!(
-            "{}: container {} already runs {}; nothing to do",
-            b.service, b.container, b.image
-        )
+        plan.before.up_to_date()
     }
 
     async fn step(&self, plan: &EcsPlan, n: usize, ctx: &mut Ctx, run: &mut Run) -> Result<()> {

@@ -250,22 +250,40 @@ impl EcsPlan {
 
     pub fn text(&self) -> String {
         let b = &self.before;
+        b.plan_text("", self.steps.iter().map(|s| s.describe(b)))
+    }
+}
+
+impl EcsObserved {
+    /// A plan's text for this service: the headline (`via`, e.g. " through CodeDeploy",
+    /// after the service) and the numbered steps, or why there is nothing to do.
+    pub fn plan_text(&self, via: &str, steps: impl Iterator<Item = String>) -> String {
         let mut out = format!(
-            "plan: ecs service {} in {} from {} ({} task(s), container {} on {})\n",
-            b.service,
-            short(&b.cluster),
-            short(&b.task_definition),
-            b.desired,
-            b.container,
-            b.image
+            "plan: ecs service {} in {}{via} from {} ({} task(s), container {} on {})\n",
+            self.service,
+            short(&self.cluster),
+            short(&self.task_definition),
+            self.desired,
+            self.container,
+            self.image
         );
-        if self.steps.is_empty() {
+        let mut any = false;
+        for (n, step) in steps.enumerate() {
+            any = true;
+            out.push_str(&format!("  {}. {step}\n", n + 1));
+        }
+        if !any {
             out.push_str("  nothing to do: the container already runs this image and environment\n");
         }
-        for (n, step) in self.steps.iter().enumerate() {
-            out.push_str(&format!("  {}. {}\n", n + 1, step.describe(b)));
-        }
         out
+    }
+
+    /// Why a plan for this service has no steps.
+    pub fn up_to_date(&self) -> String {
+        format!(
+            "{}: container {} already runs {}; nothing to do",
+            self.service, self.container, self.image
+        )
     }
 }
 
