@@ -6,7 +6,7 @@ use aws_sdk_codedeploy::types::{
 };
 use aws_sdk_codedeploy::Client;
 
-use super::to_cloud;
+use super::{absent_as_none, to_cloud};
 use crate::cloud::{
     CdDeployment, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics, ErrorKind,
     LifecycleEvent, NewDeployment, TaskSet,
@@ -50,23 +50,17 @@ const ACTIVE: [DeploymentStatus; 5] = [
 impl CodeDeploy for CodeDeployAdapter {
     async fn deployment_group(&self, application: &str, group: &str) -> CloudResult<Option<DeploymentGroup>> {
         let op = "GetDeploymentGroup";
-        let out = match self
-            .client
-            .get_deployment_group()
-            .application_name(application)
-            .deployment_group_name(group)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = not_found(to_cloud(SERVICE, op, &e));
-                return if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+        let Some(out) = absent_as_none(
+            self.client
+                .get_deployment_group()
+                .application_name(application)
+                .deployment_group_name(group)
+                .send()
+                .await
+                .map_err(|e| not_found(to_cloud(SERVICE, op, &e))),
+        )?
+        else {
+            return Ok(None);
         };
         let Some(g) = out.deployment_group_info() else {
             return Ok(None);

@@ -7,7 +7,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use super::to_cloud;
+use super::{absent_as_none, to_cloud};
 use crate::cloud::{
     CloudError, CloudResult, ContainerSpec, Controller, Ecs, EcsDeployment, EcsService, ErrorKind, HookAction,
     Revision, ServiceDeployment, ServiceEvent, ServiceLoadBalancer, ServiceUpdate, StoppedTask, TaskDefinition,
@@ -44,23 +44,17 @@ fn not_found(e: CloudError) -> CloudError {
 impl Ecs for EcsAdapter {
     async fn describe_service(&self, cluster: &str, service: &str) -> CloudResult<Option<EcsService>> {
         let op = "DescribeServices";
-        let out = match self
-            .client
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = not_found(to_cloud(SERVICE, op, &e));
-                return if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+        let Some(out) = absent_as_none(
+            self.client
+                .describe_services()
+                .cluster(cluster)
+                .services(service)
+                .send()
+                .await
+                .map_err(|e| not_found(to_cloud(SERVICE, op, &e))),
+        )?
+        else {
+            return Ok(None);
         };
         let Some(s) = out.services().first() else {
             return Ok(None);

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::to_cloud;
+use super::{absent_as_none, to_cloud};
 use crate::cloud::{CloudError, CloudResult, ErrorKind, LoadBalancing, TargetGroup, TargetHealth};
 
 /// ELBv2 through the AWS SDK.
@@ -39,16 +39,16 @@ fn not_found(e: CloudError) -> CloudError {
 impl LoadBalancing for ElbAdapter {
     async fn describe_target_group(&self, arn: &str) -> CloudResult<Option<TargetGroup>> {
         let op = "DescribeTargetGroups";
-        let out = match self.client.describe_target_groups().target_group_arns(arn).send().await {
-            Ok(out) => out,
-            Err(e) => {
-                let e = not_found(to_cloud(SERVICE, op, &e));
-                return if e.kind == ErrorKind::NotFound {
-                    Ok(None)
-                } else {
-                    Err(e)
-                };
-            }
+        let Some(out) = absent_as_none(
+            self.client
+                .describe_target_groups()
+                .target_group_arns(arn)
+                .send()
+                .await
+                .map_err(|e| not_found(to_cloud(SERVICE, op, &e))),
+        )?
+        else {
+            return Ok(None);
         };
         let Some(tg) = out.target_groups().first() else {
             return Ok(None);

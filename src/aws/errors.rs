@@ -21,6 +21,15 @@ const TRANSIENT_4XX: [&str; 4] = [
 /// The longest excerpt of an unparsable answer's body that a message quotes.
 const BODY_EXCERPT: usize = 200;
 
+/// A read's answer, with "does not exist" as None rather than an error.
+pub fn absent_as_none<T>(result: Result<T, CloudError>) -> Result<Option<T>, CloudError> {
+    match result {
+        Ok(found) => Ok(Some(found)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `service` is the IAM prefix (`autoscaling`, `ecs`, ...), `operation` the API action.
 pub fn to_cloud<E>(service: &'static str, operation: &str, err: &SdkError<E, HttpResponse>) -> CloudError
 where

@@ -19,7 +19,7 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region};
 
-pub use errors::{error_code, to_cloud};
+pub use errors::{absent_as_none, error_code, to_cloud};
 
 /// Attempts per call (the first and up to nine retries) unless AWS_MAX_ATTEMPTS says otherwise.
 pub const MAX_ATTEMPTS: u32 = 10;
