@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use slipway::cloud::{CdStatus, CodeDeploy, Controller, NewDeployment, ServiceLoadBalancer};
 use slipway::roll::codedeploy::{app_spec, CodeDeployRequest, CodeDeployRollout};
-use slipway::roll::ecs::EcsRequest;
 use slipway::roll::{self, Ctx, Mode, Outcome, Verdict};
 use slipway::sim::codedeploy::TestListener;
 use slipway::sim::{CdSettings, EcsFaults, EcsSettings, SimEcs};
@@ -83,18 +82,7 @@ fn ready() -> CdSettings {
 pub fn request(image: &str, test_gate: bool) -> CodeDeployRequest {
     let (application, group) = CodeDeployRequest::default_names("web-cluster", "web");
     CodeDeployRequest {
-        ecs: EcsRequest {
-            cluster: "web-cluster".into(),
-            service: "web".into(),
-            container: "app".into(),
-            image: image.into(),
-            environment: vec![("VERSION".into(), "2".into())],
-            wait_for_idle: false,
-            register_only: false,
-            deployment: None,
-            test_urls: 0,
-            keep_revisions: None,
-        },
+        ecs: crate::support::sim_ecs_request(image),
         application,
         group,
         config: None,

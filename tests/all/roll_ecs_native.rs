@@ -59,16 +59,10 @@ pub fn deployment(strategy: NativeStrategy, test_gate: bool) -> DeploymentSettin
 
 pub fn request(strategy: NativeStrategy) -> EcsRequest {
     EcsRequest {
-        cluster: "web-cluster".into(),
-        service: "web".into(),
-        container: "app".into(),
-        image: NEW.into(),
         environment: Vec::new(),
-        wait_for_idle: false,
-        register_only: false,
         deployment: Some(deployment(strategy, true)),
         test_urls: 1,
-        keep_revisions: None,
+        ..crate::support::sim_ecs_request(NEW)
     }
 }
 

@@ -17,18 +17,7 @@ const TD1: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1";
 const TD2: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:2";
 
 fn request() -> EcsRequest {
-    EcsRequest {
-        cluster: "web-cluster".into(),
-        service: "web".into(),
-        container: "app".into(),
-        image: NEW.into(),
-        environment: vec![("VERSION".into(), "2".into())],
-        wait_for_idle: false,
-        register_only: false,
-        deployment: None,
-        test_urls: 0,
-        keep_revisions: None,
-    }
+    crate::support::sim_ecs_request(NEW)
 }
 
 fn sim(circuit_breaker: bool, bad: bool) -> SimEcs {

@@ -267,16 +267,10 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
     let desired = settings.desired;
     let sim = SimEcs::new(settings, faults);
     let req = EcsRequest {
-        cluster: "web-cluster".into(),
-        service: "web".into(),
-        container: "app".into(),
-        image,
         environment: Vec::new(),
-        wait_for_idle: false,
-        register_only: false,
         test_urls: usize::from(deployment.as_ref().is_some_and(|d| d.pause_after_test_traffic)),
         deployment,
-        keep_revisions: None,
+        ..crate::support::sim_ecs_request(&image)
     };
     let cancel = CancellationToken::new();
     if let Some(at) = cancel_after {

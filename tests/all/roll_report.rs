@@ -64,18 +64,7 @@ fn asg(faults: Faults) -> AsgRollout {
 }
 
 fn ecs_request() -> EcsRequest {
-    EcsRequest {
-        cluster: "web-cluster".into(),
-        service: "web".into(),
-        container: "app".into(),
-        image: NEW.into(),
-        environment: vec![("VERSION".into(), "2".into())],
-        wait_for_idle: false,
-        register_only: false,
-        deployment: None,
-        test_urls: 0,
-        keep_revisions: None,
-    }
+    crate::support::sim_ecs_request(NEW)
 }
 
 fn ecs_with(bad: bool, req: EcsRequest) -> EcsRollout {

@@ -118,3 +118,20 @@ pub fn require(program: &Path) -> PathBuf {
     );
     program.to_path_buf()
 }
+
+/// A rolling request for the simulated ECS service (`EcsSettings::default()`: service
+/// web in web-cluster, container app) onto `image`, setting VERSION=2.
+pub fn sim_ecs_request(image: &str) -> slipway::roll::ecs::EcsRequest {
+    slipway::roll::ecs::EcsRequest {
+        cluster: "web-cluster".into(),
+        service: "web".into(),
+        container: "app".into(),
+        image: image.into(),
+        environment: vec![("VERSION".into(), "2".into())],
+        wait_for_idle: false,
+        register_only: false,
+        deployment: None,
+        test_urls: 0,
+        keep_revisions: None,
+    }
+}
