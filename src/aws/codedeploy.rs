@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, DeploymentReadyAction, DeploymentStatus, DeploymentWaitType, RevisionLocation, RevisionLocationType,
+    Alarm, AlarmConfiguration, AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, DeploymentReadyAction,
+    DeploymentStatus, DeploymentWaitType, RevisionLocation, RevisionLocationType,
 };
 use aws_sdk_codedeploy::Client;
 
@@ -109,17 +110,38 @@ impl CodeDeploy for CodeDeployAdapter {
             .revision_type(RevisionLocationType::AppSpecContent)
             .app_spec_content(AppSpecContent::builder().content(&d.app_spec).build())
             .build();
-        let out = self
+        let mut call = self
             .client
             .create_deployment()
             .application_name(&d.application)
             .deployment_group_name(&d.group)
             .set_deployment_config_name(d.config.clone())
             .revision(revision)
-            .description(&d.description)
-            .send()
-            .await
-            .map_err(|e| not_found(to_cloud(SERVICE, op, &e)))?;
+            .description(&d.description);
+        if !d.alarms.is_empty() {
+            // CodeDeploy watches the roll's alarms too and rolls back on one by itself.
+            let alarms = d
+                .alarms
+                .iter()
+                .map(|name| Alarm::builder().name(name).build())
+                .collect();
+            call = call
+                .override_alarm_configuration(
+                    AlarmConfiguration::builder()
+                        .enabled(true)
+                        .ignore_poll_alarm_failure(false)
+                        .set_alarms(Some(alarms))
+                        .build(),
+                )
+                .auto_rollback_configuration(
+                    AutoRollbackConfiguration::builder()
+                        .enabled(true)
+                        .events(AutoRollbackEvent::DeploymentFailure)
+                        .events(AutoRollbackEvent::DeploymentStopOnAlarm)
+                        .build(),
+                );
+        }
+        let out = call.send().await.map_err(|e| not_found(to_cloud(SERVICE, op, &e)))?;
         out.deployment_id()
             .map(str::to_string)
             .ok_or_else(|| CloudError::new(ErrorKind::Other, op, None, "the answer has no deploymentId"))

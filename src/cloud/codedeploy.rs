@@ -38,6 +38,9 @@ pub struct NewDeployment {
     /// The AppSpec, as JSON.
     pub app_spec: String,
     pub description: String,
+    /// CloudWatch alarms CodeDeploy itself watches during this deployment, stopping and
+    /// rolling it back on one even when nobody is watching (empty: the group's own).
+    pub alarms: Vec<String>,
 }
 
 /// A deployment's state.

@@ -43,6 +43,7 @@ async fn deploy(sim: &SimEcs) -> String {
         config: None,
         app_spec,
         description: "test".into(),
+        alarms: Vec::new(),
     };
     sim.create_deployment(&new).await.unwrap()
 }

@@ -140,6 +140,7 @@ async fn a_deployment_names_the_new_revision_and_the_services_container_and_port
             config: Some("CodeDeployDefault.ECSCanary10Percent5Minutes".into()),
             app_spec: app_spec(&new.arn, &container, port, &hooks),
             description: "slipway test".into(),
+            alarms: vec!["web-5xx".into()],
         })
         .await
         .unwrap();
@@ -241,6 +242,7 @@ fn recorded(target: &str) -> Response {
     let body = match target {
         "CodeDeploy_20141006.StopDeployment" => r#"{"status":"Pending","statusMessage":"Stopping Pending. Stopping to be processed"}"#,
         "CodeDeploy_20141006.ContinueDeployment" => "{}",
+        "CodeDeploy_20141006.CreateDeployment" => r#"{"deploymentId":"d-QGF7W3Z0C"}"#,
         "CodeDeploy_20141006.ListDeploymentTargets" => r#"{"targetIds":["web-cluster:web"]}"#,
         "CodeDeploy_20141006.BatchGetDeploymentTargets" => r#"{"deploymentTargets":[{"deploymentTargetType":"ECSTarget","ecsTarget":{"deploymentId":"d-QGF7W3Z0C","targetId":"web-cluster:web","targetArn":"arn:aws:ecs:us-east-1:123456789012:service/web-cluster/web","lastUpdatedAt":1.71729E9,"lifecycleEvents":[{"lifecycleEventName":"BeforeInstall","startTime":1.71729E9,"endTime":1.71729E9,"status":"Succeeded"},{"lifecycleEventName":"Install","startTime":1.71729E9,"endTime":1.71729E9,"status":"Succeeded"},{"lifecycleEventName":"AfterInstall","status":"Succeeded"},{"lifecycleEventName":"AllowTestTraffic","status":"Succeeded"},{"lifecycleEventName":"AfterAllowTestTraffic","status":"Failed","diagnostics":{"errorCode":"ScriptFailed","scriptName":"smoke","message":"The Lambda function smoke reported Failed","logTail":"GET /healthz 500"}},{"lifecycleEventName":"BeforeAllowTraffic","status":"Skipped"},{"lifecycleEventName":"AllowTraffic","status":"Skipped"},{"lifecycleEventName":"AfterAllowTraffic","status":"Skipped"}],"status":"Failed","taskSetsInfo":[{"identifer":"ecs-svc/0123","desiredCount":2,"pendingCount":0,"runningCount":2,"status":"PRIMARY","trafficWeight":100.0,"targetGroup":{"name":"web-blue"},"taskSetLabel":"Blue"},{"identifer":"ecs-svc/4567","desiredCount":2,"pendingCount":0,"runningCount":2,"status":"ACTIVE","trafficWeight":0.0,"targetGroup":{"name":"web-green"},"taskSetLabel":"Green"}]}}]}"#,
         _ => {
@@ -262,6 +264,18 @@ fn recorded(target: &str) -> Response {
 async fn the_codedeploy_adapter_speaks_the_recorded_protocol() {
     let server = Server::start(|req| recorded(req.headers.get("x-amz-target").map(String::as_str).unwrap_or("")));
     let cd = CodeDeployAdapter::new(&config(&server.url).await);
+    let created = cd
+        .create_deployment(&NewDeployment {
+            application: "AppECS-web-cluster-web".into(),
+            group: "DgpECS-web-cluster-web".into(),
+            config: None,
+            app_spec: "{}".into(),
+            description: "slipway".into(),
+            alarms: vec!["web-5xx".into(), "web-latency".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(created, "d-QGF7W3Z0C");
     assert_eq!(cd.stop_deployment("d-QGF7W3Z0C", true).await.unwrap(), "Pending");
     cd.continue_deployment("d-QGF7W3Z0C").await.unwrap();
     let target = cd.deployment_target("d-QGF7W3Z0C").await.unwrap().unwrap();
@@ -287,6 +301,18 @@ async fn the_codedeploy_adapter_speaks_the_recorded_protocol() {
             .clone()
     };
     let body = |action: &str| serde_json::from_str::<serde_json::Value>(&find(action)).unwrap();
+    // The roll's alarms go to CodeDeploy too, which rolls back on one by itself.
+    let create = body("CreateDeployment");
+    assert_eq!(
+        create["overrideAlarmConfiguration"],
+        serde_json::json!({"enabled": true, "ignorePollAlarmFailure": false, "alarms": [{"name": "web-5xx"}, {"name": "web-latency"}]}),
+        "{create}"
+    );
+    assert_eq!(
+        create["autoRollbackConfiguration"],
+        serde_json::json!({"enabled": true, "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]}),
+        "{create}"
+    );
     assert_eq!(
         body("StopDeployment"),
         serde_json::json!({"deploymentId": "d-QGF7W3Z0C", "autoRollbackEnabled": true})

@@ -303,6 +303,7 @@ async fn bad_input_and_a_busy_group_change_nothing() {
         config: None,
         app_spec: app_spec(TD1, "app", 8080, &[]),
         description: "someone else".into(),
+        alarms: Vec::new(),
     };
     let id = busy.create_deployment(&other).await.unwrap();
     let (o, code) = roll(&busy, &request(NEW, false)).await;

@@ -256,6 +256,7 @@ impl Rollout for CodeDeployRollout {
                     config: Some(plan.group.config.clone()),
                     app_spec: app_spec(&arn, &plan.before.container, plan.container_port, &plan.hooks),
                     description: format!("slipway: {} onto {}", plan.before.service, short(&arn)),
+                    alarms: ctx.alarms.clone(),
                 };
                 // Marked first: a 5xx may have created it anyway.
                 run.created = true;
