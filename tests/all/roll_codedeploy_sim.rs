@@ -379,3 +379,45 @@ async fn an_alarm_during_the_canary_or_the_termination_wait_stops_with_rollback(
         old_serves(&sim);
     }
 }
+
+/// The bake runs in the termination wait, while blue still stands by: an alarm during the
+/// bake stops the deployment with rollback (not a deployment that already succeeded).
+#[tokio::test(start_paused = true)]
+async fn the_bake_runs_in_the_termination_wait_and_a_failed_bake_rolls_back() {
+    use slipway::cloud::AlarmState;
+    use slipway::sim::{Faults, Settings, Sim};
+    let cd = CdSettings {
+        termination_wait: Duration::from_secs(3600),
+        ..canary()
+    };
+    let sim = SimEcs::new(settings(cd.clone()), EcsFaults::default());
+    let alarms = Sim::new(Settings::default(), Faults::default()).alarms();
+    alarms.put("web-5xx", AlarmState::Ok);
+    // After the canary's 5 minutes and the full shift, inside a 20-minute bake.
+    alarms.set_all_after(Duration::from_secs(900), AlarmState::Alarm);
+    let mut ctx = ctx(&sim, CancellationToken::new(), false);
+    ctx.timeout = Duration::from_secs(7200);
+    ctx.alarms = vec!["web-5xx".into()];
+    ctx.alarm_port = Some(std::sync::Arc::new(alarms));
+    ctx.bake = Duration::from_secs(1200);
+    let (o, code) = roll_with(&sim, &request(NEW, false), ctx).await;
+    assert_eq!((code, o.result), (1, Verdict::RolledBack), "{o:?}");
+    assert_eq!(
+        o.ecs().unwrap().traffic_percent,
+        Some(100.0),
+        "the bake came after the full shift: {o:?}"
+    );
+    assert!(mutations(&sim).contains(&"StopDeployment"), "{:?}", mutations(&sim));
+    old_serves(&sim);
+    // Quiet: the bake overlaps the hour-long termination wait instead of following it.
+    let sim = SimEcs::new(settings(cd), EcsFaults::default());
+    let mut quiet = self::ctx(&sim, CancellationToken::new(), false);
+    quiet.timeout = Duration::from_secs(7200);
+    quiet.bake = Duration::from_secs(1200);
+    let (o, code) = roll_with(&sim, &request(NEW, false), quiet).await;
+    assert_eq!(code, 0, "{o:?}");
+    assert!(
+        o.duration_seconds < 3600.0 + 600.0,
+        "baked after the termination wait: {o:?}"
+    );
+}

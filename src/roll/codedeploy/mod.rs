@@ -231,6 +231,16 @@ impl Rollout for CodeDeployRollout {
         plan.steps.len()
     }
 
+    /// The bake runs once production traffic shifted, in the termination wait: the
+    /// original task set still stands by, so a failed bake stops the deployment with
+    /// rollback instead of meeting a deployment that already succeeded.
+    fn bake_point(&self, plan: &CdPlan) -> usize {
+        plan.steps
+            .iter()
+            .position(|s| *s == CdStep::WaitSucceeded)
+            .unwrap_or(plan.steps.len())
+    }
+
     fn up_to_date(&self, plan: &CdPlan) -> String {
         plan.before.up_to_date()
     }
