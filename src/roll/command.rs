@@ -7,7 +7,7 @@ use super::asg::{AsgRollout, Request};
 use super::codedeploy::{CodeDeployRequest, CodeDeployRollout};
 use super::ecs::{EcsRequest, EcsRollout};
 use super::simulate::{self, SimFlags};
-use super::{planfile, report, Ctx, Mode, Rollout};
+use super::{planfile, report, Ctx, Mode, Rollout, WaitUntil};
 use crate::cli::{self, Output};
 use crate::cloud::Controller;
 use crate::cloud::Ports;
@@ -87,6 +87,18 @@ pub struct Args {
     /// traffic (a failure then still rolls back); default: the environment's health.bake.
     #[arg(long, value_name = "DURATION")]
     pub bake: Option<Duration>,
+    /// ECS blue_green, canary, linear and CodeDeploy: return once production traffic is on
+    /// the new revision (result traffic_shifted, exit 0, the deployment id in
+    /// `ecs-deployment-id`) while ECS or CodeDeploy bakes, watches the alarms and rolls back
+    /// by itself; or follow the deployment to its end (completed).
+    #[arg(long, value_enum, default_value_t, value_name = "POINT")]
+    pub wait_until: WaitUntil,
+    /// ECS: take over a deployment a roll left running (`--wait-until traffic-shifted`):
+    /// the `ecs-deployment-id` it printed (a service deployment ARN or a CodeDeploy id).
+    /// Followed to its end with the environment's alarms, bake and timeout; a failure,
+    /// timeout, alarm or signal rolls it back, as in the roll itself.
+    #[arg(long, value_name = "DEPLOYMENT_ID", conflicts_with_all = ["plan_out", "apply", "register_only"])]
+    pub resume: Option<String>,
     /// Discover and print the plan; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -214,6 +226,15 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     }
     match target {
         TargetArg::Asg => {
+            if args.resume.is_some() || args.wait_until == WaitUntil::TrafficShifted {
+                return Err(Error::input(
+                    format!(
+                        "{} cannot roll Auto Scaling group: no deployment finishes by itself after its traffic moved",
+                        if args.resume.is_some() { "--resume" } else { "--wait-until traffic-shifted" }
+                    ),
+                    "use them with an ECS service deployed by ecs.strategy blue_green, canary or linear, or by CodeDeploy",
+                ));
+            }
             let mut req = asg_request(&args, &job)?;
             // A refresh watches the alarms and bakes itself too, so a rollback happens
             // even if this runner dies.
@@ -228,6 +249,16 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
             if through_codedeploy(&job, &ports, &req, &ctx).await? {
                 let req = codedeploy_request(&job, req)?;
                 return drive(&CodeDeployRollout::new(&ports, req), &args, &job, runner, &mut ctx).await;
+            }
+            if req.deployment.is_none() && (req.resume.is_some() || !req.wait_until.is_completed()) {
+                return Err(Error::input(
+                    format!(
+                        "{} needs a deployment ECS finishes by itself, and ECS service {} rolls with ecs.strategy rolling",
+                        if req.resume.is_some() { "--resume" } else { "--wait-until traffic-shifted" },
+                        req.service
+                    ),
+                    "set ecs.strategy to blue_green, canary or linear (or deploy the service through CodeDeploy)",
+                ));
             }
             drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
         }
@@ -353,6 +384,8 @@ fn ecs_request(args: &Args, job: &Job, ctx: &Ctx) -> Result<EcsRequest> {
         )
     })?;
     let image = match (&args.image, &args.apply) {
+        // --resume follows a deployment: the image is the one it deploys.
+        _ if args.resume.is_some() => String::new(),
         (Some(image), _) => image.clone(),
         // --apply: the plan's image wins; a placeholder until the plan is read.
         (None, Some(_)) => String::new(),
@@ -391,8 +424,10 @@ fn ecs_request(args: &Args, job: &Job, ctx: &Ctx) -> Result<EcsRequest> {
         test_urls: if deployment.is_some() { test_urls } else { 0 },
         deployment,
         keep_revisions: ecs.keep_revisions,
+        wait_until: args.wait_until,
+        resume: args.resume.clone(),
     };
-    if args.apply.is_none() {
+    if args.apply.is_none() && args.resume.is_none() {
         super::ecs::check_request(&req)?;
     }
     Ok(req)
@@ -430,15 +465,6 @@ fn codedeploy_request(job: &Job, ecs: EcsRequest) -> Result<CodeDeployRequest> {
                 ecs.service
             ),
             "remove ecs.strategy and set ecs.codedeploy.config (e.g. CodeDeployDefault.ECSCanary10Percent5Minutes)",
-        ));
-    }
-    if settings.is_some_and(|e| e.keep_revisions.is_some()) {
-        return Err(Error::input(
-            format!(
-                "ecs.keep_revisions is not available for ECS service {}, whose deployment controller is CODE_DEPLOY",
-                ecs.service
-            ),
-            "remove ecs.keep_revisions for this environment (it works with the ECS deployment controller)",
         ));
     }
     let cd = settings.and_then(|e| e.codedeploy.clone()).unwrap_or_default();

@@ -25,6 +25,26 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use asg::{AsgRollout, Capacity, Observed, Plan, Request, Step};
+
+/// Where a roll of a deployment the platform finishes by itself (ECS blue/green, canary,
+/// linear; CodeDeploy) returns: when production traffic is on the new version, or when
+/// the deployment completed (its bake included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitUntil {
+    /// Return once production traffic is on the new version; the platform bakes, watches
+    /// the alarms and rolls back by itself, and `--resume` follows it later.
+    TrafficShifted,
+    /// Follow the deployment to its end (the default).
+    #[default]
+    Completed,
+}
+
+impl WaitUntil {
+    pub fn is_completed(&self) -> bool {
+        *self == WaitUntil::Completed
+    }
+}
 pub use calls::Ctx;
 pub use outcome::{Details, Outcome, Stop, Target, Verdict};
 

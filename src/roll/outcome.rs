@@ -40,6 +40,9 @@ impl Target {
 pub enum Verdict {
     /// Every step done: the new version serves.
     Succeeded,
+    /// `--wait-until traffic-shifted`: production traffic is on the new version and the
+    /// platform finishes the deployment (bake, alarms, rollback); `--resume` follows it.
+    TrafficShifted,
     /// The fleet already ran the new version; nothing changed.
     Unchanged,
     /// ECS `--register-only`: the revision exists, the service still runs the previous one.
@@ -64,6 +67,7 @@ impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Succeeded => "succeeded",
+            Verdict::TrafficShifted => "traffic_shifted",
             Verdict::Unchanged => "unchanged",
             Verdict::Registered => "registered",
             Verdict::RolledBack => "rolled_back",
@@ -226,7 +230,12 @@ impl Outcome {
     pub fn code(&self) -> u8 {
         let stopped = self.stopped_by.unwrap_or(Stop::Failure).exit_code();
         match self.result {
-            Verdict::Succeeded | Verdict::Unchanged | Verdict::Registered | Verdict::DryRun | Verdict::Planned => 0,
+            Verdict::Succeeded
+            | Verdict::TrafficShifted
+            | Verdict::Unchanged
+            | Verdict::Registered
+            | Verdict::DryRun
+            | Verdict::Planned => 0,
             Verdict::RolledBack | Verdict::Aborted | Verdict::Finished | Verdict::Refused => stopped,
             Verdict::Failed => 1,
         }

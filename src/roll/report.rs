@@ -133,6 +133,12 @@ pub fn verdict(o: &Outcome) -> String {
             d.next(),
             d.replaced()
         ),
+        Verdict::TrafficShifted => format!(
+            "{name}: production traffic moved from {} to {} in {took}; the deployment finishes on its own \
+             (bake, alarms, rollback): follow it with slipway-roll --resume",
+            d.previous(),
+            d.next()
+        ),
         Verdict::Unchanged => format!("{name} already runs {}; nothing changed", d.current()),
         Verdict::Registered => format!("registered {} for {name}; it still runs {}", d.next(), d.previous()),
         Verdict::RolledBack => format!("{name} rolled back to {} after {took}", d.previous()),
@@ -153,6 +159,7 @@ fn undoable(o: &Outcome) -> bool {
     match o.result {
         Verdict::Succeeded => true,
         Verdict::Unchanged
+        | Verdict::TrafficShifted
         | Verdict::Registered
         | Verdict::RolledBack
         | Verdict::Aborted

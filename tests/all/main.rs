@@ -32,6 +32,7 @@ mod roll_ecs_sim;
 mod roll_harness;
 mod roll_moto;
 mod roll_report;
+mod roll_resume;
 mod roll_sim;
 mod wait_aws;
 mod wait_http;

@@ -394,3 +394,58 @@ fn simulate_a_canary_through_the_test_gate_and_a_failing_one_rolled_back() {
         dir.read("summary")
     );
 }
+
+/// `--wait-until traffic-shifted` from the command line: the roll returns at the shift with
+/// the deployment id and says how to resume; it is refused (exit 2) where no platform
+/// finishes the deployment (a rolling service, an Auto Scaling group), and `--resume` of a
+/// deployment the (fresh) simulated cloud does not have is refused naming it.
+#[test]
+fn wait_until_traffic_shifted_returns_at_the_shift_and_is_refused_where_nothing_finishes_it() {
+    let dir = Dir::new();
+    let r = roll_native(&dir, &["--wait-until", "traffic-shifted", "--bake", "30m"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = outputs(&dir);
+    assert_eq!(
+        (out["result"].as_str(), out["traffic-percent"].as_str()),
+        ("traffic_shifted", "100")
+    );
+    let id = out["ecs-deployment-id"].clone();
+    assert!(
+        r.stderr
+            .contains(&format!("Follow it with: slipway-roll --resume {id}")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("the deployment finishes on its own"), "{}", r.stderr);
+    assert!(
+        out["duration"].parse::<u32>().unwrap() < 1800,
+        "did not wait for the 30m bake: {out:?}"
+    );
+
+    let dir = Dir::new();
+    let r = roll_native(&dir, &["--resume", &id]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("no service deployment {id}")),
+        "{}",
+        r.stderr
+    );
+
+    let rolling = NATIVE.replace(
+        "      strategy: canary\n      canary:\n        percent: 10\n        bake: 2m\n",
+        "",
+    );
+    for (yaml, extra) in [
+        (rolling.as_str(), vec!["--image", "registry.example/web:2"]),
+        (CONFIG, vec![]),
+    ] {
+        for flag in [["--wait-until", "traffic-shifted"], ["--resume", "d-ABCDEFGHI"]] {
+            let dir = Dir::new();
+            let mut args = extra.clone();
+            args.extend_from_slice(&flag);
+            let r = simulate_with(&dir, yaml, &args);
+            assert_eq!(r.code, 2, "{flag:?}: {}", r.stderr);
+            assert!(r.stderr.contains(flag[0]), "names the flag: {}", r.stderr);
+        }
+    }
+}

@@ -65,7 +65,7 @@ pub fn faults(bad: Bad, image: &str) -> EcsFaults {
     }
 }
 
-fn canary() -> CdSettings {
+pub fn canary() -> CdSettings {
     CdSettings {
         config: "CodeDeployDefault.ECSCanary10Percent5Minutes".into(),
         ..CdSettings::default()
@@ -91,7 +91,7 @@ pub fn request(image: &str, test_gate: bool) -> CodeDeployRequest {
     }
 }
 
-fn ctx(sim: &SimEcs, cancel: CancellationToken, test_gate: bool) -> Ctx {
+pub fn ctx(sim: &SimEcs, cancel: CancellationToken, test_gate: bool) -> Ctx {
     let mut ctx = Ctx::quiet(cancel);
     ctx.poll = Duration::from_secs(5);
     ctx.timeout = Duration::from_secs(900);
@@ -104,7 +104,7 @@ fn ctx(sim: &SimEcs, cancel: CancellationToken, test_gate: bool) -> Ctx {
     ctx
 }
 
-async fn roll_with(sim: &SimEcs, req: &CodeDeployRequest, mut ctx: Ctx) -> (Outcome, u8) {
+pub async fn roll_with(sim: &SimEcs, req: &CodeDeployRequest, mut ctx: Ctx) -> (Outcome, u8) {
     let rollout = CodeDeployRollout::new(&sim.ports(), req.clone());
     let rolled = roll::roll(&rollout, Mode::Roll, &mut ctx).await;
     let code = rolled.result.err().map(|e| e.exit_code()).unwrap_or(0);
@@ -123,7 +123,7 @@ fn mutations(sim: &SimEcs) -> Vec<&'static str> {
 
 /// The old revision serves all production traffic, nothing of the new one is left, and
 /// production traffic never went to a task set without a healthy task.
-fn old_serves(sim: &SimEcs) {
+pub fn old_serves(sim: &SimEcs) {
     let snap = sim.snapshot();
     assert_eq!(snap.task_definition, TD1, "{snap:?}");
     assert_eq!(snap.traffic, 0.0, "{snap:?}");

@@ -83,7 +83,7 @@ pub fn listener(sim: &SimEcs) -> Vec<Box<dyn Probe>> {
     vec![Box::new(sim.test_listener())]
 }
 
-fn ctx(cancel: CancellationToken) -> Ctx {
+pub fn ctx(cancel: CancellationToken) -> Ctx {
     let mut ctx = Ctx::quiet(cancel);
     ctx.poll = Duration::from_secs(5);
     ctx.timeout = minutes(20);
@@ -119,7 +119,7 @@ fn mutations(sim: &SimEcs) -> Vec<&'static str> {
 }
 
 /// The old revision serves all production traffic on healthy tasks, and green is gone.
-fn assert_old_serves(sim: &SimEcs, o: &Outcome) {
+pub fn assert_old_serves(sim: &SimEcs, o: &Outcome) {
     let snap = sim.snapshot();
     assert_eq!(snap.task_definition, TD1, "{o:?}\n{snap:?}");
     assert_eq!(snap.production, vec![(TD1.to_string(), 100.0)], "{snap:?}");

@@ -228,6 +228,7 @@ impl Rollout for AsgRollout {
                 d.new_image_id = b.image_id.clone();
             }
             Verdict::Unchanged
+            | Verdict::TrafficShifted
             | Verdict::Registered
             | Verdict::Aborted
             | Verdict::Failed

@@ -85,7 +85,14 @@ pub async fn discover(ecs: &dyn Ecs, cd: &dyn CodeDeploy, req: &CodeDeployReques
         .or(group.config.clone())
         .unwrap_or_else(|| DEFAULT_CONFIG.to_string());
     let mut steps = Vec::new();
-    if let Some(revision) = revision {
+    if let Some(id) = &req.ecs.resume {
+        check_id(id)?;
+        // A deployment that does not exist is refused before anything (NotFound: bad input).
+        calls::retry("GetDeployment", &ctx.cancel, || cd.get_deployment(id)).await?;
+        steps.push(CdStep::Attach { id: id.clone() });
+        steps.push(CdStep::WaitTrafficShifted);
+        steps.push(CdStep::WaitSucceeded);
+    } else if let Some(revision) = revision {
         steps.push(CdStep::RegisterRevision {
             revision: PlannedRevision::of(&revision),
         });
@@ -95,7 +102,14 @@ pub async fn discover(ecs: &dyn Ecs, cd: &dyn CodeDeploy, req: &CodeDeployReques
                 steps.push(CdStep::TestGate);
             }
             steps.push(CdStep::WaitTrafficShifted);
-            steps.push(CdStep::WaitSucceeded);
+            if req.ecs.wait_until.is_completed() {
+                steps.push(CdStep::WaitSucceeded);
+            }
+        }
+    }
+    if let Some(keep) = req.ecs.keep_revisions {
+        if steps.contains(&CdStep::WaitSucceeded) {
+            steps.push(CdStep::KeepRevisions { keep });
         }
     }
     Ok(CdPlan {
@@ -116,4 +130,18 @@ pub async fn discover(ecs: &dyn Ecs, cd: &dyn CodeDeploy, req: &CodeDeployReques
         hooks: req.hooks.clone(),
         steps,
     })
+}
+
+/// A CodeDeploy deployment id: `d-` and nine letters or digits.
+fn check_id(id: &str) -> Result<()> {
+    let ok = id
+        .strip_prefix("d-")
+        .is_some_and(|rest| rest.len() == 9 && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::input(
+        format!("--resume {id:?} is not a CodeDeploy deployment id"),
+        "pass the `ecs-deployment-id` output of the roll that returned at traffic_shifted (d- and nine letters or digits)",
+    ))
 }

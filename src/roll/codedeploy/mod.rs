@@ -16,9 +16,9 @@ use watch::Seen;
 
 use super::calls::{self, Ctx};
 use super::ecs::plan::short;
-use super::ecs::{planned_revision, register, EcsRequest};
+use super::ecs::{keep_revisions, planned_revision, register, EcsRequest};
 use super::outcome::{Details, EcsDetails, Stop, Target, Verdict};
-use super::{Cleaned, Rollout};
+use super::{Cleaned, Rollout, WaitUntil};
 use crate::cloud::{CdStatus, CloudError, CodeDeploy, Ecs, ErrorKind, NewDeployment, Ports, TaskDefinition};
 use crate::error::{Error, Result};
 use crate::wait::{self, Outcome as GateOutcome};
@@ -168,6 +168,10 @@ impl Rollout for CodeDeployRollout {
     }
 
     async fn busy(&self, ctx: &Ctx) -> Result<Option<String>> {
+        if self.req.ecs.resume.is_some() {
+            // The deployment in progress is the one to follow.
+            return Ok(None);
+        }
         let (app, group) = (&self.req.application, &self.req.group);
         let active = calls::retry("ListDeployments", &ctx.cancel, || {
             self.cd.active_deployments(app, group)
@@ -211,7 +215,19 @@ impl Rollout for CodeDeployRollout {
             register_only: !plan.steps.contains(&CdStep::CreateDeployment),
             deployment: None,
             test_urls: 0,
-            keep_revisions: None,
+            keep_revisions: plan.steps.iter().find_map(|s| match s {
+                CdStep::KeepRevisions { keep } => Some(*keep),
+                _ => None,
+            }),
+            wait_until: if plan.steps.contains(&CdStep::WaitSucceeded) {
+                WaitUntil::Completed
+            } else {
+                WaitUntil::TrafficShifted
+            },
+            resume: plan.steps.iter().find_map(|s| match s {
+                CdStep::Attach { id } => Some(id.clone()),
+                _ => None,
+            }),
         };
         req.application = plan.group.application.clone();
         req.group = plan.group.name.clone();
@@ -298,6 +314,24 @@ impl Rollout for CodeDeployRollout {
                 .await
                 .map_err(|e| self.fail(e, &run.seen))?;
                 run.seen.traffic = Some(100.0);
+                if !plan.steps.contains(&CdStep::WaitSucceeded) {
+                    ctx.say(&format!(
+                        "production traffic is on the new revision; CodeDeploy finishes the deployment \
+                         (termination wait, alarms, rollback). Follow it with: slipway-roll --resume {id}"
+                    ));
+                }
+                Ok(())
+            }
+            CdStep::Attach { id } => {
+                ctx.phase(&plan.describe(step));
+                run.created = true;
+                run.deployment = Some(id.clone());
+                ctx.pending.set(left_to_do(plan, run));
+                Ok(())
+            }
+            CdStep::KeepRevisions { keep } => {
+                ctx.phase(&plan.describe(step));
+                keep_revisions(self.ecs.as_ref(), &plan.before, *keep, ctx).await;
                 Ok(())
             }
             CdStep::WaitSucceeded => {
@@ -419,7 +453,9 @@ impl Rollout for CodeDeployRollout {
     }
 
     fn completed(&self, plan: &CdPlan, _run: &Run) -> Verdict {
-        if plan.steps.contains(&CdStep::CreateDeployment) {
+        if !plan.steps.contains(&CdStep::WaitSucceeded) && plan.steps.contains(&CdStep::WaitTrafficShifted) {
+            Verdict::TrafficShifted
+        } else if plan.steps.contains(&CdStep::CreateDeployment) || plan.steps.contains(&CdStep::WaitSucceeded) {
             Verdict::Succeeded
         } else {
             Verdict::Registered

@@ -38,6 +38,11 @@ pub enum CdStep {
     WaitTrafficShifted,
     /// Wait until the deployment succeeded (the termination wait included).
     WaitSucceeded,
+    /// `--resume`: take over the deployment a roll left running (from here on a failure,
+    /// timeout, alarm or signal stops it with rollback).
+    Attach { id: String },
+    /// Deregister the family's older revisions, keeping the newest `keep` and any in use.
+    KeepRevisions { keep: u32 },
 }
 
 /// A CodeDeploy rollout's plan.
@@ -100,6 +105,14 @@ impl CdPlan {
                 "wait until the deployment succeeded (the original task set is kept {}m; stopped with rollback to {} on failure)",
                 g.termination_wait_minutes,
                 short(&b.task_definition)
+            ),
+            CdStep::Attach { id } => format!(
+                "resume CodeDeploy deployment {id} of {}/{}, stopping it with rollback on failure",
+                g.application, g.name
+            ),
+            CdStep::KeepRevisions { keep } => format!(
+                "deregister older revisions of {}, keeping the newest {keep} and any in use",
+                b.family
             ),
         }
     }

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::image::reference::ImageRef;
 use crate::roll::asg::plan::FORMAT;
 use crate::roll::calls::{self, Ctx};
+use crate::roll::WaitUntil;
 
 /// Checks what can be checked without a call: the image reference and the variables.
 pub fn check_request(req: &EcsRequest) -> Result<()> {
@@ -142,7 +143,9 @@ pub struct Observed {
 /// Reads the service, its task definition and the family's newest revision, and checks
 /// the request against them. Read-only.
 pub async fn observe(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<Observed> {
-    check_request(req)?;
+    if req.resume.is_none() {
+        check_request(req)?;
+    }
     let service = describe(ecs, req, &ctx.cancel).await?;
     let current = calls::retry("DescribeTaskDefinition", &ctx.cancel, || {
         ecs.task_definition(&service.task_definition)
@@ -175,7 +178,7 @@ pub async fn observe(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<O
     let mut environment = req.environment.clone();
     environment.sort();
     environment.dedup_by(|a, b| a.0 == b.0);
-    let before = EcsObserved {
+    let mut before = EcsObserved {
         cluster: req.cluster.clone(),
         service: req.service.clone(),
         service_arn: service.arn.clone(),
@@ -203,10 +206,22 @@ pub async fn observe(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<O
             .iter()
             .find_map(|lb| lb.alternate_target_group.clone()),
     };
-    let unchanged = container.image == req.image
-        && environment
+    if req.resume.is_some() {
+        // Resuming a deployment: the revision a rollback returns to is the older one
+        // still standing by, not the one the service now points at.
+        if let Some(old) = service
+            .deployments
             .iter()
-            .all(|(k, v)| container.environment.iter().any(|(ck, cv)| ck == k && cv == v));
+            .find(|d| d.status != DeploymentStatus::Primary)
+        {
+            before.task_definition = old.task_definition.clone();
+        }
+    }
+    let unchanged = req.resume.is_some()
+        || container.image == req.image
+            && environment
+                .iter()
+                .all(|(k, v)| container.environment.iter().any(|(ck, cv)| ck == k && cv == v));
     let revision = (!unchanged).then(|| Revision {
         from: current.arn.clone(),
         container: req.container.clone(),
@@ -228,6 +243,9 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
         before,
         revision,
     } = observe(ecs, req, ctx).await?;
+    if let Some(arn) = &req.resume {
+        return resumed(ecs, req, arn, before, ctx).await;
+    }
     check_strategy(&service, req.deployment.as_ref())?;
     let native = req.deployment.clone().filter(|d| d.strategy != NativeStrategy::Rolling);
     let mut steps = Vec::new();
@@ -239,6 +257,7 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
             let follow = match &native {
                 Some(d) => EcsStep::FollowDeployment {
                     test_urls: if d.pause_after_test_traffic { req.test_urls } else { 0 },
+                    until: req.wait_until,
                 },
                 None => EcsStep::WaitStable,
             };
@@ -247,10 +266,68 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
                 deployment: native,
             });
             steps.push(follow);
-            if let Some(keep) = req.keep_revisions {
+            // After a traffic_shifted return the old revision still stands by: the
+            // resumed roll deregisters old revisions once the deployment succeeded.
+            if let Some(keep) = req.keep_revisions.filter(|_| req.wait_until.is_completed()) {
                 steps.push(EcsStep::KeepRevisions { keep });
             }
         }
+    }
+    Ok(EcsPlan {
+        format: FORMAT,
+        kind: "ecs".into(),
+        before,
+        steps,
+    })
+}
+
+/// The cluster and service a service deployment ARN names
+/// (`arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID`).
+pub fn deployment_service(arn: &str) -> Option<(&str, &str)> {
+    let path = arn.strip_prefix("arn:")?.splitn(5, ':').nth(4)?;
+    let mut parts = path.strip_prefix("service-deployment/")?.split('/');
+    let (cluster, service, id) = (parts.next()?, parts.next()?, parts.next()?);
+    let ok = [cluster, service, id].iter().all(|p| !p.is_empty()) && parts.next().is_none();
+    ok.then_some((cluster, service))
+}
+
+/// `--resume`: the plan that takes over a service deployment a roll left running
+/// (`--wait-until traffic-shifted`) and follows it to its end.
+async fn resumed(ecs: &dyn Ecs, req: &EcsRequest, arn: &str, before: EcsObserved, ctx: &mut Ctx) -> Result<EcsPlan> {
+    let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+    let matches = deployment_service(arn)
+        .is_some_and(|(cluster, svc)| cluster == last(&req.cluster) && svc == last(&req.service));
+    if !matches {
+        return Err(Error::input(
+            format!(
+                "--resume {arn:?} is not a service deployment of ECS service {} in cluster {}",
+                req.service, req.cluster
+            ),
+            "pass the `ecs-deployment-id` output of the roll that returned at traffic_shifted (an \
+             arn:aws:ecs:...:service-deployment/CLUSTER/SERVICE/ID of this environment's service)",
+        ));
+    }
+    let found = calls::retry("DescribeServiceDeployments", &ctx.cancel, || {
+        ecs.service_deployment(arn)
+    })
+    .await?;
+    if found.is_none() {
+        return Err(Error::input(
+            format!("no service deployment {arn} in this account and region"),
+            "pass the `ecs-deployment-id` output of the roll that returned at traffic_shifted, in its region",
+        ));
+    }
+    let mut steps = vec![
+        EcsStep::Attach {
+            deployment: arn.to_string(),
+        },
+        EcsStep::FollowDeployment {
+            test_urls: req.test_urls,
+            until: WaitUntil::Completed,
+        },
+    ];
+    if let Some(keep) = req.keep_revisions {
+        steps.push(EcsStep::KeepRevisions { keep });
     }
     Ok(EcsPlan {
         format: FORMAT,

@@ -18,7 +18,7 @@ pub use plan::{environment_digest, strategy_name, traffic_steps, EcsObserved, Ec
 
 use super::calls::{self, Ctx};
 use super::outcome::{Details, EcsDetails, Target, Verdict};
-use super::{Cleaned, Rollout};
+use super::{Cleaned, Rollout, WaitUntil};
 use crate::cloud::{DeploymentSettings, Ecs, Ports, Revision, ServiceUpdate, TaskDefinition};
 use crate::error::{Error, Result};
 use crate::wait::ecs::EcsProbe;
@@ -43,6 +43,10 @@ pub struct EcsRequest {
     pub test_urls: usize,
     /// After a success, deregister older revisions of the family, keeping this many.
     pub keep_revisions: Option<u32>,
+    /// A native strategy: return once production traffic shifted, or at the end.
+    pub wait_until: WaitUntil,
+    /// `--resume`: the service deployment (ARN) to follow to its end instead of rolling.
+    pub resume: Option<String>,
 }
 
 /// What the rollout changed so far.
@@ -63,6 +67,8 @@ pub struct Run {
     traffic: Option<f64>,
     /// The native deployment succeeded.
     finished: bool,
+    /// `--wait-until traffic-shifted`: the roll returned with the deployment still running.
+    shifted_only: bool,
     /// The test-traffic gate answered its hook ROLLBACK.
     answered_rollback: bool,
 }
@@ -139,6 +145,16 @@ pub fn planned_revision(environment: &[(String, String)], planned: &PlannedRevis
         image: planned.image.clone(),
         environment,
     })
+}
+
+/// `keep_revisions` after a success, for every ECS target: deregisters old revisions;
+/// a failure only warns, since the roll has succeeded.
+pub(crate) async fn keep_revisions(ecs: &dyn Ecs, before: &EcsObserved, keep: u32, ctx: &mut Ctx) {
+    match native::keep_revisions(ecs, before, keep, ctx).await {
+        Ok(gone) if gone.is_empty() => ctx.say("no revision to deregister"),
+        Ok(_) => {}
+        Err(e) => ctx.say(&format!("warning: keep_revisions: {e}")),
+    }
 }
 
 /// Waits until `expected` is the service's one stable deployment.
@@ -240,12 +256,24 @@ impl EcsRequest {
                 .steps
                 .iter()
                 .find_map(|s| match s {
-                    EcsStep::FollowDeployment { test_urls } => Some(*test_urls),
+                    EcsStep::FollowDeployment { test_urls, .. } => Some(*test_urls),
                     _ => None,
                 })
                 .unwrap_or(0),
             keep_revisions: plan.steps.iter().find_map(|s| match s {
                 EcsStep::KeepRevisions { keep } => Some(*keep),
+                _ => None,
+            }),
+            wait_until: plan
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    EcsStep::FollowDeployment { until, .. } => Some(*until),
+                    _ => None,
+                })
+                .unwrap_or_default(),
+            resume: plan.steps.iter().find_map(|s| match s {
+                EcsStep::Attach { deployment } => Some(deployment.clone()),
                 _ => None,
             }),
         }
@@ -281,6 +309,10 @@ impl Rollout for EcsRollout {
     }
 
     async fn busy(&self, ctx: &Ctx) -> Result<Option<String>> {
+        if self.req.resume.is_some() {
+            // The deployment in progress is the one to follow.
+            return Ok(None);
+        }
         check_request(&self.req)?;
         let service = discover::describe(self.ecs.as_ref(), &self.req, &ctx.cancel).await?;
         Ok(discover::busy(&service))
@@ -369,18 +401,20 @@ impl Rollout for EcsRollout {
                 }
                 Ok(())
             }
-            EcsStep::FollowDeployment { .. } => {
+            EcsStep::FollowDeployment { until, .. } => {
                 ctx.phase(&step.describe(b));
-                native::follow(&self.ecs, plan, ctx, run).await
+                native::follow(&self.ecs, plan, *until, ctx, run).await
+            }
+            EcsStep::Attach { deployment } => {
+                ctx.phase(&step.describe(b));
+                run.service_deployment = Some(deployment.clone());
+                run.updated = true;
+                ctx.pending.set(left_to_do(plan, run));
+                Ok(())
             }
             EcsStep::KeepRevisions { keep } => {
                 ctx.phase(&step.describe(b));
-                match native::keep_revisions(self.ecs.as_ref(), plan, *keep, ctx).await {
-                    Ok(gone) if gone.is_empty() => ctx.say("no revision to deregister"),
-                    Ok(_) => {}
-                    // The roll has succeeded; an old revision left over is worth a warning only.
-                    Err(e) => ctx.say(&format!("warning: keep_revisions: {e}")),
-                }
+                keep_revisions(self.ecs.as_ref(), b, *keep, ctx).await;
                 Ok(())
             }
             EcsStep::WaitStable => {
@@ -441,7 +475,9 @@ impl Rollout for EcsRollout {
     }
 
     fn completed(&self, _plan: &EcsPlan, run: &Run) -> Verdict {
-        if run.updated {
+        if run.updated && run.shifted_only {
+            Verdict::TrafficShifted
+        } else if run.updated {
             Verdict::Succeeded
         } else {
             Verdict::Registered

@@ -8,17 +8,19 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
-use super::plan::{short, EcsPlan};
+use super::plan::{short, EcsObserved, EcsPlan};
 use super::Run;
 use crate::cloud::{Ecs, HookAction, ServiceDeployment, ServiceDeploymentStatus as Status};
 use crate::error::{Error, Result};
 use crate::roll::calls::{self, Ctx};
-use crate::roll::Cleaned;
+use crate::roll::{Cleaned, WaitUntil};
 use crate::wait::{self, Check, Outcome as GateOutcome, Pacing};
 
 /// Where a followed deployment stands.
 enum Seen {
     Succeeded,
+    /// `--wait-until traffic-shifted`: all production traffic is on the new revision.
+    Shifted,
     /// Paused at a hook: its id.
     Paused(String),
     /// Rolled back or stopped (by ECS, an alarm, or a ROLLBACK answer).
@@ -74,7 +76,14 @@ pub(super) async fn started(ecs: &dyn Ecs, plan: &EcsPlan, before: Option<&str>,
 
 /// Polls the deployment until it succeeds, pauses at a hook or ends otherwise; records
 /// the stage and the traffic reached.
-async fn watch(ecs: &dyn Ecs, arn: &str, deadline: Instant, ctx: &mut Ctx, run: &mut Run) -> Result<Seen> {
+async fn watch(
+    ecs: &dyn Ecs,
+    arn: &str,
+    until: WaitUntil,
+    deadline: Instant,
+    ctx: &mut Ctx,
+    run: &mut Run,
+) -> Result<Seen> {
     let pacing = Pacing::new(ctx.poll, deadline.saturating_duration_since(Instant::now()));
     let cancel = ctx.cancel.clone();
     // The stage and most production traffic seen while it ran.
@@ -93,6 +102,9 @@ async fn watch(ecs: &dyn Ecs, arn: &str, deadline: Instant, ctx: &mut Ctx, run: 
             Status::Successful => Check::Done(Seen::Succeeded),
             Status::Pending | Status::InProgress => match d.awaiting() {
                 Some(hook) => Check::Done(Seen::Paused(hook.id.clone())),
+                None if until == WaitUntil::TrafficShifted && d.production_percent.is_some_and(|p| p >= 100.0) => {
+                    Check::Done(Seen::Shifted)
+                }
                 None => Check::Pending(progress(&d)),
             },
             Status::StopRequested
@@ -124,14 +136,28 @@ fn note(run: &mut Run, d: &ServiceDeployment) {
 }
 
 /// Follows the service deployment to SUCCESSFUL; at the PAUSE hook, runs the test-traffic gate.
-pub(super) async fn follow(ecs: &Arc<dyn Ecs>, plan: &EcsPlan, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
+pub(super) async fn follow(
+    ecs: &Arc<dyn Ecs>,
+    plan: &EcsPlan,
+    until: WaitUntil,
+    ctx: &mut Ctx,
+    run: &mut Run,
+) -> Result<()> {
     let arn = run
         .service_deployment
         .clone()
         .ok_or_else(|| Error::failed("UpdateService started no service deployment"))?;
     let deadline = Instant::now() + ctx.timeout;
     loop {
-        match watch(ecs.as_ref(), &arn, deadline, ctx, run).await? {
+        match watch(ecs.as_ref(), &arn, until, deadline, ctx, run).await? {
+            Seen::Shifted => {
+                run.shifted_only = true;
+                ctx.say(&format!(
+                    "production traffic is on the new revision; ECS finishes the deployment (bake, alarms, \
+                     rollback). Follow it with: slipway-roll --resume {arn}"
+                ));
+                return Ok(());
+            }
             Seen::Succeeded => {
                 run.finished = true;
                 let d = describe(ecs.as_ref(), &arn, ctx).await?;
@@ -300,8 +326,7 @@ fn push(ctx: &Ctx, run: &mut Run, text: String) {
 /// `keep_revisions`: deregisters the family's older ACTIVE revisions, keeping the newest
 /// `keep` and any revision the service's deployments use. A failure here only warns:
 /// the roll has succeeded.
-pub(super) async fn keep_revisions(ecs: &dyn Ecs, plan: &EcsPlan, keep: u32, ctx: &mut Ctx) -> Result<Vec<String>> {
-    let b = &plan.before;
+pub(crate) async fn keep_revisions(ecs: &dyn Ecs, b: &EcsObserved, keep: u32, ctx: &mut Ctx) -> Result<Vec<String>> {
     let active = calls::retry("ListTaskDefinitions", &ctx.cancel, || {
         ecs.task_definitions(&b.family, true)
     })

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use sha2::{Digest, Sha256};
 
+use crate::roll::WaitUntil;
+
 use crate::cloud::{Controller, DeploymentSettings, DeploymentStatus, NativeStrategy, Revision, RolloutState};
 
 /// The new revision as a plan records it: the variables' names and a digest of their
@@ -106,9 +108,17 @@ pub enum EcsStep {
     },
     /// Wait until the new revision is the one stable deployment (rolled back otherwise).
     WaitStable,
-    /// Follow the native service deployment to SUCCESSFUL, with the test-traffic gate at
-    /// its PAUSE hook (StopServiceDeployment ROLLBACK otherwise).
-    FollowDeployment { test_urls: usize },
+    /// Follow the native service deployment to SUCCESSFUL (or, `until` traffic_shifted,
+    /// until production traffic is on the new revision), with the test-traffic gate at its
+    /// PAUSE hook (StopServiceDeployment ROLLBACK otherwise).
+    FollowDeployment {
+        test_urls: usize,
+        #[serde(default, skip_serializing_if = "WaitUntil::is_completed")]
+        until: WaitUntil,
+    },
+    /// `--resume`: take over the service deployment a roll left running (from here on a
+    /// failure, timeout, alarm or signal rolls it back).
+    Attach { deployment: String },
     /// Deregister the family's older revisions, keeping the newest `keep` and any in use.
     KeepRevisions { keep: u32 },
 }
@@ -204,13 +214,25 @@ impl EcsStep {
                 "wait until the new revision is stable (rolled back to {} on failure)",
                 short(&before.task_definition)
             ),
-            EcsStep::FollowDeployment { test_urls } => {
+            EcsStep::FollowDeployment { test_urls, until } => {
                 let gate = match test_urls {
                     0 => String::new(),
                     n => format!(", probe {n} test URL(s) at the PAUSE hook, then CONTINUE or ROLLBACK"),
                 };
+                let end = match until {
+                    WaitUntil::Completed => "SUCCESSFUL",
+                    WaitUntil::TrafficShifted => "production traffic is on the new revision (ECS finishes the rest)",
+                };
                 format!(
-                    "follow the service deployment until SUCCESSFUL{gate} (StopServiceDeployment ROLLBACK to {} on failure)",
+                    "follow the service deployment until {end}{gate} (StopServiceDeployment ROLLBACK to {} on failure)",
+                    short(&before.task_definition)
+                )
+            }
+            EcsStep::Attach { deployment } => {
+                format!(
+                    "resume service deployment {} of {}, rolling it back to {} on failure",
+                    deployment.rsplit('/').next().unwrap_or(deployment),
+                    before.service,
                     short(&before.task_definition)
                 )
             }

@@ -133,5 +133,7 @@ pub fn sim_ecs_request(image: &str) -> slipway::roll::ecs::EcsRequest {
         deployment: None,
         test_urls: 0,
         keep_revisions: None,
+        wait_until: slipway::roll::WaitUntil::Completed,
+        resume: None,
     }
 }
