@@ -128,6 +128,20 @@ async fn a_resume_rolls_back_on_an_alarm_in_the_bake_and_never_reports_ecs_rollb
     assert!(sim.mutations().iter().any(|c| c.operation == "StopServiceDeployment"));
     native::assert_old_serves(&sim, &o);
 
+    // Ctrl-C during a resumed bake rolls back too (exit 130), as in the roll.
+    let sim = native::sim(EcsFaults::default());
+    let o = run_native(&sim, &req, native::ctx(CancellationToken::new())).await;
+    let id = o.ecs().unwrap().deployment_id.clone().unwrap();
+    let cancel = CancellationToken::new();
+    let fire = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(minutes(3)).await;
+        fire.cancel();
+    });
+    let o = run_native(&sim, &resuming(&req, &id), native::ctx(cancel)).await;
+    assert_eq!((o.exit_code, o.result), (130, Verdict::RolledBack), "{o:?}");
+    native::assert_old_serves(&sim, &o);
+
     // ECS rolls back by itself during its bake (its own alarms, here a fault): the resume
     // says rolled_back with the stage, exit 1.
     let faults = EcsFaults {
