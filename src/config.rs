@@ -265,7 +265,19 @@ pub struct Asg {
     /// Surge: whether slipway may raise the group's max size to double it.
     #[serde(default = "yes")]
     pub allow_raise_max: bool,
+    /// Surge: launch this many new instances first and gate them (target health, health
+    /// URLs, alarms) for `canary_bake` before the rest of the surge; a failure removes just
+    /// the canary. Fewer than the group's desired capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<u32>,
+    /// Surge with `canary`: how long the canary serves beside the old instances, watched,
+    /// before the rest follow (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_bake: Option<Duration>,
 }
+
+/// A surge canary's bake when `asg.canary_bake` is not set.
+pub const DEFAULT_CANARY_BAKE: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn default_min_healthy() -> u8 {
     100

@@ -233,6 +233,7 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
                 "use 100 to 200, at least min_healthy_percentage and at most 100 above it",
             );
         }
+        check_canary(p, name, asg);
     }
     check_health(p, name, env);
     if let Some(ecs) = &env.ecs {
@@ -247,6 +248,39 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
                 "write a full URL such as https://stage.example.com",
             );
         }
+    }
+}
+
+/// `asg.canary` and `asg.canary_bake`: a surge's canary, at least one instance, baked at most 48h.
+fn check_canary(p: &mut Problems, name: &str, asg: &super::Asg) {
+    let canary = ["environments", name, "asg", "canary"];
+    let canary_bake = ["environments", name, "asg", "canary_bake"];
+    if asg.canary.is_some() && asg.strategy != super::Strategy::Surge {
+        p.add(
+            &canary,
+            format!("environment {name:?}: asg.canary is set but asg.strategy is not surge"),
+            "use asg.canary with strategy surge (an instance refresh has its own checkpoints), or remove it",
+        );
+    }
+    if asg.canary == Some(0) {
+        p.add(
+            &canary,
+            format!("environment {name:?}: asg.canary is 0"),
+            "use 1 or more instances (fewer than the group's desired capacity), or remove asg.canary",
+        );
+    }
+    match asg.canary_bake {
+        Some(bake) if asg.canary.is_none() => p.add(
+            &canary_bake,
+            format!("environment {name:?}: asg.canary_bake {bake} is set without asg.canary"),
+            "set asg.canary (how many instances go first), or remove asg.canary_bake",
+        ),
+        Some(bake) if bake.std() > MAX_BAKE => p.add(
+            &canary_bake,
+            format!("environment {name:?}: asg.canary_bake {bake} is longer than 48h"),
+            "use 0 to 48h",
+        ),
+        _ => {}
     }
 }
 

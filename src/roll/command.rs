@@ -12,7 +12,7 @@ use crate::cli::{self, Output};
 use crate::cloud::Controller;
 use crate::cloud::Ports;
 use crate::cloud::{DeploymentSettings, NativeStrategy};
-use crate::config::{Duration, EcsStrategy, Strategy, MAX_ALARM_NAME, MAX_BAKE};
+use crate::config::{Duration, EcsStrategy, Strategy, DEFAULT_CANARY_BAKE, MAX_ALARM_NAME, MAX_BAKE};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
 use crate::signal::{self, Pending};
@@ -371,6 +371,10 @@ fn asg_request(args: &Args, job: &Job) -> Result<Request> {
         req.max_healthy_percentage = a.max_healthy_percentage.into();
         req.instance_warmup = a.instance_warmup.map(Duration::std);
         req.allow_raise_max = a.allow_raise_max;
+        req.canary = a.canary.filter(|_| strategy == Strategy::Surge).map(|c| {
+            let bake = a.canary_bake.map(Duration::std).unwrap_or(DEFAULT_CANARY_BAKE);
+            (i32::try_from(c).unwrap_or(i32::MAX), bake)
+        });
     }
     Ok(req)
 }

@@ -194,16 +194,26 @@ impl Watcher {
 /// `wait::WATCH_MISSES` looks in a row, fails it.
 pub async fn bake(ctx: &mut Ctx) -> Result<()> {
     let time = ctx.bake;
-    ctx.phase(&format!("bake for {}", config::Duration(time)));
+    hold(ctx, "bake", time, Vec::new()).await
+}
+
+/// A bake named `what` (the bake, a canary's bake) of `time`: the extra probes and
+/// `more` (e.g. the target health of a canary) are watched, the alarms by the `Watcher`.
+pub async fn hold(ctx: &mut Ctx, what: &str, time: Duration, more: Vec<Box<dyn wait::Probe>>) -> Result<()> {
+    ctx.phase(&format!("{what} for {}", config::Duration(time)));
     let cancel = ctx.cancel.clone();
-    let report = wait::gate_on(&mut ctx.probes, Span::bake(time), &cancel, &mut ctx.progress).await?;
+    let kept = ctx.probes.len();
+    ctx.probes.extend(more);
+    let report = wait::gate_on(&mut ctx.probes, Span::bake(time), &cancel, &mut ctx.progress).await;
+    ctx.probes.truncate(kept);
+    let report = report?;
     let cause = report.cause.clone().unwrap_or_default();
     match report.outcome {
         GateOutcome::Healthy | GateOutcome::Planned => {
-            ctx.say(&format!("bake done: healthy for {}", config::Duration(time)));
+            ctx.say(&format!("{what} done: healthy for {}", config::Duration(time)));
             Ok(())
         }
-        GateOutcome::Failed | GateOutcome::TimedOut => Err(Error::failed(format!("the bake failed: {cause}"))),
-        GateOutcome::Interrupted => Err(Error::interrupted(Some("during the bake".into()))),
+        GateOutcome::Failed | GateOutcome::TimedOut => Err(Error::failed(format!("the {what} failed: {cause}"))),
+        GateOutcome::Interrupted => Err(Error::interrupted(Some(format!("during the {what}")))),
     }
 }

@@ -434,3 +434,24 @@ fn a_huge_glob_or_regex_is_refused_not_compiled() {
         ],
     );
 }
+
+#[test]
+fn a_surge_canary_that_cannot_be_is_refused_naming_the_field() {
+    let dir = Dir::new();
+    for (asg, needles) in [
+        (
+            "{name: web, strategy: refresh, canary: 1}",
+            &["asg.canary is set but asg.strategy is not surge", "line 7"][..],
+        ),
+        ("{name: web, canary: 0}", &["asg.canary is 0", "use 1 or more"][..]),
+        (
+            "{name: web, canary_bake: 5m}",
+            &["asg.canary_bake 5m is set without asg.canary"][..],
+        ),
+        ("{name: web, canary: 1, canary_bake: 49h}", &["longer than 48h"][..]),
+    ] {
+        let config = format!("{GOOD}    asg: {asg}\n");
+        let r = env_with_config(&dir, &config, &[]);
+        assert_input_error(&r, needles);
+    }
+}

@@ -24,6 +24,7 @@ mod iam_enforced;
 mod lint;
 mod roll_alarms_cli;
 mod roll_alarms_sim;
+mod roll_canary;
 mod roll_cli;
 mod roll_codedeploy_sim;
 mod roll_ecs_moto;

@@ -191,11 +191,48 @@ fn surge_steps(before: &Observed, target: &LaunchTemplateSpec, req: &Request) ->
     if cap.desired == 0 {
         return Ok(steps);
     }
+    let mut expect = cap;
+    if let Some((count, bake)) = req.canary {
+        if count >= cap.desired {
+            return Err(Error::input(
+                format!(
+                    "asg.canary {count} is not fewer than group {}'s desired capacity {}",
+                    before.group, cap.desired
+                ),
+                format!(
+                    "use 1 to {} canary instance(s), or remove asg.canary",
+                    (cap.desired - 1).max(1)
+                ),
+            ));
+        }
+        // The canary first: max raised once, for the whole surge.
+        steps.push(Step::SetCapacity {
+            min: None,
+            max: raise.then_some(need),
+            desired: Some(cap.desired + count),
+            expect: cap,
+        });
+        steps.push(Step::WaitNewHealthy {
+            count,
+            target_groups: tgs.clone(),
+        });
+        steps.push(Step::CheckProbes);
+        steps.push(Step::CanaryBake {
+            count,
+            bake: bake.as_secs(),
+            target_groups: tgs.clone(),
+        });
+        expect = Capacity {
+            desired: cap.desired + count,
+            max: cap.max.max(if raise { need } else { cap.max }),
+            ..cap
+        };
+    }
     steps.push(Step::SetCapacity {
         min: None,
-        max: raise.then_some(need),
+        max: (raise && req.canary.is_none()).then_some(need),
         desired: Some(need),
-        expect: cap,
+        expect,
     });
     steps.push(Step::WaitNewHealthy {
         count: cap.desired,

@@ -37,6 +37,8 @@ pub struct Request {
     pub alarms: Vec<String>,
     /// Refresh: the refresh's own BakeTime.
     pub bake: Option<Duration>,
+    /// Surge: (instances, bake) of a canary launched and gated before the rest.
+    pub canary: Option<(i32, Duration)>,
 }
 
 impl Request {
@@ -54,6 +56,7 @@ impl Request {
             wait_for_idle: false,
             alarms: Vec::new(),
             bake: None,
+            canary: None,
         }
     }
 
@@ -63,6 +66,9 @@ impl Request {
         req.launch_template = plan.target.id.clone().or(plan.target.name.clone());
         req.version = plan.new_version.to_string();
         for step in &plan.steps {
+            if let Step::CanaryBake { count, bake, .. } = step {
+                req.canary = Some((*count, Duration::from_secs(*bake)));
+            }
             if let Step::StartRefresh { spec } = step {
                 req.min_healthy_percentage = spec.min_healthy_percentage;
                 req.max_healthy_percentage = spec.max_healthy_percentage;

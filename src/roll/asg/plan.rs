@@ -72,6 +72,13 @@ pub enum Step {
     WaitNewHealthy { count: i32, target_groups: Vec<String> },
     /// Run the extra health probes (health URLs showing the new version), when given.
     CheckProbes,
+    /// Surge canary: the `count` new instances serve beside the old ones for `bake`
+    /// seconds, watched (their target health, the health URLs; the alarms throughout).
+    CanaryBake {
+        count: i32,
+        bake: u64,
+        target_groups: Vec<String>,
+    },
     /// Deregister the old instances from every target group.
     Deregister {
         target_groups: Vec<String>,
@@ -140,6 +147,10 @@ impl Step {
                 target_groups.len()
             ),
             Step::CheckProbes => "check the extra health probes, if any".into(),
+            Step::CanaryBake { count, bake, .. } => format!(
+                "canary: {count} new instance(s) serve beside the old ones for {}, watched (target health, health URLs, alarms); a failure removes just them",
+                crate::config::Duration(std::time::Duration::from_secs(*bake))
+            ),
             Step::Deregister {
                 target_groups,
                 instances,

@@ -1,12 +1,15 @@
 //! The steps of a plan, one function each; every wait goes through the polling engine.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::plan::{Plan, Step};
 use super::Run;
 use crate::cloud::{CloudError, ErrorKind, Group, Health, Lifecycle, Ports, RefreshStatus, TargetState};
 use crate::error::{Error, Result};
 use crate::roll::calls::{self, not_applied, Ctx, Raw};
+use crate::roll::watch;
+use crate::wait::target_group::TargetGroupProbe;
 use crate::wait::{self, Check, Outcome as GateOutcome};
 
 pub(super) async fn run(ports: &Ports, plan: &Plan, step: &Step, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
@@ -45,6 +48,29 @@ pub(super) async fn run(ports: &Ports, plan: &Plan, step: &Step, ctx: &mut Ctx, 
             Ok(())
         }
         Step::CheckProbes => probes(ctx).await,
+        Step::CanaryBake {
+            count,
+            bake,
+            target_groups,
+        } => {
+            // Every target of the group's target groups stays healthy: the old instances
+            // and the canary (at least `count` healthy).
+            let grace = Duration::from_secs(0);
+            let watched: Vec<Box<dyn wait::Probe>> = target_groups
+                .iter()
+                .map(|arn| {
+                    Box::new(TargetGroupProbe::new(
+                        ports.elb.clone(),
+                        arn,
+                        *count as usize,
+                        grace,
+                        ctx.poll,
+                    )) as Box<dyn wait::Probe>
+                })
+                .collect();
+            let what = format!("canary bake ({count} instance(s))");
+            watch::hold(ctx, &what, Duration::from_secs(*bake), watched).await
+        }
         Step::Deregister {
             target_groups,
             instances,
