@@ -1,6 +1,6 @@
 //! The randomized harness: 500 simulated rolls through the one driver, a fifth of them
 //! CodeDeploy blue/green deployments, a quarter ECS rollouts and the rest Auto Scaling
-//! rolls, with injected faults (throttling, 5xx, an unhealthy new version, a crashing,
+//! rolls (surge, some with a canary, and refresh), with injected faults (throttling, 5xx, an unhealthy new version, a crashing,
 //! late-crashing or erroring image, instances that never boot, cancellation at a random
 //! instant), checking the invariants at every virtual instant the simulator sampled:
 //! healthy capacity never below the minimum; production traffic never on a task set
@@ -90,13 +90,20 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
         req.version = "2".into();
         req.min_healthy_percentage = min_pct;
         req.max_healthy_percentage = max_pct;
+        if strategy == Strategy::Surge && fleet >= 2 && rng.random_bool(0.4) {
+            req.canary = Some((
+                rng.random_range(1..fleet),
+                Duration::from_secs(rng.random_range(0..300)),
+            ));
+        }
         let floor = match strategy {
             Strategy::Surge => fleet,
             // The sim has no target groups to be healthy in when there are none; ceil(min% of fleet).
             Strategy::Refresh => (fleet * min_pct + 99) / 100,
         };
         let label = format!(
-            "run {run}: {strategy:?} fleet {fleet} min {}/max {} {min_pct}-{max_pct}% tgs {} boot {:?} grace {:?} drain {:?} faults {faults:?} cancel {cancel_after:?}",
+            "run {run}: {strategy:?} canary {:?} fleet {fleet} min {}/max {} {min_pct}-{max_pct}% tgs {} boot {:?} grace {:?} drain {:?} faults {faults:?} cancel {cancel_after:?}",
+            req.canary,
             settings.min,
             settings.max,
             settings.target_groups.len(),
@@ -141,7 +148,12 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
             problems.push("refused, yet changed something".into());
         }
         *tally
-            .entry(format!("asg exit {} {}", r.code, r.outcome.result))
+            .entry(format!(
+                "asg{} exit {} {}",
+                if req.canary.is_some() { " canary" } else { "" },
+                r.code,
+                r.outcome.result
+            ))
             .or_insert(0) += 1;
         if !problems.is_empty() {
             let calls = sim.calls();
@@ -176,7 +188,8 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
         "most rolls succeed: {succeeded} of {RUNS}: {tally:?}"
     );
     for target in [
-        "asg",
+        "asg exit",
+        "asg canary",
         "ecs rolling",
         "ecs blue_green",
         "ecs canary",
