@@ -244,7 +244,13 @@ pub async fn discover(ecs: &dyn Ecs, req: &EcsRequest, ctx: &mut Ctx) -> Result<
         revision,
     } = observe(ecs, req, ctx).await?;
     if let Some(arn) = &req.resume {
-        return resumed(ecs, req, arn, before, ctx).await;
+        let steps = resumed(ecs, req, arn, ctx).await?;
+        return Ok(EcsPlan {
+            format: FORMAT,
+            kind: "ecs".into(),
+            before,
+            steps,
+        });
     }
     check_strategy(&service, req.deployment.as_ref())?;
     let native = req.deployment.clone().filter(|d| d.strategy != NativeStrategy::Rolling);
@@ -291,9 +297,9 @@ pub fn deployment_service(arn: &str) -> Option<(&str, &str)> {
     ok.then_some((cluster, service))
 }
 
-/// `--resume`: the plan that takes over a service deployment a roll left running
-/// (`--wait-until traffic-shifted`) and follows it to its end.
-async fn resumed(ecs: &dyn Ecs, req: &EcsRequest, arn: &str, before: EcsObserved, ctx: &mut Ctx) -> Result<EcsPlan> {
+/// `--resume`: the steps that take over a service deployment a roll left running
+/// (`--wait-until traffic-shifted`) and follow it to its end.
+async fn resumed(ecs: &dyn Ecs, req: &EcsRequest, arn: &str, ctx: &mut Ctx) -> Result<Vec<EcsStep>> {
     let last = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
     let matches = deployment_service(arn)
         .is_some_and(|(cluster, svc)| cluster == last(&req.cluster) && svc == last(&req.service));
@@ -329,10 +335,5 @@ async fn resumed(ecs: &dyn Ecs, req: &EcsRequest, arn: &str, before: EcsObserved
     if let Some(keep) = req.keep_revisions {
         steps.push(EcsStep::KeepRevisions { keep });
     }
-    Ok(EcsPlan {
-        format: FORMAT,
-        kind: "ecs".into(),
-        before,
-        steps,
-    })
+    Ok(steps)
 }
