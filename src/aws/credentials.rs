@@ -119,8 +119,7 @@ pub async fn connect(target: &Target, runner: &Runner) -> Result<Session> {
 }
 
 async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
-    let role_arn = target.role_arn.as_deref().unwrap_or_default();
-    let request = runner.oidc.as_ref().ok_or_else(|| {
+    let request = runner.oidc.clone().ok_or_else(|| {
         Error::input(
             "GitHub Actions gave this job no OIDC token (ACTIONS_ID_TOKEN_REQUEST_URL is not set): \
              the workflow lacks `permissions: id-token: write`",
@@ -128,56 +127,181 @@ async fn assume_with_oidc(target: &Target, runner: &Runner) -> Result<Session> {
         )
     })?;
     runner.mask(request.token.expose());
-    let token = oidc::fetch_token(request, "sts.amazonaws.com").await?;
-    runner.mask(token.expose());
-    let sts = aws_sdk_sts::Client::new(&loader(&target.region).no_credentials().load().await);
-    let out = sts
-        .assume_role_with_web_identity()
-        .role_arn(role_arn)
-        .role_session_name(session_name(&target.app, runner))
-        .web_identity_token(token.expose())
-        .duration_seconds(target.session_duration.std().as_secs().min(i32::MAX as u64) as i32)
-        .send()
-        .await
-        .map_err(|e| {
-            let e = to_cloud("sts", "AssumeRoleWithWebIdentity", &e);
-            let message = format!("STS refused to assume {role_arn} with the GitHub OIDC token: {e}");
-            match e.code.as_deref() {
-                Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => Error::failed_with_help(
-                    message,
-                    format!(
-                        "the role's trust policy must allow token.actions.githubusercontent.com with \
-                         sub repo:{}:environment:{}; `slipway-env iam-policy` prints it",
-                        runner.repository.as_deref().unwrap_or("OWNER/REPO"),
-                        target.environment
-                    ),
-                ),
-                _ => Error::failed(message),
-            }
-        })?;
-    let creds = out
-        .credentials()
-        .ok_or_else(|| Error::failed("STS AssumeRoleWithWebIdentity returned no credentials"))?;
-    runner.mask(creds.access_key_id());
-    runner.mask(creds.secret_access_key());
-    runner.mask(creds.session_token());
-    let arn = out.assumed_role_user().map(|u| u.arn().to_string()).unwrap_or_default();
-    let account = arn.split(':').nth(4).unwrap_or_default().to_string();
-    let expiry = SystemTime::try_from(*creds.expiration()).ok();
-    let credentials = Credentials::new(
-        creds.access_key_id(),
-        creds.secret_access_key(),
-        Some(creds.session_token().to_string()),
-        expiry,
-        "slipway-github-oidc",
-    );
-    let config = loader(&target.region).credentials_provider(credentials).load().await;
+    let duration = target.session_duration.std();
+    let provider = OidcCredentials::new(target, runner, request, renew_before(duration));
+    let first = provider.assume().await?;
+    let (arn, account) = (first.arn.clone(), first.account());
+    *provider.inner.current.lock().await = Some(first);
+    let config = loader(&target.region).credentials_provider(provider).load().await;
     Ok(Session {
         config,
         account,
         arn,
         source: Source::GithubOidc,
     })
+}
+
+/// How long before a role session expires it is renewed: 5 minutes, or a third of a
+/// shorter session.
+pub fn renew_before(session: std::time::Duration) -> std::time::Duration {
+    (session / 3).min(std::time::Duration::from_secs(300))
+}
+
+/// Credentials from GitHub's OIDC token: a role session from AssumeRoleWithWebIdentity,
+/// renewed (a new OIDC token, AssumeRoleWithWebIdentity again) before it expires, so a
+/// roll, wait or bake longer than `aws.session_duration` keeps going.
+#[derive(Clone)]
+pub struct OidcCredentials {
+    inner: std::sync::Arc<Inner>,
+}
+
+struct Inner {
+    request: oidc::Request,
+    role_arn: String,
+    session_name: String,
+    environment: String,
+    region: String,
+    duration: std::time::Duration,
+    renew_before: std::time::Duration,
+    runner: Runner,
+    /// Role sessions assumed so far (the first included).
+    assumed: std::sync::atomic::AtomicUsize,
+    current: tokio::sync::Mutex<Option<Assumed>>,
+}
+
+/// One role session.
+struct Assumed {
+    credentials: Credentials,
+    /// When it is renewed: `renew_before` (or a third of a shorter session) before it ends.
+    renew_at: SystemTime,
+    arn: String,
+}
+
+impl Assumed {
+    fn account(&self) -> String {
+        self.arn.split(':').nth(4).unwrap_or_default().to_string()
+    }
+}
+
+impl std::fmt::Debug for OidcCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcCredentials")
+            .field("role_arn", &self.inner.role_arn)
+            .field("renew_before", &self.inner.renew_before)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcCredentials {
+    /// A provider for `target`'s role, renewing each session `renew_before` its end.
+    pub fn new(target: &Target, runner: &Runner, request: oidc::Request, renew_before: std::time::Duration) -> Self {
+        OidcCredentials {
+            inner: std::sync::Arc::new(Inner {
+                request,
+                role_arn: target.role_arn.clone().unwrap_or_default(),
+                session_name: session_name(&target.app, runner),
+                environment: target.environment.clone(),
+                region: target.region.clone(),
+                duration: target.session_duration.std(),
+                renew_before,
+                runner: runner.clone(),
+                assumed: std::sync::atomic::AtomicUsize::new(0),
+                current: tokio::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The current session's credentials, renewed first when it ends within
+    /// `renew_before`. They are handed out as expiring then, so the SDK's cache asks again
+    /// in time.
+    pub async fn credentials(&self) -> Result<Credentials> {
+        let mut current = self.inner.current.lock().await;
+        let fresh = current.as_ref().is_some_and(|a| a.renew_at > SystemTime::now());
+        if !fresh {
+            *current = Some(self.assume().await?);
+        }
+        let a = current.as_ref().expect("assumed above");
+        let c = &a.credentials;
+        Ok(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            c.session_token().map(str::to_string),
+            Some(a.renew_at),
+            "slipway-github-oidc",
+        ))
+    }
+
+    /// A new OIDC token exchanged for a new role session.
+    async fn assume(&self) -> Result<Assumed> {
+        let i = &self.inner;
+        let role_arn = i.role_arn.as_str();
+        let token = oidc::fetch_token(&i.request, "sts.amazonaws.com").await?;
+        i.runner.mask(token.expose());
+        let sts = aws_sdk_sts::Client::new(&loader(&i.region).no_credentials().load().await);
+        let out = sts
+            .assume_role_with_web_identity()
+            .role_arn(role_arn)
+            .role_session_name(&i.session_name)
+            .web_identity_token(token.expose())
+            .duration_seconds(i.duration.as_secs().min(i32::MAX as u64) as i32)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = to_cloud("sts", "AssumeRoleWithWebIdentity", &e);
+                let message = format!("STS refused to assume {role_arn} with the GitHub OIDC token: {e}");
+                match e.code.as_deref() {
+                    Some("AccessDenied" | "InvalidIdentityToken" | "IDPRejectedClaim") => Error::failed_with_help(
+                        message,
+                        format!(
+                            "the role's trust policy must allow token.actions.githubusercontent.com with \
+                             sub repo:{}:environment:{}; `slipway-env iam-policy` prints it",
+                            i.runner.repository.as_deref().unwrap_or("OWNER/REPO"),
+                            i.environment
+                        ),
+                    ),
+                    _ => Error::failed(message),
+                }
+            })?;
+        let creds = out
+            .credentials()
+            .ok_or_else(|| Error::failed("STS AssumeRoleWithWebIdentity returned no credentials"))?;
+        i.runner.mask(creds.access_key_id());
+        i.runner.mask(creds.secret_access_key());
+        i.runner.mask(creds.session_token());
+        let arn = out.assumed_role_user().map(|u| u.arn().to_string()).unwrap_or_default();
+        let now = SystemTime::now();
+        let expires = SystemTime::try_from(*creds.expiration()).unwrap_or(now + i.duration);
+        let lifetime = expires.duration_since(now).unwrap_or_default();
+        let renew_at = expires - i.renew_before.min(lifetime / 3);
+        let n = i.assumed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n > 0 {
+            eprintln!("renewed the role session of {role_arn} (session {})", n + 1);
+        }
+        Ok(Assumed {
+            credentials: Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key(),
+                Some(creds.session_token().to_string()),
+                Some(expires),
+                "slipway-github-oidc",
+            ),
+            renew_at,
+            arn,
+        })
+    }
+}
+
+impl aws_credential_types::provider::ProvideCredentials for OidcCredentials {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            self.credentials()
+                .await
+                .map_err(|e| aws_credential_types::provider::error::CredentialsError::provider_error(e.render()))
+        })
+    }
 }
 
 /// Where the standard chain looks, in its order.

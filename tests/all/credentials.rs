@@ -250,3 +250,73 @@ fn no_credentials_is_one_plain_message() {
         assert!(!r.stderr.contains(noise), "{noise}: {}", r.stderr);
     }
 }
+
+/// A job that outlives its role session: moto's STS answers (through the proxy) with a
+/// session that ends 3 seconds after it began, standing in for `aws.session_duration`
+/// ending before a long roll, wait or bake does. slipway-wait watches an alarm for ~8
+/// seconds (until a slow URL answers): the session is renewed before it ends, each time
+/// with a new OIDC token and AssumeRoleWithWebIdentity (both counted), and the wait
+/// succeeds; every renewed secret is masked too.
+#[test]
+fn credentials_are_renewed_before_the_session_ends_and_a_longer_job_succeeds() {
+    use std::time::{Duration, Instant, SystemTime};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proxy = crate::support::proxy::Proxy::start(&moto().endpoint, 0.0, 21);
+    rt.block_on(crate::alarms_moto::alarm(
+        &proxy.endpoint,
+        "renew-ok",
+        aws_sdk_cloudwatch::types::StateValue::Ok,
+    ));
+    let expiration = regex::Regex::new("<Expiration>[^<]*</Expiration>").unwrap();
+    proxy.rewrite("AssumeRoleWithWebIdentity", move |body| {
+        let ends = aws_sdk_sts::primitives::DateTime::from(SystemTime::now() + Duration::from_secs(3));
+        let ends = ends.fmt(aws_sdk_sts::primitives::DateTimeFormat::DateTime).unwrap();
+        expiration
+            .replace(body, format!("<Expiration>{ends}</Expiration>"))
+            .into_owned()
+    });
+    let started = Instant::now();
+    let slow = Server::start(move |_| match started.elapsed() > Duration::from_secs(8) {
+        true => Response::new(200, "ok"),
+        false => Response::new(503, "warming up"),
+    });
+    let github = token_endpoint();
+    let dir = Dir::new();
+    let path = dir.write("slipway.yml", &config("123456789012", "123456789012"));
+    let r = run(bin("slipway-wait")
+        .arg("--config")
+        .arg(&path)
+        .args(["--environment", "prod", "--sha", SHA, "--alarm", "renew-ok", "--url"])
+        .arg(format!("{}/healthz", slow.url))
+        .args(["--consecutive", "1", "--aws-interval", "1s", "--timeout", "60s"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REPOSITORY", "octo/web")
+        .env("GITHUB_RUN_ID", "4243")
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env(
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            format!("{}/token?api-version=2.0", github.url),
+        )
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST_TOKEN)
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let assumed = proxy.count("AssumeRoleWithWebIdentity");
+    let tokens = github.requests().len();
+    assert!(
+        assumed >= 3,
+        "renewed at least twice in ~8s of 3-second sessions: {assumed}"
+    );
+    assert_eq!(tokens, assumed, "each renewal with a new OIDC token");
+    assert!(
+        r.stderr
+            .contains("renewed the role session of arn:aws:iam::123456789012:role/deploy"),
+        "{}",
+        r.stderr
+    );
+    let masked = r
+        .all_text()
+        .lines()
+        .filter(|l| l.starts_with("::add-mask::ASIA"))
+        .count();
+    assert_eq!(masked, assumed, "every session's key id masked");
+}

@@ -56,6 +56,7 @@ pub enum LostReply {
 }
 
 type Hook = Box<dyn FnOnce() + Send>;
+type Rewrite = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 #[derive(Default)]
 struct Rules {
@@ -63,6 +64,7 @@ struct Rules {
     /// (action, how, how many more replies to lose)
     lose: Vec<(String, LostReply, usize)>,
     after: Vec<(String, Hook)>,
+    rewrite: Vec<(String, Rewrite)>,
 }
 
 impl Rules {
@@ -74,6 +76,10 @@ impl Rules {
         let rule = self.lose.iter_mut().find(|(a, _, left)| a == action && *left > 0)?;
         rule.2 -= 1;
         Some(rule.1)
+    }
+
+    fn rewriter(&self, action: &str) -> Option<Rewrite> {
+        self.rewrite.iter().find(|(a, _)| a == action).map(|(_, f)| f.clone())
     }
 
     fn hook(&mut self, action: &str) -> Option<Hook> {
@@ -139,7 +145,8 @@ impl Proxy {
                         } else if let Some(kind) = fault {
                             fault_response(&service, &request, kind)
                         } else {
-                            let answer = forward(&upstream, &request, drop);
+                            let rewrite = rules.lock().unwrap().rewriter(&action);
+                            let answer = forward(&upstream, &request, drop, rewrite.as_deref());
                             let hook = rules.lock().unwrap().hook(&action);
                             if let Some(hook) = hook {
                                 hook();
@@ -192,6 +199,16 @@ impl Proxy {
             .unwrap()
             .after
             .push((action.to_string(), Box::new(hook)));
+    }
+
+    /// From now on, change the body of moto's every answer to `action` (e.g. a shorter
+    /// session in an STS answer) before it goes back to the client.
+    pub fn rewrite(&self, action: &str, f: impl Fn(&str) -> String + Send + Sync + 'static) {
+        self.rules
+            .lock()
+            .unwrap()
+            .rewrite
+            .push((action.to_string(), Arc::new(f)));
     }
 
     /// How many calls of `action` came in, whatever became of them.
@@ -411,7 +428,12 @@ fn to_cbor(response: Vec<u8>) -> Vec<u8> {
 }
 
 /// Sends the request to moto on a fresh connection and returns moto's whole answer.
-fn forward(upstream: &str, r: &Request, drop: Option<&str>) -> Vec<u8> {
+fn forward(
+    upstream: &str,
+    r: &Request,
+    drop: Option<&str>,
+    rewrite: Option<&(dyn Fn(&str) -> String + Send + Sync)>,
+) -> Vec<u8> {
     let mut conn = TcpStream::connect(upstream).expect("moto is up");
     let mut head: Vec<&str> = r
         .head
@@ -432,6 +454,8 @@ fn forward(upstream: &str, r: &Request, drop: Option<&str>) -> Vec<u8> {
         .map(|p| p + 4)
         .unwrap_or(response.len());
     let (head, body) = response.split_at(text_end);
+    let rewritten = rewrite.map(|f| f(&String::from_utf8_lossy(body)).into_bytes());
+    let body = rewritten.as_deref().unwrap_or(body);
     let head = String::from_utf8_lossy(head);
     let mut lines: Vec<String> = head
         .trim_end()
