@@ -104,6 +104,7 @@ mod tests {
             username: "AWS".into(),
             password: "ecr-s3cret".into(),
             proxy_endpoint: "https://r.example".into(),
+            expires_at: None,
         };
         let oidc = crate::github::oidc::Request {
             url: "https://token.example".into(),

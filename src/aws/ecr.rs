@@ -77,6 +77,7 @@ impl Ecr for EcrAdapter {
             username: username.to_string(),
             password: password.into(),
             proxy_endpoint: data.proxy_endpoint().unwrap_or_default().to_string(),
+            expires_at: data.expires_at().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
         })
     }
 

@@ -14,6 +14,16 @@ pub struct Authorization {
     pub password: Secret,
     /// The registry's endpoint, e.g. `https://123456789012.dkr.ecr.eu-west-1.amazonaws.com`.
     pub proxy_endpoint: String,
+    /// When the login ends (ECR's last 12 hours).
+    pub expires_at: Option<std::time::SystemTime>,
+}
+
+impl Authorization {
+    /// Whether the login ends within `margin` (or has ended).
+    pub fn ends_within(&self, margin: std::time::Duration) -> bool {
+        self.expires_at
+            .is_some_and(|at| at <= std::time::SystemTime::now() + margin)
+    }
 }
 
 /// A repository.

@@ -103,13 +103,7 @@ pub async fn run(
     let repository = repository_name(request, job)?;
     let override_host = request.registry.as_deref().map(registry::parse_host).transpose()?;
 
-    let auth = ecr.authorization().await?;
-    runner.mask(auth.password.expose());
-    runner.mask(&base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        auth.username,
-        auth.password.expose()
-    )));
+    let auth = login(ecr, runner).await?;
     let (host, base) = match &override_host {
         Some(pair) => pair.clone(),
         None => registry::parse_host(&auth.proxy_endpoint).map_err(|_| {
@@ -176,8 +170,8 @@ pub async fn run(
     );
     let finished = tokio::select! {
         done = produce(
-            request, job, runner, &store, existing, engine, context, build_args, &all_tags, &host, &repository, &auth,
-            &mut outcome,
+            request, job, runner, ecr, &store, existing, engine, context, build_args, &all_tags, &host, &repository,
+            &auth, &mut outcome,
         ) => done,
         stop = interrupt.wait() => Err(stop.error(&abandoned)),
     };
@@ -206,6 +200,7 @@ async fn produce(
     request: &Request,
     job: &Job,
     runner: &Runner,
+    ecr: &dyn Ecr,
     store: &Store<'_>,
     existing: Option<Manifest>,
     engine: Option<engine::Engine>,
@@ -218,7 +213,8 @@ async fn produce(
     outcome: &mut Outcome,
 ) -> Result<()> {
     let sha_tag = &all_tags[0];
-
+    let renewed_store;
+    let mut store = store;
     let manifest = match (existing, engine) {
         (Some(found), None) => {
             eprintln!(
@@ -241,7 +237,13 @@ async fn produce(
                 target: request.target.clone(),
                 platform: request.platform.clone(),
             };
-            outcome.seconds = build_and_push(&engine, context, &spec, host, repository, sha_tag, auth, runner).await?;
+            let (seconds, renewed) =
+                build_and_push(&engine, context, &spec, host, repository, sha_tag, auth, ecr, runner).await?;
+            outcome.seconds = seconds;
+            if let (Some(fresh), Store::Registry(registry)) = (renewed, store) {
+                renewed_store = Store::Registry(registry.with_password(fresh.password));
+                store = &renewed_store;
+            }
             store.find(repository, sha_tag).await?.ok_or_else(|| {
                 Error::failed(format!(
                     "the engine pushed {repository}:{sha_tag}, but the registry at {host} does not show it"
@@ -306,8 +308,9 @@ async fn build_and_push(
     repository: &str,
     sha_tag: &str,
     auth: &Authorization,
+    ecr: &dyn Ecr,
     runner: &Runner,
-) -> Result<Seconds> {
+) -> Result<(Seconds, Option<Authorization>)> {
     let grouped = |title: &str| {
         if runner.actions {
             eprintln!("{}", commands::group(title));
@@ -324,6 +327,16 @@ async fn build_and_push(
     let build = Some(started.elapsed().as_secs_f64());
     end();
     built?;
+    // A long build may outlast the login: renew it first when it ends within the hour.
+    let renewed = match auth.ends_within(RENEW_LOGIN_BEFORE) {
+        true => {
+            let fresh = login(ecr, runner).await?;
+            eprintln!("renewed the ECR login (the first one ends within the hour)");
+            Some(fresh)
+        }
+        false => None,
+    };
+    let auth = renewed.as_ref().unwrap_or(auth);
     let started = Instant::now();
     grouped(&format!("push {host}/{repository}:{sha_tag}"));
     let credentials = DockerCredentials {
@@ -335,11 +348,27 @@ async fn build_and_push(
     let pushed = engine.push(&format!("{host}/{repository}"), sha_tag, credentials).await;
     end();
     pushed?;
-    Ok(Seconds {
+    let seconds = Seconds {
         build,
         push: Some(started.elapsed().as_secs_f64()),
         tag: None,
-    })
+    };
+    Ok((seconds, renewed))
+}
+
+/// How long before the ECR login ends a push renews it.
+pub const RENEW_LOGIN_BEFORE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// An ECR login (GetAuthorizationToken), its password masked in both forms.
+async fn login(ecr: &dyn Ecr, runner: &Runner) -> Result<Authorization> {
+    let auth = ecr.authorization().await?;
+    runner.mask(auth.password.expose());
+    runner.mask(&base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        auth.username,
+        auth.password.expose()
+    )));
+    Ok(auth)
 }
 
 fn repository_name(request: &Request, job: &Job) -> Result<String> {

@@ -54,6 +54,14 @@ pub fn parse_host(value: &str) -> Result<(String, String)> {
 }
 
 impl Registry {
+    /// The same registry with a renewed password.
+    pub fn with_password(&self, password: Secret) -> Self {
+        Registry {
+            password,
+            ..self.clone()
+        }
+    }
+
     pub fn new(host: &str, base: &str, username: &str, password: Secret) -> Self {
         Registry {
             host: host.to_string(),

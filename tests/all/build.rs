@@ -393,3 +393,32 @@ fn on_ecr_a_promotion_is_batch_get_image_and_put_image_of_the_same_bytes() {
         assert_eq!(image.image_manifest(), Some(manifest), "tag {tag}: the same bytes");
     }
 }
+
+/// A build that outlasts its ECR login: moto's GetAuthorizationToken answers (through the
+/// proxy) with a login ending in 10 minutes, so after the build the push renews it (one
+/// more GetAuthorizationToken, masked like the first) and pushes with the new one.
+#[test]
+fn a_login_ending_within_the_hour_is_renewed_before_the_push() {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let repo = "build-renew";
+    let c = containers();
+    let proxy = crate::support::proxy::Proxy::start(&moto().endpoint, 0.0, 31);
+    let expires = regex::Regex::new(r#""expiresAt":\s*[0-9.e+]+"#).unwrap();
+    proxy.rewrite("GetAuthorizationToken", move |body| {
+        let soon = (SystemTime::now() + Duration::from_secs(600))
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        expires.replace(body, format!(r#""expiresAt": {soon}"#)).into_owned()
+    });
+    let dir = project(repo, "123456789012");
+    let mut cmd = build(&dir, &c.docker_host, &["--environment", "dev", "--create-repository"]);
+    cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+    let r = in_actions(&dir, cmd);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(proxy.count("GetAuthorizationToken"), 2, "{:?}", proxy.calls());
+    assert!(r.stderr.contains("renewed the ECR login"), "{}", r.stderr);
+    let masks = r.stderr.matches(&format!("::add-mask::{ECR_PASSWORD}")).count();
+    assert_eq!(masks, 2, "both logins masked: {}", r.stderr);
+    assert!(c.manifest(repo, FULL_TAG).is_some(), "pushed with the renewed login");
+}
