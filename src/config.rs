@@ -34,6 +34,62 @@ pub struct Config {
     /// input `environment`), any other push and pull_request -> test and plan only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<Vec<TriggerRule>>,
+    /// Where deploy notifications go, for every environment without its own `notify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+}
+
+/// Where a deploy's notifications go (slipway-roll: its start, progress and end). A
+/// notification that fails is a warning; it never changes the deploy's exit code.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Slack through a bot token: one message per deploy, posted at the start and updated
+    /// in place (chat.update) as it goes and when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackBot>,
+    /// A Slack incoming webhook: a message at the start and one at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_webhook: Option<SlackWebhook>,
+    /// A webhook receiving JSON events (started, progress, finished), signed with
+    /// HMAC-SHA256 when a secret is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+/// Slack's Web API with a bot token (scope chat:write).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackBot {
+    /// The environment variable holding the bot token (xoxb-...), e.g. from a secret.
+    #[serde(default = "default_slack_token_env")]
+    pub token_env: String,
+    /// The channel id (C0123...) or name (#deploys) the bot posts in.
+    pub channel: String,
+}
+
+fn default_slack_token_env() -> String {
+    "SLACK_BOT_TOKEN".into()
+}
+
+/// A Slack incoming webhook.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlackWebhook {
+    /// The environment variable holding the webhook URL (https://hooks.slack.com/...).
+    pub webhook_env: String,
+}
+
+/// A generic webhook.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// The environment variable holding the URL the events are POSTed to.
+    pub url_env: String,
+    /// The environment variable holding the secret the events are signed with
+    /// (header `X-Slipway-Signature-256: sha256=HEX`, HMAC-SHA256 of the body).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
 }
 
 /// One environment: where it lives in AWS and what runs there.
@@ -57,6 +113,9 @@ pub struct Environment {
     /// What "healthy" means after a deploy.
     #[serde(default)]
     pub health: Health,
+    /// Where this environment's deploy notifications go (replaces the top-level `notify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
 }
 
 /// AWS account access for one environment.

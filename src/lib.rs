@@ -15,6 +15,7 @@ pub mod error;
 pub mod github;
 pub mod iam;
 pub mod image;
+pub mod notify;
 pub mod program;
 pub mod report;
 pub mod roll;

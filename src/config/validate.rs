@@ -35,6 +35,12 @@ pub fn check(loaded: &Loaded) -> Result<()> {
     }
     for (name, env) in &config.environments {
         check_environment(&mut problems, name, env);
+        if let Some(notify) = &env.notify {
+            check_notify(&mut problems, &["environments", name, "notify"], notify);
+        }
+    }
+    if let Some(notify) = &config.notify {
+        check_notify(&mut problems, &["notify"], notify);
     }
     if let Some(rules) = &config.triggers {
         check_triggers(&mut problems, rules);
@@ -79,6 +85,43 @@ impl Problems<'_> {
                     location: first.location().cloned(),
                 })
             }
+        }
+    }
+}
+
+/// `notify`: the variables it names are variable names; Slack needs a channel.
+fn check_notify(p: &mut Problems, at: &[&str], notify: &super::Notify) {
+    let mut vars = Vec::new();
+    if let Some(s) = &notify.slack {
+        vars.push(("slack", "token_env", s.token_env.as_str()));
+        if s.channel.trim().is_empty() {
+            let mut path = at.to_vec();
+            path.extend(["slack", "channel"]);
+            p.add(
+                &path,
+                format!("{}.slack.channel is empty", at.join(".")),
+                "name the channel the bot posts in: its id (C0123ABCD) or #name",
+            );
+        }
+    }
+    if let Some(s) = &notify.slack_webhook {
+        vars.push(("slack_webhook", "webhook_env", s.webhook_env.as_str()));
+    }
+    if let Some(w) = &notify.webhook {
+        vars.push(("webhook", "url_env", w.url_env.as_str()));
+        if let Some(secret) = &w.secret_env {
+            vars.push(("webhook", "secret_env", secret.as_str()));
+        }
+    }
+    for (section, key, var) in vars {
+        if !re(r"^[A-Za-z_][A-Za-z0-9_]*$").is_match(var) {
+            let mut path = at.to_vec();
+            path.extend([section, key]);
+            p.add(
+                &path,
+                format!("{}.{section}.{key} {var:?} is not an environment variable name", at.join(".")),
+                "name the variable that holds it (letters, digits and _), e.g. SLACK_BOT_TOKEN; never the secret itself",
+            );
         }
     }
 }

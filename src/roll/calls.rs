@@ -52,6 +52,8 @@ pub struct Ctx {
     pub quiet: bool,
     /// Inside GitHub Actions: phases are `::group::`s.
     pub actions: bool,
+    /// The deploy's notifications: each phase is sent there too.
+    pub notify: Option<std::sync::mpsc::Sender<crate::notify::Event>>,
     in_group: bool,
 }
 
@@ -72,6 +74,7 @@ impl Ctx {
             test_probes: Vec::new(),
             quiet: false,
             actions: false,
+            notify: None,
             in_group: false,
         }
     }
@@ -92,6 +95,11 @@ impl Ctx {
 
     /// Starts a phase: a `::group::` in Actions, a heading elsewhere.
     pub fn phase(&mut self, title: &str) {
+        if let Some(notify) = &self.notify {
+            let _ = notify.send(crate::notify::Event::Progress {
+                phase: title.to_string(),
+            });
+        }
         if self.quiet {
             return;
         }

@@ -15,6 +15,7 @@ use crate::cloud::{DeploymentSettings, NativeStrategy};
 use crate::config::{Duration, EcsStrategy, Strategy, DEFAULT_CANARY_BAKE, MAX_ALARM_NAME, MAX_BAKE};
 use crate::context::{Job, JobArgs};
 use crate::github::Runner;
+use crate::notify::{About, Event, Notifier};
 use crate::signal::{self, Pending};
 use crate::sim::TestListener;
 use crate::sim::{self, EcsFaults, EcsSettings, Sim, SimEcs};
@@ -305,11 +306,26 @@ async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: 
         (true, None) => Mode::DryRun,
         (false, None) => Mode::Roll,
     };
+    // A deploy (not a dry run or a plan) is announced where slipway.yml says.
+    let notifier = match (mode, job.settings.notify.as_ref().or(job.config.config.notify.as_ref())) {
+        (Mode::Roll, Some(notify)) => Notifier::start(notify, about(t, job, runner), runner),
+        _ => None,
+    };
+    ctx.notify = notifier.as_ref().map(Notifier::sender);
     let finished = match &stored {
         Some((plan, _)) => super::apply(t, plan, ctx).await,
         None => super::roll(t, mode, ctx).await,
     };
+    ctx.notify = None;
     let (outcome, result) = (&finished.outcome, finished.result);
+    if let Some(n) = notifier {
+        n.finish(Event::Finished {
+            result: outcome.result.as_str().to_string(),
+            ok: outcome.exit_code == 0,
+            summary: report::verdict(outcome),
+            error: outcome.error.clone(),
+        });
+    }
     if let (Some(path), Some(plan)) = (&args.plan_out, &finished.plan) {
         planfile::write_watched(path, &job.app, &job.environment, T::TARGET, plan, &finished.watch)?;
         eprintln!("plan written to {}", path.display());
@@ -339,6 +355,22 @@ async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: 
         cli::print_json(&value)?;
     }
     result
+}
+
+/// What the notifications say the deploy is.
+fn about<T: Rollout>(t: &T, job: &Job, runner: &Runner) -> About {
+    let target = match T::TARGET {
+        super::Target::Asg => format!("Auto Scaling group {}", t.name()),
+        super::Target::Ecs => format!("ECS service {}", t.name()),
+    };
+    About {
+        app: job.app.clone(),
+        environment: job.environment.clone(),
+        version: job.version.clone(),
+        target,
+        run_url: runner.run_url(),
+        url: job.settings.url.clone(),
+    }
 }
 
 /// The Auto Scaling request from flags and slipway.yml.

@@ -455,3 +455,20 @@ fn a_surge_canary_that_cannot_be_is_refused_naming_the_field() {
         assert_input_error(&r, needles);
     }
 }
+
+#[test]
+fn notify_settings_that_name_no_variable_are_refused_naming_the_field() {
+    let dir = Dir::new();
+    let config = format!(
+        "{GOOD}notify:\n  slack: {{token_env: \"xoxb-1234\", channel: \" \"}}\n  webhook: {{url_env: HOOK, secret_env: \"my secret\"}}\n"
+    );
+    let r = env_with_config(&dir, &config, &[]);
+    assert_input_error(
+        &r,
+        &[
+            "notify.slack.token_env \"xoxb-1234\" is not an environment variable name",
+            "notify.slack.channel is empty",
+            "notify.webhook.secret_env \"my secret\" is not an environment variable name",
+        ],
+    );
+}

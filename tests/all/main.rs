@@ -22,6 +22,7 @@ mod help;
 mod iam;
 mod iam_enforced;
 mod lint;
+mod notify;
 mod roll_alarms_cli;
 mod roll_alarms_sim;
 mod roll_canary;

@@ -4,7 +4,7 @@
 use crate::support::{bin, run, Dir, Run};
 use slipway::github::files::parse_outputs;
 
-const CONFIG: &str = "app: web
+pub const CONFIG: &str = "app: web
 environments:
   stage:
     aws:
@@ -25,6 +25,11 @@ fn simulate(dir: &Dir, extra: &[&str]) -> Run {
 
 /// `slipway-roll --simulate` for environment stage of `yaml`, writing outputs and summary to `dir`.
 pub fn simulate_with(dir: &Dir, yaml: &str, extra: &[&str]) -> Run {
+    run(&mut simulate_cmd(dir, yaml, extra))
+}
+
+/// The command `simulate_with` runs, for tests that add to its environment.
+pub fn simulate_cmd(dir: &Dir, yaml: &str, extra: &[&str]) -> std::process::Command {
     let mut cmd = bin("slipway-roll");
     cmd.arg("--config")
         .arg(dir.write("slipway.yml", yaml))
@@ -38,7 +43,7 @@ pub fn simulate_with(dir: &Dir, yaml: &str, extra: &[&str]) -> Run {
         .args(extra)
         .env("GITHUB_OUTPUT", dir.path().join("output"))
         .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
-    run(&mut cmd)
+    cmd
 }
 
 pub fn outputs(dir: &Dir) -> std::collections::BTreeMap<String, String> {
