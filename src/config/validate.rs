@@ -611,10 +611,10 @@ mod tests {
         assert_eq!(cd.config, "CodeDeployDefault.OneAtATime");
         assert_eq!(cd.prefix, "slipway");
         let bad = config("      application: web\n      deployment_group: \"\"\n      bundle: deploy\n      bucket: s3://Web_Bundles\n      prefix: /x/\n");
-        let e = crate::config::parse(std::path::Path::new("slipway.yml"), bad)
-            .err()
-            .expect("refused")
-            .render();
+        let Err(e) = crate::config::parse(std::path::Path::new("slipway.yml"), bad) else {
+            panic!("refused");
+        };
+        let e = e.render();
         assert!(e.contains("codedeploy.deployment_group \"\" is empty"), "{e}");
         assert!(
             e.contains("codedeploy.bucket \"s3://Web_Bundles\" is not an S3 bucket name"),

@@ -30,7 +30,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Args {
     #[command(flatten)]
     pub job: JobArgs,
-    /// What to roll when the environment has both an asg and an ecs section.
+    /// What to roll when the environment has more than one of an asg, an ecs and a
+    /// codedeploy section.
     #[arg(long, value_enum)]
     pub target: Option<TargetArg>,
     /// ECS: the image to roll onto (slipway-build prints it: an ECR URI with digest).
@@ -152,7 +153,7 @@ pub enum SimController {
 pub enum TargetArg {
     Asg,
     Ecs,
-    /// A CodeDeploy deployment group of EC2 instances (the environment's `codedeploy:`).
+    // A CodeDeploy deployment group of EC2 instances (the environment's `codedeploy:`).
     Codedeploy,
 }
 

@@ -100,7 +100,7 @@ fn a_rerun_of_the_same_commit_reuses_the_bundle_and_deploys_that_s3_revision() {
     assert_eq!(proxy.count("PutObject"), 1);
     let first_id = json["deployment_id"].as_str().unwrap().to_string();
     let output = std::fs::read_to_string(dir.path().join("output")).unwrap();
-    assert!(output.contains(&format!("codedeploy-deployment-id<<")), "{output}");
+    assert!(output.contains("codedeploy-deployment-id<<"), "{output}");
     assert!(output.contains(&first_id), "{output}");
 
     // The same commit to another group: HEAD finds the same bundle; nothing is uploaded.

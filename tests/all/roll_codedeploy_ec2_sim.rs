@@ -341,3 +341,57 @@ async fn bad_input_and_drift_change_nothing() {
     assert!(e.to_string().contains("bundle sha256"), "{e}");
     assert!(w.mutations().is_empty(), "{:?}", w.mutations());
 }
+
+const YAML: &str = "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    codedeploy:\n      application: web\n      deployment_group: web-stage\n      bundle: app\n      bucket: web-bundles\n";
+
+#[test]
+fn slipway_roll_simulate_reports_the_failing_instance_event_and_log_tail() {
+    use crate::roll_cli::{outputs, simulate_with};
+    let dir = app_dir();
+    let r = simulate_with(&dir, YAML, &["--sim-fleet", "3", "--sim-fail-event", "afterinstall"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for text in [
+        "simulating CodeDeploy web/web-stage (3 instance(s)",
+        "plan: CodeDeploy web/web-stage",
+        "upload the bundle (3 file(s)",
+        "lifecycle event AfterInstall on i-000000000005e0000 failed: ScriptFailed",
+        "log tail: [stderr] AfterInstall: simulated failure",
+        "CodeDeploy rolls back with",
+        "web/web-stage rolled back to s3://web-bundles/slipway/web/0000000000000000000000000000000000000000.zip",
+    ] {
+        assert!(r.stderr.contains(text), "{text:?} missing:\n{}", r.stderr);
+    }
+    let out = outputs(&dir);
+    assert_eq!(out["target"], "codedeploy");
+    assert_eq!(out["result"], "rolled_back");
+    assert_eq!(out["rolled-back"], "true");
+    assert_eq!(out["failing-instance"], "i-000000000005e0000");
+    assert_eq!(out["failing-event"], "AfterInstall");
+    assert_eq!(out["error-code"], "ScriptFailed");
+    assert_eq!(out["bundle-uploaded"], "true");
+    assert!(out["codedeploy-deployment-id"].starts_with("d-"), "{out:?}");
+    assert!(out["rollback-deployment-id"].starts_with("d-"), "{out:?}");
+    assert_eq!(
+        out["bundle"],
+        "s3://web-bundles/slipway/web/0123456789abcdef0123456789abcdef01234567.zip"
+    );
+    // A lifecycle event that does not exist is bad input.
+    let r = simulate_with(&dir, YAML, &["--sim-fail-event", "Deploy"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("ValidateService"), "{}", r.stderr);
+    // A dry run prints the plan and changes nothing; success succeeds.
+    let r = simulate_with(&dir, YAML, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("create a CodeDeploy deployment of s3://web-bundles/"),
+        "{}",
+        r.stderr
+    );
+    let r = simulate_with(&dir, YAML, &["--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (json["result"].as_str(), json["instances_succeeded"].as_u64()),
+        (Some("succeeded"), Some(4))
+    );
+}
