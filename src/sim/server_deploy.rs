@@ -43,6 +43,9 @@ pub struct ServerSettings {
     pub previous: Option<S3Revision>,
     /// Another deployment of the group is in progress at the start, for this long.
     pub busy_for: Option<Duration>,
+    /// GetDeployment names CodeDeploy's rollback of a failed deployment only this long
+    /// after it started (AWS's reads lag its writes).
+    pub rollback_info_lag: Duration,
 }
 
 impl Default for ServerSettings {
@@ -62,6 +65,7 @@ impl Default for ServerSettings {
                 etag: Some("previous-etag".into()),
             }),
             busy_for: None,
+            rollback_info_lag: Duration::ZERO,
         }
     }
 }
@@ -102,6 +106,8 @@ pub(super) struct Dep {
     pub(super) cursor: Instant,
     pub(super) error: Option<(String, String)>,
     pub(super) rollback: Option<String>,
+    /// When the rollback started.
+    pub(super) rollback_at: Option<Instant>,
     /// Ends by itself at this instant (the other workflow's deployment of `busy_for`).
     pub(super) external_end: Option<Instant>,
 }
@@ -204,6 +210,7 @@ impl ServerState {
             cursor: at,
             error: None,
             rollback: None,
+            rollback_at: None,
             external_end: None,
         });
         id
@@ -234,6 +241,7 @@ impl ServerState {
         };
         let id = self.create(prev, false, at);
         self.deployments[i].rollback = Some(id);
+        self.deployments[i].rollback_at = Some(at);
     }
 
     fn play(&mut self, i: usize, now: Instant) {

@@ -224,15 +224,20 @@ impl CodeDeploy for SimServer {
     }
 
     async fn get_deployment(&self, id: &str) -> CloudResult<CdDeployment> {
-        self.call("GetDeployment", id.into(), false, |s, _| {
+        self.call("GetDeployment", id.into(), false, |s, now| {
+            let lag = s.s.rollback_info_lag;
             let (_, d) = find(s, "GetDeployment", id)?;
+            let rollback = d
+                .rollback
+                .clone()
+                .filter(|_| d.rollback_at.is_some_and(|at| at + lag <= now));
             Ok(CdDeployment {
                 id: d.id.clone(),
                 status: d.status.clone(),
                 config: Some(d.config.clone()),
                 error_code: d.error.as_ref().map(|e| e.0.clone()),
                 error_message: d.error.as_ref().map(|e| e.1.clone()),
-                rollback_deployment: d.rollback.clone(),
+                rollback_deployment: rollback,
                 revision: Some(CdRevision::S3(d.revision.clone())),
             })
         })

@@ -194,6 +194,31 @@ async fn with_auto_rollback_off_the_last_successful_revision_is_redeployed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_rollback_not_yet_named_by_getdeployment_is_waited_for_not_raced() {
+    // CodeDeploy rolled back at once, but GetDeployment names the rollback only later: the
+    // redeploy meets DeploymentLimitExceeded and waits for CodeDeploy's rollback instead.
+    let dir = app_dir();
+    let settings = ServerSettings {
+        rollback_info_lag: Duration::from_secs(3600),
+        ..ServerSettings::default()
+    };
+    let w = World::new(settings, fail("Install"));
+    let (o, code) = w.roll(&request(&dir)).await;
+    assert_eq!((o.result, code), (Verdict::RolledBack, 1), "{o:?}");
+    assert!(
+        o.cleanup
+            .iter()
+            .any(|l| l.contains(&format!("CodeDeploy is redeploying s3://web-bundles/{OLD_KEY} itself"))),
+        "{o:?}"
+    );
+    let refused: Vec<_> = w.server.calls().into_iter().filter(|c| c.error.is_some()).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].error.as_deref(), Some("DeploymentLimitExceededException"));
+    assert_eq!(w.mutations(), ["PutObject", "CreateDeployment"]);
+    w.serving(OLD_KEY);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_alarm_stops_the_deployment_with_rollback() {
     let dir = app_dir();
     let w = World::new(ServerSettings::default(), ServerFaults::default());

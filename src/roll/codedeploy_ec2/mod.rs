@@ -129,14 +129,37 @@ impl ServerRollout {
             )));
         };
         let url = format!("s3://{}/{}", previous.bucket, previous.key);
-        let id = self
-            .create(plan, previous, &format!("redeploy {url} (rollback)"), ctx)
-            .await?;
-        self.log(
-            ctx,
-            run,
-            format!("redeploying the last successful revision {url}: deployment {id}"),
-        );
+        let created = self
+            .create(plan, previous.clone(), &format!("redeploy {url} (rollback)"), ctx)
+            .await;
+        let id = match created {
+            Ok(id) => {
+                self.log(
+                    ctx,
+                    run,
+                    format!("redeploying the last successful revision {url}: deployment {id}"),
+                );
+                id
+            }
+            // A deployment started meanwhile: CodeDeploy's own rollback, when it deploys that revision.
+            Err(e) if Stop::of(&e) == Stop::BadInput => {
+                let other = self.deployment(plan, &Run::default(), ctx).await?.ok_or(e)?;
+                let d = calls::retry("GetDeployment", &ctx.cancel, || self.cd.get_deployment(&other)).await?;
+                let same = matches!(&d.revision, Some(CdRevision::S3(r)) if r.bucket == previous.bucket && r.key == previous.key);
+                if !same {
+                    return Err(Error::failed(format!(
+                        "deployment {other} started meanwhile and does not deploy {url}; it was not waited for"
+                    )));
+                }
+                self.log(
+                    ctx,
+                    run,
+                    format!("CodeDeploy is redeploying {url} itself: deployment {other}"),
+                );
+                other
+            }
+            Err(e) => return Err(e),
+        };
         run.rollback = Some(id.clone());
         let mut seen = Seen::default();
         std::mem::swap(&mut seen, &mut run.seen);
@@ -364,7 +387,7 @@ impl Rollout for ServerRollout {
             self.log(
                 ctx,
                 run,
-                format!("deployment {id} ended {status} and was not rolled back by CodeDeploy"),
+                format!("deployment {id} ended {status} and names no rollback by CodeDeploy"),
             );
             return self.redeploy(plan, run, ctx).await;
         };
