@@ -22,6 +22,7 @@ mod env_errors;
 mod help;
 mod iam;
 mod iam_enforced;
+mod iam_enforced_codedeploy;
 mod lint;
 mod roll_alarms_cli;
 mod roll_alarms_sim;
