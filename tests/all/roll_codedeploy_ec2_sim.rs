@@ -420,3 +420,23 @@ fn slipway_roll_simulate_reports_the_failing_instance_event_and_log_tail() {
         (Some("succeeded"), Some(4))
     );
 }
+
+#[test]
+fn slipway_roll_plan_out_then_apply_and_apply_refuses_a_changed_bundle() {
+    use crate::roll_cli::simulate_with;
+    let dir = app_dir();
+    let plan = dir.path().join("plan.json");
+    let plan_arg = plan.display().to_string();
+    let r = simulate_with(&dir, YAML, &["--plan-out", &plan_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    assert!(text.contains("\"upload_bundle\""), "{text}");
+    let r = simulate_with(&dir, YAML, &["--apply", &plan_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("uploaded s3://web-bundles/"), "{}", r.stderr);
+    // The directory changed after planning: the bundle is not the planned one.
+    dir.write("app/index.html", "<h1>changed</h1>\n");
+    let r = simulate_with(&dir, YAML, &["--apply", &plan_arg]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("bundle sha256"), "{}", r.stderr);
+}
