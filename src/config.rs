@@ -3,6 +3,7 @@
 
 mod duration;
 pub mod limits;
+mod server_deploy;
 mod validate;
 pub mod yaml_pos;
 
@@ -13,6 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
+pub use server_deploy::{ServerDeploy, DEFAULT_BUNDLE_PREFIX, DEFAULT_SERVER_CONFIG};
 pub use validate::{role_account, MAX_ALARM_NAME, MAX_BAKE};
 
 use crate::error::{Error, Location, Result};
@@ -110,6 +112,10 @@ pub struct Environment {
     /// The Auto Scaling group rolled onto new AMIs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asg: Option<Asg>,
+    /// A CodeDeploy deployment group of EC2 instances or Auto Scaling groups, deployed a
+    /// bundle zipped from a directory and stored in S3 by commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codedeploy: Option<ServerDeploy>,
     /// What "healthy" means after a deploy.
     #[serde(default)]
     pub health: Health,

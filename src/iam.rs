@@ -110,6 +110,47 @@ fn last_segment<'a>(value: &'a str, marker: &str) -> &'a str {
     }
 }
 
+/// slipway-roll to a CodeDeploy deployment group of EC2 instances: the bundle in S3
+/// (HeadObject is allowed by s3:GetObject), the deployment and its instances, stopping it.
+fn server_deploy(out: &mut Vec<Value>, cd: &crate::config::ServerDeploy, region: &str, account: &str) {
+    out.push(statement(
+        "CodeDeployBundles",
+        &["s3:GetObject", "s3:PutObject"],
+        vec![format!("arn:aws:s3:::{}/{}/*", cd.bucket, cd.prefix)],
+    ));
+    let (application, group) = (&cd.application, &cd.deployment_group);
+    out.push(statement(
+        "CodeDeployEc2Deployments",
+        &[
+            "codedeploy:GetDeploymentGroup",
+            "codedeploy:CreateDeployment",
+            "codedeploy:GetDeployment",
+            "codedeploy:ListDeployments",
+            "codedeploy:ListDeploymentTargets",
+            "codedeploy:BatchGetDeploymentTargets",
+            "codedeploy:StopDeployment",
+        ],
+        vec![format!(
+            "arn:aws:codedeploy:{region}:{account}:deploymentgroup:{application}/{group}"
+        )],
+    ));
+    out.push(statement(
+        "CodeDeployEc2Revisions",
+        &[
+            "codedeploy:RegisterApplicationRevision",
+            "codedeploy:GetApplicationRevision",
+        ],
+        vec![format!(
+            "arn:aws:codedeploy:{region}:{account}:application:{application}"
+        )],
+    ));
+    out.push(statement(
+        "CodeDeployEc2Configs",
+        &["codedeploy:GetDeploymentConfig"],
+        vec![format!("arn:aws:codedeploy:{region}:{account}:deploymentconfig:*")],
+    ));
+}
+
 fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<String>) -> Vec<Value> {
     let mut out = Vec::new();
     if let Some(ecr) = &env.ecr {
@@ -225,6 +266,9 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
             );
         }
         notes.push("narrow iam:PassRole to the task and execution roles of the service's task definition".into());
+    }
+    if let Some(cd) = &env.codedeploy {
+        server_deploy(&mut out, cd, region, account);
     }
     if let Some(asg) = &env.asg {
         // slipway-roll (ASG) and slipway-wait: describe calls have no resource-level permissions.
@@ -424,6 +468,10 @@ mod tests {
             format!(r"^arn:aws:ec2:{r}::(image|snapshot)/\*$"),
             format!(r"^arn:aws:elasticloadbalancing:{r}:{a}:targetgroup/([A-Za-z0-9-]+/[0-9a-f]+|\*)$"),
             format!(r"^arn:aws:cloudwatch:{r}:{a}:alarm:[^:]+$"),
+            r"^arn:aws:s3:::[a-z0-9.-]+/[^*]+/\*$".to_string(),
+            format!(
+                r"^arn:aws:codedeploy:{r}:{a}:(deploymentgroup:[^/]+/[^/]+|application:[^/:]+|deploymentconfig:\*)$"
+            ),
         ];
         arn == "*" || shapes.iter().any(|s| regex::Regex::new(s).unwrap().is_match(arn))
     }
@@ -437,6 +485,7 @@ mod tests {
             "    ecs: { cluster: web-prod, service: web, container: app }\n    health:\n      alarms: [web-prod-5xx]\n",
             "    asg: { name: web-prod, launch_template: web }\n",
             "    asg: { name: web-prod }\n",
+            "    codedeploy: { application: web, deployment_group: web-prod, bundle: deploy, bucket: web-bundles, prefix: b/web }\n",
         ];
         for config in configs {
             let p = policies(&loaded(config), "prod", Some("octo/web")).unwrap();
@@ -468,6 +517,44 @@ mod tests {
                     .map(|a| a.as_str().unwrap().to_string())
             })
             .collect()
+    }
+
+    #[test]
+    fn an_ec2_codedeploy_environment_gets_its_bundle_prefix_and_its_group_only() {
+        let p = policies(
+            &loaded("    codedeploy: { application: web, deployment_group: web-prod, bundle: deploy, bucket: web-bundles }\n"),
+            "prod",
+            None,
+        )
+        .unwrap();
+        let statements = p.permissions_policy["Statement"].as_array().unwrap();
+        let sid = |sid: &str| statements.iter().find(|s| s["Sid"] == sid).cloned().unwrap();
+        assert_eq!(
+            sid("CodeDeployBundles")["Resource"],
+            json!(["arn:aws:s3:::web-bundles/slipway/*"])
+        );
+        assert_eq!(
+            sid("CodeDeployBundles")["Action"],
+            json!(["s3:GetObject", "s3:PutObject"])
+        );
+        let deployments = sid("CodeDeployEc2Deployments");
+        for needed in [
+            "codedeploy:CreateDeployment",
+            "codedeploy:StopDeployment",
+            "codedeploy:BatchGetDeploymentTargets",
+        ] {
+            assert!(
+                deployments["Action"].as_array().unwrap().iter().any(|a| a == needed),
+                "{needed}"
+            );
+        }
+        assert_eq!(
+            deployments["Resource"],
+            json!(["arn:aws:codedeploy:eu-west-1:123456789012:deploymentgroup:web/web-prod"])
+        );
+        assert!(!actions(&p)
+            .iter()
+            .any(|a| a.starts_with("ecs:") || a.starts_with("autoscaling:")));
     }
 
     #[test]

@@ -2,15 +2,15 @@
 
 use async_trait::async_trait;
 use aws_sdk_codedeploy::types::{
-    Alarm, AlarmConfiguration, AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, DeploymentReadyAction,
-    DeploymentStatus, DeploymentWaitType, RevisionLocation, RevisionLocationType,
+    Alarm, AlarmConfiguration, AppSpecContent, AutoRollbackConfiguration, AutoRollbackEvent, BundleType,
+    DeploymentReadyAction, DeploymentStatus, DeploymentWaitType, RevisionLocation, RevisionLocationType, S3Location,
 };
 use aws_sdk_codedeploy::Client;
 
 use super::{absent_as_none, to_cloud};
 use crate::cloud::{
-    CdDeployment, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics, ErrorKind,
-    LifecycleEvent, NewDeployment, TaskSet,
+    CdDeployment, CdRevision, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics,
+    ErrorKind, InstanceTarget, LifecycleEvent, NewDeployment, S3Revision, TaskSet,
 };
 
 /// The IAM prefix of this service's actions.
@@ -30,10 +30,13 @@ impl CodeDeployAdapter {
     }
 }
 
-/// CodeDeploy says "does not exist" where other services say "not found".
+/// CodeDeploy says "does not exist" where other services say "not found"; a group with a
+/// deployment under way refuses another (an answer, not worth a retry).
 fn not_found(mut e: CloudError) -> CloudError {
-    if e.code.as_deref().is_some_and(|c| c.ends_with("DoesNotExistException")) {
-        e.kind = ErrorKind::NotFound;
+    match e.code.as_deref() {
+        Some(c) if c.ends_with("DoesNotExistException") => e.kind = ErrorKind::NotFound,
+        Some("DeploymentLimitExceededException") => e.kind = ErrorKind::Invalid,
+        _ => {}
     }
     e
 }
@@ -101,15 +104,21 @@ impl CodeDeploy for CodeDeployAdapter {
                 })
                 .unwrap_or_default(),
             auto_rollback: g.auto_rollback_configuration().is_some_and(|a| a.enabled()),
+            auto_scaling_groups: g
+                .auto_scaling_groups()
+                .iter()
+                .filter_map(|a| a.name().map(str::to_string))
+                .collect(),
+            last_successful: g
+                .last_successful_deployment()
+                .and_then(|d| d.deployment_id())
+                .map(str::to_string),
         }))
     }
 
     async fn create_deployment(&self, d: &NewDeployment) -> CloudResult<String> {
         let op = "CreateDeployment";
-        let revision = RevisionLocation::builder()
-            .revision_type(RevisionLocationType::AppSpecContent)
-            .app_spec_content(AppSpecContent::builder().content(&d.app_spec).build())
-            .build();
+        let revision = revision_location(&d.revision);
         let mut call = self
             .client
             .create_deployment()
@@ -170,60 +179,81 @@ impl CodeDeploy for CodeDeployAdapter {
                 .rollback_info()
                 .and_then(|r| r.rollback_deployment_id())
                 .map(str::to_string),
+            revision: info.revision().and_then(revision_of),
         })
     }
 
     async fn deployment_target(&self, id: &str) -> CloudResult<Option<DeploymentTarget>> {
-        let listed = self
-            .client
-            .list_deployment_targets()
-            .deployment_id(id)
-            .send()
-            .await
-            .map_err(|e| not_found(to_cloud(SERVICE, "ListDeploymentTargets", &e)))?;
-        let ids = listed.target_ids().to_vec();
+        let mut ids = Vec::new();
+        let mut token = None;
+        loop {
+            let listed = self
+                .client
+                .list_deployment_targets()
+                .deployment_id(id)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| not_found(to_cloud(SERVICE, "ListDeploymentTargets", &e)))?;
+            ids.extend(listed.target_ids().iter().cloned());
+            token = listed.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
         if ids.is_empty() {
             return Ok(None);
         }
-        let out = self
-            .client
-            .batch_get_deployment_targets()
-            .deployment_id(id)
-            .set_target_ids(Some(ids))
-            .send()
-            .await
-            .map_err(|e| not_found(to_cloud(SERVICE, "BatchGetDeploymentTargets", &e)))?;
-        let Some(ecs) = out.deployment_targets().iter().find_map(|t| t.ecs_target()) else {
+        let mut targets = Vec::new();
+        // BatchGetDeploymentTargets takes up to 25 ids.
+        for chunk in ids.chunks(25) {
+            let out = self
+                .client
+                .batch_get_deployment_targets()
+                .deployment_id(id)
+                .set_target_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| not_found(to_cloud(SERVICE, "BatchGetDeploymentTargets", &e)))?;
+            targets.extend(out.deployment_targets().iter().cloned());
+        }
+        if let Some(ecs) = targets.iter().find_map(|t| t.ecs_target()) {
+            return Ok(Some(DeploymentTarget {
+                status: ecs.status().map(|s| s.as_str()).unwrap_or_default().to_string(),
+                events: events(ecs.lifecycle_events()),
+                task_sets: ecs
+                    .task_sets_info()
+                    .iter()
+                    .map(|t| TaskSet {
+                        id: t.identifer().unwrap_or_default().to_string(),
+                        label: t.task_set_label().map(|l| l.as_str()).unwrap_or_default().to_string(),
+                        desired: t.desired_count(),
+                        running: t.running_count(),
+                        pending: t.pending_count(),
+                        traffic_weight: t.traffic_weight(),
+                        target_group: t.target_group().and_then(|g| g.name()).map(str::to_string),
+                    })
+                    .collect(),
+                instances: Vec::new(),
+            }));
+        }
+        let instances: Vec<InstanceTarget> = targets
+            .iter()
+            .filter_map(|t| t.instance_target())
+            .map(|i| InstanceTarget {
+                id: i.target_id().unwrap_or_default().to_string(),
+                status: i.status().map(|s| s.as_str()).unwrap_or_default().to_string(),
+                events: events(i.lifecycle_events()),
+            })
+            .collect();
+        if instances.is_empty() {
             return Ok(None);
-        };
+        }
         Ok(Some(DeploymentTarget {
-            status: ecs.status().map(|s| s.as_str()).unwrap_or_default().to_string(),
-            events: ecs
-                .lifecycle_events()
-                .iter()
-                .map(|e| LifecycleEvent {
-                    name: e.lifecycle_event_name().unwrap_or_default().to_string(),
-                    status: e.status().map(|s| s.as_str()).unwrap_or_default().to_string(),
-                    diagnostics: e.diagnostics().map(|d| Diagnostics {
-                        error_code: d.error_code().map(|c| c.as_str().to_string()),
-                        message: d.message().map(str::to_string),
-                        log_tail: d.log_tail().map(str::to_string),
-                    }),
-                })
-                .collect(),
-            task_sets: ecs
-                .task_sets_info()
-                .iter()
-                .map(|t| TaskSet {
-                    id: t.identifer().unwrap_or_default().to_string(),
-                    label: t.task_set_label().map(|l| l.as_str()).unwrap_or_default().to_string(),
-                    desired: t.desired_count(),
-                    running: t.running_count(),
-                    pending: t.pending_count(),
-                    traffic_weight: t.traffic_weight(),
-                    target_group: t.target_group().and_then(|g| g.name()).map(str::to_string),
-                })
-                .collect(),
+            status: String::new(),
+            events: Vec::new(),
+            task_sets: Vec::new(),
+            instances,
         }))
     }
 
@@ -262,4 +292,53 @@ impl CodeDeploy for CodeDeployAdapter {
             .map_err(|e| not_found(to_cloud(SERVICE, "ContinueDeployment", &e)))?;
         Ok(())
     }
+}
+
+/// The revision as CreateDeployment takes it.
+fn revision_location(revision: &CdRevision) -> RevisionLocation {
+    match revision {
+        CdRevision::AppSpec(content) => RevisionLocation::builder()
+            .revision_type(RevisionLocationType::AppSpecContent)
+            .app_spec_content(AppSpecContent::builder().content(content).build())
+            .build(),
+        CdRevision::S3(s3) => RevisionLocation::builder()
+            .revision_type(RevisionLocationType::S3)
+            .s3_location(
+                S3Location::builder()
+                    .bucket(&s3.bucket)
+                    .key(&s3.key)
+                    .bundle_type(BundleType::Zip)
+                    .set_e_tag(s3.etag.clone())
+                    .build(),
+            )
+            .build(),
+    }
+}
+
+/// The revision GetDeployment names (None for kinds slipway does not make: GitHub, strings).
+fn revision_of(r: &RevisionLocation) -> Option<CdRevision> {
+    if let Some(s3) = r.s3_location() {
+        return Some(CdRevision::S3(S3Revision {
+            bucket: s3.bucket()?.to_string(),
+            key: s3.key()?.to_string(),
+            etag: s3.e_tag().map(|e| e.trim_matches('"').to_string()),
+        }));
+    }
+    r.app_spec_content()
+        .and_then(|c| c.content())
+        .map(|c| CdRevision::AppSpec(c.to_string()))
+}
+
+fn events(list: &[aws_sdk_codedeploy::types::LifecycleEvent]) -> Vec<LifecycleEvent> {
+    list.iter()
+        .map(|e| LifecycleEvent {
+            name: e.lifecycle_event_name().unwrap_or_default().to_string(),
+            status: e.status().map(|s| s.as_str()).unwrap_or_default().to_string(),
+            diagnostics: e.diagnostics().map(|d| Diagnostics {
+                error_code: d.error_code().map(|c| c.as_str().to_string()),
+                message: d.message().map(str::to_string),
+                log_tail: d.log_tail().map(str::to_string),
+            }),
+        })
+        .collect()
 }

@@ -11,6 +11,7 @@ pub mod ecs;
 mod ecs_deploy;
 pub mod elb;
 mod errors;
+pub mod s3;
 
 pub use credentials::{connect, session_name, Session, Source, Target};
 
@@ -62,6 +63,7 @@ pub fn ports(config: &aws_config::SdkConfig) -> crate::cloud::Ports {
         templates: std::sync::Arc::new(ec2::Ec2Adapter::new(config)),
         alarms: std::sync::Arc::new(cloudwatch::CloudWatchAdapter::new(config)),
         codedeploy: std::sync::Arc::new(codedeploy::CodeDeployAdapter::new(config)),
+        objects: std::sync::Arc::new(s3::S3Adapter::new(config)),
     }
 }
 

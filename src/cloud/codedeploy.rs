@@ -1,5 +1,7 @@
-//! The CodeDeploy port: an ECS blue/green deployment group, deployments created from an
-//! AppSpec, their lifecycle events and task sets, and stopping or continuing one.
+//! The CodeDeploy port, for both compute platforms: a deployment group (an ECS blue/green
+//! pair, or EC2 instances and Auto Scaling groups), deployments created from an AppSpec or
+//! an S3 bundle, their lifecycle events (with task sets for ECS, per instance for EC2), and
+//! stopping or continuing one.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,30 @@ pub struct DeploymentGroup {
     pub target_groups: Vec<String>,
     /// The group rolls back by itself when a deployment fails.
     pub auto_rollback: bool,
+    /// EC2: the Auto Scaling groups the group deploys to.
+    #[serde(default)]
+    pub auto_scaling_groups: Vec<String>,
+    /// The last deployment that succeeded (lastSuccessfulDeployment), when there is one.
+    #[serde(default)]
+    pub last_successful: Option<String>,
+}
+
+/// A bundle in S3 (revisionType S3, bundleType zip).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Revision {
+    pub bucket: String,
+    pub key: String,
+    /// The object's ETag (unquoted): CodeDeploy refuses a different object under the key.
+    pub etag: Option<String>,
+}
+
+/// What a deployment deploys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CdRevision {
+    /// An ECS AppSpec, as JSON (revisionType AppSpecContent).
+    AppSpec(String),
+    /// A zip bundle holding appspec.yml (EC2).
+    S3(S3Revision),
 }
 
 /// What to deploy.
@@ -35,8 +61,7 @@ pub struct NewDeployment {
     pub group: String,
     /// A deployment config overriding the group's.
     pub config: Option<String>,
-    /// The AppSpec, as JSON.
-    pub app_spec: String,
+    pub revision: CdRevision,
     pub description: String,
     /// CloudWatch alarms CodeDeploy itself watches during this deployment, stopping and
     /// rolling it back on one even when nobody is watching (empty: the group's own).
@@ -54,6 +79,9 @@ pub struct CdDeployment {
     pub error_message: Option<String>,
     /// Set on a deployment CodeDeploy rolled back (rollbackInfo.rollbackDeploymentId).
     pub rollback_deployment: Option<String>,
+    /// What it deploys, as GetDeployment returns it.
+    #[serde(default)]
+    pub revision: Option<CdRevision>,
 }
 
 /// Why a lifecycle event failed.
@@ -64,7 +92,8 @@ pub struct Diagnostics {
     pub log_tail: Option<String>,
 }
 
-/// One lifecycle event of the ECS target (BeforeInstall ... AfterAllowTraffic).
+/// One lifecycle event (ECS: BeforeInstall ... AfterAllowTraffic; EC2: ApplicationStop ...
+/// ValidateService).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleEvent {
     pub name: String,
@@ -87,12 +116,25 @@ pub struct TaskSet {
     pub target_group: Option<String>,
 }
 
-/// The ECS target of a deployment.
+/// One EC2 instance a deployment deploys to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceTarget {
+    /// The instance id (i-...).
+    pub id: String,
+    /// Pending, InProgress, Succeeded, Failed, Skipped, Ready or Unknown.
+    pub status: String,
+    pub events: Vec<LifecycleEvent>,
+}
+
+/// The targets of a deployment: its ECS target (events and task sets), or its instances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentTarget {
     pub status: String,
     pub events: Vec<LifecycleEvent>,
     pub task_sets: Vec<TaskSet>,
+    /// EC2: each instance with its own lifecycle events (empty for ECS).
+    #[serde(default)]
+    pub instances: Vec<InstanceTarget>,
 }
 
 impl DeploymentTarget {
@@ -105,9 +147,29 @@ impl DeploymentTarget {
             .sum()
     }
 
-    /// The first event that failed.
+    /// The first event that failed (ECS), or the first failed event of an instance.
     pub fn failed_event(&self) -> Option<&LifecycleEvent> {
-        self.events.iter().find(|e| e.status == "Failed")
+        self.failed_instance().map(|(_, e)| e)
+    }
+
+    /// The failing event with the instance it failed on (None for the ECS target).
+    pub fn failed_instance(&self) -> Option<(Option<&str>, &LifecycleEvent)> {
+        if let Some(e) = self.events.iter().find(|e| e.status == "Failed") {
+            return Some((None, e));
+        }
+        self.instances.iter().find_map(|i| {
+            i.events
+                .iter()
+                .find(|e| e.status == "Failed")
+                .map(|e| (Some(i.id.as_str()), e))
+        })
+    }
+
+    /// EC2: instances (succeeded, failed, still to do).
+    pub fn instance_counts(&self) -> (usize, usize, usize) {
+        let count = |s: &str| self.instances.iter().filter(|i| i.status == s).count();
+        let (ok, failed) = (count("Succeeded"), count("Failed"));
+        (ok, failed, self.instances.len() - ok - failed)
     }
 }
 

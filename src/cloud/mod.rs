@@ -12,6 +12,7 @@ pub mod ec2;
 pub mod ecr;
 pub mod ecs;
 pub mod elb;
+pub mod objects;
 pub mod states;
 pub mod templates;
 
@@ -21,8 +22,8 @@ use std::sync::Arc;
 pub use alarms::{Alarm, Alarms};
 pub use asg::{Activity, AutoScaling, Group, GroupInstance, InstanceRefresh, LaunchTemplateSpec, RefreshSpec};
 pub use codedeploy::{
-    CdDeployment, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics, LifecycleEvent, NewDeployment, Shift,
-    TaskSet,
+    CdDeployment, CdRevision, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics, InstanceTarget,
+    LifecycleEvent, NewDeployment, S3Revision, Shift, TaskSet,
 };
 pub use ec2::{Ec2, Image, LaunchTemplate, NewVersion};
 pub use ecs::{
@@ -30,6 +31,7 @@ pub use ecs::{
     ServiceDeployment, ServiceEvent, ServiceLoadBalancer, ServiceUpdate, StoppedTask, TaskDefinition,
 };
 pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
+pub use objects::{ObjectStore, StoredObject};
 pub use states::{
     AlarmState, CdStatus, Controller, DeploymentStatus, Health, HookStatus, Lifecycle, LifecycleStage, NativeStrategy,
     RefreshStatus, RolloutState, ServiceDeploymentStatus, TargetState,
@@ -48,6 +50,8 @@ pub struct Ports {
     pub alarms: Arc<dyn Alarms>,
     /// CodeDeploy, for services whose deployment controller is CODE_DEPLOY.
     pub codedeploy: Arc<dyn CodeDeploy>,
+    /// S3, for CodeDeploy bundles.
+    pub objects: Arc<dyn ObjectStore>,
 }
 
 /// What kind of failure a cloud call had; callers branch on it.

@@ -282,6 +282,9 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
     if let Some(ecs) = &env.ecs {
         check_ecs(p, name, ecs);
     }
+    if let Some(cd) = &env.codedeploy {
+        check_server_deploy(p, name, cd);
+    }
     if let Some(url) = &env.url {
         if url::Url::parse(url).is_err() {
             add(
@@ -555,6 +558,49 @@ fn check_ecs(p: &mut Problems, name: &str, ecs: &crate::config::Ecs) {
     }
 }
 
+/// `codedeploy:` (EC2/Auto Scaling groups): names CodeDeploy and S3 accept.
+fn check_server_deploy(p: &mut Problems, name: &str, cd: &crate::config::ServerDeploy) {
+    let at = |f: &'static str| -> [&str; 4] { ["environments", name, "codedeploy", f] };
+    for (key, value) in [
+        ("application", &cd.application),
+        ("deployment_group", &cd.deployment_group),
+        ("config", &cd.config),
+    ] {
+        if value.trim().is_empty() || value.len() > 100 {
+            p.add(
+                &at(key),
+                format!("environment {name:?}: codedeploy.{key} {value:?} is empty or over 100 characters"),
+                "name it as CodeDeploy shows it (1 to 100 characters)",
+            );
+        }
+    }
+    if cd.bundle.trim().is_empty() {
+        p.add(
+            &at("bundle"),
+            format!("environment {name:?}: codedeploy.bundle is empty"),
+            "name the application directory that holds appspec.yml, e.g. `bundle: deploy`",
+        );
+    }
+    if !re(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$").is_match(&cd.bucket) || cd.bucket.contains("..") {
+        p.add(
+            &at("bucket"),
+            format!(
+                "environment {name:?}: codedeploy.bucket {:?} is not an S3 bucket name",
+                cd.bucket
+            ),
+            "use the bucket's name (3 to 63 lowercase letters, digits, dots and hyphens), not an ARN or URL",
+        );
+    }
+    let prefix = &cd.prefix;
+    if prefix.is_empty() || prefix.starts_with('/') || prefix.ends_with('/') || prefix.len() > 512 {
+        p.add(
+            &at("prefix"),
+            format!("environment {name:?}: codedeploy.prefix {prefix:?} is empty or starts or ends with /"),
+            "use a key prefix such as `slipway` or `bundles/web` (no leading or trailing slash)",
+        );
+    }
+}
+
 fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
     let environments = &p.loaded.config.environments;
     let known = some_names(environments.keys());
@@ -624,6 +670,34 @@ mod tests {
             Ok(_) => String::new(),
             Err(e) => e.render(),
         }
+    }
+
+    #[test]
+    fn codedeploy_names_a_bucket_and_a_bundle() {
+        let config = |cd: &str| {
+            format!(
+                "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: eu-west-1\n    codedeploy:\n{cd}"
+            )
+        };
+        let ok = config("      application: web\n      deployment_group: web-prod\n      bundle: deploy\n      bucket: web-bundles\n");
+        let loaded = crate::config::parse(std::path::Path::new("slipway.yml"), ok).expect("valid");
+        let cd = loaded.config.environments["prod"]
+            .codedeploy
+            .clone()
+            .expect("codedeploy");
+        assert_eq!(cd.config, "CodeDeployDefault.OneAtATime");
+        assert_eq!(cd.prefix, "slipway");
+        let bad = config("      application: web\n      deployment_group: \"\"\n      bundle: deploy\n      bucket: s3://Web_Bundles\n      prefix: /x/\n");
+        let Err(e) = crate::config::parse(std::path::Path::new("slipway.yml"), bad) else {
+            panic!("refused");
+        };
+        let e = e.render();
+        assert!(e.contains("codedeploy.deployment_group \"\" is empty"), "{e}");
+        assert!(
+            e.contains("codedeploy.bucket \"s3://Web_Bundles\" is not an S3 bucket name"),
+            "{e}"
+        );
+        assert!(e.contains("codedeploy.prefix \"/x/\""), "{e}");
     }
 
     #[test]

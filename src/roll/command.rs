@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use super::asg::{AsgRollout, Request};
 use super::codedeploy::{CodeDeployRequest, CodeDeployRollout};
+use super::codedeploy_ec2::simulate::{self as server_sim, ServerSimFlags};
+use super::codedeploy_ec2::{ServerRequest, ServerRollout};
 use super::ecs::{EcsRequest, EcsRollout};
 use super::simulate::{self, SimFlags};
 use super::{planfile, report, Ctx, Mode, Rollout, WaitUntil};
@@ -29,7 +31,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Args {
     #[command(flatten)]
     pub job: JobArgs,
-    /// What to roll when the environment has both an asg and an ecs section.
+    /// What to roll when the environment has more than one of an asg, an ecs and a
+    /// codedeploy section.
     #[arg(long, value_enum)]
     pub target: Option<TargetArg>,
     /// ECS: the image to roll onto (slipway-build prints it: an ECR URI with digest).
@@ -134,6 +137,20 @@ pub struct Args {
     /// when the environment has ecs.codedeploy).
     #[arg(long, value_enum, requires = "simulate", value_name = "CONTROLLER")]
     pub sim_controller: Option<SimController>,
+    /// --simulate (codedeploy): the new revision fails this lifecycle event on every
+    /// instance (ApplicationStop ... ValidateService; --sim-fail-new-version: ValidateService).
+    #[arg(long, value_name = "EVENT", requires = "simulate")]
+    pub sim_fail_event: Option<String>,
+    /// --simulate (codedeploy): this lifecycle event of the new revision never ends.
+    #[arg(long, value_name = "EVENT", requires = "simulate")]
+    pub sim_hang_event: Option<String>,
+    /// --simulate (codedeploy): the deployment group's auto rollback is off (slipway then
+    /// redeploys the last successful revision).
+    #[arg(long, requires = "simulate")]
+    pub sim_no_auto_rollback: bool,
+    /// --simulate (codedeploy): another deployment of the group is in progress this long.
+    #[arg(long, value_name = "DURATION", requires = "simulate")]
+    pub sim_busy: Option<Duration>,
     /// --simulate: share of API calls throttled (0 to 0.95).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate", value_parser = parse_rate)]
     pub sim_throttle: f64,
@@ -149,6 +166,8 @@ pub enum SimController {
 pub enum TargetArg {
     Asg,
     Ecs,
+    // A CodeDeploy deployment group of EC2 instances (the environment's `codedeploy:`).
+    Codedeploy,
 }
 
 fn parse_env(text: &str) -> std::result::Result<(String, String), String> {
@@ -173,6 +192,29 @@ pub enum StrategyArg {
 
 /// Which kind of fleet this environment rolls.
 fn target(args: &Args, job: &Job) -> Result<TargetArg> {
+    let codedeploy = job.settings.codedeploy.is_some();
+    match args.target {
+        Some(TargetArg::Codedeploy) if !codedeploy => {
+            return Err(Error::input(
+                format!("environment {:?} has no codedeploy section", job.environment),
+                "add codedeploy.application, deployment_group, bundle and bucket to the environment in slipway.yml",
+            ))
+        }
+        Some(TargetArg::Codedeploy) => return Ok(TargetArg::Codedeploy),
+        None if codedeploy && job.settings.asg.is_none() && job.settings.ecs.is_none() && args.group.is_none() => {
+            return Ok(TargetArg::Codedeploy)
+        }
+        None if codedeploy => {
+            return Err(Error::input(
+                format!(
+                    "environment {:?} has a codedeploy section beside an asg or ecs section",
+                    job.environment
+                ),
+                "pass --target codedeploy, --target asg or --target ecs",
+            ))
+        }
+        _ => {}
+    }
     let (asg, ecs) = (
         job.settings.asg.is_some() || args.group.is_some(),
         job.settings.ecs.is_some(),
@@ -215,11 +257,29 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         let kind = match target {
             TargetArg::Asg => super::Target::Asg,
             TargetArg::Ecs => super::Target::Ecs,
+            TargetArg::Codedeploy => super::Target::Codedeploy,
         };
         let (_, watch) = planfile::read_watched::<serde_json::Value>(path, &job.app, &job.environment, kind)?;
         ctx.alarms = watch.alarms.iter().map(|a| a.name.clone()).collect();
         ctx.alarms_missing_data = watch.alarms_missing_data;
         ctx.bake = watch.bake.std();
+    }
+    if target != TargetArg::Ecs && (args.resume.is_some() || args.wait_until == WaitUntil::TrafficShifted) {
+        return Err(Error::input(
+            format!(
+                "{} cannot roll {}: no deployment of it finishes by itself after its traffic moved",
+                if args.resume.is_some() {
+                    "--resume"
+                } else {
+                    "--wait-until traffic-shifted"
+                },
+                match target {
+                    TargetArg::Codedeploy => "a CodeDeploy deployment to EC2 instances",
+                    _ => "an Auto Scaling group",
+                }
+            ),
+            "use them with an ECS service deployed by ecs.strategy blue_green, canary or linear, or by CodeDeploy",
+        ));
     }
     if args.simulate {
         // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
@@ -227,15 +287,6 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     }
     match target {
         TargetArg::Asg => {
-            if args.resume.is_some() || args.wait_until == WaitUntil::TrafficShifted {
-                return Err(Error::input(
-                    format!(
-                        "{} cannot roll Auto Scaling group: no deployment finishes by itself after its traffic moved",
-                        if args.resume.is_some() { "--resume" } else { "--wait-until traffic-shifted" }
-                    ),
-                    "use them with an ECS service deployed by ecs.strategy blue_green, canary or linear, or by CodeDeploy",
-                ));
-            }
             let mut req = asg_request(&args, &job)?;
             // A refresh watches the alarms and bakes itself too, so a rollback happens
             // even if this runner dies.
@@ -263,7 +314,80 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
             }
             drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
         }
+        TargetArg::Codedeploy => {
+            let req = server_request(&args, &job)?;
+            let ports = server_ports(&args, &job, runner, &mut ctx, &req).await?;
+            drive(&ServerRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+        }
     }
+}
+
+/// The CodeDeploy-to-EC2 request: `codedeploy:` with the bundle directory resolved
+/// against slipway.yml's directory, keyed by the job's commit.
+fn server_request(args: &Args, job: &Job) -> Result<ServerRequest> {
+    let settings = job.settings.codedeploy.clone().ok_or_else(|| {
+        Error::input(
+            format!("environment {:?} has no codedeploy section", job.environment),
+            "add codedeploy.application, deployment_group, bundle and bucket to the environment in slipway.yml",
+        )
+    })?;
+    let base = job.config.path.parent().unwrap_or(std::path::Path::new("."));
+    Ok(ServerRequest {
+        bundle_dir: base.join(&settings.bundle),
+        settings,
+        app: job.app.clone(),
+        commit: job.sha.clone(),
+        wait_for_idle: args.wait_for_idle,
+    })
+}
+
+/// The ports of a CodeDeploy-to-EC2 roll: AWS's (the health URLs then gate the bake), or
+/// the simulated group and bucket.
+async fn server_ports(args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx, req: &ServerRequest) -> Result<Ports> {
+    if !args.simulate {
+        let health = &job.settings.health;
+        if !ctx.bake.is_zero() {
+            ctx.probes = url_probes(&health.urls, health.interval.std(), &job.version, &job.sha)?;
+        }
+        let session = JobArgs::connect(job, runner).await?;
+        let ports = aws::ports(&session.config);
+        ctx.alarm_port = Some(ports.alarms.clone());
+        return Ok(ports);
+    }
+    let fail_event = match (&args.sim_fail_event, args.sim_fail_new_version) {
+        (Some(e), _) => Some(server_sim::event("--sim-fail-event", e)?),
+        (None, true) => Some("ValidateService".to_string()),
+        (None, false) => None,
+    };
+    let flags = ServerSimFlags {
+        instances: args.sim_fleet as usize,
+        fail_event,
+        hang_event: args
+            .sim_hang_event
+            .as_deref()
+            .map(|e| server_sim::event("--sim-hang-event", e))
+            .transpose()?,
+        no_auto_rollback: args.sim_no_auto_rollback,
+        busy: args.sim_busy.map(Duration::std),
+        throttle: args.sim_throttle,
+        seed: 1,
+    };
+    let (settings, faults) = server_sim::settings(&req.settings, &req.app, &flags);
+    eprintln!(
+        "simulating CodeDeploy {}/{} ({} instance(s) serving {}, {}; virtual time)",
+        settings.application,
+        settings.group,
+        settings.instances,
+        settings.previous.as_ref().map(|p| p.key.as_str()).unwrap_or("nothing"),
+        settings.config
+    );
+    let sim = Sim::new(sim::Settings::default(), sim::Faults::default());
+    simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
+    sim.alarms().throttle(args.sim_throttle, 1);
+    let server = sim::SimServer::new(settings, faults);
+    let ports = sim::server_ports(&sim, &server);
+    ctx.alarm_port = Some(ports.alarms.clone());
+    Ok(ports)
 }
 
 /// The alarms (health.alarms and --alarm, each once) and the bake (--bake or health.bake).
@@ -362,6 +486,7 @@ fn about<T: Rollout>(t: &T, job: &Job, runner: &Runner) -> About {
     let target = match T::TARGET {
         super::Target::Asg => format!("Auto Scaling group {}", t.name()),
         super::Target::Ecs => format!("ECS service {}", t.name()),
+        super::Target::Codedeploy => format!("CodeDeploy group {}", t.name()),
     };
     About {
         app: job.app.clone(),

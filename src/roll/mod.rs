@@ -8,6 +8,7 @@
 pub mod asg;
 pub mod calls;
 pub mod codedeploy;
+pub mod codedeploy_ec2;
 pub mod command;
 pub mod ecs;
 pub mod outcome;

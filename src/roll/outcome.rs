@@ -14,6 +14,8 @@ use crate::error::Error;
 pub enum Target {
     Asg,
     Ecs,
+    /// A CodeDeploy deployment group of EC2 instances or Auto Scaling groups.
+    Codedeploy,
 }
 
 impl Target {
@@ -22,6 +24,7 @@ impl Target {
         match self {
             Target::Asg => "asg",
             Target::Ecs => "ecs",
+            Target::Codedeploy => "codedeploy",
         }
     }
 
@@ -30,6 +33,7 @@ impl Target {
         match self {
             Target::Asg => "Auto Scaling group",
             Target::Ecs => "ECS service",
+            Target::Codedeploy => "CodeDeploy deployment group",
         }
     }
 }
@@ -153,12 +157,38 @@ pub struct EcsDetails {
     pub failing_stage: Option<String>,
 }
 
+/// A CodeDeploy deployment to EC2's facts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerDetails {
+    pub application: String,
+    pub deployment_group: String,
+    pub config: String,
+    /// s3://bucket/key of the bundle deployed.
+    pub bundle: String,
+    /// The bundle was uploaded by this roll (false: it was stored already for the commit).
+    pub bundle_uploaded: bool,
+    /// s3://bucket/key of the last successful deployment's bundle (what a rollback serves).
+    pub previous_bundle: Option<String>,
+    pub deployment_id: Option<String>,
+    /// The deployment that rolled it back (CodeDeploy's rollback, or slipway's redeploy).
+    pub rollback_deployment_id: Option<String>,
+    pub instances_succeeded: usize,
+    pub instances_failed: usize,
+    /// The instance, lifecycle event and error code of the first failure, and the log
+    /// tail CodeDeploy returned for it.
+    pub failing_instance: Option<String>,
+    pub failing_event: Option<String>,
+    pub error_code: Option<String>,
+    pub log_tail: Option<String>,
+}
+
 /// The target's own facts; flattened into the outcome's JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Details {
     Asg(AsgDetails),
     Ecs(EcsDetails),
+    Server(ServerDetails),
 }
 
 /// How a roll ended, for JSON, GITHUB_OUTPUT, the step summary and the exit code.
@@ -214,7 +244,7 @@ impl Outcome {
     pub fn asg(&self) -> Option<&AsgDetails> {
         match &self.details {
             Details::Asg(d) => Some(d),
-            Details::Ecs(_) => None,
+            Details::Ecs(_) | Details::Server(_) => None,
         }
     }
 
@@ -222,7 +252,15 @@ impl Outcome {
     pub fn ecs(&self) -> Option<&EcsDetails> {
         match &self.details {
             Details::Ecs(d) => Some(d),
-            Details::Asg(_) => None,
+            Details::Asg(_) | Details::Server(_) => None,
+        }
+    }
+
+    /// The CodeDeploy-to-EC2 facts, when the target is a deployment group.
+    pub fn server(&self) -> Option<&ServerDetails> {
+        match &self.details {
+            Details::Server(d) => Some(d),
+            Details::Asg(_) | Details::Ecs(_) => None,
         }
     }
 

@@ -22,6 +22,10 @@ impl Details {
         match self {
             Details::Asg(d) => format!("version {}", d.previous_version),
             Details::Ecs(d) => short(&d.previous_task_definition).to_string(),
+            Details::Server(d) => d
+                .previous_bundle
+                .clone()
+                .unwrap_or_else(|| "the previous revision".into()),
         }
     }
 
@@ -30,6 +34,7 @@ impl Details {
         match self {
             Details::Asg(d) => format!("version {}", d.new_version),
             Details::Ecs(d) => d.new_task_definition.as_deref().map(short).unwrap_or("-").to_string(),
+            Details::Server(d) => d.bundle.clone(),
         }
     }
 
@@ -38,6 +43,7 @@ impl Details {
         match self {
             Details::Asg(d) => format!("version {}", d.new_version),
             Details::Ecs(d) => d.image.clone(),
+            Details::Server(d) => d.bundle.clone(),
         }
     }
 
@@ -46,6 +52,7 @@ impl Details {
         match self {
             Details::Asg(d) => format!(": {} instance(s) replaced", d.instances_replaced),
             Details::Ecs(_) => String::new(),
+            Details::Server(d) => format!(" on {} instance(s)", d.instances_succeeded),
         }
     }
 
@@ -62,6 +69,17 @@ impl Details {
                 "aws ecs update-service --cluster {} --service {} --task-definition {}",
                 d.cluster, d.service, d.previous_task_definition
             ),
+            Details::Server(d) => match d.previous_bundle.as_deref().and_then(|b| b.strip_prefix("s3://")) {
+                Some(location) => {
+                    let (bucket, key) = location.split_once('/').unwrap_or((location, ""));
+                    format!(
+                        "aws deploy create-deployment --application-name {} --deployment-group-name {} \
+                         --s3-location bucket={bucket},key={key},bundleType=zip",
+                        d.application, d.deployment_group
+                    )
+                }
+                None => "redeploy the previous revision with CodeDeploy".into(),
+            },
         }
     }
 
@@ -93,6 +111,46 @@ impl Details {
                 }
                 rows
             }
+            Details::Server(d) => {
+                let mut rows = vec![
+                    ("application", d.application.clone()),
+                    ("deployment group", d.deployment_group.clone()),
+                    ("config", d.config.clone()),
+                    (
+                        "bundle",
+                        format!(
+                            "{} ({})",
+                            d.bundle,
+                            if d.bundle_uploaded {
+                                "uploaded"
+                            } else {
+                                "stored already"
+                            }
+                        ),
+                    ),
+                    ("deployment", opt(&d.deployment_id)),
+                    (
+                        "instances",
+                        format!("{} succeeded, {} failed", d.instances_succeeded, d.instances_failed),
+                    ),
+                ];
+                if let Some(id) = &d.rollback_deployment_id {
+                    rows.push(("rollback deployment", id.clone()));
+                }
+                if let Some(i) = &d.failing_instance {
+                    rows.push(("failing instance", i.clone()));
+                }
+                if let Some(e) = &d.failing_event {
+                    rows.push((
+                        "failing event",
+                        format!("{e} {}", opt(&d.error_code)).trim().to_string(),
+                    ));
+                }
+                if let Some(t) = &d.log_tail {
+                    rows.push(("log tail", t.clone()));
+                }
+                rows
+            }
         }
     }
 
@@ -118,6 +176,15 @@ impl Details {
                     d.traffic_percent.map(|p| p.to_string()).unwrap_or_default(),
                 ),
                 ("failing-stage", opt(&d.failing_stage)),
+            ],
+            Details::Server(d) => vec![
+                ("codedeploy-deployment-id", opt(&d.deployment_id)),
+                ("rollback-deployment-id", opt(&d.rollback_deployment_id)),
+                ("bundle", d.bundle.clone()),
+                ("bundle-uploaded", d.bundle_uploaded.to_string()),
+                ("failing-instance", opt(&d.failing_instance)),
+                ("failing-event", opt(&d.failing_event)),
+                ("error-code", opt(&d.error_code)),
             ],
         }
     }

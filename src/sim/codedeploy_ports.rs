@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::codedeploy::{roll_back, step, Dep, Phase, EVENTS};
 use super::ecs::{SimEcs, State};
 use crate::cloud::{
-    CdDeployment, CdStatus, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics,
-    ErrorKind, LifecycleEvent, NewDeployment, TaskSet,
+    CdDeployment, CdRevision, CdStatus, CloudError, CloudResult, CodeDeploy, DeploymentGroup, DeploymentTarget,
+    Diagnostics, ErrorKind, LifecycleEvent, NewDeployment, TaskSet,
 };
 
 fn invalid(op: &str, code: &str, message: impl Into<String>) -> CloudError {
@@ -59,6 +59,8 @@ impl CodeDeploy for SimEcs {
                 ecs_services: vec![(s.s.cluster.clone(), s.s.service.clone())],
                 target_groups: vec![format!("{}-blue", s.s.service), format!("{}-green", s.s.service)],
                 auto_rollback: c.auto_rollback,
+                auto_scaling_groups: Vec::new(),
+                last_successful: None,
             }))
         })
     }
@@ -85,8 +87,11 @@ impl CodeDeploy for SimEcs {
                     "The deployment group already has an active deployment",
                 ));
             }
-            let Some(td) = app_spec_task_definition(&new.app_spec).and_then(|r| s.find(&r).map(|td| td.arn.clone()))
-            else {
+            let app_spec = match &new.revision {
+                CdRevision::AppSpec(a) => a.as_str(),
+                CdRevision::S3(_) => "",
+            };
+            let Some(td) = app_spec_task_definition(app_spec).and_then(|r| s.find(&r).map(|td| td.arn.clone())) else {
                 return Err(invalid(
                     op,
                     "InvalidRevisionException",
@@ -137,6 +142,7 @@ impl CodeDeploy for SimEcs {
                 error_code: d.error.as_ref().map(|e| e.0.clone()),
                 error_message: d.error.as_ref().map(|e| e.1.clone()),
                 rollback_deployment: d.rollback.clone(),
+                revision: None,
             })
         })
     }
@@ -188,6 +194,7 @@ impl CodeDeploy for SimEcs {
                 status: status.to_string(),
                 events,
                 task_sets,
+                instances: Vec::new(),
             }))
         })
     }

@@ -41,7 +41,7 @@ async fn deploy(sim: &SimEcs) -> String {
         application: c.application,
         group: c.group,
         config: None,
-        app_spec,
+        revision: crate::cloud::CdRevision::AppSpec(app_spec),
         description: "test".into(),
         alarms: Vec::new(),
     };

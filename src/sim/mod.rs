@@ -15,6 +15,8 @@ pub mod ecs;
 mod model;
 mod ports;
 mod refresh;
+pub mod server_deploy;
+mod server_ports;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,8 @@ pub use codedeploy::CdSettings;
 pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs, TestListener};
 use model::State;
 pub use model::{Capacity, Snapshot};
+pub use server_deploy::{ServerFaults, ServerSettings, SERVER_EVENTS};
+pub use server_ports::{ServerSnapshot, SimServer};
 
 /// The physics of the simulated fleet.
 #[derive(Debug, Clone)]
@@ -142,7 +146,17 @@ pub fn ports(sim: &Sim, ecs: &SimEcs) -> crate::cloud::Ports {
         templates: Arc::new(sim.clone()),
         alarms: Arc::new(sim.alarms()),
         codedeploy: Arc::new(ecs.clone()),
+        objects: Arc::new(SimServer::new(ServerSettings::default(), ServerFaults::default())),
     }
+}
+
+/// The ports of a simulated CodeDeploy deployment to EC2: `server` for CodeDeploy and
+/// the bundle bucket, the rest (alarms) from `sim`.
+pub fn server_ports(sim: &Sim, server: &SimServer) -> crate::cloud::Ports {
+    let mut ports = ports(sim, &SimEcs::new(EcsSettings::default(), EcsFaults::default()));
+    ports.codedeploy = Arc::new(server.clone());
+    ports.objects = Arc::new(server.clone());
+    ports
 }
 
 /// The simulated cloud. Cloning shares the same state.

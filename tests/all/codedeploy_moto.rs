@@ -15,7 +15,7 @@ use aws_sdk_codedeploy::types::{
 use aws_sdk_ecs::types::{DeploymentController, DeploymentControllerType, LoadBalancer};
 use slipway::aws::codedeploy::CodeDeployAdapter;
 use slipway::aws::ecs::EcsAdapter;
-use slipway::cloud::{CdStatus, CodeDeploy, Controller, Ecs, ErrorKind, NewDeployment, Revision};
+use slipway::cloud::{CdRevision, CdStatus, CodeDeploy, Controller, Ecs, ErrorKind, NewDeployment, Revision};
 use slipway::roll::codedeploy::app_spec;
 
 use crate::ecs_wire::{config, service};
@@ -138,7 +138,7 @@ async fn a_deployment_names_the_new_revision_and_the_services_container_and_port
             application: app.clone(),
             group: dg.clone(),
             config: Some("CodeDeployDefault.ECSCanary10Percent5Minutes".into()),
-            app_spec: app_spec(&new.arn, &container, port, &hooks),
+            revision: CdRevision::AppSpec(app_spec(&new.arn, &container, port, &hooks)),
             description: "slipway test".into(),
             alarms: vec!["web-5xx".into()],
         })
@@ -269,7 +269,7 @@ async fn the_codedeploy_adapter_speaks_the_recorded_protocol() {
             application: "AppECS-web-cluster-web".into(),
             group: "DgpECS-web-cluster-web".into(),
             config: None,
-            app_spec: "{}".into(),
+            revision: CdRevision::AppSpec("{}".into()),
             description: "slipway".into(),
             alarms: vec!["web-5xx".into(), "web-latency".into()],
         })

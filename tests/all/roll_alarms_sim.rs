@@ -100,6 +100,8 @@ impl Ran {
                 let snap = self.ecs.snapshot();
                 assert_eq!(snap.task_definition, TD1, "{snap:?}");
             }
+            // Alarms on CodeDeploy to EC2 are tested in roll_codedeploy_ec2_sim.
+            slipway::roll::Target::Codedeploy => unreachable!("these scenarios roll a group or a service"),
         }
     }
 }

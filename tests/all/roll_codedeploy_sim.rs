@@ -301,7 +301,7 @@ async fn bad_input_and_a_busy_group_change_nothing() {
         application,
         group,
         config: None,
-        app_spec: app_spec(TD1, "app", 8080, &[]),
+        revision: slipway::cloud::CdRevision::AppSpec(app_spec(TD1, "app", 8080, &[])),
         description: "someone else".into(),
         alarms: Vec::new(),
     };

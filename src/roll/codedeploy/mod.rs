@@ -7,7 +7,7 @@
 
 mod discover;
 pub mod plan;
-mod watch;
+pub(crate) mod watch;
 
 use std::sync::Arc;
 
@@ -19,7 +19,9 @@ use super::ecs::plan::short;
 use super::ecs::{keep_revisions, planned_revision, register, EcsRequest};
 use super::outcome::{Details, EcsDetails, Stop, Target, Verdict};
 use super::{Cleaned, Rollout, WaitUntil};
-use crate::cloud::{CdStatus, CloudError, CodeDeploy, Ecs, ErrorKind, NewDeployment, Ports, TaskDefinition};
+use crate::cloud::{
+    CdRevision, CdStatus, CloudError, CodeDeploy, Ecs, ErrorKind, NewDeployment, Ports, TaskDefinition,
+};
 use crate::error::{Error, Result};
 use crate::wait::{self, Outcome as GateOutcome};
 
@@ -280,7 +282,12 @@ impl Rollout for CodeDeployRollout {
                     application: plan.group.application.clone(),
                     group: plan.group.name.clone(),
                     config: Some(plan.group.config.clone()),
-                    app_spec: app_spec(&arn, &plan.before.container, plan.container_port, &plan.hooks),
+                    revision: CdRevision::AppSpec(app_spec(
+                        &arn,
+                        &plan.before.container,
+                        plan.container_port,
+                        &plan.hooks,
+                    )),
                     description: format!("slipway: {} onto {}", plan.before.service, short(&arn)),
                     alarms: ctx.alarms.clone(),
                 };

@@ -1,6 +1,7 @@
-//! Following a CodeDeploy deployment through the polling engine: its status, lifecycle
-//! events and production traffic on one line per poll, the failing event with its
-//! diagnostics when it fails, and the waits the steps and the cleanup need.
+//! Following a CodeDeploy deployment through the polling engine, for both compute
+//! platforms: its status, lifecycle events and production traffic (ECS) or instances
+//! (EC2) on one line per poll, the failing event (and instance) with its diagnostics
+//! when it fails, and the waits the steps and the cleanup need.
 
 use std::sync::Mutex;
 
@@ -20,6 +21,12 @@ pub struct Seen {
     pub failure: Option<String>,
     /// CodeDeploy rolled the deployment back by itself.
     pub rolled_back: bool,
+    /// EC2: the instance the failing event ran on, its error code and log tail.
+    pub failing_instance: Option<String>,
+    pub error_code: Option<String>,
+    pub log_tail: Option<String>,
+    /// EC2: instances (succeeded, failed) at the last look.
+    pub instances: (usize, usize),
 }
 
 /// One look at a deployment: its state and its ECS target (None before there is one: a
@@ -36,6 +43,19 @@ pub async fn look(cd: &dyn CodeDeploy, id: &str, ctx: &Ctx) -> Result<(CdDeploym
 /// The events in one line: done ones by name, the one running marked, e.g.
 /// `Install ok, AfterInstall ok, AllowTraffic ...`.
 fn events_line(target: &DeploymentTarget) -> String {
+    if !target.instances.is_empty() {
+        let (ok, failed, pending) = target.instance_counts();
+        let current = target
+            .instances
+            .iter()
+            .find(|i| i.status == "InProgress")
+            .and_then(|i| {
+                let e = i.events.iter().find(|e| e.status == "InProgress")?;
+                Some(format!(", {} {} ...", i.id, e.name))
+            })
+            .unwrap_or_default();
+        return format!("instances {ok} succeeded, {failed} failed, {pending} pending{current}");
+    }
     let parts: Vec<String> = target
         .events
         .iter()
@@ -56,11 +76,19 @@ pub fn note(seen: &mut Seen, d: &CdDeployment, target: Option<&DeploymentTarget>
         if green > 0.0 || seen.traffic.is_none() {
             seen.traffic = Some(seen.traffic.unwrap_or(0.0).max(green));
         }
-        if let Some(e) = t.failed_event() {
+        if !t.instances.is_empty() {
+            let (ok, failed, _) = t.instance_counts();
+            seen.instances = (ok, failed);
+        }
+        if let Some((instance, e)) = t.failed_instance() {
             seen.failing_stage = Some(e.name.clone());
+            seen.failing_instance = instance.map(str::to_string);
             let diag = e.diagnostics.clone().unwrap_or_default();
+            seen.error_code = diag.error_code.clone();
+            seen.log_tail = diag.log_tail.clone().filter(|t| !t.is_empty());
+            let on = instance.map(|i| format!(" on {i}")).unwrap_or_default();
             let mut text = format!(
-                "lifecycle event {} failed: {} {}",
+                "lifecycle event {}{on} failed: {} {}",
                 e.name,
                 diag.error_code.unwrap_or_default(),
                 diag.message.unwrap_or_default()
@@ -88,6 +116,7 @@ pub fn note(seen: &mut Seen, d: &CdDeployment, target: Option<&DeploymentTarget>
 /// The line a poll shows.
 pub fn line(d: &CdDeployment, target: Option<&DeploymentTarget>) -> String {
     match target {
+        Some(t) if !t.instances.is_empty() => format!("{} {}, {}", d.id, d.status, events_line(t)),
         Some(t) => format!(
             "{} {}, {}, production traffic {}%",
             d.id,

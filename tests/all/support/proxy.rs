@@ -91,7 +91,7 @@ impl Rules {
 impl Call {
     /// Whether the action changes state.
     pub fn is_mutation(&self) -> bool {
-        const READ: [&str; 3] = ["Describe", "List", "Get"];
+        const READ: [&str; 4] = ["Describe", "List", "Get", "Head"];
         !READ.iter().any(|p| self.action.starts_with(p))
     }
 }
@@ -292,6 +292,13 @@ fn identify(r: &Request) -> (String, String) {
         .find_map(|kv| kv.strip_prefix("Action="))
         .unwrap_or("?")
         .to_string();
+    let scope = r
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3));
+    if scope == Some("s3") {
+        return ("s3".into(), s3_action(r));
+    }
     let service = r
         .header("authorization")
         .and_then(|a| a.split("Credential=").nth(1))
@@ -299,6 +306,25 @@ fn identify(r: &Request) -> (String, String) {
         .unwrap_or("?")
         .to_string();
     (service, action)
+}
+
+/// S3's REST operations by method and path (path-style: /bucket or /bucket/key).
+fn s3_action(r: &Request) -> String {
+    let mut first = r.head.lines().next().unwrap_or_default().split_whitespace();
+    let (method, path) = (first.next().unwrap_or_default(), first.next().unwrap_or_default());
+    let path = path.split('?').next().unwrap_or_default();
+    let has_key = path.trim_start_matches('/').contains('/');
+    match (method, has_key) {
+        ("PUT", true) => "PutObject",
+        ("PUT", false) => "CreateBucket",
+        ("HEAD", true) => "HeadObject",
+        ("HEAD", false) => "HeadBucket",
+        ("GET", true) => "GetObject",
+        ("GET", false) => "ListObjects",
+        ("DELETE", true) => "DeleteObject",
+        _ => "?",
+    }
+    .into()
 }
 
 fn http(status: &str, content_type: &str, body: &str) -> Vec<u8> {
