@@ -130,6 +130,12 @@ pub async fn discover(ports: &Ports, req: &Request, ctx: &mut Ctx) -> Result<Pla
     let steps = match req.strategy {
         Strategy::Surge => surge_steps(&before, &target, req)?,
         Strategy::Refresh => refresh_steps(&before, &target, req)?,
+        Strategy::BlueGreen => {
+            return Err(Error::input(
+                format!("Auto Scaling group {name}: blue_green rolls two groups, not one"),
+                "set asg.groups and asg.listener (or asg.listener_rule) in slipway.yml",
+            ))
+        }
     };
     Ok(Plan {
         format: FORMAT,

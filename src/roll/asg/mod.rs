@@ -152,7 +152,7 @@ impl Rollout for AsgRollout {
                 .iter()
                 .position(|s| matches!(s, Step::Deregister { .. } | Step::Terminate { .. }))
                 .unwrap_or(plan.steps.len()),
-            Strategy::Refresh => plan.steps.len(),
+            Strategy::Refresh | Strategy::BlueGreen => plan.steps.len(),
         }
     }
 
