@@ -10,6 +10,7 @@ pub mod ecr;
 pub mod ecs;
 mod ecs_deploy;
 pub mod elb;
+mod listener;
 mod errors;
 
 pub use credentials::{connect, session_name, Session, Source, Target};

@@ -94,6 +94,7 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
             Strategy::Surge => fleet,
             // The sim has no target groups to be healthy in when there are none; ceil(min% of fleet).
             Strategy::Refresh => (fleet * min_pct + 99) / 100,
+            Strategy::BlueGreen => unreachable!("blue/green has its own harness"),
         };
         let label = format!(
             "run {run}: {strategy:?} fleet {fleet} min {}/max {} {min_pct}-{max_pct}% tgs {} boot {:?} grace {:?} drain {:?} faults {faults:?} cancel {cancel_after:?}",

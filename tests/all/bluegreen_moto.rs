@@ -1,0 +1,240 @@
+//! Auto Scaling blue/green against moto: the listener port (weights read and set through
+//! ModifyListener / ModifyRule, stickiness and conditions kept, the exact request moto
+//! got), and slipway-roll between two real groups behind a real listener.
+
+use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+use aws_sdk_ec2::types::RequestLaunchTemplateData;
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, ProtocolEnum, RuleCondition, TargetGroupStickinessConfig,
+    TargetGroupTuple,
+};
+use slipway::cloud::{Forward, LoadBalancing, Weighted};
+
+use crate::roll_moto::sdk;
+use crate::support::moto::moto;
+use crate::support::proxy::Proxy;
+
+/// Two groups on one launch template (`{name}`, versions 1 and 2) behind one listener.
+pub struct Pair {
+    pub groups: [String; 2],
+    pub target_groups: [String; 2],
+    pub listener: String,
+    pub rule: String,
+}
+
+fn forward(tgs: &[(&str, i32)], sticky: Option<i32>) -> Action {
+    let tuples = tgs
+        .iter()
+        .map(|(arn, w)| TargetGroupTuple::builder().target_group_arn(*arn).weight(*w).build())
+        .collect();
+    let stickiness = sticky.map(|d| {
+        TargetGroupStickinessConfig::builder()
+            .enabled(true)
+            .duration_seconds(d)
+            .build()
+    });
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(
+            ForwardActionConfig::builder()
+                .set_target_groups(Some(tuples))
+                .set_target_group_stickiness_config(stickiness)
+                .build(),
+        )
+        .build()
+}
+
+/// `{name}-a` live (desired `desired`, min 1, max 4) at weight 100, `{name}-b` empty at 0;
+/// a listener forwarding to both (sticky for 300s) and a rule on /api forwarding to both.
+/// `attach_b`: whether `{name}-b` is attached to its target group.
+pub async fn pair(name: &str, desired: i32, attach_b: bool) -> Pair {
+    let config = sdk(&moto().endpoint).await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let data = RequestLaunchTemplateData::builder()
+        .image_id("ami-03cf127a")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .build();
+    ec2.create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(data.clone())
+        .send()
+        .await
+        .expect("create the launch template");
+    ec2.create_launch_template_version()
+        .launch_template_name(name)
+        .launch_template_data(data)
+        .send()
+        .await
+        .expect("create version 2");
+    let vpc = ec2.describe_vpcs().send().await.expect("vpcs").vpcs()[0]
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let subnets: Vec<String> = ec2
+        .describe_subnets()
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+        .iter()
+        .filter(|s| s.vpc_id() == Some(vpc.as_str()))
+        .filter_map(|s| s.subnet_id().map(str::to_string))
+        .take(2)
+        .collect();
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let mut tgs = Vec::new();
+    for side in ["a", "b"] {
+        let tg = elb
+            .create_target_group()
+            .name(format!("{name}-{side}"))
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&vpc)
+            .send()
+            .await
+            .expect("create a target group");
+        tgs.push(tg.target_groups()[0].target_group_arn().unwrap().to_string());
+    }
+    let lb = elb
+        .create_load_balancer()
+        .name(name)
+        .set_subnets(Some(subnets))
+        .send()
+        .await
+        .expect("create the load balancer");
+    let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+    let listener = elb
+        .create_listener()
+        .load_balancer_arn(&lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(80)
+        .default_actions(forward(&[(&tgs[0], 100), (&tgs[1], 0)], Some(300)))
+        .send()
+        .await
+        .expect("create the listener");
+    let listener = listener.listeners()[0].listener_arn().unwrap().to_string();
+    let rule = elb
+        .create_rule()
+        .listener_arn(&listener)
+        .priority(10)
+        .conditions(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .values("/api/*")
+                .build(),
+        )
+        .actions(forward(&[(&tgs[0], 100), (&tgs[1], 0)], None))
+        .send()
+        .await
+        .expect("create the rule");
+    let rule = rule.rules()[0].rule_arn().unwrap().to_string();
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    for (side, tg, size) in [("a", &tgs[0], desired), ("b", &tgs[1], 0)] {
+        let mut create = asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(format!("{name}-{side}"))
+            .launch_template(
+                LaunchTemplateSpecification::builder()
+                    .launch_template_name(name)
+                    .version("1")
+                    .build(),
+            )
+            .min_size(size.min(1))
+            .max_size(4)
+            .desired_capacity(size)
+            .availability_zones("us-east-1a")
+            .health_check_type("ELB");
+        if side == "a" || attach_b {
+            create = create.target_group_arns(tg);
+        }
+        create.send().await.expect("create a group");
+    }
+    Pair {
+        groups: [format!("{name}-a"), format!("{name}-b")],
+        target_groups: [tgs[0].clone(), tgs[1].clone()],
+        listener,
+        rule,
+    }
+}
+
+/// A query-protocol body as `key=value` lines, decoded.
+pub fn form(body: &str) -> String {
+    url::form_urlencoded::parse(body.as_bytes())
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect()
+}
+
+fn weights(p: &Pair, a: i32, b: i32) -> Vec<Weighted> {
+    vec![
+        Weighted {
+            arn: p.target_groups[0].clone(),
+            weight: a,
+        },
+        Weighted {
+            arn: p.target_groups[1].clone(),
+            weight: b,
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_weights_are_read_and_set_through_moto() {
+    let p = pair("bg-port", 1, true).await;
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 1);
+    let elb = slipway::aws::elb::ElbAdapter::new(&sdk(&proxy.endpoint).await);
+    let before = elb.forward(&p.listener).await.unwrap().expect("the listener");
+    assert_eq!(
+        before,
+        Forward {
+            target_groups: weights(&p, 100, 0),
+            stickiness: Some(300)
+        }
+    );
+    elb.set_weights(&p.listener, &weights(&p, 90, 10)).await.unwrap();
+    let after = elb.forward(&p.listener).await.unwrap().unwrap();
+    assert_eq!(after.target_groups, weights(&p, 90, 10));
+    assert_eq!(after.stickiness, Some(300), "stickiness kept");
+    assert_eq!(after.percent(&p.target_groups[1]), 10);
+    // The request moto got: the listener, both groups with their weights, stickiness.
+    let sent = proxy
+        .calls()
+        .into_iter()
+        .find(|c| c.action == "ModifyListener")
+        .expect("a ModifyListener call");
+    let body = form(&sent.body);
+    for field in [
+        format!("ListenerArn={}", p.listener),
+        "DefaultActions.member.1.Type=forward".to_string(),
+        format!(
+            "DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.TargetGroupArn={}",
+            p.target_groups[1]
+        ),
+        "DefaultActions.member.1.ForwardConfig.TargetGroups.member.2.Weight=10".into(),
+        "DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.Enabled=true".into(),
+        "DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig.DurationSeconds=300".into(),
+    ] {
+        assert!(body.contains(&field), "{field} missing from {body}");
+    }
+    assert!(!body.contains("DefaultActions.member.1.TargetGroupArn"), "{body}");
+
+    // A rule: its weights change, its condition stays.
+    elb.set_weights(&p.rule, &weights(&p, 0, 100)).await.unwrap();
+    let rule = elb.forward(&p.rule).await.unwrap().unwrap();
+    assert_eq!(rule.target_groups, weights(&p, 0, 100));
+    assert_eq!(rule.stickiness, None);
+    let sent = proxy.calls().into_iter().find(|c| c.action == "ModifyRule").unwrap();
+    assert!(!sent.body.contains("Conditions"), "conditions are left alone: {}", sent.body);
+    let config = sdk(&moto().endpoint).await;
+    let rules = aws_sdk_elasticloadbalancingv2::Client::new(&config)
+        .describe_rules()
+        .rule_arns(&p.rule)
+        .send()
+        .await
+        .unwrap();
+    let values = rules.rules()[0].conditions()[0].values().to_vec();
+    assert_eq!(values, vec!["/api/*".to_string()]);
+
+    // Missing: None, not an error.
+    let missing = p.listener.replace(&p.listener[p.listener.len() - 4..], "ffff");
+    assert_eq!(elb.forward(&missing).await.unwrap(), None);
+}
