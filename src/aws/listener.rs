@@ -116,7 +116,12 @@ pub(super) async fn set_weights(client: &Client, arn: &str, weights: &[Weighted]
         .cloned();
     let tuples = weights
         .iter()
-        .map(|w| TargetGroupTuple::builder().target_group_arn(&w.arn).weight(w.weight).build())
+        .map(|w| {
+            TargetGroupTuple::builder()
+                .target_group_arn(&w.arn)
+                .weight(w.weight)
+                .build()
+        })
         .collect();
     forward.forward_config = Some(
         ForwardActionConfig::builder()

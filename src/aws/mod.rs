@@ -10,8 +10,8 @@ pub mod ecr;
 pub mod ecs;
 mod ecs_deploy;
 pub mod elb;
-mod listener;
 mod errors;
+mod listener;
 
 pub use credentials::{connect, session_name, Session, Source, Target};
 

@@ -50,7 +50,12 @@ impl Forward {
     /// The share of the traffic (percent, rounded down) `arn` takes.
     pub fn percent(&self, arn: &str) -> i32 {
         let total: i32 = self.target_groups.iter().map(|t| t.weight).sum();
-        let mine: i32 = self.target_groups.iter().filter(|t| t.arn == arn).map(|t| t.weight).sum();
+        let mine: i32 = self
+            .target_groups
+            .iter()
+            .filter(|t| t.arn == arn)
+            .map(|t| t.weight)
+            .sum();
         if total == 0 {
             0
         } else {

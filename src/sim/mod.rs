@@ -9,6 +9,7 @@
 //! Every call is logged; mutating ones are what tests assert on.
 
 pub mod alarms;
+pub mod bluegreen;
 pub mod codedeploy;
 mod codedeploy_ports;
 pub mod ecs;
@@ -27,6 +28,7 @@ use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 pub use alarms::SimAlarms;
+pub use bluegreen::SimPair;
 pub use codedeploy::CdSettings;
 pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs, TestListener};
 use model::State;
@@ -58,6 +60,8 @@ pub struct Settings {
     pub shutdown: Duration,
     pub group: String,
     pub template: String,
+    /// Added to instance ids, so two simulated groups side by side never share one.
+    pub id_offset: u64,
 }
 
 impl Default for Settings {
@@ -78,6 +82,7 @@ impl Default for Settings {
             shutdown: Duration::from_secs(10),
             group: "web-asg".into(),
             template: "web".into(),
+            id_offset: 0,
         }
     }
 }

@@ -118,7 +118,10 @@ impl State {
 
     fn new_id(&mut self) -> String {
         self.next_id += 1;
-        format!("i-{:017x}", 0x5107_0000_0000u64 + self.next_id)
+        format!(
+            "i-{:017x}",
+            0x5107_0000_0000u64 + self.settings.id_offset + self.next_id
+        )
     }
 
     /// The number a version string stands for.

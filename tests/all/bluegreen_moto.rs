@@ -117,12 +117,7 @@ pub async fn pair(name: &str, desired: i32, attach_b: bool) -> Pair {
         .create_rule()
         .listener_arn(&listener)
         .priority(10)
-        .conditions(
-            RuleCondition::builder()
-                .field("path-pattern")
-                .values("/api/*")
-                .build(),
-        )
+        .conditions(RuleCondition::builder().field("path-pattern").values("/api/*").build())
         .actions(forward(&[(&tgs[0], 100), (&tgs[1], 0)], None))
         .send()
         .await
@@ -223,7 +218,11 @@ async fn listener_weights_are_read_and_set_through_moto() {
     assert_eq!(rule.target_groups, weights(&p, 0, 100));
     assert_eq!(rule.stickiness, None);
     let sent = proxy.calls().into_iter().find(|c| c.action == "ModifyRule").unwrap();
-    assert!(!sent.body.contains("Conditions"), "conditions are left alone: {}", sent.body);
+    assert!(
+        !sent.body.contains("Conditions"),
+        "conditions are left alone: {}",
+        sent.body
+    );
     let config = sdk(&moto().endpoint).await;
     let rules = aws_sdk_elasticloadbalancingv2::Client::new(&config)
         .describe_rules()

@@ -85,7 +85,10 @@ pub(super) fn check(p: &mut Problems, name: &str, asg: &Asg) {
     if asg.step_bake.std() > MAX_BAKE {
         p.add(
             &path("step_bake"),
-            format!("environment {name:?}: asg.step_bake {} is longer than 48h", asg.step_bake),
+            format!(
+                "environment {name:?}: asg.step_bake {} is longer than 48h",
+                asg.step_bake
+            ),
             "use 0 to 48h",
         );
     }
@@ -112,11 +115,21 @@ mod tests {
     fn a_blue_green_environment_names_two_groups_and_one_listener() {
         let ok = format!("      strategy: blue_green\n      groups: [web-a, web-b]\n{LISTENER}      steps: [10, 50, 100]\n      step_bake: 2m\n      keep_old: 30m\n");
         assert_eq!(problems(&ok), "");
-        let same = problems(&format!("      strategy: blue_green\n      groups: [web-a, web-a]\n{LISTENER}"));
-        assert!(same.contains("asg.groups [\"web-a\", \"web-a\"] is not two distinct"), "{same}");
+        let same = problems(&format!(
+            "      strategy: blue_green\n      groups: [web-a, web-a]\n{LISTENER}"
+        ));
+        assert!(
+            same.contains("asg.groups [\"web-a\", \"web-a\"] is not two distinct"),
+            "{same}"
+        );
         let none = problems("      strategy: blue_green\n      groups: [web-a, web-b]\n");
-        assert!(none.contains("exactly one of asg.listener and asg.listener_rule (it has neither)"), "{none}");
-        let named = problems(&format!("      name: web\n      strategy: blue_green\n      groups: [a, b]\n{LISTENER}"));
+        assert!(
+            none.contains("exactly one of asg.listener and asg.listener_rule (it has neither)"),
+            "{none}"
+        );
+        let named = problems(&format!(
+            "      name: web\n      strategy: blue_green\n      groups: [a, b]\n{LISTENER}"
+        ));
         assert!(named.contains("asg.name \"web\" is set but blue_green"), "{named}");
     }
 
@@ -126,15 +139,24 @@ mod tests {
             let e = problems(&format!(
                 "      strategy: blue_green\n      groups: [a, b]\n{LISTENER}      steps: {steps}\n"
             ));
-            assert!(e.contains("do not climb to 100") && e.contains("ending with 100"), "{steps}: {e}");
+            assert!(
+                e.contains("do not climb to 100") && e.contains("ending with 100"),
+                "{steps}: {e}"
+            );
         }
     }
 
     #[test]
     fn blue_green_keys_belong_to_blue_green() {
         let e = problems(&format!("      name: web\n{LISTENER}"));
-        assert!(e.contains("asg.listener is set but asg.strategy is not blue_green"), "{e}");
+        assert!(
+            e.contains("asg.listener is set but asg.strategy is not blue_green"),
+            "{e}"
+        );
         let e = problems("      strategy: surge\n      groups: [a, b]\n");
-        assert!(e.contains("asg.name is missing") && e.contains("asg.groups is set"), "{e}");
+        assert!(
+            e.contains("asg.name is missing") && e.contains("asg.groups is set"),
+            "{e}"
+        );
     }
 }

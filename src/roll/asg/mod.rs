@@ -3,6 +3,7 @@
 //! old half) and `refresh` (an instance refresh, rolled back on failure). The driver in
 //! `roll` runs it; this module is discovery, the steps and the cleanup.
 
+pub mod bluegreen;
 mod cleanup;
 pub mod discover;
 pub mod plan;
@@ -205,6 +206,7 @@ impl Rollout for AsgRollout {
                 new_image_id: None,
                 instances_replaced: 0,
                 new_instances: Vec::new(),
+                blue_green: None,
             });
         };
         let b = &plan.before;
@@ -217,6 +219,7 @@ impl Rollout for AsgRollout {
             new_image_id: plan.new_image_id.clone(),
             instances_replaced: 0,
             new_instances: Vec::new(),
+            blue_green: None,
         };
         match verdict {
             Verdict::Succeeded | Verdict::Finished => {

@@ -1,0 +1,205 @@
+//! Blue/green discovery (read-only): the listener's forward action, both groups, which
+//! one is live (the one whose target group takes 100% of the traffic), and the steps.
+
+use super::plan::{BgPlan, BgStep, FORMAT};
+use super::BgRequest;
+use crate::cloud::Ports;
+use crate::config::Strategy;
+use crate::error::{Error, Result};
+use crate::roll::asg::discover::observe;
+use crate::roll::asg::{Capacity, Plan as GroupPlan, Request, Step};
+use crate::roll::calls::{self, Ctx};
+
+fn listener_help(req: &BgRequest) -> String {
+    format!(
+        "point {} at a listener or rule whose forward action holds both groups' target groups ({} and {}), with weights",
+        if req.listener.contains(":listener-rule/") {
+            "asg.listener_rule"
+        } else {
+            "asg.listener"
+        },
+        req.groups[0],
+        req.groups[1]
+    )
+}
+
+pub async fn discover(ports: &Ports, req: &BgRequest, ctx: &mut Ctx) -> Result<BgPlan> {
+    let op = if req.listener.contains(":listener-rule/") {
+        "DescribeRules"
+    } else {
+        "DescribeListeners"
+    };
+    let forward = calls::retry(op, &ctx.cancel, || ports.elb.forward(&req.listener))
+        .await?
+        .ok_or_else(|| Error::input(format!("listener {} does not exist", req.listener), listener_help(req)))?;
+    if forward.target_groups.len() != 2 {
+        let arns: Vec<&str> = forward.target_groups.iter().map(|t| t.arn.as_str()).collect();
+        return Err(Error::input(
+            format!(
+                "the forward action of {} holds {} target group(s) ({}), not the two groups' target groups",
+                req.listener,
+                arns.len(),
+                if arns.is_empty() {
+                    "none".to_string()
+                } else {
+                    arns.join(", ")
+                }
+            ),
+            listener_help(req),
+        ));
+    }
+    let mut observed = Vec::new();
+    for name in &req.groups {
+        let mut one = Request::new(name, Strategy::BlueGreen);
+        one.launch_template = req.launch_template.clone();
+        one.version = req.version.clone();
+        let (before, target, new) = observe(ports, &one, ctx).await?;
+        let mine: Vec<&String> = before
+            .target_groups
+            .iter()
+            .map(|t| &t.arn)
+            .filter(|arn| forward.target_groups.iter().any(|w| &w.arn == *arn))
+            .collect();
+        let [tg] = mine[..] else {
+            return Err(Error::input(
+                format!(
+                    "Auto Scaling group {name} is attached to {} of the target groups of {}'s forward action, not exactly one",
+                    mine.len(),
+                    req.listener
+                ),
+                format!("attach {name} to its own target group of that forward action (aws autoscaling attach-load-balancer-target-groups)"),
+            ));
+        };
+        let tg = tg.clone();
+        observed.push((before, target, new, tg));
+    }
+    if observed[0].3 == observed[1].3 {
+        return Err(Error::input(
+            format!(
+                "Auto Scaling groups {} and {} are attached to the same target group {}",
+                req.groups[0], req.groups[1], observed[0].3
+            ),
+            "give each group its own target group in the listener's forward action",
+        ));
+    }
+    let (a, b) = (&observed[0], &observed[1]);
+    if a.0.launch_template.id != b.0.launch_template.id || a.0.launch_template.name != b.0.launch_template.name {
+        return Err(Error::input(
+            format!(
+                "Auto Scaling groups {} and {} use different launch templates ({} and {})",
+                req.groups[0],
+                req.groups[1],
+                a.0.launch_template.name.as_deref().unwrap_or("-"),
+                b.0.launch_template.name.as_deref().unwrap_or("-")
+            ),
+            "give both groups the same launch template (asg.launch_template)",
+        ));
+    }
+    let live = observed.iter().position(|o| forward.percent(&o.3) == 100).ok_or_else(|| {
+        let split: Vec<String> = observed
+            .iter()
+            .map(|o| format!("{} {}%", o.0.group, forward.percent(&o.3)))
+            .collect();
+        Error::input(
+            format!("{} splits the traffic ({}): no group is live", req.listener, split.join(", ")),
+            "put one group's target group at full weight (the previous roll's rollback, or the console), then roll again",
+        )
+    })?;
+    let mut observed = observed;
+    let idle = observed.remove(1 - live);
+    let live = observed.remove(0);
+    let plan_of = |(before, target, new, _): &(_, _, crate::cloud::TemplateVersion, String)| GroupPlan {
+        format: crate::roll::asg::plan::FORMAT,
+        kind: "asg".into(),
+        strategy: Strategy::BlueGreen,
+        before: Clone::clone(before),
+        target: Clone::clone(target),
+        new_version: new.number,
+        new_image_id: new.image_id.clone(),
+        steps: Vec::new(),
+    };
+    let mut plan = BgPlan {
+        format: FORMAT,
+        kind: "asg-blue-green".into(),
+        listener: req.listener.clone(),
+        forward,
+        live: plan_of(&live),
+        live_target_group: live.3.clone(),
+        idle: plan_of(&idle),
+        idle_target_group: idle.3.clone(),
+        percents: req.steps.clone(),
+        step_bake: crate::config::Duration(req.step_bake),
+        keep_old: req.keep_old.map(crate::config::Duration),
+        steps: Vec::new(),
+    };
+    plan.steps = steps(&plan);
+    Ok(plan)
+}
+
+fn steps(plan: &BgPlan) -> Vec<BgStep> {
+    let (live, idle) = (&plan.live.before, &plan.idle.before);
+    let target = &plan.live.target;
+    let up_to_date = live.version.to_string() == target.version
+        && live
+            .instances
+            .iter()
+            .all(|i| i.version.as_deref() == Some(target.version.as_str()));
+    if up_to_date {
+        return Vec::new();
+    }
+    let mut steps = Vec::new();
+    let mut idle_cap = idle.capacity;
+    if !idle.instances.is_empty() || idle.capacity.desired > 0 {
+        // Kept warm by the previous roll: scaled down before it gets the new version.
+        steps.push(BgStep::Idle(Step::SetCapacity {
+            min: Some(0),
+            max: None,
+            desired: Some(0),
+            expect: idle_cap,
+        }));
+        steps.push(BgStep::Idle(Step::WaitGone {
+            instances: idle.instance_ids(),
+        }));
+        idle_cap = Capacity {
+            min: 0,
+            desired: 0,
+            ..idle_cap
+        };
+    }
+    if idle.launch_template.version != target.version {
+        steps.push(BgStep::Idle(Step::SetLaunchTemplate {
+            template: target.clone(),
+        }));
+    }
+    let cap = live.capacity;
+    steps.push(BgStep::Idle(Step::SetCapacity {
+        min: Some(cap.min),
+        max: Some(cap.max),
+        desired: Some(cap.desired),
+        expect: idle_cap,
+    }));
+    steps.push(BgStep::Idle(Step::WaitNewHealthy {
+        count: cap.desired,
+        target_groups: idle.target_groups.iter().map(|t| t.arn.clone()).collect(),
+    }));
+    for &percent in &plan.percents {
+        steps.push(BgStep::Shift {
+            percent,
+            weights: plan.weights(percent),
+        });
+        if percent < 100 && !plan.step_bake.std().is_zero() {
+            steps.push(BgStep::StepBake { percent });
+        }
+    }
+    // The health URLs show the new version once it takes all the traffic.
+    steps.push(BgStep::Idle(Step::CheckProbes));
+    if plan.keep_old.is_none() {
+        steps.push(BgStep::Live(Step::SetCapacity {
+            min: Some(0),
+            max: None,
+            desired: Some(0),
+            expect: cap,
+        }));
+    }
+    steps
+}
