@@ -22,7 +22,7 @@ const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const IMAGE: &str = "registry.example/web@sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
 /// A metric alarm, made (through `endpoint`) with the SDK, in `state`.
-async fn alarm(endpoint: &str, name: &str, state: StateValue) {
+pub async fn alarm(endpoint: &str, name: &str, state: StateValue) {
     let cw = aws_sdk_cloudwatch::Client::new(&config(endpoint).await);
     cw.put_metric_alarm()
         .alarm_name(name)
@@ -39,7 +39,7 @@ async fn alarm(endpoint: &str, name: &str, state: StateValue) {
     set_state(endpoint, name, state, "set by the test").await;
 }
 
-async fn set_state(endpoint: &str, name: &str, state: StateValue, reason: &str) {
+pub async fn set_state(endpoint: &str, name: &str, state: StateValue, reason: &str) {
     let cw = aws_sdk_cloudwatch::Client::new(&config(endpoint).await);
     cw.set_alarm_state()
         .alarm_name(name)

@@ -1,6 +1,7 @@
 //! Auto Scaling blue/green against moto: the listener port (weights read and set through
 //! ModifyListener / ModifyRule, stickiness and conditions kept, the exact request moto
-//! got), and slipway-roll between two real groups behind a real listener.
+//! got), and slipway-roll between two real groups behind a real listener: every weight
+//! step in the order ModifyListener reached moto, an alarm at 10% rolling back, bad input.
 
 use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
 use aws_sdk_ec2::types::RequestLaunchTemplateData;
@@ -236,4 +237,188 @@ async fn listener_weights_are_read_and_set_through_moto() {
     // Missing: None, not an error.
     let missing = p.listener.replace(&p.listener[p.listener.len() - 4..], "ffff");
     assert_eq!(elb.forward(&missing).await.unwrap(), None);
+}
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn yaml(p: &Pair, template: &str, listener: &str, extra: &str) -> String {
+    format!(
+        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    asg:\n      strategy: blue_green\n      groups: [{}, {}]\n      launch_template: {template}\n      listener: {listener}\n      steps: [10, 50, 100]\n      step_bake: 1s\n{extra}",
+        p.groups[0], p.groups[1]
+    )
+}
+
+fn roll(dir: &crate::support::Dir, yaml: &str, endpoint: &str, extra: &[&str]) -> crate::support::Run {
+    let mut cmd = crate::support::bin("slipway-roll");
+    cmd.args(["--environment", "stage", "--sha", SHA, "--poll-interval", "1s"])
+        .args(["--timeout", "60s", "--output", "json", "--launch-template-version", "2"])
+        .arg("--config")
+        .arg(dir.write("slipway.yml", yaml))
+        .args(extra)
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
+        .env("AWS_SECRET_ACCESS_KEY", "example-secret")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    crate::support::run(&mut cmd)
+}
+
+/// The new group's weight in each ModifyListener that reached moto, in order.
+fn weight_steps(proxy: &Proxy, p: &Pair) -> Vec<(i32, i32)> {
+    proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.forwarded && c.action == "ModifyListener")
+        .map(|c| {
+            let body = form(&c.body);
+            let weight = |arn: &str| -> i32 {
+                let n = body
+                    .lines()
+                    .find(|l| l.ends_with(&format!("TargetGroupArn={arn}")))
+                    .and_then(|l| l.split(".TargetGroupArn").next())
+                    .unwrap_or_else(|| panic!("{arn} missing from {body}"))
+                    .to_string();
+                body.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{n}.Weight=")))
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or_else(|| panic!("no weight for {arn} in {body}"))
+            };
+            (weight(&p.target_groups[0]), weight(&p.target_groups[1]))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_moves_a_real_listener_from_one_real_group_to_the_other() {
+    let p = pair("bg-roll", 2, true).await;
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 21);
+    let dir = crate::support::Dir::new();
+    let r = roll(&dir, &yaml(&p, "bg-roll", &p.listener, ""), &proxy.endpoint, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert_eq!(json["result"], "succeeded", "{json}");
+    assert_eq!(json["blue_green"]["live_group_before"], "bg-roll-a");
+    assert_eq!(json["blue_green"]["live_group_after"], "bg-roll-b");
+    assert_eq!(json["blue_green"]["weight_reached"], 100);
+    assert_eq!(json["blue_green"]["stickiness"], 300, "stickiness reported");
+    assert_eq!(
+        weight_steps(&proxy, &p),
+        vec![(90, 10), (50, 50), (0, 100)],
+        "each step, in order"
+    );
+    let forward = slipway::aws::elb::ElbAdapter::new(&sdk(&moto().endpoint).await)
+        .forward(&p.listener)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(forward.target_groups, weights(&p, 0, 100));
+    assert_eq!(forward.stickiness, Some(300), "stickiness kept");
+    let (a, b) = (
+        crate::roll_moto::state("bg-roll-a").await,
+        crate::roll_moto::state("bg-roll-b").await,
+    );
+    assert_eq!((a.0, a.2), (0, 0), "the old group at zero: {a:?}");
+    assert_eq!((b.0, b.1, b.2, b.3.as_str()), (1, 4, 2, "2"), "the new group: {b:?}");
+    assert_eq!(b.4.len(), 2);
+    let outputs: std::collections::BTreeMap<String, String> =
+        slipway::github::files::parse_outputs(&dir.read("output"))
+            .into_iter()
+            .collect();
+    assert_eq!(outputs["live-group-before"], "bg-roll-a");
+    assert_eq!(outputs["live-group-after"], "bg-roll-b");
+    assert_eq!(outputs["weight-reached"], "100");
+    assert_eq!(outputs["rolled-back"], "false");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alarm_at_the_first_step_puts_the_weights_back_and_the_new_group_to_zero() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let p = pair("bg-alarm", 2, true).await;
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 22);
+    crate::alarms_moto::alarm(&proxy.endpoint, "bg-alarm-5xx", StateValue::Ok).await;
+    // Right after the first weight change reached moto, the alarm goes off (through the
+    // proxy: it speaks CloudWatch's CBOR to moto as JSON).
+    let endpoint = proxy.endpoint.clone();
+    proxy.after("ModifyListener", move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(crate::alarms_moto::set_state(
+            &endpoint,
+            "bg-alarm-5xx",
+            StateValue::Alarm,
+            "5xx above 10",
+        ));
+    });
+    let dir = crate::support::Dir::new();
+    let extra = "    health:\n      alarms: [bg-alarm-5xx]\n";
+    let yaml = yaml(&p, "bg-alarm", &p.listener, extra).replace("step_bake: 1s", "step_bake: 30s");
+    let r = roll(&dir, &yaml, &proxy.endpoint, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
+    assert_eq!(json["result"], "rolled_back", "{json}");
+    assert_eq!(json["alarm"], "bg-alarm-5xx");
+    assert_eq!(json["blue_green"]["live_group_after"], "bg-alarm-a");
+    assert_eq!(json["blue_green"]["weight_reached"], 10);
+    assert_eq!(weight_steps(&proxy, &p), vec![(90, 10), (100, 0)], "10%, then back");
+    let forward = slipway::aws::elb::ElbAdapter::new(&sdk(&moto().endpoint).await)
+        .forward(&p.listener)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(forward.target_groups, weights(&p, 100, 0));
+    let (a, b) = (
+        crate::roll_moto::state("bg-alarm-a").await,
+        crate::roll_moto::state("bg-alarm-b").await,
+    );
+    assert_eq!(
+        (a.0, a.1, a.2, a.3.as_str()),
+        (1, 4, 2, "1"),
+        "the old group untouched: {a:?}"
+    );
+    assert_eq!(
+        (b.0, b.2, b.3.as_str()),
+        (0, 0, "1"),
+        "the new group at zero, on version 1 again: {b:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_blue_green_input_exits_2_with_nothing_changed() {
+    let p = pair("bg-bad", 2, false).await;
+    let config = sdk(&moto().endpoint).await;
+    // A listener whose forward action holds one target group only.
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+    let lb = elb
+        .describe_listeners()
+        .listener_arns(&p.listener)
+        .send()
+        .await
+        .unwrap();
+    let lb_arn = lb.listeners()[0].load_balancer_arn().unwrap().to_string();
+    let single = elb
+        .create_listener()
+        .load_balancer_arn(lb_arn)
+        .protocol(ProtocolEnum::Http)
+        .port(8080)
+        .default_actions(forward(&[(&p.target_groups[0], 1)], None))
+        .send()
+        .await
+        .unwrap();
+    let single = single.listeners()[0].listener_arn().unwrap().to_string();
+    let cases = [
+        (single.clone(), "holds 1 target group(s)"),
+        // bg-bad-b is not attached to its target group.
+        (p.listener.clone(), "bg-bad-b is attached to 0 of the target groups"),
+    ];
+    for (listener, message) in cases {
+        let proxy = Proxy::start(&moto().endpoint, 0.0, 23);
+        let dir = crate::support::Dir::new();
+        let r = roll(&dir, &yaml(&p, "bg-bad", &listener, ""), &proxy.endpoint, &[]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains(message), "{message}: {}", r.stderr);
+        assert!(r.stderr.contains("help:"), "{}", r.stderr);
+        assert_eq!(proxy.mutations(), Vec::<String>::new(), "nothing changed");
+    }
 }
