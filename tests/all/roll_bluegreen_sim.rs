@@ -1,0 +1,431 @@
+//! Auto Scaling blue/green on the simulated cloud (two groups behind a weighted
+//! listener), on virtual time: success with every weight step in order, a failing new
+//! version, a launch that never boots, an alarm at every step, a timeout, a signal at
+//! every phase, keep_old and the next roll scaling the kept group down first, and a
+//! randomized harness. Every run checks the traffic invariants: production traffic only
+//! on target groups with healthy targets, and never fewer healthy instances behind the
+//! weighted target groups than the live group's minimum.
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use slipway::cloud::AlarmState;
+use slipway::roll::asg::bluegreen::{BgPlan, BgRequest, BlueGreenRollout};
+use slipway::roll::{roll, Ctx, Mode, Outcome, Verdict};
+use slipway::sim::bluegreen::LISTENER;
+use slipway::sim::{Faults, Settings, SimPair};
+use tokio_util::sync::CancellationToken;
+
+const ALARM: &str = "web-5xx";
+
+pub fn request(steps: &[u8]) -> BgRequest {
+    BgRequest {
+        groups: ["web-a".into(), "web-b".into()],
+        listener: LISTENER.into(),
+        launch_template: None,
+        version: "2".into(),
+        steps: steps.to_vec(),
+        step_bake: Duration::from_secs(120),
+        keep_old: None,
+        wait_for_idle: false,
+    }
+}
+
+pub fn cloud(settings: Settings, faults: Faults) -> SimPair {
+    let pair = SimPair::new(
+        Settings {
+            group: "web-a".into(),
+            ..settings
+        },
+        "web-b",
+        faults,
+        Some(60),
+    );
+    pair.alarms().put(ALARM, AlarmState::Ok);
+    pair
+}
+
+pub struct Rolled {
+    pub plan: Option<BgPlan>,
+    pub outcome: Outcome,
+    pub code: u8,
+}
+
+pub async fn roll_bg(
+    pair: &SimPair,
+    req: &BgRequest,
+    cancel: CancellationToken,
+    timeout: Duration,
+    bake: Duration,
+) -> Rolled {
+    let mut ctx = Ctx::quiet(cancel);
+    ctx.timeout = timeout;
+    ctx.bake = bake;
+    let ports = pair.ports();
+    ctx.alarms = vec![ALARM.into()];
+    ctx.alarm_port = Some(ports.alarms.clone());
+    let rolled = roll(&BlueGreenRollout::new(ports, req.clone()), Mode::Roll, &mut ctx).await;
+    let code = rolled.result.as_ref().err().map(|e| e.exit_code()).unwrap_or(0);
+    assert_eq!(code, rolled.outcome.exit_code);
+    Rolled {
+        plan: rolled.plan,
+        outcome: rolled.outcome,
+        code,
+    }
+}
+
+/// The new group's share at each weight change after the first setting.
+fn shares(pair: &SimPair) -> Vec<i32> {
+    pair.weight_history()
+        .iter()
+        .skip(1)
+        .map(|(_, w)| w.iter().find(|w| w.arn.contains("/web-b-tg/")).unwrap().weight)
+        .collect()
+}
+
+/// The two groups' (min, max, desired, launch template version, instances on v2 serving).
+fn groups(pair: &SimPair) -> [(i32, i32, i32, String, usize); 2] {
+    pair.groups.clone().map(|g| {
+        let s = g.snapshot();
+        let serving = s.instances.iter().filter(|i| i.1 == 2 && i.3).count();
+        (
+            s.capacity.min,
+            s.capacity.max,
+            s.capacity.desired,
+            s.launch_template_version.clone(),
+            serving,
+        )
+    })
+}
+
+/// Rolled back: all the traffic on web-a (still 4 on version 1), web-b at zero on version 1.
+fn assert_rolled_back(pair: &SimPair, label: &str) {
+    let forward = pair.forward();
+    assert_eq!(
+        forward.percent(&forward.target_groups[0].arn),
+        100,
+        "{label}: {forward:?}"
+    );
+    assert!(
+        pair.groups[0].snapshot().settled_on(1, 4),
+        "{label}: web-a serves as before"
+    );
+    let [_, b] = groups(pair);
+    assert_eq!(
+        (b.0, b.2, b.3.as_str()),
+        (0, 0, "1"),
+        "{label}: web-b at zero, back on 1: {b:?}"
+    );
+    assert_eq!(forward.stickiness, Some(60), "{label}: stickiness kept");
+}
+
+fn assert_invariants(pair: &SimPair, label: &str) {
+    let broken = pair.violations(2);
+    assert!(broken.is_empty(), "{label}: {broken:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn blue_green_moves_traffic_in_steps_then_scales_the_old_group_to_zero() {
+    let pair = cloud(Settings::default(), Faults::default());
+    let start = tokio::time::Instant::now();
+    let r = roll_bg(
+        &pair,
+        &request(&[10, 50, 100]),
+        CancellationToken::new(),
+        Duration::from_secs(600),
+        Duration::from_secs(300),
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?}", r.outcome);
+    assert_eq!(r.outcome.result, Verdict::Succeeded);
+    assert_eq!(shares(&pair), vec![10, 50, 100]);
+    let [a, b] = groups(&pair);
+    assert_eq!((a.0, a.2), (0, 0), "old group at zero: {a:?}");
+    assert_eq!((b.0, b.1, b.2, b.3.as_str(), b.4), (2, 8, 4, "2", 4), "{b:?}");
+    assert_invariants(&pair, "success");
+    let bg = r.outcome.asg().unwrap().blue_green.clone().unwrap();
+    assert_eq!(
+        (
+            bg.live_group_before.as_str(),
+            bg.live_group_after.as_str(),
+            bg.weight_reached
+        ),
+        ("web-a", "web-b", 100)
+    );
+    assert_eq!(bg.stickiness, Some(60));
+    // Each step baked 2m; the driver's bake 5m ran at 100% before the scale-down.
+    let history = pair.weight_history();
+    assert!(
+        history[2].0 - history[1].0 >= 120.0 && history[3].0 - history[2].0 >= 120.0,
+        "{history:?}"
+    );
+    let scaled_down = pair
+        .mutations()
+        .into_iter()
+        .rfind(|c| c.operation == "UpdateAutoScalingGroup" && c.detail.starts_with("web-a"))
+        .unwrap();
+    assert!(
+        scaled_down.at - history[3].0 >= 300.0,
+        "baked before the scale-down: {scaled_down:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(700));
+    let text = r.plan.unwrap().text();
+    assert!(
+        text.contains("stickiness 60s") && text.contains("traffic steps 10%, 50%, 100%"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_new_version_never_gets_traffic_and_is_rolled_back() {
+    for (label, faults) in [
+        (
+            "unhealthy version",
+            Faults {
+                bad_versions: [2].into(),
+                ..Faults::default()
+            },
+        ),
+        (
+            "a launch that never boots",
+            Faults {
+                stuck_launches: [2].into(),
+                ..Faults::default()
+            },
+        ),
+    ] {
+        let pair = cloud(Settings::default(), faults);
+        let r = roll_bg(
+            &pair,
+            &request(&[10, 50, 100]),
+            CancellationToken::new(),
+            Duration::from_secs(600),
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(
+            (r.code, r.outcome.result),
+            (1, Verdict::RolledBack),
+            "{label}: {:?}",
+            r.outcome
+        );
+        assert_eq!(shares(&pair), Vec::<i32>::new(), "{label}: no traffic ever moved");
+        assert_rolled_back(&pair, label);
+        assert_invariants(&pair, label);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_at_any_step_puts_the_traffic_back_on_the_old_group() {
+    // Boot ~90s; 10% from ~90s, 50% from ~210s, 100% from ~330s, bake to ~630s.
+    for (at, reached) in [(30, 0), (150, 10), (270, 50), (450, 100)] {
+        let pair = cloud(Settings::default(), Faults::default());
+        pair.alarms().set_all_after(Duration::from_secs(at), AlarmState::Alarm);
+        let r = roll_bg(
+            &pair,
+            &request(&[10, 50, 100]),
+            CancellationToken::new(),
+            Duration::from_secs(600),
+            Duration::from_secs(300),
+        )
+        .await;
+        let label = format!("alarm at {at}s");
+        assert_eq!(
+            (r.code, r.outcome.result),
+            (1, Verdict::RolledBack),
+            "{label}: {:?}",
+            r.outcome
+        );
+        assert_eq!(r.outcome.alarm.as_deref(), Some(ALARM));
+        let bg = r.outcome.asg().unwrap().blue_green.clone().unwrap();
+        assert_eq!(bg.weight_reached, reached, "{label}");
+        assert_eq!(bg.live_group_after, "web-a");
+        assert_rolled_back(&pair, &label);
+        assert_invariants(&pair, &label);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_rolls_back_with_exit_3() {
+    let pair = cloud(
+        Settings {
+            boot: Duration::from_secs(300),
+            ..Settings::default()
+        },
+        Faults::default(),
+    );
+    let r = roll_bg(
+        &pair,
+        &request(&[100]),
+        CancellationToken::new(),
+        Duration::from_secs(120),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!((r.code, r.outcome.result), (3, Verdict::RolledBack), "{:?}", r.outcome);
+    assert_rolled_back(&pair, "timeout");
+    assert_invariants(&pair, "timeout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_at_every_phase_cleans_up() {
+    let mut seen = std::collections::BTreeSet::new();
+    for secs in (0..=660).step_by(20) {
+        let pair = cloud(Settings::default(), Faults::default());
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(secs * 1000 + 500)).await;
+            trigger.cancel();
+        });
+        let r = roll_bg(
+            &pair,
+            &request(&[10, 50, 100]),
+            cancel,
+            Duration::from_secs(600),
+            Duration::from_secs(300),
+        )
+        .await;
+        let label = format!("signal at {secs}s");
+        match r.code {
+            130 => {
+                assert_eq!(r.outcome.result, Verdict::RolledBack, "{label}: {:?}", r.outcome);
+                assert_rolled_back(&pair, &label);
+                seen.insert(r.outcome.asg().unwrap().blue_green.clone().unwrap().weight_reached);
+            }
+            0 => {
+                let [a, b] = groups(&pair);
+                assert_eq!((a.2, b.4), (0, 4), "{label}");
+                seen.insert(200);
+            }
+            other => panic!("{label}: exit {other}: {:?}", r.outcome),
+        }
+        assert_invariants(&pair, &label);
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec![0, 10, 50, 100, 200],
+        "every phase was hit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_old_leaves_the_old_group_warm_and_the_next_roll_scales_it_down_first() {
+    let pair = cloud(Settings::default(), Faults::default());
+    let mut req = request(&[100]);
+    req.keep_old = Some(Duration::from_secs(1800));
+    let r = roll_bg(
+        &pair,
+        &req,
+        CancellationToken::new(),
+        Duration::from_secs(600),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?}", r.outcome);
+    assert!(r.outcome.asg().unwrap().blue_green.as_ref().unwrap().kept_old);
+    let [a, _] = groups(&pair);
+    assert_eq!(a.2, 4, "the old group kept warm");
+    assert!(pair.groups[0].snapshot().settled_on(1, 4));
+    // The next roll (back onto version 1, say) finds web-b live and web-a warm.
+    let mut back = request(&[100]);
+    back.version = "1".into();
+    let r = roll_bg(
+        &pair,
+        &back,
+        CancellationToken::new(),
+        Duration::from_secs(600),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?}", r.outcome);
+    let plan = r.plan.unwrap();
+    assert_eq!(plan.live.before.group, "web-b");
+    let text = plan.text();
+    assert!(
+        text.contains("1. web-a: update capacity: min 2 -> 0, desired 4 -> 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2. web-a: wait until 4 instance(s) have left the group"),
+        "{text}"
+    );
+    assert_eq!(shares(&pair), vec![100, 0]);
+    assert_invariants(&pair, "keep_old and back");
+}
+
+/// Random fleets, timings, steps, faults, alarms and signals: whatever happens, the
+/// traffic invariants hold and the roll ends either on the new group or rolled back.
+#[tokio::test(start_paused = true)]
+async fn randomized_blue_green_keeps_traffic_on_healthy_targets() {
+    for run in 0..40u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(run);
+        let fleet = rng.random_range(1..=8);
+        let settings = Settings {
+            fleet,
+            min: (fleet / 2).max(1),
+            max: fleet * 2,
+            boot: Duration::from_secs(rng.random_range(10..=120)),
+            grace: Duration::from_secs(rng.random_range(30..=180)),
+            ..Settings::default()
+        };
+        let min = settings.min;
+        let faults = Faults {
+            bad_versions: if rng.random_bool(0.2) {
+                [2].into()
+            } else {
+                Default::default()
+            },
+            stuck_launches: if rng.random_bool(0.15) {
+                [rng.random_range(1..=fleet as u32)].into()
+            } else {
+                Default::default()
+            },
+            throttle: if rng.random_bool(0.3) { 0.2 } else { 0.0 },
+            seed: run,
+            ..Faults::default()
+        };
+        let steps: Vec<u8> = match rng.random_range(0..3) {
+            0 => vec![100],
+            1 => vec![10, 50, 100],
+            _ => vec![rng.random_range(1..=99), 100],
+        };
+        let mut req = request(&steps);
+        req.step_bake = Duration::from_secs(rng.random_range(0..=180));
+        let pair = cloud(settings, faults.clone());
+        let alarm = rng.random_bool(0.25).then(|| rng.random_range(0..600));
+        if let Some(at) = alarm {
+            pair.alarms().set_all_after(Duration::from_secs(at), AlarmState::Alarm);
+        }
+        let cancel = CancellationToken::new();
+        let signal = rng.random_bool(0.25).then(|| rng.random_range(0..600_000));
+        if let Some(ms) = signal {
+            let trigger = cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                trigger.cancel();
+            });
+        }
+        let bake = Duration::from_secs(rng.random_range(0..=240));
+        let r = roll_bg(&pair, &req, cancel, Duration::from_secs(900), bake).await;
+        let label =
+            format!("run {run}: fleet {fleet} steps {steps:?} faults {faults:?} alarm {alarm:?} signal {signal:?}");
+        let broken = pair.violations(min);
+        assert!(broken.is_empty(), "{label}: {broken:#?}");
+        let forward = pair.forward();
+        let on_new = forward.percent(&forward.target_groups[1].arn);
+        match r.outcome.result {
+            Verdict::Succeeded => {
+                assert_eq!(on_new, 100, "{label}");
+                assert_eq!(groups(&pair)[0].2, 0, "{label}: old group at zero");
+            }
+            Verdict::RolledBack => {
+                assert_eq!(on_new, 0, "{label}");
+                let [a, b] = groups(&pair);
+                assert_eq!((b.2, b.3.as_str()), (0, "1"), "{label}: {b:?}");
+                assert_eq!(a.2, fleet, "{label}: the old group untouched");
+            }
+            other => panic!("{label}: {other:?} {:?}", r.outcome),
+        }
+    }
+}
