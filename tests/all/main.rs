@@ -25,6 +25,7 @@ mod iam_enforced;
 mod lint;
 mod roll_alarms_cli;
 mod roll_alarms_sim;
+mod roll_bluegreen_cli;
 mod roll_bluegreen_sim;
 mod roll_cli;
 mod roll_codedeploy_sim;
