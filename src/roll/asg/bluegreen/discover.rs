@@ -105,7 +105,6 @@ pub async fn discover(ports: &Ports, req: &BgRequest, ctx: &mut Ctx) -> Result<B
             "put one group's target group at full weight (the previous roll's rollback, or the console), then roll again",
         )
     })?;
-    let mut observed = observed;
     let idle = observed.remove(1 - live);
     let live = observed.remove(0);
     let plan_of = |(before, target, new, _): &(_, _, crate::cloud::TemplateVersion, String)| GroupPlan {
