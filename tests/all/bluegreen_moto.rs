@@ -49,7 +49,12 @@ fn forward(tgs: &[(&str, i32)], sticky: Option<i32>) -> Action {
 /// a listener forwarding to both (sticky for 300s) and a rule on /api forwarding to both.
 /// `attach_b`: whether `{name}-b` is attached to its target group.
 pub async fn pair(name: &str, desired: i32, attach_b: bool) -> Pair {
-    let config = sdk(&moto().endpoint).await;
+    pair_on(&sdk(&moto().endpoint).await, name, desired, attach_b).await
+}
+
+/// The same, through the SDK configuration given (another moto).
+pub async fn pair_on(config: &aws_config::SdkConfig, name: &str, desired: i32, attach_b: bool) -> Pair {
+    let config = config.clone();
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let data = RequestLaunchTemplateData::builder()
         .image_id("ami-03cf127a")
