@@ -427,3 +427,37 @@ async fn bad_blue_green_input_exits_2_with_nothing_changed() {
         assert_eq!(proxy.mutations(), Vec::<String>::new(), "nothing changed");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_through_a_listener_rule_sets_the_rule_and_leaves_the_listener() {
+    let p = pair("bg-rule", 1, true).await;
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 24);
+    let dir = crate::support::Dir::new();
+    let yaml = yaml(&p, "bg-rule", &p.rule, "").replace("listener: ", "listener_rule: ");
+    let r = roll(
+        &dir,
+        &yaml.replace("steps: [10, 50, 100]", "steps: [100]"),
+        &proxy.endpoint,
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(proxy.count("ModifyListener"), 0);
+    let rules: Vec<String> = proxy
+        .calls()
+        .into_iter()
+        .filter(|c| c.forwarded && c.action == "ModifyRule")
+        .map(|c| form(&c.body))
+        .collect();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert!(rules[0].contains(&format!("RuleArn={}", p.rule)), "{}", rules[0]);
+    let elb = slipway::aws::elb::ElbAdapter::new(&sdk(&moto().endpoint).await);
+    assert_eq!(
+        elb.forward(&p.rule).await.unwrap().unwrap().target_groups,
+        weights(&p, 0, 100)
+    );
+    assert_eq!(
+        elb.forward(&p.listener).await.unwrap().unwrap().target_groups,
+        weights(&p, 100, 0),
+        "the listener's default action is left alone"
+    );
+}
