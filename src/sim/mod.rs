@@ -109,6 +109,9 @@ pub struct Faults {
     pub server_error: f64,
     /// Instances launched from these versions fail their health checks.
     pub bad_versions: BTreeSet<i64>,
+    /// When set, those instances first pass their checks and serve this long, then fail
+    /// them (a version that breaks under traffic).
+    pub late_failure: Option<Duration>,
     /// These launches (1-based, counted from the start) never leave Pending.
     pub stuck_launches: BTreeSet<u32>,
     pub seed: u64,

@@ -451,3 +451,46 @@ async fn apply_refuses_a_plan_whose_weights_drifted() {
     assert!(e.to_string().contains("splits the traffic"), "{e}");
     assert_eq!(pair.mutations().len(), before, "nothing changed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_version_that_breaks_under_traffic_fails_its_step_bake_and_is_rolled_back() {
+    // Healthy from ~90s, serving 10% from ~92s and 50% from ~212s; its targets fail at
+    // ~230s (in service at 60s, 150s of serving, then two failed checks).
+    let faults = Faults {
+        bad_versions: [2].into(),
+        late_failure: Some(Duration::from_secs(150)),
+        ..Faults::default()
+    };
+    let pair = cloud(Settings::default(), faults);
+    let r = roll_bg(
+        &pair,
+        &request(&[10, 50, 100]),
+        CancellationToken::new(),
+        Duration::from_secs(600),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!((r.code, r.outcome.result), (1, Verdict::RolledBack), "{:?}", r.outcome);
+    let error = r.outcome.error.clone().unwrap();
+    assert!(error.contains("the bake at 50% failed"), "{error}");
+    assert_eq!(shares(&pair), vec![10, 50, 0], "back to the old group from 50%");
+    assert_rolled_back(&pair, "late failure");
+    // The traffic left the failing targets within a few looks of their failure.
+    let history = pair.weight_history();
+    let back = history.last().unwrap().0;
+    assert!((230.0..=260.0).contains(&back), "weights back at {back}s: {history:?}");
+    let broken: Vec<String> = pair.violations(2);
+    assert!(
+        broken
+            .iter()
+            .all(|v| v.contains("no healthy target") || v.contains("below the minimum")),
+        "{broken:?}"
+    );
+    let first = broken
+        .first()
+        .map(|v| v.split('s').next().unwrap().parse::<f64>().unwrap());
+    assert!(
+        first.is_none_or(|at| at >= 230.0),
+        "nothing was wrong before the version broke: {broken:?}"
+    );
+}

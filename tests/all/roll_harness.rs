@@ -82,6 +82,7 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
                 Default::default()
             },
             seed: run,
+            ..Faults::default()
         };
         let cancel_after = rng
             .random_bool(0.25)
