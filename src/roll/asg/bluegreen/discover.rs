@@ -3,11 +3,11 @@
 
 use super::plan::{BgPlan, BgStep, FORMAT};
 use super::BgRequest;
-use crate::cloud::Ports;
+use crate::cloud::{LaunchTemplateSpec, Ports, TemplateVersion};
 use crate::config::Strategy;
 use crate::error::{Error, Result};
 use crate::roll::asg::discover::observe;
-use crate::roll::asg::{Capacity, Plan as GroupPlan, Request, Step};
+use crate::roll::asg::{Capacity, Observed, Plan as GroupPlan, Request, Step};
 use crate::roll::calls::{self, Ctx};
 
 fn listener_help(req: &BgRequest) -> String {
@@ -21,6 +21,29 @@ fn listener_help(req: &BgRequest) -> String {
         req.groups[0],
         req.groups[1]
     )
+}
+
+/// One group as discovery found it, with the target group it serves through.
+struct Side {
+    before: Observed,
+    target: LaunchTemplateSpec,
+    new: TemplateVersion,
+    target_group: String,
+}
+
+impl Side {
+    fn plan(&self) -> GroupPlan {
+        GroupPlan {
+            format: crate::roll::asg::plan::FORMAT,
+            kind: "asg".into(),
+            strategy: Strategy::BlueGreen,
+            before: self.before.clone(),
+            target: self.target.clone(),
+            new_version: self.new.number,
+            new_image_id: self.new.image_id.clone(),
+            steps: Vec::new(),
+        }
+    }
 }
 
 pub async fn discover(ports: &Ports, req: &BgRequest, ctx: &mut Ctx) -> Result<BgPlan> {
@@ -70,35 +93,41 @@ pub async fn discover(ports: &Ports, req: &BgRequest, ctx: &mut Ctx) -> Result<B
                 format!("attach {name} to its own target group of that forward action (aws autoscaling attach-load-balancer-target-groups)"),
             ));
         };
-        let tg = tg.clone();
-        observed.push((before, target, new, tg));
+        let target_group = tg.clone();
+        observed.push(Side {
+            before,
+            target,
+            new,
+            target_group,
+        });
     }
-    if observed[0].3 == observed[1].3 {
+    if observed[0].target_group == observed[1].target_group {
         return Err(Error::input(
             format!(
                 "Auto Scaling groups {} and {} are attached to the same target group {}",
-                req.groups[0], req.groups[1], observed[0].3
+                req.groups[0], req.groups[1], observed[0].target_group
             ),
             "give each group its own target group in the listener's forward action",
         ));
     }
     let (a, b) = (&observed[0], &observed[1]);
-    if a.0.launch_template.id != b.0.launch_template.id || a.0.launch_template.name != b.0.launch_template.name {
+    let (a, b) = (&a.before.launch_template, &b.before.launch_template);
+    if a.id != b.id || a.name != b.name {
         return Err(Error::input(
             format!(
                 "Auto Scaling groups {} and {} use different launch templates ({} and {})",
                 req.groups[0],
                 req.groups[1],
-                a.0.launch_template.name.as_deref().unwrap_or("-"),
-                b.0.launch_template.name.as_deref().unwrap_or("-")
+                a.name.as_deref().unwrap_or("-"),
+                b.name.as_deref().unwrap_or("-")
             ),
             "give both groups the same launch template (asg.launch_template)",
         ));
     }
-    let live = observed.iter().position(|o| forward.percent(&o.3) == 100).ok_or_else(|| {
+    let live = observed.iter().position(|o| forward.percent(&o.target_group) == 100).ok_or_else(|| {
         let split: Vec<String> = observed
             .iter()
-            .map(|o| format!("{} {}%", o.0.group, forward.percent(&o.3)))
+            .map(|o| format!("{} {}%", o.before.group, forward.percent(&o.target_group)))
             .collect();
         Error::input(
             format!("{} splits the traffic ({}): no group is live", req.listener, split.join(", ")),
@@ -107,25 +136,15 @@ pub async fn discover(ports: &Ports, req: &BgRequest, ctx: &mut Ctx) -> Result<B
     })?;
     let idle = observed.remove(1 - live);
     let live = observed.remove(0);
-    let plan_of = |(before, target, new, _): &(_, _, crate::cloud::TemplateVersion, String)| GroupPlan {
-        format: crate::roll::asg::plan::FORMAT,
-        kind: "asg".into(),
-        strategy: Strategy::BlueGreen,
-        before: Clone::clone(before),
-        target: Clone::clone(target),
-        new_version: new.number,
-        new_image_id: new.image_id.clone(),
-        steps: Vec::new(),
-    };
     let mut plan = BgPlan {
         format: FORMAT,
         kind: "asg-blue-green".into(),
         listener: req.listener.clone(),
         forward,
-        live: plan_of(&live),
-        live_target_group: live.3.clone(),
-        idle: plan_of(&idle),
-        idle_target_group: idle.3.clone(),
+        live: live.plan(),
+        live_target_group: live.target_group.clone(),
+        idle: idle.plan(),
+        idle_target_group: idle.target_group.clone(),
         percents: req.steps.clone(),
         step_bake: crate::config::Duration(req.step_bake),
         keep_old: req.keep_old.map(crate::config::Duration),
