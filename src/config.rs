@@ -290,9 +290,9 @@ pub struct Asg {
     /// health) before the next one.
     #[serde(default = "default_step_bake")]
     pub step_bake: Duration,
-    /// Blue/green: leave the old group running (for an instant rollback by weights)
-    /// instead of scaling it to zero; the next roll scales it down first. The value
-    /// says how long it is meant to be kept, and is reported.
+    /// Blue/green: leave the old group running this long (for an instant rollback by
+    /// weights) instead of scaling it to zero at once; a scheduled action scales it to
+    /// zero then, and a roll before then deletes that action and scales it down first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_old: Option<Duration>,
 }

@@ -274,6 +274,27 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
                 "elasticloadbalancing:ModifyRule"
             };
             out.push(statement("ListenerWeights", &[modify], vec![arn.clone()]));
+            // keep_old schedules the old group's scale-down; the next roll reads and deletes it.
+            out.push(statement(
+                "ScheduledActionsRead",
+                &["autoscaling:DescribeScheduledActions"],
+                vec!["*".into()],
+            ));
+            out.push(statement(
+                "KeepOldScaleDown",
+                &[
+                    "autoscaling:PutScheduledUpdateGroupAction",
+                    "autoscaling:DeleteScheduledAction",
+                ],
+                asg.groups
+                    .iter()
+                    .map(|group| {
+                        format!(
+                            "arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{group}"
+                        )
+                    })
+                    .collect(),
+            ));
         }
         // Every roll reads the group's launch template versions (the plan pins one).
         out.push(statement(

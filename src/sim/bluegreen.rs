@@ -31,6 +31,8 @@ struct Listener {
     forward: Forward,
     /// (virtual seconds, weights) after every change, starting with the first.
     history: Vec<(f64, Vec<Weighted>)>,
+    /// Scheduled scale-downs to zero: (group, action name, when).
+    scheduled: Vec<(String, String, Instant)>,
     log: Vec<Call>,
     start: Instant,
 }
@@ -89,6 +91,7 @@ impl SimPair {
             listener: Arc::new(Mutex::new(Listener {
                 arn: arn.to_string(),
                 history: vec![(0.0, forward.target_groups.clone())],
+                scheduled: Vec::new(),
                 forward,
                 log: Vec::new(),
                 start,
@@ -130,6 +133,44 @@ impl SimPair {
         all.extend(self.lock().log.iter().filter(|c| c.error.is_none()).cloned());
         all.sort_by(|a, b| a.at.total_cmp(&b.at));
         all
+    }
+
+    /// The scheduled actions now pending: (group, action name).
+    pub fn scheduled(&self) -> Vec<(String, String)> {
+        self.lock()
+            .scheduled
+            .iter()
+            .map(|(g, a, _)| (g.clone(), a.clone()))
+            .collect()
+    }
+
+    /// Carries out the scheduled scale-downs that are due (at the first call after their
+    /// time: nothing runs in the background).
+    async fn fire_due(&self) {
+        let now = Instant::now();
+        let due: Vec<String> = {
+            let mut l = self.lock();
+            let (due, later): (Vec<_>, Vec<_>) = l.scheduled.drain(..).partition(|(_, _, at)| *at <= now);
+            l.scheduled = later;
+            due.into_iter().map(|(g, _, _)| g).collect()
+        };
+        for group in due {
+            if let Some(g) = self.by_group(&group) {
+                let _ = g.update_size(&group, Some(0), None, Some(0)).await;
+            }
+        }
+    }
+
+    fn log(&self, operation: &'static str, detail: String) {
+        let mut l = self.lock();
+        let at = (Instant::now() - l.start).as_secs_f64();
+        l.log.push(Call {
+            at,
+            operation,
+            detail,
+            mutating: true,
+            error: None,
+        });
     }
 
     fn by_group(&self, name: &str) -> Option<&Sim> {
@@ -220,6 +261,7 @@ fn no_target_group(op: &str, arn: &str) -> CloudError {
 #[async_trait]
 impl AutoScaling for SimPair {
     async fn describe_group(&self, name: &str) -> CloudResult<Option<Group>> {
+        self.fire_due().await;
         match self.by_group(name) {
             Some(g) => g.describe_group(name).await,
             None => Ok(None),
@@ -238,6 +280,7 @@ impl AutoScaling for SimPair {
         max: Option<i32>,
         desired: Option<i32>,
     ) -> CloudResult<()> {
+        self.fire_due().await;
         let g = self
             .by_group(name)
             .ok_or_else(|| no_group("UpdateAutoScalingGroup", name))?;
@@ -282,6 +325,37 @@ impl AutoScaling for SimPair {
             .by_group(name)
             .ok_or_else(|| no_group("RollbackInstanceRefresh", name))?;
         g.rollback_refresh(name).await
+    }
+    async fn scheduled_actions(&self, name: &str) -> CloudResult<Vec<String>> {
+        self.fire_due().await;
+        self.by_group(name)
+            .ok_or_else(|| no_group("DescribeScheduledActions", name))?;
+        Ok(self
+            .scheduled()
+            .into_iter()
+            .filter(|(g, _)| g == name)
+            .map(|(_, a)| a)
+            .collect())
+    }
+    async fn schedule_scale_down(&self, name: &str, action: &str, after: std::time::Duration) -> CloudResult<()> {
+        self.by_group(name)
+            .ok_or_else(|| no_group("PutScheduledUpdateGroupAction", name))?;
+        let at = Instant::now() + after;
+        {
+            let mut l = self.lock();
+            l.scheduled.retain(|(g, a, _)| !(g == name && a == action));
+            l.scheduled.push((name.to_string(), action.to_string(), at));
+        }
+        self.log(
+            "PutScheduledUpdateGroupAction",
+            format!("{name} {action} min=0 desired=0 in {}s", after.as_secs()),
+        );
+        Ok(())
+    }
+    async fn unschedule(&self, name: &str, action: &str) -> CloudResult<()> {
+        self.lock().scheduled.retain(|(g, a, _)| !(g == name && a == action));
+        self.log("DeleteScheduledAction", format!("{name} {action}"));
+        Ok(())
     }
 }
 

@@ -256,10 +256,15 @@ fn yaml(p: &Pair, template: &str, listener: &str, extra: &str) -> String {
 fn roll(dir: &crate::support::Dir, yaml: &str, endpoint: &str, extra: &[&str]) -> crate::support::Run {
     let mut cmd = crate::support::bin("slipway-roll");
     cmd.args(["--environment", "stage", "--sha", SHA, "--poll-interval", "1s"])
-        .args(["--timeout", "60s", "--output", "json", "--launch-template-version", "2"])
+        .args(["--timeout", "60s", "--output", "json"])
         .arg("--config")
         .arg(dir.write("slipway.yml", yaml))
         .args(extra)
+        .args(if extra.contains(&"--launch-template-version") {
+            &[][..]
+        } else {
+            &["--launch-template-version", "2"][..]
+        })
         .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
         .env("AWS_SECRET_ACCESS_KEY", "example-secret")
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -460,4 +465,66 @@ async fn blue_green_through_a_listener_rule_sets_the_rule_and_leaves_the_listene
         weights(&p, 100, 0),
         "the listener's default action is left alone"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_old_schedules_the_scale_down_and_the_next_roll_deletes_it() {
+    let p = pair("bg-keep", 1, true).await;
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 25);
+    let dir = crate::support::Dir::new();
+    let yaml = yaml(&p, "bg-keep", &p.listener, "").replace("step_bake: 1s\n", "step_bake: 1s\n      keep_old: 30m\n");
+    let r = roll(
+        &dir,
+        &yaml.replace("steps: [10, 50, 100]", "steps: [100]"),
+        &proxy.endpoint,
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let config = sdk(&moto().endpoint).await;
+    let asg = aws_sdk_autoscaling::Client::new(&config);
+    let scheduled = |group: &'static str| {
+        let asg = asg.clone();
+        async move {
+            asg.describe_scheduled_actions()
+                .auto_scaling_group_name(group)
+                .send()
+                .await
+                .unwrap()
+                .scheduled_update_group_actions()
+                .to_vec()
+        }
+    };
+    let actions = scheduled("bg-keep-a").await;
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let a = &actions[0];
+    assert_eq!(a.scheduled_action_name(), Some("slipway-keep-old"));
+    assert_eq!((a.min_size(), a.desired_capacity()), (Some(0), Some(0)), "{a:?}");
+    let start = a.start_time().unwrap().secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now + 1700..=now + 1810).contains(&start),
+        "in 30 minutes: {start} vs {now}"
+    );
+    let warm = crate::roll_moto::state("bg-keep-a").await;
+    assert_eq!(warm.2, 1, "the old group is still warm: {warm:?}");
+    // Rolling again (back onto version 1) makes bg-keep-a live: its scale-down goes first.
+    let back = roll(
+        &dir,
+        &yaml.replace("steps: [10, 50, 100]", "steps: [100]"),
+        &proxy.endpoint,
+        &["--launch-template-version", "1"],
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let mutations = proxy.mutations();
+    // The first roll ends with the schedule; the second starts by deleting it.
+    let first = mutations
+        .iter()
+        .position(|m| m == "PutScheduledUpdateGroupAction")
+        .expect("scheduled");
+    assert_eq!(mutations[first + 1], "DeleteScheduledAction", "{mutations:?}");
+    assert!(scheduled("bg-keep-a").await.is_empty());
+    assert_eq!(scheduled("bg-keep-b").await.len(), 1, "now bg-keep-b is kept warm");
 }

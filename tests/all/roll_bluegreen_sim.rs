@@ -328,6 +328,10 @@ async fn keep_old_leaves_the_old_group_warm_and_the_next_roll_scales_it_down_fir
     let [a, _] = groups(&pair);
     assert_eq!(a.2, 4, "the old group kept warm");
     assert!(pair.groups[0].snapshot().settled_on(1, 4));
+    assert_eq!(
+        pair.scheduled(),
+        vec![("web-a".to_string(), "slipway-keep-old".to_string())]
+    );
     // The next roll (back onto version 1, say) finds web-b live and web-a warm.
     let mut back = request(&[100]);
     back.version = "1".into();
@@ -343,14 +347,14 @@ async fn keep_old_leaves_the_old_group_warm_and_the_next_roll_scales_it_down_fir
     let plan = r.plan.unwrap();
     assert_eq!(plan.live.before.group, "web-b");
     let text = plan.text();
-    assert!(
-        text.contains("1. web-a: update capacity: min 2 -> 0, desired 4 -> 0"),
-        "{text}"
-    );
-    assert!(
-        text.contains("2. web-a: wait until 4 instance(s) have left the group"),
-        "{text}"
-    );
+    for line in [
+        "1. web-a: delete the scale-down the previous roll scheduled",
+        "2. web-a: update capacity: min 2 -> 0, desired 4 -> 0",
+        "3. web-a: wait until 4 instance(s) have left the group",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    assert!(pair.scheduled().is_empty(), "web-a serves now: its scale-down is gone");
     assert_eq!(shares(&pair), vec![100, 0]);
     assert_invariants(&pair, "keep_old and back");
 }
@@ -417,4 +421,31 @@ async fn a_version_that_breaks_under_traffic_fails_its_step_bake_and_is_rolled_b
         first.is_none_or(|at| at >= 230.0),
         "nothing was wrong before the version broke: {broken:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_kept_warm_group_is_scaled_to_zero_when_keep_old_runs_out() {
+    let pair = cloud(Settings::default(), Faults::default());
+    let mut req = request(&[100]);
+    req.keep_old = Some(Duration::from_secs(1800));
+    let r = roll_bg(
+        &pair,
+        &req,
+        CancellationToken::new(),
+        Duration::from_secs(600),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(r.code, 0, "{:?}", r.outcome);
+    tokio::time::sleep(Duration::from_secs(1700)).await;
+    let ports = pair.ports();
+    ports.asg.describe_group("web-a").await.unwrap();
+    assert_eq!(groups(&pair)[0].2, 4, "still warm before the 30m are up");
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    ports.asg.describe_group("web-a").await.unwrap();
+    let [a, b] = groups(&pair);
+    assert_eq!((a.0, a.2), (0, 0), "scaled to zero once keep_old ran out: {a:?}");
+    assert_eq!(b.4, 4, "the new group serves on");
+    assert!(pair.scheduled().is_empty());
+    assert_invariants(&pair, "keep_old ran out");
 }

@@ -1,7 +1,7 @@
 //! Blue/green discovery (read-only): the listener's forward action, both groups, which
 //! one is live (the one whose target group takes 100% of the traffic), and the steps.
 
-use super::plan::{BgPlan, BgStep, FORMAT};
+use super::plan::{BgPlan, BgStep, FORMAT, KEEP_OLD_ACTION};
 use super::BgRequest;
 use crate::cloud::{LaunchTemplateSpec, Ports, TemplateVersion};
 use crate::config::Strategy;
@@ -150,11 +150,23 @@ pub async fn discover(ports: &Ports, req: &BgRequest, ctx: &mut Ctx) -> Result<B
         keep_old: req.keep_old.map(crate::config::Duration),
         steps: Vec::new(),
     };
-    plan.steps = steps(&plan);
+    // A scale-down scheduled by a previous roll's keep_old must not hit a group this
+    // roll makes live.
+    let mut scheduled = Vec::new();
+    for group in &req.groups {
+        let actions = calls::retry("DescribeScheduledActions", &ctx.cancel, || {
+            ports.asg.scheduled_actions(group)
+        })
+        .await?;
+        if actions.iter().any(|a| a == KEEP_OLD_ACTION) {
+            scheduled.push(group.clone());
+        }
+    }
+    plan.steps = steps(&plan, &scheduled);
     Ok(plan)
 }
 
-fn steps(plan: &BgPlan) -> Vec<BgStep> {
+fn steps(plan: &BgPlan, scheduled: &[String]) -> Vec<BgStep> {
     let (live, idle) = (&plan.live.before, &plan.idle.before);
     let target = &plan.live.target;
     let up_to_date = live.version.to_string() == target.version
@@ -165,7 +177,10 @@ fn steps(plan: &BgPlan) -> Vec<BgStep> {
     if up_to_date {
         return Vec::new();
     }
-    let mut steps = Vec::new();
+    let mut steps: Vec<BgStep> = scheduled
+        .iter()
+        .map(|group| BgStep::Unschedule { group: group.clone() })
+        .collect();
     let mut idle_cap = idle.capacity;
     if !idle.instances.is_empty() || idle.capacity.desired > 0 {
         // Kept warm by the previous roll: scaled down before it gets the new version.
@@ -211,13 +226,14 @@ fn steps(plan: &BgPlan) -> Vec<BgStep> {
     }
     // The health URLs show the new version once it takes all the traffic.
     steps.push(BgStep::Idle(Step::CheckProbes));
-    if plan.keep_old.is_none() {
-        steps.push(BgStep::Live(Step::SetCapacity {
+    match plan.keep_old {
+        None => steps.push(BgStep::Live(Step::SetCapacity {
             min: Some(0),
             max: None,
             desired: Some(0),
             expect: cap,
-        }));
+        })),
+        Some(after) => steps.push(BgStep::KeepWarm { after }),
     }
     steps
 }

@@ -155,7 +155,7 @@ impl Rollout for BlueGreenRollout {
     fn bake_point(&self, plan: &BgPlan) -> usize {
         plan.steps
             .iter()
-            .position(|s| matches!(s, BgStep::Live(_)))
+            .position(|s| matches!(s, BgStep::Live(_) | BgStep::KeepWarm { .. }))
             .unwrap_or(plan.steps.len())
     }
 
@@ -185,6 +185,28 @@ impl Rollout for BlueGreenRollout {
                 .await?;
                 run.reached = run.reached.max(*percent);
                 ctx.say(&format!("{}% of the traffic on {}", percent, plan.idle.before.group));
+                Ok(())
+            }
+            BgStep::Unschedule { group } => {
+                ctx.phase(&plan.describe(&plan.steps[n]));
+                calls::retry("DeleteScheduledAction", &ctx.cancel, || {
+                    ports.asg.unschedule(group, plan::KEEP_OLD_ACTION)
+                })
+                .await
+            }
+            BgStep::KeepWarm { after } => {
+                ctx.phase(&plan.describe(&plan.steps[n]));
+                let group = &plan.live.before.group;
+                let scheduled = calls::retry("PutScheduledUpdateGroupAction", &ctx.cancel, || {
+                    ports.asg.schedule_scale_down(group, plan::KEEP_OLD_ACTION, after.std())
+                })
+                .await;
+                // The new version serves: a missing schedule is no reason to roll back.
+                if let Err(e) = scheduled {
+                    ctx.say(&format!(
+                        "warning: {group} stays warm with no scheduled scale-down ({e}); scale it to zero by hand after {after}"
+                    ));
+                }
                 Ok(())
             }
             BgStep::StepBake { percent } => {

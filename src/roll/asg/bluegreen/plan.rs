@@ -12,6 +12,9 @@ use crate::roll::asg::{Plan as GroupPlan, Step};
 /// The plan format version.
 pub const FORMAT: u32 = 1;
 
+/// The name of the scheduled action that scales a kept-warm old group to zero.
+pub const KEEP_OLD_ACTION: &str = "slipway-keep-old";
+
 /// One step of a blue/green roll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,6 +27,10 @@ pub enum BgStep {
     Shift { percent: u8, weights: Vec<Weighted> },
     /// Watch the alarms and both target groups' health for the step bake.
     StepBake { percent: u8 },
+    /// Delete the scale-down a previous roll scheduled for `group` (kept warm by keep_old).
+    Unschedule { group: String },
+    /// Schedule the old group's scale-down to zero `after` from now (keep_old).
+    KeepWarm { after: config::Duration },
 }
 
 /// A blue/green roll's plan.
@@ -80,6 +87,13 @@ impl BgPlan {
                 "bake at {percent}% for {} (alarms and both target groups' health watched)",
                 self.step_bake
             ),
+            BgStep::Unschedule { group } => {
+                format!("{group}: delete the scale-down the previous roll scheduled ({KEEP_OLD_ACTION})")
+            }
+            BgStep::KeepWarm { after } => format!(
+                "{}: keep warm, scaled to zero in {after} (scheduled action {KEEP_OLD_ACTION})",
+                self.live.before.group
+            ),
         }
     }
 
@@ -126,7 +140,7 @@ impl BgPlan {
             steps.join(", "),
             self.step_bake,
             match self.keep_old {
-                Some(d) => format!("is kept warm (keep_old {d}; the next roll scales it down first)"),
+                Some(d) => format!("is kept warm for {d} (keep_old; a roll before then scales it down first)"),
                 None => "is scaled to zero".into(),
             }
         ));
