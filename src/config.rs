@@ -297,20 +297,25 @@ impl CodeDeployHooks {
 
 /// How an Auto Scaling group is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Double the group, wait for the new half to be healthy, then remove the old half.
     #[default]
     Surge,
     /// An EC2 Auto Scaling instance refresh, rolled back on failure.
     Refresh,
+    /// Two groups (`asg.groups`) behind one listener or rule whose forward action
+    /// weighs their target groups: the idle group gets the new version and the live
+    /// group's capacity, then traffic moves over in `asg.steps`.
+    BlueGreen,
 }
 
 /// The Auto Scaling group of an environment.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Asg {
-    /// Auto Scaling group name.
+    /// Auto Scaling group name (surge and refresh; blue_green names `groups` instead).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Launch template name or id (`lt-...`) that new AMIs are put into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,6 +344,38 @@ pub struct Asg {
     /// before the rest follow (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_bake: Option<Duration>,
+    /// Blue/green: the two groups (same launch template, each attached to its own
+    /// target group of the listener's forward action); the one taking the traffic is live.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Blue/green: the ARN of the listener whose default forward action weighs the
+    /// two groups' target groups (or give `listener_rule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
+    /// Blue/green: the ARN of the listener rule whose forward action weighs the two
+    /// groups' target groups (or give `listener`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_rule: Option<String>,
+    /// Blue/green: the new group's share of the traffic at each step, in percent,
+    /// ascending and ending at 100 (`[100]`: all at once; `[10, 50, 100]`: a canary).
+    #[serde(default = "default_steps")]
+    pub steps: Vec<u8>,
+    /// Blue/green: time each step below 100% is watched (alarms, health probes, target
+    /// health) before the next one.
+    #[serde(default = "default_step_bake")]
+    pub step_bake: Duration,
+    /// Blue/green: leave the old group running this long (for an instant rollback by
+    /// weights) instead of scaling it to zero at once; a scheduled action scales it to
+    /// zero then, and a roll before then deletes that action and scales it down first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_old: Option<Duration>,
+}
+
+fn default_steps() -> Vec<u8> {
+    vec![100]
+}
+fn default_step_bake() -> Duration {
+    Duration::from_secs(120)
 }
 
 /// A surge canary's bake when `asg.canary_bake` is not set.

@@ -290,11 +290,56 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
                 "autoscaling:RollbackInstanceRefresh",
                 "autoscaling:TerminateInstanceInAutoScalingGroup",
             ],
-            vec![format!(
-                "arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{}",
-                asg.name
-            )],
+            // Blue/green rolls both of its groups.
+            if asg.groups.is_empty() {
+                std::slice::from_ref(&asg.name)
+            } else {
+                &asg.groups[..]
+            }
+            .iter()
+            .map(|group| {
+                format!("arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{group}")
+            })
+            .collect(),
         ));
+        if let Some(arn) = asg.listener.as_ref().or(asg.listener_rule.as_ref()) {
+            // Blue/green reads the forward action's weights and sets them.
+            out.push(statement(
+                "ListenerRead",
+                &[
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeRules",
+                ],
+                vec!["*".into()],
+            ));
+            let modify = if asg.listener.is_some() {
+                "elasticloadbalancing:ModifyListener"
+            } else {
+                "elasticloadbalancing:ModifyRule"
+            };
+            out.push(statement("ListenerWeights", &[modify], vec![arn.clone()]));
+            // keep_old schedules the old group's scale-down; the next roll reads and deletes it.
+            out.push(statement(
+                "ScheduledActionsRead",
+                &["autoscaling:DescribeScheduledActions"],
+                vec!["*".into()],
+            ));
+            out.push(statement(
+                "KeepOldScaleDown",
+                &[
+                    "autoscaling:PutScheduledUpdateGroupAction",
+                    "autoscaling:DeleteScheduledAction",
+                ],
+                asg.groups
+                    .iter()
+                    .map(|group| {
+                        format!(
+                            "arn:aws:autoscaling:{region}:{account}:autoScalingGroup:*:autoScalingGroupName/{group}"
+                        )
+                    })
+                    .collect(),
+            ));
+        }
         // Every roll reads the group's launch template versions (the plan pins one).
         out.push(statement(
             "LaunchTemplateRead",
@@ -472,8 +517,36 @@ mod tests {
             format!(
                 r"^arn:aws:codedeploy:{r}:{a}:(deploymentgroup:[^/]+/[^/]+|application:[^/:]+|deploymentconfig:\*)$"
             ),
+            format!(r"^arn:aws:elasticloadbalancing:{r}:{a}:listener/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+$"),
+            format!(
+                r"^arn:aws:elasticloadbalancing:{r}:{a}:listener-rule/app/[A-Za-z0-9-]+/[0-9a-f]+/[0-9a-f]+/[0-9a-f]+$"
+            ),
         ];
         arn == "*" || shapes.iter().any(|s| regex::Regex::new(s).unwrap().is_match(arn))
+    }
+
+    const BLUE_GREEN: &str = "    asg:\n      strategy: blue_green\n      groups: [web-a, web-b]\n      launch_template: lt-0123456789abcdef0\n      listener: arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/web/0123456789abcdef/0123456789abcdef\n";
+
+    #[test]
+    fn blue_green_may_set_the_listener_weights_and_roll_both_groups() {
+        let p = policies(&loaded(BLUE_GREEN), "prod", None).unwrap();
+        let statements = p.permissions_policy["Statement"].as_array().unwrap();
+        let sid = |name: &str| statements.iter().find(|s| s["Sid"] == name).unwrap().clone();
+        let roll = sid("AutoScalingRoll");
+        let groups: Vec<&str> = roll["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert!(
+            groups[0].ends_with("autoScalingGroupName/web-a") && groups[1].ends_with("autoScalingGroupName/web-b"),
+            "{groups:?}"
+        );
+        let weights = sid("ListenerWeights");
+        assert_eq!(weights["Action"][0], "elasticloadbalancing:ModifyListener");
+        assert!(weights["Resource"][0].as_str().unwrap().contains(":listener/app/web/"));
+        assert!(actions(&p).contains(&"elasticloadbalancing:DescribeListeners".to_string()));
     }
 
     #[test]
@@ -486,6 +559,8 @@ mod tests {
             "    asg: { name: web-prod, launch_template: web }\n",
             "    asg: { name: web-prod }\n",
             "    codedeploy: { application: web, deployment_group: web-prod, bundle: deploy, bucket: web-bundles, prefix: b/web }\n",
+            BLUE_GREEN,
+            &BLUE_GREEN.replace("listener:", "listener_rule:").replace(":listener/app/web/0123456789abcdef/", ":listener-rule/app/web/0123456789abcdef/0123456789abcdef/"),
         ];
         for config in configs {
             let p = policies(&loaded(config), "prod", Some("octo/web")).unwrap();

@@ -1,6 +1,6 @@
 //! Plans and outcomes rendered as terminal text and GitHub markdown (JSON is serde).
 
-use crate::config::{Environment, Strategy};
+use crate::config::Environment;
 use crate::context::Deploy;
 
 /// The resolved deploy as readable lines for a terminal.
@@ -48,13 +48,14 @@ fn environment_text(env: &Environment) -> String {
         ));
     }
     if let Some(asg) = &env.asg {
-        let strategy = match asg.strategy {
-            Strategy::Surge => "surge",
-            Strategy::Refresh => "refresh",
+        let strategy = crate::roll::asg::plan::strategy_name(asg.strategy);
+        let name = if asg.groups.is_empty() {
+            asg.name.clone()
+        } else {
+            asg.groups.join(" / ")
         };
         out.push_str(&format!(
-            "  asg      {} ({strategy}{})\n",
-            asg.name,
+            "  asg      {name} ({strategy}{})\n",
             asg.launch_template
                 .as_deref()
                 .map(|t| format!(", launch template {t}"))

@@ -319,4 +319,45 @@ impl AutoScaling for AsgAdapter {
             .map_err(|e| to_cloud(SERVICE, "RollbackInstanceRefresh", &e))?;
         Ok(())
     }
+
+    async fn scheduled_actions(&self, name: &str) -> CloudResult<Vec<String>> {
+        let out = self
+            .client
+            .describe_scheduled_actions()
+            .auto_scaling_group_name(name)
+            .send()
+            .await
+            .map_err(|e| to_cloud(SERVICE, "DescribeScheduledActions", &e))?;
+        Ok(out
+            .scheduled_update_group_actions()
+            .iter()
+            .filter_map(|a| a.scheduled_action_name().map(str::to_string))
+            .collect())
+    }
+
+    async fn schedule_scale_down(&self, name: &str, action: &str, after: std::time::Duration) -> CloudResult<()> {
+        let start = std::time::SystemTime::now() + after;
+        self.client
+            .put_scheduled_update_group_action()
+            .auto_scaling_group_name(name)
+            .scheduled_action_name(action)
+            .start_time(aws_sdk_autoscaling::primitives::DateTime::from(start))
+            .min_size(0)
+            .desired_capacity(0)
+            .send()
+            .await
+            .map_err(|e| to_cloud(SERVICE, "PutScheduledUpdateGroupAction", &e))?;
+        Ok(())
+    }
+
+    async fn unschedule(&self, name: &str, action: &str) -> CloudResult<()> {
+        self.client
+            .delete_scheduled_action()
+            .auto_scaling_group_name(name)
+            .scheduled_action_name(action)
+            .send()
+            .await
+            .map_err(|e| to_cloud(SERVICE, "DeleteScheduledAction", &e))?;
+        Ok(())
+    }
 }

@@ -5,7 +5,7 @@ use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::{absent_as_none, to_cloud};
-use crate::cloud::{CloudError, CloudResult, ErrorKind, LoadBalancing, TargetGroup, TargetHealth};
+use crate::cloud::{CloudError, CloudResult, ErrorKind, Forward, LoadBalancing, TargetGroup, TargetHealth, Weighted};
 
 /// ELBv2 through the AWS SDK.
 /// The IAM prefix of this service's actions.
@@ -134,5 +134,13 @@ impl LoadBalancing for ElbAdapter {
             }
         }
         Err(err)
+    }
+
+    async fn forward(&self, arn: &str) -> CloudResult<Option<Forward>> {
+        super::listener::forward(&self.client, arn).await
+    }
+
+    async fn set_weights(&self, arn: &str, weights: &[Weighted]) -> CloudResult<()> {
+        super::listener::set_weights(&self.client, arn, weights).await
     }
 }

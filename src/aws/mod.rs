@@ -11,6 +11,7 @@ pub mod ecs;
 mod ecs_deploy;
 pub mod elb;
 mod errors;
+mod listener;
 pub mod s3;
 
 pub use credentials::{connect, session_name, Session, Source, Target};

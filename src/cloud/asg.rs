@@ -139,4 +139,28 @@ pub trait AutoScaling: Send + Sync {
     async fn cancel_refresh(&self, name: &str) -> CloudResult<()>;
     /// RollbackInstanceRefresh.
     async fn rollback_refresh(&self, name: &str) -> CloudResult<()>;
+    /// The names of the group's scheduled actions (DescribeScheduledActions).
+    async fn scheduled_actions(&self, name: &str) -> CloudResult<Vec<String>> {
+        Err(unsupported("DescribeScheduledActions", name))
+    }
+    /// Schedules the group's scale-down to zero (min 0, desired 0) `after` from now,
+    /// as the one-time scheduled action `action` (PutScheduledUpdateGroupAction).
+    async fn schedule_scale_down(&self, name: &str, action: &str, after: std::time::Duration) -> CloudResult<()> {
+        let _ = (action, after);
+        Err(unsupported("PutScheduledUpdateGroupAction", name))
+    }
+    /// Deletes the scheduled action `action` of the group (DeleteScheduledAction).
+    async fn unschedule(&self, name: &str, action: &str) -> CloudResult<()> {
+        let _ = action;
+        Err(unsupported("DeleteScheduledAction", name))
+    }
+}
+
+fn unsupported(op: &str, group: &str) -> super::CloudError {
+    super::CloudError::new(
+        super::ErrorKind::Invalid,
+        op,
+        None,
+        format!("scheduled actions are not available here (group {group})"),
+    )
 }

@@ -30,7 +30,7 @@ pub use ecs::{
     ContainerSpec, DeploymentSettings, Ecs, EcsDeployment, EcsService, HookAction, HookDetail, Revision,
     ServiceDeployment, ServiceEvent, ServiceLoadBalancer, ServiceUpdate, StoppedTask, TaskDefinition,
 };
-pub use elb::{LoadBalancing, TargetGroup, TargetHealth};
+pub use elb::{Forward, LoadBalancing, TargetGroup, TargetHealth, Weighted};
 pub use objects::{ObjectStore, StoredObject};
 pub use states::{
     AlarmState, CdStatus, Controller, DeploymentStatus, Health, HookStatus, Lifecycle, LifecycleStage, NativeStrategy,

@@ -5,6 +5,8 @@ use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
 
+mod bluegreen;
+
 use super::{Environment, Loaded};
 use crate::error::{Error, Result};
 use crate::trigger::{CompiledRule, EventName};
@@ -254,6 +256,7 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
         }
     }
     if let Some(asg) = &env.asg {
+        bluegreen::check(p, name, asg);
         if asg.min_healthy_percentage > 100 {
             add(
                 p,

@@ -286,6 +286,31 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         tokio::time::pause();
     }
     match target {
+        TargetArg::Asg if super::asg::bluegreen::cli::wanted(&args, &job) => {
+            let req = super::asg::bluegreen::cli::request(&args, &job)?;
+            let ports = if args.simulate {
+                let pair = simulate::pair(&job.settings, &sim_flags(&args), &req);
+                eprintln!(
+                    "simulating blue/green {} (live, {} instance(s) on version 1) and {} behind {} (virtual time)",
+                    req.groups[0], args.sim_fleet, req.groups[1], req.listener
+                );
+                simulate::alarms(&pair.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
+                let ports = pair.ports();
+                ctx.alarm_port = Some(ports.alarms.clone());
+                ports
+            } else {
+                let group = Request::new(&req.groups[0], Strategy::BlueGreen);
+                ports(&args, &job, runner, &mut ctx, Some(&group), None).await?
+            };
+            drive(
+                &super::asg::bluegreen::BlueGreenRollout::new(ports, req),
+                &args,
+                &job,
+                runner,
+                &mut ctx,
+            )
+            .await
+        }
         TargetArg::Asg => {
             let mut req = asg_request(&args, &job)?;
             // A refresh watches the alarms and bakes itself too, so a rollback happens
@@ -645,6 +670,20 @@ fn codedeploy_request(job: &Job, ecs: EcsRequest) -> Result<CodeDeployRequest> {
     })
 }
 
+/// What --simulate is told by the --sim-* flags.
+fn sim_flags(args: &Args) -> SimFlags {
+    SimFlags {
+        fleet: args.sim_fleet,
+        boot: args.sim_boot.std(),
+        grace: args.sim_grace.std(),
+        drain: args.sim_drain.std(),
+        fail_new_version: args.sim_fail_new_version,
+        throttle: args.sim_throttle,
+        codedeploy: args.sim_controller == Some(SimController::Codedeploy),
+        ..SimFlags::default()
+    }
+}
+
 /// The ports: the simulated cloud built from slipway.yml and the --sim-* flags, or the
 /// AWS adapters from the job's session (and then the health URLs gate the roll).
 async fn ports(
@@ -671,16 +710,7 @@ async fn ports(
         ctx.alarm_port = Some(ports.alarms.clone());
         return Ok(ports);
     }
-    let flags = SimFlags {
-        fleet: args.sim_fleet,
-        boot: args.sim_boot.std(),
-        grace: args.sim_grace.std(),
-        drain: args.sim_drain.std(),
-        fail_new_version: args.sim_fail_new_version,
-        throttle: args.sim_throttle,
-        codedeploy: args.sim_controller == Some(SimController::Codedeploy),
-        ..SimFlags::default()
-    };
+    let flags = sim_flags(args);
     if asg.is_some() && !job.settings.health.urls.is_empty() {
         eprintln!("simulation: the health URLs are not probed (they name real hosts)");
     }

@@ -137,6 +137,24 @@ pub struct AsgDetails {
     /// Old instances replaced by new ones.
     pub instances_replaced: usize,
     pub new_instances: Vec<String>,
+    /// Blue/green: which group served before and after, and how far traffic moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenDetails>,
+}
+
+/// An Auto Scaling blue/green roll's facts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlueGreenDetails {
+    /// The group taking the traffic before the roll.
+    pub live_group_before: String,
+    /// The group taking the traffic now.
+    pub live_group_after: String,
+    /// The most traffic the new group took, in percent (0: none).
+    pub weight_reached: u8,
+    /// The forward action's target group stickiness (seconds), when enabled.
+    pub stickiness: Option<i32>,
+    /// The old group was left running (`asg.keep_old`).
+    pub kept_old: bool,
 }
 
 /// An ECS rollout's facts.

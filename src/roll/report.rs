@@ -87,14 +87,22 @@ impl Details {
     fn rows(&self) -> Vec<(&'static str, String)> {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         match self {
-            Details::Asg(d) => vec![
-                ("strategy", strategy_name(d.strategy).to_string()),
-                ("previous version", d.previous_version.to_string()),
-                ("new version", d.new_version.to_string()),
-                ("previous image", opt(&d.previous_image_id)),
-                ("new image", opt(&d.new_image_id)),
-                ("instances replaced", d.instances_replaced.to_string()),
-            ],
+            Details::Asg(d) => {
+                let mut rows = vec![
+                    ("strategy", strategy_name(d.strategy).to_string()),
+                    ("previous version", d.previous_version.to_string()),
+                    ("new version", d.new_version.to_string()),
+                    ("previous image", opt(&d.previous_image_id)),
+                    ("new image", opt(&d.new_image_id)),
+                    ("instances replaced", d.instances_replaced.to_string()),
+                ];
+                if let Some(bg) = &d.blue_green {
+                    rows.push(("live group before", bg.live_group_before.clone()));
+                    rows.push(("live group after", bg.live_group_after.clone()));
+                    rows.push(("traffic reached", format!("{}%", bg.weight_reached)));
+                }
+                rows
+            }
             Details::Ecs(d) => {
                 let mut rows = vec![
                     ("strategy", d.strategy.clone()),
@@ -158,13 +166,21 @@ impl Details {
     fn outputs(&self) -> Vec<(&'static str, String)> {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         match self {
-            Details::Asg(d) => vec![
-                ("previous-version", d.previous_version.to_string()),
-                ("new-version", d.new_version.to_string()),
-                ("previous-image-id", opt(&d.previous_image_id)),
-                ("new-image-id", opt(&d.new_image_id)),
-                ("instances-replaced", d.instances_replaced.to_string()),
-            ],
+            Details::Asg(d) => {
+                let mut pairs = vec![
+                    ("previous-version", d.previous_version.to_string()),
+                    ("new-version", d.new_version.to_string()),
+                    ("previous-image-id", opt(&d.previous_image_id)),
+                    ("new-image-id", opt(&d.new_image_id)),
+                    ("instances-replaced", d.instances_replaced.to_string()),
+                ];
+                if let Some(bg) = &d.blue_green {
+                    pairs.push(("live-group-before", bg.live_group_before.clone()));
+                    pairs.push(("live-group-after", bg.live_group_after.clone()));
+                    pairs.push(("weight-reached", bg.weight_reached.to_string()));
+                }
+                pairs
+            }
             Details::Ecs(d) => vec![
                 ("previous-task-definition", d.previous_task_definition.clone()),
                 ("new-task-definition", opt(&d.new_task_definition)),

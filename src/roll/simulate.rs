@@ -172,3 +172,15 @@ pub fn ecs(env: &Environment, req: &EcsRequest, flags: &SimFlags) -> (EcsSetting
     };
     (settings, faults)
 }
+
+/// The simulated cloud of an Auto Scaling blue/green environment: `asg.groups[0]` live
+/// with `flags.fleet` instances on version 1, `asg.groups[1]` empty, each with its own
+/// target group, behind the environment's listener (or rule) at 100/0.
+pub fn pair(env: &Environment, flags: &SimFlags, req: &crate::roll::asg::bluegreen::BgRequest) -> crate::sim::SimPair {
+    let (settings, faults) = settings(env, flags);
+    let live = Settings {
+        group: req.groups[0].clone(),
+        ..settings
+    };
+    crate::sim::SimPair::with_listener(&req.listener, live, &req.groups[1], faults, None)
+}

@@ -193,27 +193,34 @@ impl Watcher {
 /// probes are watched for `ctx.bake`; a probe failing, or unhealthy on
 /// `wait::WATCH_MISSES` looks in a row, fails it.
 pub async fn bake(ctx: &mut Ctx) -> Result<()> {
-    let time = ctx.bake;
-    hold(ctx, "bake", time, Vec::new()).await
+    let (time, probes) = (ctx.bake, std::mem::take(&mut ctx.probes));
+    let (probes, result) = bake_on(ctx, time, "bake", probes).await;
+    ctx.probes = probes;
+    result
 }
 
-/// A bake named `what` (the bake, a canary's bake) of `time`: the extra probes and
-/// `more` (e.g. the target health of a canary) are watched, the alarms by the `Watcher`.
-pub async fn hold(ctx: &mut Ctx, what: &str, time: Duration, more: Vec<Box<dyn wait::Probe>>) -> Result<()> {
+/// A bake of `time` over `probes` (the alarms still watched by the running `Watcher`),
+/// named `what` in its messages ("bake", "bake at 10%"); the probes are handed back for later gates.
+pub async fn bake_on(
+    ctx: &mut Ctx,
+    time: Duration,
+    what: &str,
+    mut probes: Vec<Box<dyn crate::wait::Probe>>,
+) -> (Vec<Box<dyn crate::wait::Probe>>, Result<()>) {
     ctx.phase(&format!("{what} for {}", config::Duration(time)));
     let cancel = ctx.cancel.clone();
-    let kept = ctx.probes.len();
-    ctx.probes.extend(more);
-    let report = wait::gate_on(&mut ctx.probes, Span::bake(time), &cancel, &mut ctx.progress).await;
-    ctx.probes.truncate(kept);
-    let report = report?;
+    let report = match wait::gate_on(&mut probes, Span::bake(time), &cancel, &mut ctx.progress).await {
+        Ok(report) => report,
+        Err(e) => return (probes, Err(e)),
+    };
     let cause = report.cause.clone().unwrap_or_default();
-    match report.outcome {
+    let result = match report.outcome {
         GateOutcome::Healthy | GateOutcome::Planned => {
             ctx.say(&format!("{what} done: healthy for {}", config::Duration(time)));
             Ok(())
         }
         GateOutcome::Failed | GateOutcome::TimedOut => Err(Error::failed(format!("the {what} failed: {cause}"))),
         GateOutcome::Interrupted => Err(Error::interrupted(Some(format!("during the {what}")))),
-    }
+    };
+    (probes, result)
 }

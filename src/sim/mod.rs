@@ -9,6 +9,7 @@
 //! Every call is logged; mutating ones are what tests assert on.
 
 pub mod alarms;
+pub mod bluegreen;
 pub mod codedeploy;
 mod codedeploy_ports;
 pub mod ecs;
@@ -29,6 +30,7 @@ use tokio::time::Instant;
 
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 pub use alarms::SimAlarms;
+pub use bluegreen::SimPair;
 pub use codedeploy::CdSettings;
 pub use ecs::{EcsFaults, EcsSettings, EcsSnapshot, SimEcs, TestListener};
 use model::State;
@@ -62,6 +64,8 @@ pub struct Settings {
     pub shutdown: Duration,
     pub group: String,
     pub template: String,
+    /// Added to instance ids, so two simulated groups side by side never share one.
+    pub id_offset: u64,
 }
 
 impl Default for Settings {
@@ -82,6 +86,7 @@ impl Default for Settings {
             shutdown: Duration::from_secs(10),
             group: "web-asg".into(),
             template: "web".into(),
+            id_offset: 0,
         }
     }
 }
@@ -108,6 +113,9 @@ pub struct Faults {
     pub server_error: f64,
     /// Instances launched from these versions fail their health checks.
     pub bad_versions: BTreeSet<i64>,
+    /// When set, those instances first pass their checks and serve this long, then fail
+    /// them (a version that breaks under traffic).
+    pub late_failure: Option<Duration>,
     /// These launches (1-based, counted from the start) never leave Pending.
     pub stuck_launches: BTreeSet<u32>,
     pub seed: u64,

@@ -118,7 +118,10 @@ impl State {
 
     fn new_id(&mut self) -> String {
         self.next_id += 1;
-        format!("i-{:017x}", 0x5107_0000_0000u64 + self.next_id)
+        format!(
+            "i-{:017x}",
+            0x5107_0000_0000u64 + self.settings.id_offset + self.next_id
+        )
     }
 
     /// The number a version string stands for.
@@ -169,12 +172,11 @@ impl State {
             return (at < *d + s.deregistration_delay).then_some("draining");
         }
         let since = at.checked_duration_since(self.in_service_at(i)?)?;
-        Some(if i.bad {
-            if since >= s.check_interval * s.unhealthy_threshold {
-                "unhealthy"
-            } else {
-                "initial"
-            }
+        let late = self.faults.late_failure.unwrap_or_default();
+        Some(if i.bad && since >= late + s.check_interval * s.unhealthy_threshold {
+            "unhealthy"
+        } else if i.bad && late.is_zero() {
+            "initial"
         } else if since >= s.check_interval * s.healthy_threshold {
             "healthy"
         } else {
@@ -201,7 +203,8 @@ impl State {
             return None;
         }
         let start = self.in_service_at(i)?;
-        Some(start + s.grace.max(s.check_interval * s.unhealthy_threshold))
+        let late = self.faults.late_failure.unwrap_or_default();
+        Some(start + s.grace.max(late + s.check_interval * s.unhealthy_threshold))
     }
 
     pub fn healthy_count(&self, at: Instant) -> (i32, i32) {
@@ -250,6 +253,9 @@ impl State {
                 consider(start);
                 consider(start + s.check_interval * s.healthy_threshold);
                 consider(start + s.check_interval * s.unhealthy_threshold);
+                if let Some(late) = self.faults.late_failure {
+                    consider(start + late + s.check_interval * s.unhealthy_threshold);
+                }
                 if let Some(w) = warmup {
                     consider(start + w);
                 }

@@ -137,8 +137,12 @@ impl Request {
         self.target_groups.extend(health.target_groups.iter().cloned());
         self.alarms.extend(health.alarms.iter().cloned());
         self.alarms_missing_data = health.alarms_missing_data;
+        // A blue/green environment names two groups and no single one (which serves
+        // depends on the listener's weights): its target groups and URLs say healthy.
         if let (Some(asg), None) = (&env.asg, &self.asg) {
-            self.asg = Some((asg.name.clone(), None));
+            if !asg.name.is_empty() {
+                self.asg = Some((asg.name.clone(), None));
+            }
         }
         if let (Some(ecs), None) = (&env.ecs, &self.ecs) {
             self.ecs = Some((ecs.cluster.clone(), ecs.service.clone(), None));

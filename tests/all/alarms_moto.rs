@@ -39,7 +39,7 @@ pub async fn alarm(endpoint: &str, name: &str, state: StateValue) {
     set_state(endpoint, name, state, "set by the test").await;
 }
 
-async fn set_state(endpoint: &str, name: &str, state: StateValue, reason: &str) {
+pub async fn set_state(endpoint: &str, name: &str, state: StateValue, reason: &str) {
     let cw = aws_sdk_cloudwatch::Client::new(&config(endpoint).await);
     cw.set_alarm_state()
         .alarm_name(name)

@@ -5,7 +5,8 @@
 //! (and conditions dropped); the ARNs' shapes are checked by src/iam.rs's unit tests.
 //! moto cannot check AWS's implicit checks (ec2:RunInstances, ec2:CreateTags and
 //! iam:PassRole on UpdateAutoScalingGroup with a launch template, iam:PassRole on
-//! RegisterTaskDefinition), and has no instance refresh.
+//! RegisterTaskDefinition), and has no instance refresh. Blue/green rolls two groups behind
+//! a listener with the generated policy, and is denied without ModifyListener.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -449,6 +450,51 @@ fn roll_ecs_with_the_generated_policy_and_not_without_register() {
                     r.stderr
                 );
                 assert!(r.stderr.contains("nothing had been changed"), "{}", r.stderr);
+            }
+        }
+    }
+}
+
+#[test]
+fn roll_blue_green_with_the_generated_policy_and_not_without_modify_listener() {
+    for (name, missing) in [
+        ("iam-bg-a", None),
+        ("iam-bg-b", Some("elasticloadbalancing:ModifyListener")),
+    ] {
+        let rt = runtime();
+        let config = rt.block_on(iam_moto().admin_sdk());
+        let p = rt.block_on(crate::bluegreen_moto::pair_on(&config, name, 1, true));
+        let dir = Dir::new();
+        dir.write(
+            "slipway.yml",
+            &yaml(&format!(
+                "    asg:\n      strategy: blue_green\n      groups: [{}, {}]\n      launch_template: {name}\n      listener: {}\n      steps: [50, 100]\n      step_bake: 1s\n",
+                p.groups[0], p.groups[1], p.listener
+            )),
+        );
+        let mut policy = generated(&dir.path().join("slipway.yml"));
+        if let Some(action) = missing {
+            policy = without(&policy, action);
+        }
+        let keys = iam_moto().role(name, &policy);
+        let r = run(job("slipway-roll", &dir, &keys).args([
+            "--environment",
+            "dev",
+            "--launch-template-version",
+            "2",
+            "--poll-interval",
+            "1s",
+            "--timeout",
+            "60s",
+        ]));
+        match missing {
+            None => {
+                assert!(!denial(&r), "{}", r.stderr);
+                assert_eq!(r.code, 0, "{}", r.stderr);
+            }
+            Some(action) => {
+                assert_ne!(r.code, 0, "without {action}: {}", r.stderr);
+                assert!(denial(&r), "without {action}: {}", r.stderr);
             }
         }
     }

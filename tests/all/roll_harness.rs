@@ -8,7 +8,10 @@
 //! max, launch template version or task definition); no orphans; the verdict matches the
 //! end state. Then the mix: most rolls
 //! succeed and none is refused (no input here is bad), so a regression that refuses or
-//! fails every roll cannot pass.
+//! fails every roll cannot pass. Auto Scaling blue/green has its own randomized runs
+//! (fleets, boots, weight steps, step bakes, faults, alarms, signals): production traffic
+//! only on target groups with healthy targets, never fewer healthy instances behind the
+//! weighted target groups than the live group's minimum, all new or fully back.
 
 use std::time::Duration;
 
@@ -18,6 +21,8 @@ use slipway::cloud::{DeploymentSettings, LifecycleStage, NativeStrategy};
 use slipway::config::Strategy;
 use slipway::roll::ecs::{EcsRequest, EcsRollout};
 use slipway::roll::{self, Ctx, Mode, Request, Verdict};
+
+use crate::roll_bluegreen_sim as bg;
 use slipway::sim::{EcsFaults, EcsSettings, Faults, Settings, Sim, SimEcs};
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +87,7 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
                 Default::default()
             },
             seed: run,
+            ..Faults::default()
         };
         let cancel_after = rng
             .random_bool(0.25)
@@ -100,6 +106,7 @@ async fn five_hundred_rolls_with_faults_keep_the_invariants() {
             Strategy::Surge => fleet,
             // The sim has no target groups to be healthy in when there are none; ceil(min% of fleet).
             Strategy::Refresh => (fleet * min_pct + 99) / 100,
+            Strategy::BlueGreen => unreachable!("blue/green has its own harness"),
         };
         let label = format!(
             "run {run}: {strategy:?} canary {:?} fleet {fleet} min {}/max {} {min_pct}-{max_pct}% tgs {} boot {:?} grace {:?} drain {:?} faults {faults:?} cancel {cancel_after:?}",
@@ -444,4 +451,89 @@ async fn codedeploy_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
         .map(|p| format!("{label}\n    {p}\n    error: {:?}", o.error))
         .collect();
     (format!("codedeploy exit {} {}", o.exit_code, o.result), problems)
+}
+
+/// Random fleets, timings, steps, faults, alarms and signals: whatever happens, the
+/// traffic invariants hold and the roll ends either on the new group or rolled back.
+#[tokio::test(start_paused = true)]
+async fn randomized_blue_green_keeps_traffic_on_healthy_targets() {
+    let mut succeeded = 0;
+    let runs = 60u64;
+    for run in 0..runs {
+        let mut rng = StdRng::seed_from_u64(run);
+        let fleet = rng.random_range(1..=8);
+        let settings = Settings {
+            fleet,
+            min: (fleet / 2).max(1),
+            max: fleet * 2,
+            boot: Duration::from_secs(rng.random_range(10..=120)),
+            grace: Duration::from_secs(rng.random_range(30..=180)),
+            ..Settings::default()
+        };
+        let min = settings.min;
+        let faults = Faults {
+            bad_versions: if rng.random_bool(0.2) {
+                [2].into()
+            } else {
+                Default::default()
+            },
+            stuck_launches: if rng.random_bool(0.15) {
+                [rng.random_range(1..=fleet as u32)].into()
+            } else {
+                Default::default()
+            },
+            throttle: if rng.random_bool(0.3) { 0.2 } else { 0.0 },
+            seed: run,
+            ..Faults::default()
+        };
+        let steps: Vec<u8> = match rng.random_range(0..3) {
+            0 => vec![100],
+            1 => vec![10, 50, 100],
+            _ => vec![rng.random_range(1..=99), 100],
+        };
+        let mut req = bg::request(&steps);
+        req.step_bake = Duration::from_secs(rng.random_range(0..=180));
+        let pair = bg::cloud(settings, faults.clone());
+        let alarm = rng.random_bool(0.25).then(|| rng.random_range(0..600));
+        if let Some(at) = alarm {
+            pair.alarms()
+                .set_all_after(Duration::from_secs(at), slipway::cloud::AlarmState::Alarm);
+        }
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let signal = rng.random_bool(0.25).then(|| rng.random_range(0..600_000));
+        if let Some(ms) = signal {
+            let trigger = cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                trigger.cancel();
+            });
+        }
+        let bake = Duration::from_secs(rng.random_range(0..=240));
+        let r = bg::roll_bg(&pair, &req, cancel, Duration::from_secs(900), bake).await;
+        let label =
+            format!("run {run}: fleet {fleet} steps {steps:?} faults {faults:?} alarm {alarm:?} signal {signal:?}");
+        let broken = pair.violations(min);
+        assert!(broken.is_empty(), "{label}: {broken:#?}");
+        let forward = pair.forward();
+        let on_new = forward.percent(&forward.target_groups[1].arn);
+        match r.outcome.result {
+            Verdict::Succeeded => {
+                succeeded += 1;
+                assert_eq!(on_new, 100, "{label}");
+                assert_eq!(bg::groups(&pair)[0].2, 0, "{label}: old group at zero");
+            }
+            Verdict::RolledBack => {
+                assert_eq!(on_new, 0, "{label}");
+                let [a, b] = bg::groups(&pair);
+                assert_eq!((b.2, b.3.as_str()), (0, "1"), "{label}: {b:?}");
+                assert_eq!(a.2, fleet, "{label}: the old group untouched");
+            }
+            other => panic!("{label}: {other:?} {:?}", r.outcome),
+        }
+    }
+    // Most runs have no fault that must stop them: a regression rolling every one back fails.
+    assert!(
+        succeeded * 3 >= runs,
+        "only {succeeded} of {runs} blue/green runs succeeded"
+    );
 }

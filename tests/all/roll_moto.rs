@@ -14,7 +14,7 @@ use crate::support::{bin, run, Dir, Run};
 
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)

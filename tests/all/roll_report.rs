@@ -252,6 +252,7 @@ impl Rollout for Stuck {
             new_image_id: None,
             instances_replaced: 0,
             new_instances: Vec::new(),
+            blue_green: None,
         })
     }
 }

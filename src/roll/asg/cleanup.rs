@@ -44,6 +44,7 @@ pub fn left_to_do(plan: &Plan, run: &Run) -> Vec<String> {
                 steps.push(cap);
             }
         }
+        Strategy::BlueGreen => {}
         Strategy::Refresh => {
             if run.refresh_started {
                 steps.push(format!(
@@ -66,6 +67,8 @@ pub(super) async fn run(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run
         Strategy::Surge if run.committed => finish_surge(ports, plan, ctx, run).await,
         Strategy::Surge => undo_surge(ports, plan, ctx, run).await,
         Strategy::Refresh => undo_refresh(ports, plan, ctx, run).await,
+        // Blue/green plans are carried out by their own target (roll::bluegreen).
+        Strategy::BlueGreen => Ok(Cleaned::Nothing),
     }
 }
 

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::plan::{Capacity, Observed, Plan, PlannedInstance, Step, FORMAT};
 use super::Request;
-use crate::cloud::{Group, LaunchTemplateSpec, Ports, RefreshSpec};
+use crate::cloud::{Group, LaunchTemplateSpec, Ports, RefreshSpec, TemplateVersion};
 use crate::config::Strategy;
 use crate::error::{Error, Result};
 use crate::roll::calls::{self, Ctx};
@@ -46,6 +46,36 @@ pub(super) async fn busy(ports: &Ports, group: &str, cancel: &CancellationToken)
 /// Reads the group, checks the request against it and builds the plan. Read-only.
 /// (The driver has already refused a busy group, or waited until it was idle.)
 pub async fn discover(ports: &Ports, req: &Request, ctx: &mut Ctx) -> Result<Plan> {
+    let (before, target, new) = observe(ports, req, ctx).await?;
+    let steps = match req.strategy {
+        Strategy::Surge => surge_steps(&before, &target, req)?,
+        Strategy::Refresh => refresh_steps(&before, &target, req)?,
+        Strategy::BlueGreen => {
+            return Err(Error::input(
+                format!("Auto Scaling group {}: blue_green rolls two groups, not one", req.group),
+                "set asg.groups and asg.listener (or asg.listener_rule) in slipway.yml",
+            ))
+        }
+    };
+    Ok(Plan {
+        format: FORMAT,
+        kind: "asg".into(),
+        strategy: req.strategy,
+        before,
+        target,
+        new_version: new.number,
+        new_image_id: new.image_id,
+        steps,
+    })
+}
+
+/// Read-only: the group as it is (capacity, launch template version, instances, target
+/// groups), the launch template pinned to the version to roll onto, and that version.
+pub(super) async fn observe(
+    ports: &Ports,
+    req: &Request,
+    ctx: &mut Ctx,
+) -> Result<(Observed, LaunchTemplateSpec, TemplateVersion)> {
     let name = &req.group;
     let group = describe(ports, name, ctx).await?;
     let lt = group.launch_template.clone().ok_or_else(|| {
@@ -127,20 +157,7 @@ pub async fn discover(ports: &Ports, req: &Request, ctx: &mut Ctx) -> Result<Pla
         version: new.number.to_string(),
         ..lt
     };
-    let steps = match req.strategy {
-        Strategy::Surge => surge_steps(&before, &target, req)?,
-        Strategy::Refresh => refresh_steps(&before, &target, req)?,
-    };
-    Ok(Plan {
-        format: FORMAT,
-        kind: "asg".into(),
-        strategy: req.strategy,
-        before,
-        target,
-        new_version: new.number,
-        new_image_id: new.image_id,
-        steps,
-    })
+    Ok((before, target, new))
 }
 
 pub(super) async fn describe(ports: &Ports, name: &str, ctx: &Ctx) -> Result<Group> {

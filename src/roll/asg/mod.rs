@@ -3,6 +3,7 @@
 //! old half) and `refresh` (an instance refresh, rolled back on failure). The driver in
 //! `roll` runs it; this module is discovery, the steps and the cleanup.
 
+pub mod bluegreen;
 mod cleanup;
 pub mod discover;
 pub mod plan;
@@ -158,7 +159,7 @@ impl Rollout for AsgRollout {
                 .iter()
                 .position(|s| matches!(s, Step::Deregister { .. } | Step::Terminate { .. }))
                 .unwrap_or(plan.steps.len()),
-            Strategy::Refresh => plan.steps.len(),
+            Strategy::Refresh | Strategy::BlueGreen => plan.steps.len(),
         }
     }
 
@@ -211,6 +212,7 @@ impl Rollout for AsgRollout {
                 new_image_id: None,
                 instances_replaced: 0,
                 new_instances: Vec::new(),
+                blue_green: None,
             });
         };
         let b = &plan.before;
@@ -223,6 +225,7 @@ impl Rollout for AsgRollout {
             new_image_id: plan.new_image_id.clone(),
             instances_replaced: 0,
             new_instances: Vec::new(),
+            blue_green: None,
         };
         match verdict {
             Verdict::Succeeded | Verdict::Finished => {

@@ -235,6 +235,7 @@ pub fn strategy_name(s: Strategy) -> &'static str {
     match s {
         Strategy::Surge => "surge",
         Strategy::Refresh => "refresh",
+        Strategy::BlueGreen => "blue_green",
     }
 }
 

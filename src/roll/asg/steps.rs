@@ -69,7 +69,14 @@ pub(super) async fn run(ports: &Ports, plan: &Plan, step: &Step, ctx: &mut Ctx, 
                 })
                 .collect();
             let what = format!("canary bake ({count} instance(s))");
-            watch::hold(ctx, &what, Duration::from_secs(*bake), watched).await
+            // The health URLs and the canary's target health, for the canary's bake.
+            let mut probes = std::mem::take(&mut ctx.probes);
+            let kept = probes.len();
+            probes.extend(watched);
+            let (mut probes, result) = watch::bake_on(ctx, Duration::from_secs(*bake), &what, probes).await;
+            probes.truncate(kept);
+            ctx.probes = probes;
+            result
         }
         Step::Deregister {
             target_groups,

@@ -34,6 +34,8 @@ pub struct Call {
     /// calls: a call arrived after another was answered when `arrived > other.answered`.
     pub arrived: usize,
     pub answered: usize,
+    /// The request body as sent (the query protocol's form fields, or JSON).
+    pub body: String,
 }
 
 /// How the proxy refuses a denied operation.
@@ -133,6 +135,7 @@ impl Proxy {
                         let arrived = clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let (request, cbor) = from_cbor(request);
                         let (service, action) = identify(&request);
+                        let body = String::from_utf8_lossy(&request.body).into_owned();
                         let fault = {
                             let mut r = rng.lock().unwrap();
                             (r.random::<f64>() < fault_share).then(|| r.random_range(0..4u8))
@@ -161,6 +164,7 @@ impl Proxy {
                             reply_lost: lost.is_some(),
                             arrived,
                             answered: clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                            body,
                         });
                         let response = match lost {
                             Some(LostReply::Drop) => break,
