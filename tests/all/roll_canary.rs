@@ -158,3 +158,20 @@ async fn a_canary_as_large_as_the_group_is_refused_and_the_dry_run_shows_it() {
     );
     assert!(sim.mutations().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_that_never_boots_times_out_and_is_removed() {
+    // The canary's launch never leaves Pending; a deadline shorter than the group's own
+    // give-up: the wait for the canary times out (exit 3) and just the canary goes.
+    let faults = Faults {
+        stuck_launches: [1].into(),
+        ..Faults::default()
+    };
+    let sim = Sim::new(Settings::default(), faults);
+    let before = ids(&sim);
+    let mut c = ctx(CancellationToken::new());
+    c.timeout = Duration::from_secs(150);
+    let o = roll_canary(&sim, 1, &mut c).await;
+    assert_eq!(o.exit_code, 3, "{o:?}");
+    just_the_canary_removed(&sim, &before, &o);
+}

@@ -454,3 +454,35 @@ fn wait_until_traffic_shifted_returns_at_the_shift_and_is_refused_where_nothing_
         }
     }
 }
+
+/// A surge canary from slipway.yml: the dry run lists it, and a plan written with it is
+/// applied as made.
+#[test]
+fn a_surge_canary_is_planned_and_applied_as_made() {
+    let yaml = CONFIG.replace(
+        "      strategy: surge\n",
+        "      strategy: surge\n      canary: 1\n      canary_bake: 3m\n",
+    );
+    let dir = Dir::new();
+    let r = simulate_with(&dir, &yaml, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("canary: 1 new instance(s) serve beside the old ones for 3m"),
+        "{}",
+        r.stderr
+    );
+    let plan = dir.path().join("plan.json");
+    let plan = plan.to_str().unwrap();
+    let r = simulate_with(&dir, &yaml, &["--plan-out", plan]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read_to_string(plan).unwrap().contains("\"canary_bake\""));
+    let r = simulate_with(&dir, &yaml, &["--apply", plan]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("==> canary bake (1 instance(s)) for 3m"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(outputs(&dir)["result"], "succeeded");
+}
