@@ -425,13 +425,7 @@ impl LoadBalancing for SimPair {
             .map(|w| format!("{}={}", w.arn.split('/').nth(1).unwrap_or(&w.arn), w.weight))
             .collect::<Vec<_>>()
             .join(" ");
-        l.log.push(Call {
-            at,
-            operation: op,
-            detail,
-            mutating: true,
-            error: result.as_ref().err().map(|e| e.code.clone().unwrap_or_default()),
-        });
+        l.log.push(Call::of(at, op, detail, true, &result));
         result
     }
 }

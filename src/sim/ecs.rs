@@ -513,16 +513,13 @@ impl SimEcs {
         } else {
             f(state, now)
         };
-        log.push(Call {
-            at: (now - state.start).as_secs_f64(),
+        log.push(Call::of(
+            (now - state.start).as_secs_f64(),
             operation,
             detail,
             mutating,
-            error: result
-                .as_ref()
-                .err()
-                .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
-        });
+            &result,
+        ));
         result
     }
 

@@ -133,6 +133,22 @@ pub struct Call {
     pub error: Option<String>,
 }
 
+impl Call {
+    /// The record of one call and how it ended.
+    pub fn of<T>(at: f64, operation: &'static str, detail: String, mutating: bool, result: &CloudResult<T>) -> Call {
+        Call {
+            at,
+            operation,
+            detail,
+            mutating,
+            error: result
+                .as_ref()
+                .err()
+                .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
+        }
+    }
+}
+
 /// Healthy capacity at one virtual instant (sampled at every event and every call, so
 /// every change is seen).
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -299,16 +315,7 @@ impl Sim {
         };
         inner.sample(now);
         let at = (now - inner.start).as_secs_f64();
-        inner.log.push(Call {
-            at,
-            operation,
-            detail,
-            mutating,
-            error: result
-                .as_ref()
-                .err()
-                .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
-        });
+        inner.log.push(Call::of(at, operation, detail, mutating, &result));
         result
     }
 }

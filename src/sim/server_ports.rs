@@ -87,16 +87,7 @@ impl SimServer {
             r
         };
         let at = (now - inner.state.start).as_secs_f64();
-        inner.log.push(Call {
-            at,
-            operation,
-            detail,
-            mutating,
-            error: result
-                .as_ref()
-                .err()
-                .map(|e| e.code.clone().unwrap_or_else(|| e.message.clone())),
-        });
+        inner.log.push(Call::of(at, operation, detail, mutating, &result));
         result
     }
 
