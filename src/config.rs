@@ -3,6 +3,7 @@
 
 mod duration;
 pub mod limits;
+mod regions;
 mod server_deploy;
 mod validate;
 pub mod yaml_pos;
@@ -14,6 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
+pub use regions::{RegionOverride, Regional, Wave, AWS_REGIONS};
 pub use server_deploy::{ServerDeploy, DEFAULT_BUNDLE_PREFIX, DEFAULT_SERVER_CONFIG};
 pub use validate::{role_account, MAX_ALARM_NAME, MAX_BAKE};
 
@@ -122,6 +124,14 @@ pub struct Environment {
     /// Where this environment's deploy notifications go (replaces the top-level `notify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
+    /// The regions (and accounts) it deploys to, each with what differs there (anything
+    /// not overridden is inherited). Empty: `aws.region` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionOverride>,
+    /// The order the regions deploy in: each wave's regions together, the next wave once
+    /// it succeeded and baked. Default: one region at a time, as listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<Wave>,
 }
 
 /// AWS account access for one environment.

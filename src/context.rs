@@ -225,6 +225,12 @@ pub struct JobArgs {
     /// The version to deploy; default: the tag for tag refs, the short commit otherwise.
     #[arg(long = "app-version", env = "SLIPWAY_VERSION", value_name = "VERSION")]
     pub app_version: Option<String>,
+    /// The region to deploy when the environment lists several (`regions:`): its settings
+    /// with that region's overrides (one job per region, e.g. from slipway-env's `waves`
+    /// output). Without an environment: the AWS region of probes given by flags (default:
+    /// AWS_REGION).
+    #[arg(long, env = "SLIPWAY_REGION", value_name = "REGION")]
+    pub region: Option<String>,
     #[command(flatten)]
     pub event: EventArgs,
 }
@@ -272,7 +278,39 @@ impl JobArgs {
             }
         };
         let version = given(&self.app_version).map(str::to_string).unwrap_or(version);
-        let settings = loaded.environment(&environment)?.clone();
+        let settings = loaded.environment(&environment)?;
+        let settings = match given(&self.region) {
+            Some(region) => settings.in_region(region).map_err(|why| {
+                Error::input(
+                    format!("--region {region}: environment {environment:?} cannot deploy there: {why}"),
+                    format!(
+                        "pass one of its regions ({}), or list the region under the environment's `regions:`",
+                        settings.region_names().join(", ")
+                    ),
+                )
+            })?,
+            None => match settings.regions.as_slice() {
+                [] => settings.clone(),
+                [only] => settings.in_region(&only.region).map_err(|why| {
+                    Error::input(
+                        format!("environment {environment:?}: region {}: {why}", only.region),
+                        "fix that region's overrides in slipway.yml",
+                    )
+                })?,
+                _ => {
+                    let waves: Vec<String> = settings.waves().iter().map(|w| w.join(", ")).collect();
+                    return Err(Error::input(
+                        format!(
+                            "environment {environment:?} deploys to {} regions in waves ({}): say which one this job is for",
+                            settings.regions.len(),
+                            waves.join("; ")
+                        ),
+                        "pass --region REGION (or SLIPWAY_REGION): one job per region, wave after wave, as slipway-env's \
+                         `waves` output lists them (see workflows-templates/multi-region.yml)",
+                    ));
+                }
+            },
+        };
         Ok(Job {
             app: loaded.config.app.clone(),
             environment,

@@ -37,6 +37,7 @@ pub fn check(loaded: &Loaded) -> Result<()> {
     }
     for (name, env) in &config.environments {
         check_environment(&mut problems, name, env);
+        check_regions(&mut problems, name, env);
         if let Some(notify) = &env.notify {
             check_notify(&mut problems, &["environments", name, "notify"], notify);
         }
@@ -87,6 +88,96 @@ impl Problems<'_> {
                     location: first.location().cloned(),
                 })
             }
+        }
+    }
+}
+
+/// `regions` and `waves`: known regions, each once and in exactly one wave, overrides
+/// that fit the environment's sections.
+fn check_regions(p: &mut Problems, name: &str, env: &Environment) {
+    let at = |key: &'static str| ["environments", name, key];
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &env.regions {
+        if !super::AWS_REGIONS.contains(&r.region.as_str()) {
+            p.add(
+                &at("regions"),
+                format!(
+                    "environment {name:?}: regions names {:?}, which is not an AWS region",
+                    r.region
+                ),
+                "write a region code such as us-east-1 or eu-west-1",
+            );
+        } else if !seen.insert(r.region.as_str()) {
+            p.add(
+                &at("regions"),
+                format!("environment {name:?}: regions lists {} twice", r.region),
+                "list each region once, with all its overrides",
+            );
+        } else if let Err(e) = env.in_region(&r.region) {
+            p.add(
+                &at("regions"),
+                format!("environment {name:?}: region {}: {e}", r.region),
+                "override only the keys of aws, ecr, ecs, asg, codedeploy and health that differ there",
+            );
+        }
+    }
+    if !env.waves.is_empty() && env.regions.is_empty() {
+        p.add(
+            &at("waves"),
+            format!("environment {name:?}: waves is set but regions is not"),
+            "list the regions under `regions:` (each with its overrides), then group them in waves",
+        );
+        return;
+    }
+    let mut placed = std::collections::BTreeMap::new();
+    for (n, wave) in env.waves.iter().enumerate() {
+        if wave.regions.is_empty() {
+            p.add(
+                &at("waves"),
+                format!("environment {name:?}: wave {} has no regions", n + 1),
+                "list at least one region in each wave, or remove the wave",
+            );
+        }
+        if wave.bake.std() > MAX_BAKE {
+            p.add(
+                &at("waves"),
+                format!(
+                    "environment {name:?}: wave {} bakes {}, longer than 48h",
+                    n + 1,
+                    wave.bake
+                ),
+                "use 0 to 48h",
+            );
+        }
+        for region in &wave.regions {
+            if !env.regions.iter().any(|r| &r.region == region) {
+                p.add(
+                    &at("waves"),
+                    format!(
+                        "environment {name:?}: wave {} names region {region}, which is not in regions",
+                        n + 1
+                    ),
+                    "add it to `regions:` or remove it from the wave",
+                );
+            } else if let Some(first) = placed.insert(region.clone(), n + 1) {
+                p.add(
+                    &at("waves"),
+                    format!(
+                        "environment {name:?}: region {region} is in wave {first} and wave {}",
+                        n + 1
+                    ),
+                    "put each region in one wave",
+                );
+            }
+        }
+    }
+    if !env.waves.is_empty() {
+        for r in env.regions.iter().filter(|r| !placed.contains_key(&r.region)) {
+            p.add(
+                &at("waves"),
+                format!("environment {name:?}: region {} is in no wave", r.region),
+                "add it to a wave (or remove it from regions)",
+            );
         }
     }
 }

@@ -123,6 +123,11 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     if let Some(account) = &account {
         outputs.push(("account", account.clone()));
     }
+    if let Some(env) = &deploy.settings {
+        outputs.push(("waves", waves_matrix(env)));
+        let count = if env.regions.is_empty() { 1 } else { env.waves().len() };
+        outputs.push(("wave-count", count.to_string()));
+    }
     if args.deployment {
         if let (Some(name), Some(env)) = (&r.environment, &deploy.settings) {
             let target = deployments::Target {
@@ -153,6 +158,32 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `waves` output: one JSON array per wave of `{region, wave}` entries, in order, for
+/// a workflow's matrix (`fromJSON(needs.env.outputs.waves)[0]` for the first wave).
+/// An environment with one region is one wave of it.
+pub fn waves_matrix(env: &crate::config::Environment) -> String {
+    let waves: Vec<Vec<serde_json::Value>> = match env.regions.is_empty() {
+        true => vec![env
+            .aws
+            .region
+            .iter()
+            .map(|r| serde_json::json!({"region": r, "wave": 1}))
+            .collect()],
+        false => env
+            .waves()
+            .iter()
+            .enumerate()
+            .map(|(n, regions)| {
+                regions
+                    .iter()
+                    .map(|r| serde_json::json!({"region": r, "wave": n + 1}))
+                    .collect()
+            })
+            .collect(),
+    };
+    serde_json::Value::from(waves).to_string()
 }
 
 #[cfg(test)]

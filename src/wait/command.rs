@@ -86,9 +86,6 @@ pub struct Args {
     /// wait ends, failing it at once; with --environment, its health.alarms too.
     #[arg(long = "alarm", value_name = "NAME")]
     pub alarms: Vec<String>,
-    /// The AWS region for probes given by flags (with --environment: the environment's).
-    #[arg(long, env = "AWS_REGION")]
-    pub region: Option<String>,
 
     /// Give up after this long (default: the environment's health.timeout, or 10m).
     #[arg(long, value_name = "DURATION")]
@@ -277,12 +274,19 @@ pub async fn run(args: Args, runner: &Runner) -> Result<GateReport> {
         let config = match &target {
             Some(target) => aws::connect(target, runner).await?.config,
             None => {
-                let region = args.region.as_deref().filter(|r| !r.is_empty()).ok_or_else(|| {
-                    Error::input(
-                        "AWS probes need a region",
-                        "pass --region (or set AWS_REGION), or --environment to use the environment's",
-                    )
-                })?;
+                let from_env = std::env::var("AWS_REGION").ok();
+                let region = args
+                    .job
+                    .region
+                    .as_deref()
+                    .or(from_env.as_deref())
+                    .filter(|r| !r.is_empty())
+                    .ok_or_else(|| {
+                        Error::input(
+                            "AWS probes need a region",
+                            "pass --region (or set AWS_REGION), or --environment to use the environment's",
+                        )
+                    })?;
                 aws::loader(region).load().await
             }
         };

@@ -26,6 +26,7 @@ mod iam_enforced;
 mod iam_enforced_codedeploy;
 mod lint;
 mod notify;
+mod regions;
 mod roll_alarms_cli;
 mod roll_alarms_sim;
 mod roll_bluegreen_cli;
