@@ -33,7 +33,44 @@ pub fn is_production(name: &str) -> bool {
 /// The policies for environment `name`; `repository` is `owner/name` (default: a
 /// placeholder to replace).
 pub fn policies(loaded: &Loaded, name: &str, repository: Option<&str>) -> Result<Policies> {
+    regional_policies(loaded, name, None, repository)
+}
+
+/// The policies for environment `name` in `region` (required when it lists several
+/// regions: each region may have its own role and account).
+pub fn regional_policies(
+    loaded: &Loaded,
+    name: &str,
+    region: Option<&str>,
+    repository: Option<&str>,
+) -> Result<Policies> {
     let env = loaded.environment(name)?;
+    let regional;
+    let env = match (region, env.regions.len()) {
+        (Some(region), _) => {
+            regional = env.in_region(region).map_err(|why| {
+                Error::input(
+                    format!("--region {region}: environment {name:?} cannot deploy there: {why}"),
+                    format!("pass one of its regions ({})", env.region_names().join(", ")),
+                )
+            })?;
+            &regional
+        }
+        (None, 0) => env,
+        (None, 1) => {
+            regional = env.in_region(&env.regions[0].region).map_err(Error::failed)?;
+            &regional
+        }
+        (None, _) => {
+            return Err(Error::input(
+                format!(
+                    "environment {name:?} deploys to several regions ({}), each with its own role",
+                    env.region_names().join(", ")
+                ),
+                "pass --region REGION for each of them",
+            ))
+        }
+    };
     let role_arn = env.aws.role_arn.clone().ok_or_else(|| {
         Error::input(
             format!("environment {name:?} has no role_arn"),
@@ -702,6 +739,36 @@ mod tests {
         assert_eq!(
             t["Statement"][0]["Principal"]["Federated"],
             "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+        );
+    }
+
+    #[test]
+    fn each_region_gets_its_own_role_and_resources() {
+        let env = "    ecs: { cluster: web-eu, service: web, container: app }\n    regions:\n      - region: eu-west-1\n      - region: us-east-2\n        aws: { role_arn: \"arn:aws:iam::210987654321:role/deploy\" }\n        ecs: { cluster: web-us }\n";
+        let loaded = loaded(env);
+        let err = regional_policies(&loaded, "prod", None, None).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+        assert!(
+            err.to_string().contains("several regions (eu-west-1, us-east-2)"),
+            "{err}"
+        );
+        let us = regional_policies(&loaded, "prod", Some("us-east-2"), None).unwrap();
+        assert_eq!(us.role_arn, "arn:aws:iam::210987654321:role/deploy");
+        let text = us.permissions_policy.to_string();
+        assert!(
+            text.contains("arn:aws:ecs:us-east-2:210987654321:service/web-us/web"),
+            "{text}"
+        );
+        assert!(!text.contains("eu-west-1"), "{text}");
+        let eu = regional_policies(&loaded, "prod", Some("eu-west-1"), None).unwrap();
+        assert!(eu
+            .permissions_policy
+            .to_string()
+            .contains(&format!("arn:aws:ecs:eu-west-1:{ACCOUNT}:service/web-eu/web")));
+        let err = regional_policies(&loaded, "prod", Some("ap-south-1"), None).unwrap_err();
+        assert!(
+            err.to_string().contains("ap-south-1 is not one of its regions"),
+            "{err}"
         );
     }
 }

@@ -48,6 +48,9 @@ pub enum Command {
         /// The repository (owner/name) the trust policy admits.
         #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/NAME")]
         repository: Option<String>,
+        /// The region, when the environment lists several (each may have its own role).
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
         #[command(flatten)]
         event: Box<EventArgs>,
     },
@@ -64,6 +67,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         Some(Command::IamPolicy {
             environment,
             repository,
+            region,
             event,
         }) => {
             let loaded = context::load_config(&args.config)?;
@@ -79,7 +83,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
                         )
                     })?,
             };
-            let policies = iam::policies(&loaded, &name, repository.as_deref())?;
+            let policies = iam::regional_policies(&loaded, &name, region.as_deref(), repository.as_deref())?;
             cli::print_json(&policies)?;
             return Ok(());
         }
