@@ -180,6 +180,10 @@ impl CodeDeploy for CodeDeployAdapter {
                 .and_then(|r| r.rollback_deployment_id())
                 .map(str::to_string),
             revision: info.revision().and_then(revision_of),
+            group: info
+                .application_name()
+                .zip(info.deployment_group_name())
+                .map(|(a, g)| (a.to_string(), g.to_string())),
         })
     }
 

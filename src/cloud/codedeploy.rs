@@ -82,6 +82,9 @@ pub struct CdDeployment {
     /// What it deploys, as GetDeployment returns it.
     #[serde(default)]
     pub revision: Option<CdRevision>,
+    /// The application and deployment group it belongs to.
+    #[serde(default)]
+    pub group: Option<(String, String)>,
 }
 
 /// Why a lifecycle event failed.

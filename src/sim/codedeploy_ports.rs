@@ -143,6 +143,7 @@ impl CodeDeploy for SimEcs {
                 error_message: d.error.as_ref().map(|e| e.1.clone()),
                 rollback_deployment: d.rollback.clone(),
                 revision: None,
+                group: Some((s.s.codedeploy.application.clone(), s.s.codedeploy.group.clone())),
             })
         })
     }

@@ -230,6 +230,7 @@ impl CodeDeploy for SimServer {
                 error_message: d.error.as_ref().map(|e| e.1.clone()),
                 rollback_deployment: rollback,
                 revision: Some(CdRevision::S3(d.revision.clone())),
+                group: Some((s.s.application.clone(), s.s.group.clone())),
             })
         })
     }

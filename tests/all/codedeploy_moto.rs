@@ -146,6 +146,11 @@ async fn a_deployment_names_the_new_revision_and_the_services_container_and_port
         .unwrap();
     let d = cd.get_deployment(&id).await.unwrap();
     assert_eq!(d.status, CdStatus::Created, "moto's deployments stay Created");
+    assert_eq!(
+        d.group,
+        Some((app.clone(), dg.clone())),
+        "GetDeployment names its application and group"
+    );
     assert_eq!(cd.active_deployments(&app, &dg).await.unwrap(), vec![id.clone()]);
     assert_eq!(proxy.count("CreateDeployment"), 1);
 

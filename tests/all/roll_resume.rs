@@ -251,6 +251,21 @@ async fn a_codedeploy_roll_returns_at_traffic_shifted_and_a_resume_follows_the_t
     assert_eq!(o.alarm.as_deref(), Some("web-5xx"));
     cd::old_serves(&sim);
 
+    // A deployment of another application or group: refused before anything.
+    let mut other = resume.clone();
+    other.application = "AppECS-other-web".into();
+    let before = sim.mutations().len();
+    let o = run_cd(&sim, &other, cd::ctx(&sim, CancellationToken::new(), false)).await;
+    assert_eq!((o.exit_code, o.result), (2, Verdict::Refused), "{o:?}");
+    assert!(
+        o.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("belongs to AppECS-web-cluster-web/DgpECS-web-cluster-web"),
+        "{o:?}"
+    );
+    assert_eq!(sim.mutations().len(), before);
+
     // Not a CodeDeploy id: refused before anything.
     resume.ecs.resume = Some("arn:aws:ecs:us-east-1:123456789012:service-deployment/web-cluster/web/x".into());
     let before = sim.mutations().len();

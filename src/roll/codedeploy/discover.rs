@@ -13,6 +13,22 @@ use crate::roll::ecs::plan::PlannedRevision;
 
 /// Reads the service, its task definition and the deployment group, and builds the plan.
 pub async fn discover(ecs: &dyn Ecs, cd: &dyn CodeDeploy, req: &CodeDeployRequest, ctx: &mut Ctx) -> Result<CdPlan> {
+    // --resume: the deployment must exist and be this group's, before anything else.
+    if let Some(id) = &req.ecs.resume {
+        check_id(id)?;
+        // A deployment that does not exist is refused before anything (NotFound: bad input),
+        // and so is one of another application or group.
+        let d = calls::retry("GetDeployment", &ctx.cancel, || cd.get_deployment(id)).await?;
+        if let Some((app, group)) = d.group.filter(|(a, g)| *a != req.application || *g != req.group) {
+            return Err(Error::input(
+                format!(
+                    "--resume {id}: that deployment belongs to {app}/{group}, not to {}/{} of ECS service {}",
+                    req.application, req.group, req.ecs.service
+                ),
+                "pass the `ecs-deployment-id` output of this environment's roll",
+            ));
+        }
+    }
     let Observed {
         service,
         before,
@@ -86,9 +102,6 @@ pub async fn discover(ecs: &dyn Ecs, cd: &dyn CodeDeploy, req: &CodeDeployReques
         .unwrap_or_else(|| DEFAULT_CONFIG.to_string());
     let mut steps = Vec::new();
     if let Some(id) = &req.ecs.resume {
-        check_id(id)?;
-        // A deployment that does not exist is refused before anything (NotFound: bad input).
-        calls::retry("GetDeployment", &ctx.cancel, || cd.get_deployment(id)).await?;
         steps.push(CdStep::Attach { id: id.clone() });
         steps.push(CdStep::WaitTrafficShifted);
         steps.push(CdStep::WaitSucceeded);
