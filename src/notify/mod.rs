@@ -32,8 +32,10 @@ pub struct About {
     pub app: String,
     pub environment: String,
     pub version: String,
-    /// What is deployed: `ecs web-cluster/web`, `asg web-prod`.
+    /// What is deployed: `ECS service web`, `Auto Scaling group web-prod`.
     pub target: String,
+    /// The AWS region it is deployed in.
+    pub region: Option<String>,
     /// The workflow run, in Actions.
     pub run_url: Option<String>,
     /// The environment's URL.

@@ -34,10 +34,11 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The deploy in one line of Slack markup, as `event` leaves it.
 fn slack_text(about: &About, event: &Event) -> String {
-    let what = format!(
-        "*{}* {} to *{}* ({})",
-        about.app, about.version, about.environment, about.target
-    );
+    let place = match &about.region {
+        Some(region) => format!("{}, {region}", about.target),
+        None => about.target.clone(),
+    };
+    let what = format!("*{}* {} to *{}* ({place})", about.app, about.version, about.environment);
     let mut text = match event {
         Event::Started => format!(":rocket: Deploying {what}"),
         Event::Progress { phase } => format!(":hourglass_flowing_sand: Deploying {what}: {phase}"),

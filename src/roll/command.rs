@@ -458,6 +458,7 @@ fn about<T: Rollout>(t: &T, job: &Job, runner: &Runner) -> About {
         environment: job.environment.clone(),
         version: job.version.clone(),
         target,
+        region: job.settings.aws.region.clone(),
         run_url: runner.run_url(),
         url: job.settings.url.clone(),
     }

@@ -123,6 +123,7 @@ fn a_deploy_posts_once_then_updates_in_place_and_signs_every_webhook_event() {
         "{end}"
     );
     assert_eq!(end["deploy"]["environment"], "stage");
+    assert_eq!(end["deploy"]["region"], "eu-west-1");
 
     // A rolled-back deploy says so, with the reason.
     let dir = Dir::new();
