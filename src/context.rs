@@ -227,12 +227,50 @@ pub struct JobArgs {
     pub app_version: Option<String>,
     /// The region to deploy when the environment lists several (`regions:`): its settings
     /// with that region's overrides (one job per region, e.g. from slipway-env's `waves`
-    /// output). Without an environment: the AWS region of probes given by flags (default:
-    /// AWS_REGION).
+    /// output; slipway-roll without it rolls every region, wave after wave). Without an
+    /// environment: the AWS region of probes given by flags (default: AWS_REGION).
     #[arg(long, env = "SLIPWAY_REGION", value_name = "REGION")]
     pub region: Option<String>,
     #[command(flatten)]
     pub event: EventArgs,
+}
+
+/// An environment's settings in `region` (required when it lists several regions; its
+/// only one when it lists one; its own settings when it lists none).
+pub fn settings_in(settings: &Environment, environment: &str, region: Option<&str>) -> Result<Environment> {
+    match region {
+        Some(region) => settings.in_region(region).map_err(|why| {
+            Error::input(
+                format!("--region {region}: environment {environment:?} cannot deploy there: {why}"),
+                format!(
+                    "pass one of its regions ({}), or list the region under the environment's `regions:`",
+                    settings.region_names().join(", ")
+                ),
+            )
+        }),
+        None => match settings.regions.as_slice() {
+            [] => Ok(settings.clone()),
+            [only] => settings.in_region(&only.region).map_err(|why| {
+                Error::input(
+                    format!("environment {environment:?}: region {}: {why}", only.region),
+                    "fix that region's overrides in slipway.yml",
+                )
+            }),
+            _ => {
+                let waves: Vec<String> = settings.waves().iter().map(|w| w.join(", ")).collect();
+                Err(Error::input(
+                    format!(
+                        "environment {environment:?} deploys to {} regions in waves ({}): say which one this job is for",
+                        settings.regions.len(),
+                        waves.join("; ")
+                    ),
+                    "pass --region REGION (or SLIPWAY_REGION): one job per region (slipway-env's `waves` output lists \
+                     them; see workflows-templates/multi-region.yml); slipway-roll without it rolls every region, \
+                     wave after wave",
+                ))
+            }
+        },
+    }
 }
 
 /// A job's resolved context: which app, environment and version, from which commit.
@@ -259,6 +297,21 @@ impl JobArgs {
     /// Loads the config and decides the environment: `--environment` when given, otherwise
     /// the trigger rules (an event that does not deploy is bad input for a deploying job).
     pub fn resolve(&self) -> Result<Job> {
+        let (loaded, environment, version, sha) = self.pick()?;
+        let version = given(&self.app_version).map(str::to_string).unwrap_or(version);
+        let settings = settings_in(loaded.environment(&environment)?, &environment, given(&self.region))?;
+        Ok(Job {
+            app: loaded.config.app.clone(),
+            environment,
+            version,
+            sha,
+            settings,
+            config: loaded,
+        })
+    }
+
+    /// The config, the environment this job deploys to, the version and the commit.
+    fn pick(&self) -> Result<(Loaded, String, String, String)> {
         let loaded = load_config(&self.config)?;
         let (environment, version, sha) = match given(&self.environment) {
             Some(name) => {
@@ -277,48 +330,18 @@ impl JobArgs {
                 (name, deploy.resolution.version, deploy.event.sha)
             }
         };
-        let version = given(&self.app_version).map(str::to_string).unwrap_or(version);
-        let settings = loaded.environment(&environment)?;
-        let settings = match given(&self.region) {
-            Some(region) => settings.in_region(region).map_err(|why| {
-                Error::input(
-                    format!("--region {region}: environment {environment:?} cannot deploy there: {why}"),
-                    format!(
-                        "pass one of its regions ({}), or list the region under the environment's `regions:`",
-                        settings.region_names().join(", ")
-                    ),
-                )
-            })?,
-            None => match settings.regions.as_slice() {
-                [] => settings.clone(),
-                [only] => settings.in_region(&only.region).map_err(|why| {
-                    Error::input(
-                        format!("environment {environment:?}: region {}: {why}", only.region),
-                        "fix that region's overrides in slipway.yml",
-                    )
-                })?,
-                _ => {
-                    let waves: Vec<String> = settings.waves().iter().map(|w| w.join(", ")).collect();
-                    return Err(Error::input(
-                        format!(
-                            "environment {environment:?} deploys to {} regions in waves ({}): say which one this job is for",
-                            settings.regions.len(),
-                            waves.join("; ")
-                        ),
-                        "pass --region REGION (or SLIPWAY_REGION): one job per region, wave after wave, as slipway-env's \
-                         `waves` output lists them (see workflows-templates/multi-region.yml)",
-                    ));
-                }
-            },
-        };
-        Ok(Job {
-            app: loaded.config.app.clone(),
-            environment,
-            version,
-            sha,
-            settings,
-            config: loaded,
-        })
+        Ok((loaded, environment, version, sha))
+    }
+
+    /// The waves of regions when the job deploys to an environment that lists several and
+    /// says no `--region` (None otherwise: one region).
+    pub fn waves(&self) -> Result<Option<Vec<Vec<String>>>> {
+        if given(&self.region).is_some() {
+            return Ok(None);
+        }
+        let (loaded, environment, _, _) = self.pick()?;
+        let env = loaded.environment(&environment)?;
+        Ok((env.regions.len() > 1).then(|| env.waves()))
     }
 
     /// The version of a deploy of `sha`: `--app-version` (SLIPWAY_VERSION), else the tag of

@@ -44,33 +44,7 @@ pub fn regional_policies(
     region: Option<&str>,
     repository: Option<&str>,
 ) -> Result<Policies> {
-    let env = loaded.environment(name)?;
-    let regional;
-    let env = match (region, env.regions.len()) {
-        (Some(region), _) => {
-            regional = env.in_region(region).map_err(|why| {
-                Error::input(
-                    format!("--region {region}: environment {name:?} cannot deploy there: {why}"),
-                    format!("pass one of its regions ({})", env.region_names().join(", ")),
-                )
-            })?;
-            &regional
-        }
-        (None, 0) => env,
-        (None, 1) => {
-            regional = env.in_region(&env.regions[0].region).map_err(Error::failed)?;
-            &regional
-        }
-        (None, _) => {
-            return Err(Error::input(
-                format!(
-                    "environment {name:?} deploys to several regions ({}), each with its own role",
-                    env.region_names().join(", ")
-                ),
-                "pass --region REGION for each of them",
-            ))
-        }
-    };
+    let env = &crate::context::settings_in(loaded.environment(name)?, name, region)?;
     let role_arn = env.aws.role_arn.clone().ok_or_else(|| {
         Error::input(
             format!("environment {name:?} has no role_arn"),
@@ -749,7 +723,8 @@ mod tests {
         let err = regional_policies(&loaded, "prod", None, None).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{err}");
         assert!(
-            err.to_string().contains("several regions (eu-west-1, us-east-2)"),
+            err.to_string()
+                .contains("deploys to 2 regions in waves (eu-west-1; us-east-2)"),
             "{err}"
         );
         let us = regional_policies(&loaded, "prod", Some("us-east-2"), None).unwrap();

@@ -30,12 +30,13 @@ use tokio_util::sync::CancellationToken;
 
 mod ports;
 mod requests;
+mod waves;
 
 use ports::{ports, server_ports, sim_flags};
 use requests::{asg_request, codedeploy_request, ecs_request, server_request, through_codedeploy};
 
 /// slipway-roll's flags.
-#[derive(clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct Args {
     #[command(flatten)]
     pub job: JobArgs,
@@ -246,13 +247,27 @@ fn target(args: &Args, job: &Job) -> Result<TargetArg> {
     }
 }
 
-/// Runs slipway-roll: the target's discovery, plan, roll (or plan file), outputs and report.
+/// Runs slipway-roll: the target's discovery, plan, roll (or plan file), outputs and
+/// report; for an environment in several regions given no `--region`, every region wave
+/// after wave (`waves`).
 pub async fn run(args: Args, runner: &Runner) -> Result<()> {
-    let job = args.job.resolve()?;
-    let target = target(&args, &job)?;
+    if let Some(waves) = args.job.waves()? {
+        return waves::run(args, waves, runner).await;
+    }
+    if args.simulate {
+        // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
+        tokio::time::pause();
+    }
     let cancel = CancellationToken::new();
     let pending = Pending::default();
     signal::install(cancel.clone(), pending.clone());
+    run_one(args, runner, cancel, pending).await
+}
+
+/// One region's roll, stopped by `cancel` (the signal handler's).
+async fn run_one(args: Args, runner: &Runner, cancel: CancellationToken, pending: Pending) -> Result<()> {
+    let job = args.job.resolve()?;
+    let target = target(&args, &job)?;
     let mut ctx = Ctx::new(cancel, pending, Progress::stderr());
     ctx.actions = runner.actions;
     ctx.poll = args.poll_interval.std();
@@ -288,10 +303,6 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
             ),
             "use them with an ECS service deployed by ecs.strategy blue_green, canary or linear, or by CodeDeploy",
         ));
-    }
-    if args.simulate {
-        // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
-        tokio::time::pause();
     }
     match target {
         TargetArg::Asg if super::asg::bluegreen::cli::wanted(&args, &job) => {

@@ -170,7 +170,7 @@ fn request(args: &Args) -> Result<(Request, Option<aws::Target>)> {
     let sha = args.job.event.given_commit()?.unwrap_or_default();
     if let Some(name) = &args.job.environment {
         let loaded = config::load(&args.job.config)?;
-        let env = loaded.environment(name)?;
+        let env = &crate::context::settings_in(loaded.environment(name)?, name, args.job.region.as_deref())?;
         let version = args.job.version(&sha)?;
         let placeholders = env
             .health

@@ -126,9 +126,18 @@ fn slipway_env_outputs_the_waves_as_matrices() {
 fn a_job_picks_its_region_and_one_that_does_not_say_is_refused() {
     let yaml = multi(THREE, TWO_WAVES);
     let image = ["--image", "registry.example/web:2"];
-    // No --region on a multi-region environment: exit 2, listing the waves.
+    // Other jobs on a multi-region environment must say which region: exit 2, listing the waves.
     let dir = Dir::new();
-    let r = simulate_with(&dir, &yaml, &image);
+    let r = run(bin("slipway-wait")
+        .arg("--config")
+        .arg(dir.write("slipway.yml", &yaml))
+        .args([
+            "--environment",
+            "stage",
+            "--sha",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--dry-run",
+        ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
@@ -182,4 +191,63 @@ fn a_job_picks_its_region_and_one_that_does_not_say_is_refused() {
         "{}",
         r.stderr
     );
+}
+
+/// One slipway-roll for every region: wave 1, then wave 2's two regions together (each with
+/// its own simulated cloud and the wave's 30m bake); a failure in wave 1 stops the line and
+/// wave 2 never starts. The `regions` output has a row per region.
+#[test]
+fn one_roll_deploys_every_region_wave_after_wave_and_stops_the_line_at_a_failure() {
+    let yaml = multi(THREE, TWO_WAVES);
+    let dir = Dir::new();
+    let r = simulate_with(&dir, &yaml, &["--image", "registry.example/web:2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let first = r.stderr.find("==> wave 1 of 2: us-east-1").expect("wave 1");
+    let second = r
+        .stderr
+        .find("==> wave 2 of 2: eu-west-1, ap-southeast-2")
+        .expect("wave 2");
+    let done = r.stderr.find("wave 1, us-east-1: succeeded").expect("wave 1 succeeded");
+    assert!(
+        first < done && done < second,
+        "wave 2 starts after wave 1 ended: {}",
+        r.stderr
+    );
+    let rows: serde_json::Value = serde_json::from_str(&outputs(&dir)["regions"]).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r["result"] == "succeeded"), "{rows:?}");
+    assert_eq!(rows[1]["wave"], 2);
+    // Wave 2's regions baked 30 minutes (virtual), wave 1's did not bake.
+    assert!(rows[1]["seconds"].as_f64().unwrap() >= 1800.0, "{rows:?}");
+    assert!(rows[0]["seconds"].as_f64().unwrap() < 1800.0, "{rows:?}");
+    assert!(
+        dir.read("summary").contains("| eu-west-1 | 2 | succeeded |"),
+        "{}",
+        dir.read("summary")
+    );
+
+    // The new version fails in wave 1: it rolls back there, wave 2 never starts, exit 1.
+    let dir = Dir::new();
+    let r = simulate_with(
+        &dir,
+        &yaml,
+        &["--image", "registry.example/web:2", "--sim-fail-new-version"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("==> wave 2"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("wave 1 stopped the line at us-east-1"),
+        "{}",
+        r.stderr
+    );
+    let rows: serde_json::Value = serde_json::from_str(&outputs(&dir)["regions"]).unwrap();
+    let results: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
+    assert!(results[0].starts_with("failed (exit 1)"), "{results:?}");
+    assert_eq!(&results[1..], ["not_started", "not_started"]);
 }
