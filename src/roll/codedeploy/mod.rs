@@ -17,7 +17,7 @@ use watch::Seen;
 use super::calls::{self, Ctx};
 use super::ecs::plan::short;
 use super::ecs::{keep_revisions, planned_revision, register, EcsRequest};
-use super::outcome::{Details, EcsDetails, Stop, Target, Verdict};
+use super::outcome::{Details, EcsDetails, Target, Verdict};
 use super::{Cleaned, Rollout, WaitUntil};
 use crate::cloud::{
     CdRevision, CdStatus, CloudError, CodeDeploy, Ecs, ErrorKind, NewDeployment, Ports, TaskDefinition,
@@ -84,19 +84,6 @@ impl CodeDeployRollout {
         discover::discover(self.ecs.as_ref(), self.cd.as_ref(), req, ctx).await
     }
 
-    /// The deployment a run created: its id, or (when the answer was lost) the group's active one.
-    async fn deployment(&self, plan: &CdPlan, run: &Run, ctx: &Ctx) -> Result<Option<String>> {
-        if let Some(id) = &run.deployment {
-            return Ok(Some(id.clone()));
-        }
-        let g = &plan.group;
-        let active = calls::retry("ListDeployments", &ctx.cancel, || {
-            self.cd.active_deployments(&g.application, &g.name)
-        })
-        .await?;
-        Ok(active.into_iter().next())
-    }
-
     async fn test_gate(&self, id: &str, run: &mut Run, ctx: &mut Ctx) -> Result<()> {
         ctx.phase("wait until the new revision takes test traffic");
         let cd = self.cd.as_ref();
@@ -104,7 +91,7 @@ impl CodeDeployRollout {
             d.status == CdStatus::Ready
         })
         .await
-        .map_err(|e| self.fail(e, &run.seen))?;
+        .map_err(|e| watch::explain(e, &run.seen))?;
         ctx.phase("probe health.test_urls on test traffic");
         let probes = std::mem::take(&mut ctx.test_probes);
         if probes.is_empty() {
@@ -134,14 +121,6 @@ impl CodeDeployRollout {
         calls::retry("ContinueDeployment", &ctx.cancel, || cd.continue_deployment(id)).await?;
         ctx.say(&format!("test traffic healthy; deployment {id} continued"));
         Ok(())
-    }
-
-    /// A failed wait, with the deployment's own failure when it had one.
-    fn fail(&self, e: Error, seen: &Seen) -> Error {
-        match (Stop::of(&e), &seen.failure) {
-            (Stop::Failure, Some(_)) => watch::failed("the CodeDeploy deployment failed", seen),
-            _ => e,
-        }
     }
 }
 
@@ -319,7 +298,7 @@ impl Rollout for CodeDeployRollout {
                     |d, t| d.status == CdStatus::Succeeded || t.is_some_and(|t| t.green_traffic() >= 100.0),
                 )
                 .await
-                .map_err(|e| self.fail(e, &run.seen))?;
+                .map_err(|e| watch::explain(e, &run.seen))?;
                 run.seen.traffic = Some(100.0);
                 if !plan.steps.contains(&CdStep::WaitSucceeded) {
                     ctx.say(&format!(
@@ -354,7 +333,7 @@ impl Rollout for CodeDeployRollout {
                 if result.is_ok() {
                     run.seen.failing_stage = None;
                 }
-                result.map_err(|e| self.fail(e, &run.seen))
+                result.map_err(|e| watch::explain(e, &run.seen))
             }
         }
     }
@@ -368,7 +347,8 @@ impl Rollout for CodeDeployRollout {
             return Ok(Cleaned::Nothing);
         }
         let cd = self.cd.as_ref();
-        let Some(id) = self.deployment(plan, run, ctx).await? else {
+        let g = &plan.group;
+        let Some(id) = watch::created(cd, run.deployment.as_deref(), &g.application, &g.name, ctx).await? else {
             run.created = false;
             return Ok(Cleaned::Nothing);
         };
@@ -411,16 +391,8 @@ impl Rollout for CodeDeployRollout {
             | CdStatus::Baking
             | CdStatus::Ready
             | CdStatus::Unknown(_) => {
-                let stopped = calls::retry_raw("StopDeployment", &ctx.cancel, || cd.stop_deployment(&id, true)).await;
-                match stopped {
-                    Ok(status) => log(ctx, run, format!("StopDeployment {id} with rollback: {status}")),
-                    // It ended between the look and the stop: the wait below says how.
-                    Err(calls::Raw::Cloud(e)) if e.kind == ErrorKind::Invalid => {
-                        log(ctx, run, format!("StopDeployment {id}: {e}"))
-                    }
-                    Err(calls::Raw::Cloud(e)) => return Err(e.into()),
-                    Err(calls::Raw::Wait(e)) => return Err(e),
-                }
+                let line = watch::stop(cd, &id, true, ctx).await?;
+                log(ctx, run, line);
             }
         }
         let status = watch::blue_serves(cd, &id, &mut run.seen, ctx).await?;

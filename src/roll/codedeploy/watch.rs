@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use crate::cloud::{CdDeployment, CdStatus, CodeDeploy, DeploymentTarget};
+use crate::cloud::{CdDeployment, CdStatus, CodeDeploy, DeploymentTarget, ErrorKind};
 use crate::error::{Error, Result};
 use crate::roll::calls::{self, Ctx};
 use crate::wait::{self, Check};
@@ -170,25 +170,74 @@ pub async fn follow(
     result
 }
 
+/// Waits until deployment `id` ended and `settled` says so of its target; its status.
+pub async fn ended(
+    cd: &dyn CodeDeploy,
+    id: &str,
+    what: &str,
+    seen: &mut Seen,
+    ctx: &mut Ctx,
+    settled: impl Fn(Option<&DeploymentTarget>) -> bool,
+) -> Result<CdStatus> {
+    let status = Mutex::new(CdStatus::Unknown(String::new()));
+    let status_ref = &status;
+    follow(cd, id, what, false, seen, ctx, |d, t| {
+        *status_ref.lock().unwrap_or_else(|p| p.into_inner()) = d.status.clone();
+        d.status.ended() && settled(t)
+    })
+    .await?;
+    Ok(status.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// After a stop or a failure: waits until the deployment ended and the original task set
 /// has all production traffic again.
 pub async fn blue_serves(cd: &dyn CodeDeploy, id: &str, seen: &mut Seen, ctx: &mut Ctx) -> Result<CdStatus> {
-    let status = Mutex::new(CdStatus::Unknown(String::new()));
-    let status_ref = &status;
-    follow(
-        cd,
-        id,
-        "the original task set serves all traffic",
-        false,
-        seen,
-        ctx,
-        |d, t| {
-            *status_ref.lock().unwrap_or_else(|p| p.into_inner()) = d.status.clone();
-            d.status.ended() && t.is_none_or(|t| t.green_traffic() == 0.0)
-        },
-    )
+    ended(cd, id, "the original task set serves all traffic", seen, ctx, |t| {
+        t.is_none_or(|t| t.green_traffic() == 0.0)
+    })
+    .await
+}
+
+/// StopDeployment (with CodeDeploy's rollback when `rollback`); the line for the cleanup's
+/// log. A deployment that ended between a look and the stop is not an error: the wait
+/// after it says how it ended.
+pub async fn stop(cd: &dyn CodeDeploy, id: &str, rollback: bool, ctx: &Ctx) -> Result<String> {
+    match calls::retry_raw("StopDeployment", &ctx.cancel, || cd.stop_deployment(id, rollback)).await {
+        Ok(status) => Ok(format!(
+            "StopDeployment {id}{}: {status}",
+            if rollback { " with rollback" } else { "" }
+        )),
+        Err(calls::Raw::Cloud(e)) if e.kind == ErrorKind::Invalid => Ok(format!("StopDeployment {id}: {e}")),
+        Err(calls::Raw::Cloud(e)) => Err(e.into()),
+        Err(calls::Raw::Wait(e)) => Err(e),
+    }
+}
+
+/// The deployment a run created: `known`, or (when CreateDeployment's answer was lost)
+/// the group's active one.
+pub async fn created(
+    cd: &dyn CodeDeploy,
+    known: Option<&str>,
+    application: &str,
+    group: &str,
+    ctx: &Ctx,
+) -> Result<Option<String>> {
+    if let Some(id) = known {
+        return Ok(Some(id.to_string()));
+    }
+    let active = calls::retry("ListDeployments", &ctx.cancel, || {
+        cd.active_deployments(application, group)
+    })
     .await?;
-    Ok(status.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok(active.into_iter().next())
+}
+
+/// A failed wait, with the deployment's own failure when it had one.
+pub fn explain(e: Error, seen: &Seen) -> Error {
+    match (crate::roll::Stop::of(&e), &seen.failure) {
+        (crate::roll::Stop::Failure, Some(_)) => failed("the CodeDeploy deployment failed", seen),
+        _ => e,
+    }
 }
 
 /// The error a failed wait becomes: a deployment failure stays a failure with its cause.

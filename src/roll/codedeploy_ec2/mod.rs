@@ -107,14 +107,7 @@ impl ServerRollout {
 
     /// Waits until deployment `id` ended; its status.
     async fn ended(&self, id: &str, what: &str, run: &mut Run, ctx: &mut Ctx) -> Result<CdStatus> {
-        let status = std::sync::Mutex::new(CdStatus::Unknown(String::new()));
-        let status_ref = &status;
-        watch::follow(self.cd.as_ref(), id, what, false, &mut run.seen, ctx, |d, _| {
-            *status_ref.lock().unwrap_or_else(|p| p.into_inner()) = d.status.clone();
-            d.status.ended()
-        })
-        .await?;
-        Ok(status.into_inner().unwrap_or_else(|p| p.into_inner()))
+        watch::ended(self.cd.as_ref(), id, what, &mut run.seen, ctx, |_| true).await
     }
 
     /// Deploys the last successful revision again and waits for it (auto rollback off,
@@ -180,15 +173,15 @@ impl ServerRollout {
 
     /// The deployment a run created: its id, or (when the answer was lost) the group's active one.
     async fn deployment(&self, plan: &ServerPlan, run: &Run, ctx: &Ctx) -> Result<Option<String>> {
-        if let Some(id) = &run.deployment {
-            return Ok(Some(id.clone()));
-        }
         let g = &plan.group;
-        let active = calls::retry("ListDeployments", &ctx.cancel, || {
-            self.cd.active_deployments(&g.application, &g.name)
-        })
-        .await?;
-        Ok(active.into_iter().next())
+        watch::created(
+            self.cd.as_ref(),
+            run.deployment.as_deref(),
+            &g.application,
+            &g.name,
+            ctx,
+        )
+        .await
     }
 }
 
@@ -320,12 +313,7 @@ impl Rollout for ServerRollout {
                     |d, _| d.status == CdStatus::Succeeded,
                 )
                 .await;
-                match (result, &run.seen.failure) {
-                    (Err(e), Some(_)) if Stop::of(&e) == Stop::Failure => {
-                        Err(watch::failed("the CodeDeploy deployment failed", &run.seen))
-                    }
-                    (result, _) => result,
-                }
+                result.map_err(|e| watch::explain(e, &run.seen))
             }
         }
     }
@@ -352,24 +340,8 @@ impl Rollout for ServerRollout {
         let (d, target) = watch::look(cd, &id, ctx).await?;
         watch::note(&mut run.seen, &d, target.as_ref());
         if !d.status.ended() {
-            let auto = plan.group.auto_rollback;
-            let stopped = calls::retry_raw("StopDeployment", &ctx.cancel, || cd.stop_deployment(&id, auto)).await;
-            match stopped {
-                Ok(status) => self.log(
-                    ctx,
-                    run,
-                    format!(
-                        "StopDeployment {id}{}: {status}",
-                        if auto { " with rollback" } else { "" }
-                    ),
-                ),
-                // It ended between the look and the stop: the wait below says how.
-                Err(calls::Raw::Cloud(e)) if e.kind == ErrorKind::Invalid => {
-                    self.log(ctx, run, format!("StopDeployment {id}: {e}"))
-                }
-                Err(calls::Raw::Cloud(e)) => return Err(e.into()),
-                Err(calls::Raw::Wait(e)) => return Err(e),
-            }
+            let line = watch::stop(cd, &id, plan.group.auto_rollback, ctx).await?;
+            self.log(ctx, run, line);
         }
         let status = self.ended(&id, "the deployment ended", run, ctx).await?;
         run.created = false;
