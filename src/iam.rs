@@ -25,6 +25,17 @@ pub struct Policies {
     pub notes: Vec<String>,
 }
 
+/// What a roll through a CodeDeploy deployment group calls on it, for both compute platforms.
+const CODEDEPLOY_DEPLOYS: &[&str] = &[
+    "codedeploy:GetDeploymentGroup",
+    "codedeploy:CreateDeployment",
+    "codedeploy:GetDeployment",
+    "codedeploy:ListDeployments",
+    "codedeploy:ListDeploymentTargets",
+    "codedeploy:BatchGetDeploymentTargets",
+    "codedeploy:StopDeployment",
+];
+
 /// Whether GitHub should show this environment as production.
 pub fn is_production(name: &str) -> bool {
     matches!(name, "prod" | "production")
@@ -132,15 +143,7 @@ fn server_deploy(out: &mut Vec<Value>, cd: &crate::config::ServerDeploy, region:
     let (application, group) = (&cd.application, &cd.deployment_group);
     out.push(statement(
         "CodeDeployEc2Deployments",
-        &[
-            "codedeploy:GetDeploymentGroup",
-            "codedeploy:CreateDeployment",
-            "codedeploy:GetDeployment",
-            "codedeploy:ListDeployments",
-            "codedeploy:ListDeploymentTargets",
-            "codedeploy:BatchGetDeploymentTargets",
-            "codedeploy:StopDeployment",
-        ],
+        CODEDEPLOY_DEPLOYS,
         vec![format!(
             "arn:aws:codedeploy:{region}:{account}:deploymentgroup:{application}/{group}"
         )],
@@ -240,16 +243,7 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
                 .unwrap_or_else(|| format!("DgpECS-{cluster_name}-{}", last_segment(&ecs.service, "/")));
             out.push(statement(
                 "CodeDeployDeployments",
-                &[
-                    "codedeploy:GetDeploymentGroup",
-                    "codedeploy:CreateDeployment",
-                    "codedeploy:GetDeployment",
-                    "codedeploy:ListDeployments",
-                    "codedeploy:ListDeploymentTargets",
-                    "codedeploy:BatchGetDeploymentTargets",
-                    "codedeploy:StopDeployment",
-                    "codedeploy:ContinueDeployment",
-                ],
+                &[CODEDEPLOY_DEPLOYS, &["codedeploy:ContinueDeployment"]].concat(),
                 vec![format!(
                     "arn:aws:codedeploy:{region}:{account}:deploymentgroup:{application}/{group}"
                 )],
