@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use duration::Duration;
-pub use regions::{RegionOverride, Regional, Wave, AWS_REGIONS};
+pub use regions::{RegionOverride, Regional, Wave, WavesOnFailure, AWS_REGIONS};
 pub use server_deploy::{ServerDeploy, DEFAULT_BUNDLE_PREFIX, DEFAULT_SERVER_CONFIG};
 pub use validate::{role_account, MAX_ALARM_NAME, MAX_BAKE};
 
@@ -132,6 +132,11 @@ pub struct Environment {
     /// it succeeded and baked. Default: one region at a time, as listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waves: Vec<Wave>,
+    /// What a failure in a wave does to the waves before it, which had succeeded: `stop`
+    /// (the default) leaves them on the new version and says so; `rollback_all` rolls each
+    /// of them back onto what it ran before (Auto Scaling groups and ECS services).
+    #[serde(default, skip_serializing_if = "WavesOnFailure::is_stop")]
+    pub waves_on_failure: WavesOnFailure,
 }
 
 /// AWS account access for one environment.

@@ -335,13 +335,18 @@ impl JobArgs {
 
     /// The waves of regions when the job deploys to an environment that lists several and
     /// says no `--region` (None otherwise: one region).
-    pub fn waves(&self) -> Result<Option<Vec<Vec<String>>>> {
+    pub fn waves(&self) -> Result<Option<Waves>> {
         if given(&self.region).is_some() {
             return Ok(None);
         }
         let (loaded, environment, _, _) = self.pick()?;
         let env = loaded.environment(&environment)?;
-        Ok((env.regions.len() > 1).then(|| env.waves()))
+        Ok((env.regions.len() > 1).then(|| Waves {
+            app: loaded.config.app.clone(),
+            waves: env.waves(),
+            on_failure: env.waves_on_failure,
+            environment,
+        }))
     }
 
     /// The version of a deploy of `sha`: `--app-version` (SLIPWAY_VERSION), else the tag of
@@ -358,4 +363,15 @@ impl JobArgs {
         let target = crate::aws::Target::from_config(&job.app, &job.environment, &job.settings);
         crate::aws::connect(&target, runner).await
     }
+}
+
+/// An environment's regions in waves, for a job given no `--region`.
+#[derive(Debug, Clone)]
+pub struct Waves {
+    pub app: String,
+    pub environment: String,
+    /// The regions of each wave, in order.
+    pub waves: Vec<Vec<String>>,
+    /// What a failed wave does to the waves that had succeeded.
+    pub on_failure: crate::config::WavesOnFailure,
 }

@@ -49,6 +49,23 @@ pub struct Wave {
     pub bake: Duration,
 }
 
+/// What a failed wave does to the waves that had succeeded before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WavesOnFailure {
+    /// Leave them on the new version (the error names them).
+    #[default]
+    Stop,
+    /// Roll each of them back onto what it ran before, the latest wave first.
+    RollbackAll,
+}
+
+impl WavesOnFailure {
+    pub fn is_stop(&self) -> bool {
+        *self == WavesOnFailure::Stop
+    }
+}
+
 /// AWS's regions (commercial, GovCloud and China).
 pub const AWS_REGIONS: &[&str] = &[
     "af-south-1",
@@ -149,6 +166,7 @@ impl Environment {
         let mut base = self.clone();
         base.regions.clear();
         base.waves.clear();
+        base.waves_on_failure = WavesOnFailure::Stop;
         let mut value = serde_json::to_value(&base).map_err(|e| e.to_string())?;
         for (key, over) in [
             ("aws", &o.aws),

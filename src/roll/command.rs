@@ -32,6 +32,8 @@ mod ports;
 mod requests;
 mod waves;
 
+pub use waves::roll as roll_waves;
+
 use ports::{ports, server_ports, sim_flags};
 use requests::{asg_request, codedeploy_request, ecs_request, server_request, through_codedeploy};
 
@@ -163,6 +165,30 @@ pub struct Args {
     /// --simulate: share of API calls throttled (0 to 0.95).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate", value_parser = parse_rate)]
     pub sim_throttle: f64,
+    /// --simulate, an environment in several regions: one region's own dynamics and faults
+    /// over the --sim-* flags, as REGION:SETTING[,SETTING...] with fail-new-version,
+    /// alarm-after=DURATION, boot=DURATION, grace=DURATION, drain=DURATION, fleet=N and
+    /// throttle=RATE (repeatable), e.g. `eu-west-1:fail-new-version`.
+    #[arg(long = "sim-region", value_name = "REGION:SETTINGS", requires = "simulate", value_parser = parse_sim_region)]
+    pub sim_regions: Vec<(String, String)>,
+    /// This roll undoes a finished one (`waves_on_failure: rollback_all`): no alarm gate.
+    #[arg(skip)]
+    pub undoing: bool,
+    /// This roll is one region of the roll of several regions with this number (their
+    /// simulated clouds are kept for the run).
+    #[arg(skip)]
+    pub wave_run: Option<u64>,
+}
+
+fn parse_sim_region(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((r, s)) if !r.trim().is_empty() && !s.trim().is_empty() => {
+            Ok((r.trim().to_string(), s.trim().to_string()))
+        }
+        _ => Err(format!(
+            "{text:?} is not REGION:SETTING[,SETTING...] (e.g. eu-west-1:fail-new-version)"
+        )),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -254,6 +280,27 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     if let Some(waves) = args.job.waves()? {
         return waves::run(args, waves, runner).await;
     }
+    if let (Some(region), true) = (args.job.region.clone(), args.simulate) {
+        // This region's own dynamics, as in a roll of every region.
+        let mut one = args.clone();
+        for (named, settings) in &args.sim_regions {
+            match named == &region {
+                true => waves::sim_region(&mut one, named, settings)?,
+                false => {
+                    return Err(Error::input(
+                        format!("--sim-region names {named}, and this roll is in {region}"),
+                        format!("name {region}, or roll every region (no --region)"),
+                    ))
+                }
+            }
+        }
+        return run_single(one, runner).await;
+    }
+    run_single(args, runner).await
+}
+
+/// One region's roll from the command line: its own signal handler and clock.
+async fn run_single(args: Args, runner: &Runner) -> Result<()> {
     if args.simulate {
         // Virtual time: a rehearsal of a 10-minute roll takes milliseconds.
         tokio::time::pause();
@@ -261,11 +308,18 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     let cancel = CancellationToken::new();
     let pending = Pending::default();
     signal::install(cancel.clone(), pending.clone());
-    run_one(args, runner, cancel, pending).await
+    run_one(args, runner, cancel, pending, &mut None).await
 }
 
-/// One region's roll, stopped by `cancel` (the signal handler's).
-async fn run_one(args: Args, runner: &Runner, cancel: CancellationToken, pending: Pending) -> Result<()> {
+/// One region's roll, stopped by `cancel` (the signal handler's); how it ended goes into
+/// `ended` once the roll had a target (not for input refused before that).
+async fn run_one(
+    args: Args,
+    runner: &Runner,
+    cancel: CancellationToken,
+    pending: Pending,
+    ended: &mut Option<super::outcome::Outcome>,
+) -> Result<()> {
     let job = args.job.resolve()?;
     let target = target(&args, &job)?;
     let mut ctx = Ctx::new(cancel, pending, Progress::stderr());
@@ -327,6 +381,7 @@ async fn run_one(args: Args, runner: &Runner, cancel: CancellationToken, pending
                 &job,
                 runner,
                 &mut ctx,
+                ended,
             )
             .await
         }
@@ -337,14 +392,22 @@ async fn run_one(args: Args, runner: &Runner, cancel: CancellationToken, pending
             req.alarms = ctx.alarms.clone();
             req.bake = Some(ctx.bake);
             let ports = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
-            drive(&AsgRollout::new(ports, req), &args, &job, runner, &mut ctx).await
+            drive(&AsgRollout::new(ports, req), &args, &job, runner, &mut ctx, ended).await
         }
         TargetArg::Ecs => {
             let req = ecs_request(&args, &job, &ctx)?;
             let ports = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
             if through_codedeploy(&job, &ports, &req, &ctx).await? {
                 let req = codedeploy_request(&job, req)?;
-                return drive(&CodeDeployRollout::new(&ports, req), &args, &job, runner, &mut ctx).await;
+                return drive(
+                    &CodeDeployRollout::new(&ports, req),
+                    &args,
+                    &job,
+                    runner,
+                    &mut ctx,
+                    ended,
+                )
+                .await;
             }
             if req.deployment.is_none() && (req.resume.is_some() || !req.wait_until.is_completed()) {
                 return Err(Error::input(
@@ -356,12 +419,12 @@ async fn run_one(args: Args, runner: &Runner, cancel: CancellationToken, pending
                     "set ecs.strategy to blue_green, canary or linear (or deploy the service through CodeDeploy)",
                 ));
             }
-            drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+            drive(&EcsRollout::new(&ports, req), &args, &job, runner, &mut ctx, ended).await
         }
         TargetArg::Codedeploy => {
             let req = server_request(&args, &job)?;
             let ports = server_ports(&args, &job, runner, &mut ctx, &req).await?;
-            drive(&ServerRollout::new(&ports, req), &args, &job, runner, &mut ctx).await
+            drive(&ServerRollout::new(&ports, req), &args, &job, runner, &mut ctx, ended).await
         }
     }
 }
@@ -377,7 +440,11 @@ fn watch_settings(args: &Args, job: &Job, ctx: &mut Ctx) -> Result<()> {
             ));
         }
     }
-    ctx.alarms = super::watch::dedup(health.alarms.iter().chain(&args.alarms).cloned());
+    ctx.alarms = match args.undoing {
+        // Undoing a finished roll is not gated: the region goes back whatever its alarms say.
+        true => Vec::new(),
+        false => super::watch::dedup(health.alarms.iter().chain(&args.alarms).cloned()),
+    };
     ctx.alarms_missing_data = health.alarms_missing_data;
     let bake = args.bake.unwrap_or(health.bake);
     if bake.std() > MAX_BAKE {
@@ -395,7 +462,14 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
 }
 
 /// The one driver, for any target: plan file or roll, then outputs, summary and report.
-async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: &mut Ctx) -> Result<()> {
+async fn drive<T: Rollout>(
+    t: &T,
+    args: &Args,
+    job: &Job,
+    runner: &Runner,
+    ctx: &mut Ctx,
+    ended: &mut Option<super::outcome::Outcome>,
+) -> Result<()> {
     let stored: Option<(T::Plan, super::watch::Watch)> = args
         .apply
         .as_ref()
@@ -454,6 +528,7 @@ async fn drive<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner, ctx: 
         value["simulated"] = args.simulate.into();
         cli::print_json(&value)?;
     }
+    *ended = Some(finished.outcome);
     result
 }
 

@@ -164,6 +164,8 @@ pub struct EcsDetails {
     pub service: String,
     pub previous_task_definition: String,
     pub new_task_definition: Option<String>,
+    /// The container's image before the roll (what a rollback of a finished roll rolls onto).
+    pub previous_image: String,
     pub image: String,
     /// The ECS deployment, or the CodeDeploy deployment for a CODE_DEPLOY service.
     pub deployment_id: Option<String>,

@@ -156,6 +156,12 @@ pub fn parse_watched<P: DeserializeOwned>(
     let Some(fields) = value.as_object() else {
         return Err(not_a_plan("not a JSON object".into()));
     };
+    if fields.contains_key("slipway_plans") {
+        return Err(Error::input(
+            format!("{name} holds the plans of every region of the environment"),
+            "apply it without --region (slipway-roll then applies each region's plan, wave after wave)",
+        ));
+    }
     match fields.get("slipway_plan").and_then(Value::as_u64) {
         Some(v) if v == FILE_FORMAT as u64 => {}
         Some(v) => {
@@ -193,6 +199,113 @@ pub fn parse_watched<P: DeserializeOwned>(
     let plan = serde_json::from_value(file.plan)
         .map_err(|e| not_a_plan(format!("its {} plan does not parse: {e}", target.as_str())))?;
     Ok((plan, watch))
+}
+
+/// What `--plan-out` writes for an environment in several regions: every region's plan
+/// file, with the waves they were planned in, under one digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSet {
+    pub slipway_plans: u32,
+    pub app: String,
+    pub environment: String,
+    pub waves: Vec<Vec<String>>,
+    /// Region -> its plan file (as `render_watched` writes it).
+    pub regions: std::collections::BTreeMap<String, Value>,
+    pub digest: String,
+}
+
+/// The JSON of the plans of every region (`files`: region -> its plan file's text).
+pub fn render_set(
+    app: &str,
+    environment: &str,
+    waves: &[Vec<String>],
+    files: std::collections::BTreeMap<String, String>,
+) -> Result<String> {
+    let mut regions = std::collections::BTreeMap::new();
+    for (region, text) in files {
+        let value = serde_json::from_str(&text).map_err(|e| Error::failed(format!("plan of {region}: {e}")))?;
+        regions.insert(region, value);
+    }
+    let mut set = PlanSet {
+        slipway_plans: FILE_FORMAT,
+        app: app.to_string(),
+        environment: environment.to_string(),
+        waves: waves.to_vec(),
+        regions,
+        digest: String::new(),
+    };
+    set.digest = digest_of(&to_json(&set)?);
+    let mut text = serde_json::to_string_pretty(&set).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Reads the plans of every region: refuses a file that is not one, was edited, is for
+/// another app or environment, or was planned in other waves than slipway.yml's now.
+/// Region -> its plan file's text (each checked again when applied).
+pub fn read_set(
+    path: &Path,
+    app: &str,
+    environment: &str,
+    waves: &[Vec<String>],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let name = path.display().to_string();
+    let not_a_plan = |why: String| {
+        Error::input(
+            format!("{name} is not the plan of every region: {why}"),
+            "pass --apply the file slipway-roll --plan-out wrote without --region (or pass --region with a one-region plan)",
+        )
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::input(
+            format!("cannot read the plan {name}: {e}"),
+            "pass --apply the file --plan-out wrote",
+        )
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| not_a_plan(format!("not JSON ({e})")))?;
+    if value.get("slipway_plans").and_then(Value::as_u64) != Some(FILE_FORMAT as u64) {
+        return Err(not_a_plan(format!(
+            "it has no slipway_plans field of format {FILE_FORMAT}"
+        )));
+    }
+    if value.get("digest").and_then(Value::as_str).unwrap_or_default() != digest_of(&value) {
+        return Err(Error::input(
+            format!("{name} was changed after it was written: its digest does not match its content"),
+            "a plan is applied exactly as it was approved: make a new plan with --plan-out and approve that",
+        ));
+    }
+    let set: PlanSet = serde_json::from_value(value).map_err(|e| not_a_plan(e.to_string()))?;
+    if set.app != app || set.environment != environment {
+        return Err(Error::input(
+            format!(
+                "{name} is a plan for app {:?}, environment {:?}; this is app {app:?}, environment {environment:?}",
+                set.app, set.environment
+            ),
+            "apply the plan with the --environment it was made for, or make a new one",
+        ));
+    }
+    if set.waves != waves {
+        let show = |w: &[Vec<String>]| w.iter().map(|r| r.join(", ")).collect::<Vec<_>>().join("; ");
+        return Err(Error::input(
+            format!(
+                "{name} was planned for the waves {}, and slipway.yml now has {}",
+                show(&set.waves),
+                show(waves)
+            ),
+            "make a new plan with --plan-out for the waves as they are now",
+        ));
+    }
+    let mut files = std::collections::BTreeMap::new();
+    for region in waves.iter().flatten() {
+        let plan = set
+            .regions
+            .get(region)
+            .ok_or_else(|| not_a_plan(format!("it has no plan for {region}")))?;
+        let text = serde_json::to_string_pretty(plan).map_err(|e| Error::failed(e.to_string()))?;
+        files.insert(region.clone(), text);
+    }
+    Ok(files)
 }
 
 fn show(v: &Value) -> String {

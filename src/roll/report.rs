@@ -18,7 +18,7 @@ fn secs(s: f64) -> String {
 
 impl Details {
     /// What ran before the roll.
-    fn previous(&self) -> String {
+    pub(crate) fn previous(&self) -> String {
         match self {
             Details::Asg(d) => format!("version {}", d.previous_version),
             Details::Ecs(d) => short(&d.previous_task_definition).to_string(),
@@ -30,7 +30,7 @@ impl Details {
     }
 
     /// What the roll rolls onto.
-    fn next(&self) -> String {
+    pub(crate) fn next(&self) -> String {
         match self {
             Details::Asg(d) => format!("version {}", d.new_version),
             Details::Ecs(d) => d.new_task_definition.as_deref().map(short).unwrap_or("-").to_string(),

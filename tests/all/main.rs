@@ -46,3 +46,4 @@ mod roll_resume;
 mod roll_sim;
 mod wait_aws;
 mod wait_http;
+mod waves_sim;

@@ -248,6 +248,6 @@ fn one_roll_deploys_every_region_wave_after_wave_and_stops_the_line_at_a_failure
         .iter()
         .map(|r| r["result"].as_str().unwrap())
         .collect();
-    assert!(results[0].starts_with("failed (exit 1)"), "{results:?}");
+    assert_eq!(results[0], "rolled_back", "{rows:?}");
     assert_eq!(&results[1..], ["not_started", "not_started"]);
 }

@@ -450,6 +450,7 @@ impl Rollout for CodeDeployRollout {
                 service: req.service.clone(),
                 previous_task_definition: String::new(),
                 new_task_definition: None,
+                previous_image: String::new(),
                 image: req.image.clone(),
                 deployment_id: None,
                 strategy: "codedeploy".into(),
@@ -462,6 +463,7 @@ impl Rollout for CodeDeployRollout {
             cluster: b.cluster.clone(),
             service: b.service.clone(),
             previous_task_definition: b.task_definition.clone(),
+            previous_image: b.image.clone(),
             new_task_definition: if plan.steps.is_empty() {
                 Some(b.task_definition.clone())
             } else {

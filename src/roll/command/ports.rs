@@ -48,34 +48,22 @@ pub(super) async fn ports(
     if asg.is_some() && !job.settings.health.urls.is_empty() {
         eprintln!("simulation: the health URLs are not probed (they name real hosts)");
     }
-    let (settings, faults) = simulate::settings(&job.settings, &flags);
-    let mut ecs_settings = EcsSettings::default();
-    let mut ecs_faults = EcsFaults::default();
-    if let Some(req) = ecs {
-        (ecs_settings, ecs_faults) = simulate::ecs(&job.settings, req, &flags);
-        let how = if ecs_settings.controller == Controller::CodeDeploy {
-            let c = &ecs_settings.codedeploy;
-            format!(
-                ", deployed by CodeDeploy {}/{} with {}",
-                c.application, c.group, c.config
-            )
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "simulating ECS service {} in {} ({} task(s) on {}:1{how}; virtual time)",
-            req.service, req.cluster, ecs_settings.desired, ecs_settings.family
-        );
-    } else {
-        eprintln!(
-            "simulating {} ({} instance(s) on version 1, rolling to version 2; virtual time)",
-            settings.group, settings.fleet
-        );
-    }
-    let sim = Sim::new(settings, faults);
+    let (sim, service) = match region_cloud(args, job) {
+        Some(kept) => {
+            eprintln!(
+                "simulating {} as its earlier roll left it (virtual time)",
+                job.settings.aws.region.as_deref().unwrap_or_default()
+            );
+            kept
+        }
+        None => {
+            let made = new_cloud(job, &flags, ecs);
+            keep_region_cloud(args, job, &made);
+            made
+        }
+    };
     simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
     sim.alarms().throttle(args.sim_throttle, 1);
-    let service = SimEcs::new(ecs_settings, ecs_faults);
     if ecs.is_some() && !job.settings.health.test_urls.is_empty() {
         eprintln!("simulation: health.test_urls are not probed (they name real hosts); the simulated test listener is");
         ctx.test_probes = vec![Box::new(TestListener {
@@ -141,4 +129,56 @@ pub(super) async fn server_ports(
     let ports = sim::server_ports(&sim, &server);
     ctx.alarm_port = Some(ports.alarms.clone());
     Ok(ports)
+}
+
+/// The simulated clouds of a roll of several regions, by region: a region rolled again
+/// (`rollback_all` undoing its finished roll) finds the state its first roll left.
+static CLOUDS: std::sync::Mutex<Vec<((u64, String), Sim, SimEcs)>> = std::sync::Mutex::new(Vec::new());
+
+/// The simulated cloud an earlier roll of the region left, in a roll of several regions.
+fn region_cloud(args: &Args, job: &Job) -> Option<(Sim, SimEcs)> {
+    let key = (args.wave_run?, job.settings.aws.region.clone().unwrap_or_default());
+    let clouds = CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
+    clouds
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, sim, ecs)| (sim.clone(), ecs.clone()))
+}
+
+/// Keeps a region's simulated cloud for a later roll of it (in a roll of several regions).
+fn keep_region_cloud(args: &Args, job: &Job, (sim, ecs): &(Sim, SimEcs)) {
+    if let Some(run) = args.wave_run {
+        let key = (run, job.settings.aws.region.clone().unwrap_or_default());
+        let mut clouds = CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
+        clouds.push((key, sim.clone(), ecs.clone()));
+    }
+}
+
+/// A new simulated cloud for the environment: its group, or its ECS service.
+fn new_cloud(job: &Job, flags: &SimFlags, ecs: Option<&EcsRequest>) -> (Sim, SimEcs) {
+    let (settings, faults) = simulate::settings(&job.settings, flags);
+    let mut ecs_settings = EcsSettings::default();
+    let mut ecs_faults = EcsFaults::default();
+    if let Some(req) = ecs {
+        (ecs_settings, ecs_faults) = simulate::ecs(&job.settings, req, flags);
+        let how = if ecs_settings.controller == Controller::CodeDeploy {
+            let c = &ecs_settings.codedeploy;
+            format!(
+                ", deployed by CodeDeploy {}/{} with {}",
+                c.application, c.group, c.config
+            )
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "simulating ECS service {} in {} ({} task(s) on {}:1{how}; virtual time)",
+            req.service, req.cluster, ecs_settings.desired, ecs_settings.family
+        );
+    } else {
+        eprintln!(
+            "simulating {} ({} instance(s) on version 1, rolling to version 2; virtual time)",
+            settings.group, settings.fleet
+        );
+    }
+    (Sim::new(settings, faults), SimEcs::new(ecs_settings, ecs_faults))
 }

@@ -491,6 +491,7 @@ impl Rollout for EcsRollout {
                 service: self.req.service.clone(),
                 previous_task_definition: String::new(),
                 new_task_definition: None,
+                previous_image: String::new(),
                 image: self.req.image.clone(),
                 deployment_id: None,
                 strategy: strategy_name(self.req.deployment.as_ref()),
@@ -504,6 +505,7 @@ impl Rollout for EcsRollout {
             cluster: b.cluster.clone(),
             service: b.service.clone(),
             previous_task_definition: b.task_definition.clone(),
+            previous_image: b.image.clone(),
             new_task_definition: if plan.steps.is_empty() {
                 Some(b.task_definition.clone())
             } else {
