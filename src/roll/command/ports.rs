@@ -182,3 +182,17 @@ fn new_cloud(job: &Job, flags: &SimFlags, ecs: Option<&EcsRequest>) -> (Sim, Sim
     }
     (Sim::new(settings, faults), SimEcs::new(ecs_settings, ecs_faults))
 }
+
+/// A simulated region's API calls in a roll of several regions: how many, and the most in
+/// any one (virtual) minute.
+pub(super) fn simulated_calls(args: &Args, region: &str) -> Option<(usize, usize)> {
+    let key = (args.wave_run?, region.to_string());
+    let clouds = CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, sim, ecs) = clouds.iter().find(|(k, _, _)| *k == key)?;
+    let at: Vec<f64> = sim.calls().iter().chain(ecs.calls().iter()).map(|c| c.at).collect();
+    let mut minutes = std::collections::BTreeMap::new();
+    for t in &at {
+        *minutes.entry((t / 60.0).floor() as u64).or_insert(0usize) += 1;
+    }
+    Some((at.len(), minutes.values().copied().max().unwrap_or(0)))
+}

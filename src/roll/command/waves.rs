@@ -33,6 +33,8 @@ struct Row {
     seconds: f64,
     /// `rollback_all`: how rolling this finished region back ended.
     undone: Option<String>,
+    /// --simulate: the region's API calls, and the most in one minute.
+    calls: Option<(usize, usize)>,
     outcome: Option<Outcome>,
 }
 
@@ -51,6 +53,10 @@ impl Row {
         }
         if let Some(undone) = &self.undone {
             v["rolled_back_after_failure"] = undone.clone().into();
+        }
+        if let Some((calls, busiest)) = self.calls {
+            v["api_calls"] = calls.into();
+            v["api_calls_busiest_minute"] = busiest.into();
         }
         v
     }
@@ -167,6 +173,7 @@ pub async fn roll(
         }
     }
     let count = waves.len();
+    let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
     let mut failure = None;
     for (n, regions) in waves.iter().enumerate() {
@@ -181,6 +188,7 @@ pub async fn roll(
                 new: None,
                 seconds: 0.0,
                 undone: None,
+                calls: None,
                 outcome: None,
             }));
             continue;
@@ -223,7 +231,7 @@ pub async fn roll(
     if let (Some((failed, _, _)), WavesOnFailure::RollbackAll, false) = (&failure, on_failure, cancel.is_cancelled()) {
         rollback_finished(&args, &mut rows, *failed, runner, &cancel, &pending).await?;
     }
-    report(&args, &rows, runner)?;
+    report(&args, &rows, started.elapsed().as_secs_f64(), runner)?;
     let Some((wave, region, e)) = failure else {
         return Ok(());
     };
@@ -273,8 +281,10 @@ async fn roll_region(
 ) -> (Row, Result<()>) {
     let started = Instant::now();
     let mut ended = None;
+    let seen = one.clone();
     let result = run_one(one, runner, cancel.clone(), pending.clone(), &mut ended).await;
     let row = Row {
+        calls: ports::simulated_calls(&seen, region),
         region: region.to_string(),
         wave,
         result: match (&ended, &result) {
@@ -355,7 +365,7 @@ async fn rollback_finished(
 }
 
 /// The `regions` output, the summary table and the JSON document.
-fn report(args: &Args, rows: &[Row], runner: &Runner) -> Result<()> {
+fn report(args: &Args, rows: &[Row], seconds: f64, runner: &Runner) -> Result<()> {
     let table: Vec<serde_json::Value> = rows.iter().map(Row::json).collect();
     runner.set_outputs(&[("regions", serde_json::Value::from(table.clone()).to_string())])?;
     let undo = rows.iter().any(|r| r.undone.is_some());
@@ -398,7 +408,11 @@ fn report(args: &Args, rows: &[Row], runner: &Runner) -> Result<()> {
                 v
             })
             .collect();
-        cli::print_json(&serde_json::json!({"regions": regions, "simulated": args.simulate}))?;
+        cli::print_json(&serde_json::json!({
+            "regions": regions,
+            "seconds": seconds,
+            "simulated": args.simulate,
+        }))?;
     }
     Ok(())
 }
