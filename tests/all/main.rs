@@ -46,4 +46,5 @@ mod roll_resume;
 mod roll_sim;
 mod wait_aws;
 mod wait_http;
+mod waves_moto;
 mod waves_sim;

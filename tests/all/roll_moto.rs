@@ -15,8 +15,13 @@ use crate::support::{bin, run, Dir, Run};
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    sdk_in(endpoint, "us-east-1").await
+}
+
+/// The SDK's configuration for moto in `region` (moto keeps each region's state apart).
+pub async fn sdk_in(endpoint: &str, region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_config::Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("AKIAEXAMPLE", "secret", None, None, "test"))
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
@@ -27,7 +32,12 @@ pub async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
 /// A group `name` on version 1 of launch template `name` (which also has version 2),
 /// attached to a target group, with the given sizes.
 pub async fn group(name: &str, min: i32, max: i32, desired: i32) -> String {
-    let config = sdk(&moto().endpoint).await;
+    group_in("us-east-1", name, min, max, desired).await
+}
+
+/// `group` in `region`.
+pub async fn group_in(region: &str, name: &str, min: i32, max: i32, desired: i32) -> String {
+    let config = sdk_in(&moto().endpoint, region).await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
     let data = |ami: &str| {
         RequestLaunchTemplateData::builder()
@@ -75,7 +85,7 @@ pub async fn group(name: &str, min: i32, max: i32, desired: i32) -> String {
         .min_size(min)
         .max_size(max)
         .desired_capacity(desired)
-        .availability_zones("us-east-1a")
+        .availability_zones(format!("{region}a"))
         .target_group_arns(&tg_arn)
         .health_check_type("ELB")
         .send()
@@ -85,7 +95,12 @@ pub async fn group(name: &str, min: i32, max: i32, desired: i32) -> String {
 }
 
 pub async fn state(name: &str) -> (i32, i32, i32, String, Vec<String>) {
-    let config = sdk(&moto().endpoint).await;
+    state_in("us-east-1", name).await
+}
+
+/// `state` in `region`.
+pub async fn state_in(region: &str, name: &str) -> (i32, i32, i32, String, Vec<String>) {
+    let config = sdk_in(&moto().endpoint, region).await;
     let out = aws_sdk_autoscaling::Client::new(&config)
         .describe_auto_scaling_groups()
         .auto_scaling_group_names(name)
