@@ -36,6 +36,9 @@ pub struct About {
     pub target: String,
     /// The AWS region it is deployed in.
     pub region: Option<String>,
+    /// In a roll of several regions: `wave 2 of 3`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
     /// The workflow run, in Actions.
     pub run_url: Option<String>,
     /// The environment's URL.

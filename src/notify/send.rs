@@ -34,10 +34,12 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The deploy in one line of Slack markup, as `event` leaves it.
 fn slack_text(about: &About, event: &Event) -> String {
-    let place = match &about.region {
-        Some(region) => format!("{}, {region}", about.target),
-        None => about.target.clone(),
-    };
+    let place = [Some(&about.target), about.region.as_ref(), about.wave.as_ref()]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     let what = format!("*{}* {} to *{}* ({place})", about.app, about.version, about.environment);
     let mut text = match event {
         Event::Started => format!(":rocket: Deploying {what}"),

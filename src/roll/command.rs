@@ -178,6 +178,9 @@ pub struct Args {
     /// simulated clouds are kept for the run).
     #[arg(skip)]
     pub wave_run: Option<u64>,
+    /// This roll's wave and the number of waves, in a roll of several regions.
+    #[arg(skip)]
+    pub wave: Option<(usize, usize)>,
 }
 
 fn parse_sim_region(text: &str) -> std::result::Result<(String, String), String> {
@@ -482,7 +485,7 @@ async fn drive<T: Rollout>(
     };
     // A deploy (not a dry run or a plan) is announced where slipway.yml says.
     let notifier = match (mode, job.settings.notify.as_ref().or(job.config.config.notify.as_ref())) {
-        (Mode::Roll, Some(notify)) => Notifier::start(notify, about(t, job, runner), runner),
+        (Mode::Roll, Some(notify)) => Notifier::start(notify, about(t, args, job, runner), runner),
         _ => None,
     };
     ctx.notify = notifier.as_ref().map(Notifier::sender);
@@ -533,7 +536,7 @@ async fn drive<T: Rollout>(
 }
 
 /// What the notifications say the deploy is.
-fn about<T: Rollout>(t: &T, job: &Job, runner: &Runner) -> About {
+fn about<T: Rollout>(t: &T, args: &Args, job: &Job, runner: &Runner) -> About {
     let target = match T::TARGET {
         super::Target::Asg => format!("Auto Scaling group {}", t.name()),
         super::Target::Ecs => format!("ECS service {}", t.name()),
@@ -545,6 +548,7 @@ fn about<T: Rollout>(t: &T, job: &Job, runner: &Runner) -> About {
         version: job.version.clone(),
         target,
         region: job.settings.aws.region.clone(),
+        wave: args.wave.map(|(n, of)| format!("wave {n} of {of}")),
         run_url: runner.run_url(),
         url: job.settings.url.clone(),
     }

@@ -197,3 +197,46 @@ fn slack_failing_or_silent_never_changes_the_deploys_result() {
         r.stderr
     );
 }
+
+/// A roll of several regions notifies per region, naming the region and its wave.
+#[test]
+fn each_region_of_a_roll_in_waves_is_announced_with_its_wave() {
+    let hook = Server::start(|_| Response::new(204, ""));
+    let yaml = "app: web
+environments:
+  stage:
+    aws:
+      role_arn: arn:aws:iam::123456789012:role/deploy
+      region: us-east-1
+    asg:
+      name: web
+    regions:
+      - region: us-east-1
+      - region: eu-west-1
+    notify:
+      webhook: {url_env: TEST_HOOK_URL}
+";
+    let dir = Dir::new();
+    let r = roll(&dir, yaml, &[], &[("TEST_HOOK_URL", hook.url.clone())]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let finished: Vec<serde_json::Value> = hook
+        .requests()
+        .iter()
+        .filter(|e| e.headers["x-slipway-event"] == "finished")
+        .map(|e| serde_json::from_str(&e.body).unwrap())
+        .collect();
+    let said: Vec<(&str, &str)> = finished
+        .iter()
+        .map(|e| {
+            (
+                e["deploy"]["region"].as_str().unwrap(),
+                e["deploy"]["wave"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [("us-east-1", "wave 1 of 2"), ("eu-west-1", "wave 2 of 2")],
+        "{finished:?}"
+    );
+}

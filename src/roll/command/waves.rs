@@ -198,7 +198,8 @@ pub async fn roll(
         let line = cancel.child_token();
         let mut rolls = FuturesUnordered::new();
         for region in regions {
-            let one = region_args(&args, region, stored.get(region))?;
+            let mut one = region_args(&args, region, stored.get(region))?;
+            one.wave = Some((wave, count));
             rolls.push(roll_region(one, region, wave, runner, &line, &pending));
         }
         let mut ended = Vec::new();
