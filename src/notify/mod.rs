@@ -50,9 +50,12 @@ pub struct About {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Started,
-    /// A phase of the deploy began.
+    /// A phase of the deploy began, or the new version's share of production traffic
+    /// changed during it.
     Progress {
         phase: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        traffic_percent: Option<f64>,
     },
     /// The end: the result (succeeded, rolled_back, ...), whether it is a success, and why not.
     Finished {

@@ -43,7 +43,14 @@ fn slack_text(about: &About, event: &Event) -> String {
     let what = format!("*{}* {} to *{}* ({place})", about.app, about.version, about.environment);
     let mut text = match event {
         Event::Started => format!(":rocket: Deploying {what}"),
-        Event::Progress { phase } => format!(":hourglass_flowing_sand: Deploying {what}: {phase}"),
+        Event::Progress {
+            phase,
+            traffic_percent: None,
+        } => format!(":hourglass_flowing_sand: Deploying {what}: {phase}"),
+        Event::Progress {
+            phase,
+            traffic_percent: Some(p),
+        } => format!(":hourglass_flowing_sand: Deploying {what}: {phase} (production traffic {p}%)"),
         Event::Finished {
             result,
             ok,
@@ -280,5 +287,29 @@ mod tests {
         for (key, message, expected) in cases {
             assert_eq!(hex(&hmac_sha256(key, message)), expected);
         }
+    }
+
+    /// The Slack text names the region, the wave and the production traffic reported.
+    #[test]
+    fn slack_text_says_region_wave_and_traffic() {
+        let about = About {
+            app: "web".into(),
+            environment: "prod".into(),
+            version: "v1.2.0".into(),
+            target: "ECS service web".into(),
+            region: Some("eu-west-1".into()),
+            wave: Some("wave 2 of 3".into()),
+            run_url: None,
+            url: None,
+        };
+        let event = Event::Progress {
+            phase: "follow the canary".into(),
+            traffic_percent: Some(10.0),
+        };
+        assert_eq!(
+            slack_text(&about, &event),
+            ":hourglass_flowing_sand: Deploying *web* v1.2.0 to *prod* (ECS service web, eu-west-1, wave 2 of 3): \
+             follow the canary (production traffic 10%)"
+        );
     }
 }

@@ -54,7 +54,31 @@ pub struct Ctx {
     pub actions: bool,
     /// The deploy's notifications: each phase is sent there too.
     pub notify: Option<std::sync::mpsc::Sender<crate::notify::Event>>,
+    /// The phase last started, for the traffic reports sent during it.
+    phase: String,
     in_group: bool,
+}
+
+/// Sends the share of production traffic the new version has to the deploy's
+/// notifications, with the phase it happens in, each time it changes.
+pub struct TrafficReport {
+    notify: Option<std::sync::mpsc::Sender<crate::notify::Event>>,
+    phase: String,
+    last: std::sync::Mutex<Option<f64>>,
+}
+
+impl TrafficReport {
+    pub fn percent(&self, percent: f64) {
+        let Some(notify) = &self.notify else { return };
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if *last != Some(percent) {
+            *last = Some(percent);
+            let _ = notify.send(crate::notify::Event::Progress {
+                phase: self.phase.clone(),
+                traffic_percent: Some(percent),
+            });
+        }
+    }
 }
 
 impl Ctx {
@@ -75,6 +99,7 @@ impl Ctx {
             quiet: false,
             actions: false,
             notify: None,
+            phase: String::new(),
             in_group: false,
         }
     }
@@ -86,6 +111,15 @@ impl Ctx {
         ctx
     }
 
+    /// Reports the new version's share of production traffic during this phase.
+    pub fn traffic(&self) -> TrafficReport {
+        TrafficReport {
+            notify: self.notify.clone(),
+            phase: self.phase.clone(),
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
     /// A line on stderr.
     pub fn say(&self, text: &str) {
         if !self.quiet {
@@ -95,9 +129,11 @@ impl Ctx {
 
     /// Starts a phase: a `::group::` in Actions, a heading elsewhere.
     pub fn phase(&mut self, title: &str) {
+        self.phase = title.to_string();
         if let Some(notify) = &self.notify {
             let _ = notify.send(crate::notify::Event::Progress {
                 phase: title.to_string(),
+                traffic_percent: None,
             });
         }
         if self.quiet {
@@ -198,4 +234,41 @@ pub fn not_applied(e: &Error) -> bool {
         ErrorKind::Denied | ErrorKind::Invalid | ErrorKind::Credentials => true,
         ErrorKind::NotFound | ErrorKind::Throttled | ErrorKind::Other => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Event;
+
+    /// A traffic report goes out with the phase it happens in, once per change.
+    #[test]
+    fn traffic_is_reported_with_its_phase_once_per_change() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut ctx = Ctx::quiet(CancellationToken::new());
+        ctx.notify = Some(tx);
+        ctx.phase("follow the canary");
+        let traffic = ctx.traffic();
+        for p in [0.0, 10.0, 10.0, 100.0] {
+            traffic.percent(p);
+        }
+        drop((traffic, ctx));
+        let sent: Vec<(String, Option<f64>)> = rx
+            .iter()
+            .map(|e| match e {
+                Event::Progress { phase, traffic_percent } => (phase, traffic_percent),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let phase = "follow the canary".to_string();
+        assert_eq!(
+            sent,
+            [
+                (phase.clone(), None),
+                (phase.clone(), Some(0.0)),
+                (phase.clone(), Some(10.0)),
+                (phase, Some(100.0))
+            ]
+        );
+    }
 }

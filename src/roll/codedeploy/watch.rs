@@ -143,11 +143,15 @@ pub async fn follow(
     let shared = Mutex::new(std::mem::take(seen));
     let quiet = Ctx::quiet(ctx.cancel.clone());
     let (pacing, cancel) = (ctx.pacing(), ctx.cancel.clone());
-    let (shared_ref, quiet_ref, done_ref) = (&shared, &quiet, &done);
+    let traffic = ctx.traffic();
+    let (shared_ref, quiet_ref, done_ref, traffic_ref) = (&shared, &quiet, &done, &traffic);
     let result = wait::until(what, &pacing, &cancel, &mut ctx.progress, move || async move {
         let (d, target) = look(cd, id, quiet_ref).await?;
         let mut seen = shared_ref.lock().unwrap_or_else(|p| p.into_inner());
         note(&mut seen, &d, target.as_ref());
+        if let Some(t) = &target {
+            traffic_ref.percent(t.green_traffic());
+        }
         if done_ref(&d, target.as_ref()) {
             return Ok(Check::Done(()));
         }

@@ -93,11 +93,15 @@ async fn watch(
         ..Run::default()
     });
     let what = format!("service deployment {}", arn.rsplit('/').next().unwrap_or(arn));
+    let traffic = ctx.traffic();
     let result = wait::until(&what, &pacing, &cancel, &mut ctx.progress, || async {
         let d = calls::retry("DescribeServiceDeployments", &cancel, || ecs.service_deployment(arn))
             .await?
             .ok_or_else(|| Error::failed(format!("service deployment {arn} disappeared")))?;
         note(&mut noted.lock().unwrap_or_else(|e| e.into_inner()), &d);
+        if let Some(p) = d.production_percent {
+            traffic.percent(p);
+        }
         Ok(match &d.status {
             Status::Successful => Check::Done(Seen::Succeeded),
             Status::Pending | Status::InProgress => match d.awaiting() {
