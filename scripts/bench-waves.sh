@@ -21,7 +21,8 @@ for n in 1 3 5; do
     # An environment of one region rolls without waves: for n = 1 a second wave
     # (sa-east-1) makes it a roll of waves too, and only wave 1 is measured.
     if [ "$n" -eq 1 ]; then printf '      - region: sa-east-1\n'; fi
-    printf '    waves:\n      - regions: [%s]\n        bake: 10m\n' "$(IFS=,; echo "${regions[*]}" | sed 's/,/, /g')"
+    listed=$(IFS=,; echo "${regions[*]}")
+    printf '    waves:\n      - regions: [%s]\n        bake: 10m\n' "${listed//,/, }"
     if [ "$n" -eq 1 ]; then printf '      - regions: [sa-east-1]\n'; fi
   } > "$dir/slipway.yml"
   start=$(date +%s.%N)
