@@ -82,7 +82,7 @@ pub fn render_watched(
     plan: &impl Serialize,
     watch: &Watch,
 ) -> Result<String> {
-    let mut file = PlanFile {
+    sealed(&PlanFile {
         slipway_plan: FILE_FORMAT,
         app: app.to_string(),
         environment: environment.to_string(),
@@ -90,11 +90,36 @@ pub fn render_watched(
         plan: to_json(plan)?,
         watch: if watch.is_empty() { None } else { Some(to_json(watch)?) },
         digest: String::new(),
-    };
-    file.digest = digest_of(&to_json(&file)?);
-    let mut text = serde_json::to_string_pretty(&file).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
+    })
+}
+
+/// The file's JSON text with its `digest` over everything else.
+fn sealed(file: &impl Serialize) -> Result<String> {
+    let mut value = to_json(file)?;
+    value["digest"] = digest_of(&value).into();
+    let mut text = serde_json::to_string_pretty(&value).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
     text.push('\n');
     Ok(text)
+}
+
+/// Writes a plan file's text.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| {
+        Error::input(
+            format!("cannot write the plan to {}: {e}", path.display()),
+            "pass --plan-out a path in a writable directory",
+        )
+    })
+}
+
+/// Reads a plan file's text.
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::input(
+            format!("cannot read the plan {}: {e}", path.display()),
+            "pass --apply the file --plan-out wrote",
+        )
+    })
 }
 
 /// Writes the plan file, with its alarms and bake.
@@ -106,13 +131,7 @@ pub fn write_watched(
     plan: &impl Serialize,
     watch: &Watch,
 ) -> Result<()> {
-    let text = render_watched(app, environment, target, plan, watch)?;
-    std::fs::write(path, text).map_err(|e| {
-        Error::input(
-            format!("cannot write the plan to {}: {e}", path.display()),
-            "pass --plan-out a path in a writable directory",
-        )
-    })
+    write_text(path, &render_watched(app, environment, target, plan, watch)?)
 }
 
 /// Reads a plan file and checks it is an unedited plan for this app, environment and
@@ -123,14 +142,8 @@ pub fn read_watched<P: DeserializeOwned>(
     environment: &str,
     target: Target,
 ) -> Result<(P, Watch)> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::input(
-            format!("cannot read the plan {shown}: {e}"),
-            "pass --apply the file --plan-out wrote",
-        )
-    })?;
-    parse_watched(&text, &shown.to_string(), app, environment, target)
+    let text = read_text(path)?;
+    parse_watched(&text, &path.display().to_string(), app, environment, target)
 }
 
 /// Checks a plan file's text (see `read_watched`).
@@ -227,18 +240,14 @@ pub fn render_set(
         let value = serde_json::from_str(&text).map_err(|e| Error::failed(format!("plan of {region}: {e}")))?;
         regions.insert(region, value);
     }
-    let mut set = PlanSet {
+    sealed(&PlanSet {
         slipway_plans: FILE_FORMAT,
         app: app.to_string(),
         environment: environment.to_string(),
         waves: waves.to_vec(),
         regions,
         digest: String::new(),
-    };
-    set.digest = digest_of(&to_json(&set)?);
-    let mut text = serde_json::to_string_pretty(&set).map_err(|e| Error::failed(format!("plan to JSON: {e}")))?;
-    text.push('\n');
-    Ok(text)
+    })
 }
 
 /// Reads the plans of every region: refuses a file that is not one, was edited, is for
@@ -257,12 +266,7 @@ pub fn read_set(
             "pass --apply the file slipway-roll --plan-out wrote without --region (or pass --region with a one-region plan)",
         )
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::input(
-            format!("cannot read the plan {name}: {e}"),
-            "pass --apply the file --plan-out wrote",
-        )
-    })?;
+    let text = read_text(path)?;
     let value: Value = serde_json::from_str(&text).map_err(|e| not_a_plan(format!("not JSON ({e})")))?;
     if value.get("slipway_plans").and_then(Value::as_u64) != Some(FILE_FORMAT as u64) {
         return Err(not_a_plan(format!(

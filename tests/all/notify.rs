@@ -202,22 +202,12 @@ fn slack_failing_or_silent_never_changes_the_deploys_result() {
 #[test]
 fn each_region_of_a_roll_in_waves_is_announced_with_its_wave() {
     let hook = Server::start(|_| Response::new(204, ""));
-    let yaml = "app: web
-environments:
-  stage:
-    aws:
-      role_arn: arn:aws:iam::123456789012:role/deploy
-      region: us-east-1
-    asg:
-      name: web
-    regions:
-      - region: us-east-1
-      - region: eu-west-1
-    notify:
-      webhook: {url_env: TEST_HOOK_URL}
-";
+    let yaml = format!(
+        "{}    notify:\n      webhook: {{url_env: TEST_HOOK_URL}}\n",
+        crate::waves_sim::ASG
+    );
     let dir = Dir::new();
-    let r = roll(&dir, yaml, &[], &[("TEST_HOOK_URL", hook.url.clone())]);
+    let r = roll(&dir, &yaml, &[], &[("TEST_HOOK_URL", hook.url.clone())]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let finished: Vec<serde_json::Value> = hook
         .requests()
@@ -225,7 +215,7 @@ environments:
         .filter(|e| e.headers["x-slipway-event"] == "finished")
         .map(|e| serde_json::from_str(&e.body).unwrap())
         .collect();
-    let said: Vec<(&str, &str)> = finished
+    let mut said: Vec<(&str, &str)> = finished
         .iter()
         .map(|e| {
             (
@@ -234,9 +224,14 @@ environments:
             )
         })
         .collect();
+    said.sort();
     assert_eq!(
         said,
-        [("us-east-1", "wave 1 of 2"), ("eu-west-1", "wave 2 of 2")],
+        [
+            ("ap-southeast-2", "wave 2 of 2"),
+            ("eu-west-1", "wave 2 of 2"),
+            ("us-east-1", "wave 1 of 2")
+        ],
         "{finished:?}"
     );
 }

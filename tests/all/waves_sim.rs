@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::roll_cli::{outputs, simulate_with};
 use crate::support::Dir;
 
-const ASG: &str = "app: web
+pub const ASG: &str = "app: web
 environments:
   stage:
     aws:

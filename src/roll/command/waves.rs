@@ -448,12 +448,7 @@ async fn plan_all(
         files.insert(region, text);
     }
     let text = planfile::render_set(app, environment, waves, files)?;
-    std::fs::write(path, text).map_err(|e| {
-        Error::input(
-            format!("cannot write the plan to {}: {e}", path.display()),
-            "pass --plan-out a path in a writable directory",
-        )
-    })?;
+    planfile::write_text(path, &text)?;
     eprintln!(
         "the plans of {} region(s) written to {}",
         waves.iter().flatten().count(),
