@@ -507,7 +507,10 @@ async fn drive<T: Rollout>(
         planfile::write_watched(path, &job.app, &job.environment, T::TARGET, plan, &finished.watch)?;
         eprintln!("plan written to {}", path.display());
     }
-    runner.set_outputs(&report::outputs(outcome))?;
+    // A region of a roll of several: the roll's own outputs describe them all (`waves`).
+    if args.wave_run.is_none() {
+        runner.set_outputs(&report::outputs(outcome))?;
+    }
     runner.add_summary(&report::markdown(outcome))?;
     // The report goes to stderr in both modes; JSON adds the document on stdout.
     match (&finished.plan, mode) {

@@ -72,6 +72,23 @@ fn a_failure_in_wave_2_stops_its_wave_and_stop_leaves_wave_1_on_the_new_version(
     assert!(dir
         .read("summary")
         .contains("| us-east-1 | 1 | succeeded | version 1 | version 2 |"));
+    // The roll's outputs describe the whole roll (no region's success stands for it).
+    let out = outputs(&dir);
+    assert_eq!(
+        (
+            out["result"].as_str(),
+            out["rolled-back"].as_str(),
+            out["target"].as_str()
+        ),
+        ("rolled_back", "true", "asg"),
+        "{out:?}"
+    );
+    assert!(!out.contains_key("previous-version"), "{out:?}");
+    let dir = Dir::new();
+    let r = simulate_with(&dir, ASG, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(outputs(&dir)["result"], "succeeded");
+    assert_eq!(outputs(&dir)["rolled-back"], "false");
 }
 
 #[test]

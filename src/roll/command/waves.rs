@@ -232,7 +232,8 @@ pub async fn roll(
     if let (Some((failed, _, _)), WavesOnFailure::RollbackAll, false) = (&failure, on_failure, cancel.is_cancelled()) {
         rollback_finished(&args, &mut rows, *failed, runner, &cancel, &pending).await?;
     }
-    report(&args, &rows, started.elapsed().as_secs_f64(), runner)?;
+    let failed = failure.as_ref().map(|(_, region, _)| region.as_str());
+    report(&args, &rows, failed, started.elapsed().as_secs_f64(), runner)?;
     let Some((wave, region, e)) = failure else {
         return Ok(());
     };
@@ -366,9 +367,37 @@ async fn rollback_finished(
 }
 
 /// The `regions` output, the summary table and the JSON document.
-fn report(args: &Args, rows: &[Row], seconds: f64, runner: &Runner) -> Result<()> {
+fn report(args: &Args, rows: &[Row], failed: Option<&str>, seconds: f64, runner: &Runner) -> Result<()> {
     let table: Vec<serde_json::Value> = rows.iter().map(Row::json).collect();
-    runner.set_outputs(&[("regions", serde_json::Value::from(table.clone()).to_string())])?;
+    // The roll's result: the failing region's, else the one every region had (succeeded
+    // when they differ, e.g. some unchanged).
+    let failing = failed.and_then(|f| rows.iter().find(|r| r.region == f));
+    let result = match failing {
+        Some(row) => row.result.clone(),
+        None if rows.iter().all(|r| r.result == rows[0].result) => rows[0].result.clone(),
+        None => Verdict::Succeeded.as_str().to_string(),
+    };
+    let outcomes = || rows.iter().filter_map(|r| r.outcome.as_ref());
+    runner.set_outputs(&[
+        ("result", result),
+        (
+            "target",
+            outcomes()
+                .next()
+                .map(|o| o.target.as_str())
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        ("rolled-back", outcomes().any(|o| o.rolled_back).to_string()),
+        (
+            "alarm",
+            failing
+                .and_then(|r| r.outcome.as_ref()?.alarm.clone())
+                .unwrap_or_default(),
+        ),
+        ("duration", format!("{seconds:.0}")),
+        ("regions", serde_json::Value::from(table.clone()).to_string()),
+    ])?;
     let undo = rows.iter().any(|r| r.undone.is_some());
     let mut summary = String::from("| region | wave | result | previous | new | duration |");
     summary.push_str(if undo {
