@@ -239,7 +239,7 @@ pub async fn roll(
     };
     let done: Vec<&Row> = rows
         .iter()
-        .filter(|r| r.wave <= wave && r.outcome.as_ref().is_some_and(|o| o.exit_code == 0))
+        .filter(|r| r.wave <= wave && r.outcome.as_ref().is_some_and(|o| o.result == Verdict::Succeeded))
         .collect();
     let names = |rows: &[&Row]| rows.iter().map(|r| r.region.as_str()).collect::<Vec<_>>().join(", ");
     let kept = if done.is_empty() {
@@ -328,7 +328,8 @@ async fn rollback_finished(
     for wave in (1..=failed).rev() {
         let mut undo = Vec::new();
         for (n, row) in rows.iter().enumerate().filter(|(_, r)| r.wave == wave) {
-            let Some(outcome) = row.outcome.as_ref().filter(|o| o.exit_code == 0) else {
+            // Only a region this roll changed (not one that already ran the new version).
+            let Some(outcome) = row.outcome.as_ref().filter(|o| o.result == Verdict::Succeeded) else {
                 continue;
             };
             let mut one = region_args(args, &row.region, None)?;
