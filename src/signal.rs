@@ -79,6 +79,17 @@ impl Pending {
     pub fn set(&self, steps: Vec<String>) {
         *self.steps.lock().unwrap_or_else(|e| e.into_inner()) = steps;
     }
+    /// Adds one step (jobs doing several things at once, e.g. copies to several regions).
+    pub fn push(&self, step: String) {
+        self.steps.lock().unwrap_or_else(|e| e.into_inner()).push(step);
+    }
+    /// Removes a step `push` added, once it is done.
+    pub fn remove(&self, step: &str) {
+        self.steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| s != step);
+    }
     pub fn get(&self) -> Vec<String> {
         self.steps.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
