@@ -205,7 +205,7 @@ fn copy_tags(req: &Request, source: &Image) -> Vec<(String, String)> {
 
 /// Waits (the one polling engine) until `ami` in `dest` is available.
 async fn available(dest: &Destination, ami: &str, interrupt: &Interrupt) -> Result<()> {
-    let what = format!("{ami} in {}", dest.region);
+    let what = format!("the copy {ami}");
     let pacing = Pacing::new(COPY_POLL, COPY_LIMIT);
     let mut progress = Progress::lines();
     let waited = until(&what, &pacing, &interrupt.token(), &mut progress, || async {
@@ -230,7 +230,7 @@ fn state_check(state: Option<&str>) -> Check<()> {
         Some("available") => Check::Done(()),
         Some("pending" | "transient") | None => Check::Pending(format!("{}", state.unwrap_or("no state yet"))),
         Some(bad @ ("failed" | "error" | "invalid" | "deregistered" | "disabled")) => {
-            Check::Failed(format!("the image is {bad}"))
+            Check::Failed(format!("the copy ended {bad}"))
         }
         // A state AWS adds later: keep looking, and say which.
         Some(other) => Check::Pending(format!("state {other}")),

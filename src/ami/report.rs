@@ -117,10 +117,11 @@ pub fn text(o: &Outcome) -> String {
             out.push_str(&format!("  ami      {} {} ({build})\n", a.ami_id, a.region));
         }
     }
-    if let Some(t) = &o.launch_template {
-        out.push_str(&format!("  template {}\n", template_words(o.result, t)));
+    match &o.launch_template {
+        // Several regions: the home region's template is on its region line.
+        Some(t) if o.regions.len() < 2 => out.push_str(&format!("  template {}\n", template_words(o.result, t))),
+        _ => out.push_str(&region_lines(o)),
     }
-    out.push_str(&region_lines(o));
     out
 }
 

@@ -9,6 +9,7 @@ mod action_outputs;
 mod alarms_moto;
 mod bake;
 mod bake_guards;
+mod bake_regions;
 mod bluegreen_moto;
 mod build;
 mod build_guards;
