@@ -264,6 +264,15 @@ mod tests {
     }
 
     #[test]
+    fn pending_steps_of_concurrent_work_come_and_go_one_by_one() {
+        let pending = Pending::default();
+        pending.push("deregister ami-1 in us-west-2".into());
+        pending.push("deregister ami-2 in eu-west-1".into());
+        pending.remove("deregister ami-1 in us-west-2");
+        assert_eq!(pending.get(), vec!["deregister ami-2 in eu-west-1".to_string()]);
+    }
+
+    #[test]
     fn a_signal_is_exit_130() {
         let stop = Stop::Signal(Signal(libc::SIGTERM));
         assert_eq!(stop.error("x").exit_code(), 130);

@@ -196,21 +196,9 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
             seconds: 0.0,
             launch_template: outcome.launch_template.clone(),
         });
-        for (dest, template) in clouds.destinations.iter().zip(&others) {
-            let found = match home {
-                Some(a) => regions::existing(req, dest.ec2.as_ref(), &dest.region, &a.build, Some(&a.ami_id), &[])
-                    .await
-                    .map_err(|e| e.with_prefix(&format!("region {}", dest.region)))?,
-                None => None,
-            };
-            outcome.regions.push(RegionResult {
-                region: dest.region.clone(),
-                ami_id: found.as_ref().map(|(ami, _)| ami.clone()),
-                how: found.map(|(_, how)| how).unwrap_or(How::WouldCopy),
-                seconds: 0.0,
-                launch_template: planned(template),
-            });
-        }
+        outcome
+            .regions
+            .extend(regions::plan(req, clouds.destinations, &others, home).await?);
         return Ok(outcome);
     }
     interrupt.check()?;
@@ -276,11 +264,17 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
             ))
         })?;
         let made = outcome.amis.clone();
-        let copied = regions::each(clouds.destinations, |dest| {
-            regions::ensure(req, dest, &source, &home.build, &made, interrupt)
-        })
-        .await
-        .map_err(|e| e.with_suffix("no launch template was changed in any region"))?;
+        let work = clouds
+            .destinations
+            .iter()
+            .map(|dest| {
+                let copy = regions::ensure(req, dest, &source, &home.build, &made, interrupt);
+                (dest.region.clone(), copy)
+            })
+            .collect();
+        let copied = regions::each(work)
+            .await
+            .map_err(|e| e.with_suffix("no launch template was changed in any region"))?;
         outcome.regions.extend(copied);
     }
     interrupt.check()?;
@@ -289,27 +283,7 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         outcome.launch_template = Some(put_in_template(req, clouds.ec2, template, *source, &ami).await?);
         outcome.regions[0].launch_template = outcome.launch_template.clone();
     }
-    let (rows, others) = (&outcome.regions, &others);
-    let changes = regions::each(clouds.destinations, |dest| {
-        let i = clouds
-            .destinations
-            .iter()
-            .position(|d| d.region == dest.region)
-            .unwrap_or_default();
-        let row = &rows[i + 1];
-        async move {
-            match (&others[i], &row.ami_id) {
-                (Some((template, source)), Some(ami)) => {
-                    put_in_template(req, dest.ec2.as_ref(), template, *source, ami)
-                        .await
-                        .map(Some)
-                        .map_err(|e| e.with_prefix(&format!("region {}", dest.region)))
-                }
-                _ => Ok(None),
-            }
-        }
-    })
-    .await?;
+    let changes = regions::put_everywhere(req, clouds.destinations, &others, &outcome.regions[1..]).await?;
     for (row, change) in outcome.regions.iter_mut().skip(1).zip(changes) {
         row.launch_template = change;
     }

@@ -73,14 +73,14 @@ pub struct RegionResult {
 }
 
 /// The AMI a region already has: one Packer made in this run, else the newest of this
-/// commit (and build) copied from `source` (or, unless `--rebake`, not copied at all:
-/// Packer's `ami_regions` copies of an earlier run).
+/// commit (and build) copied from `source`, or (unless `--rebake`) one that is no copy:
+/// Packer's `ami_regions` copy from an earlier run.
 pub(super) async fn existing(
     req: &Request,
     ec2: &dyn Ec2,
     region: &str,
     build: &str,
-    source: Option<&str>,
+    source: &str,
     made: &[Artifact],
 ) -> Result<Option<(String, How)>> {
     if let Some(a) = made.iter().find(|a| a.region == region && a.build == build) {
@@ -96,11 +96,9 @@ pub(super) async fn existing(
             i.state.as_deref(),
             Some("failed" | "deregistered" | "error" | "invalid")
         );
-        let from = i.tags.get(tags::SOURCE_AMI).map(String::as_str);
-        let of_source = match (from, source) {
-            (Some(from), Some(source)) => from == source,
-            (Some(_), None) => true,
-            (None, _) => !req.rebake,
+        let of_source = match i.tags.get(tags::SOURCE_AMI) {
+            Some(from) => from == source,
+            None => !req.rebake,
         };
         usable && of_source
     };
@@ -126,7 +124,7 @@ pub(super) async fn ensure(
         seconds: started.elapsed().as_secs_f64(),
         launch_template: None,
     };
-    let found = existing(req, dest.ec2.as_ref(), region, build, Some(&source.id), made).await;
+    let found = existing(req, dest.ec2.as_ref(), region, build, &source.id, made).await;
     match found.map_err(|e| e.with_prefix(&format!("region {region}")))? {
         Some((ami, how)) => {
             eprintln!("{region}: {ami} is already there ({}): no copy", how.as_str());
@@ -228,7 +226,7 @@ async fn available(dest: &Destination, ami: &str, interrupt: &Interrupt) -> Resu
 fn state_check(state: Option<&str>) -> Check<()> {
     match state {
         Some("available") => Check::Done(()),
-        Some("pending" | "transient") | None => Check::Pending(format!("{}", state.unwrap_or("no state yet"))),
+        Some("pending" | "transient") | None => Check::Pending(state.unwrap_or("no state yet").to_string()),
         Some(bad @ ("failed" | "error" | "invalid" | "deregistered" | "disabled")) => {
             Check::Failed(format!("the copy ended {bad}"))
         }
@@ -237,19 +235,15 @@ fn state_check(state: Option<&str>) -> Check<()> {
     }
 }
 
-/// Every destination's result (at most `CONCURRENCY` at once), in the given order. All
+/// Every region's work (at most `CONCURRENCY` at once), results in the given order. All
 /// run to their end (each cleans up after itself); the first error, in order, names the
 /// other failed regions.
-pub(super) async fn each<'a, T, F, Fut>(items: &'a [Destination], work: F) -> Result<Vec<T>>
+pub(super) async fn each<T, Fut>(work: Vec<(String, Fut)>) -> Result<Vec<T>>
 where
-    F: Fn(&'a Destination) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let results: Vec<(String, Result<T>)> = stream::iter(items)
-        .map(|d| {
-            let fut = work(d);
-            async move { (d.region.clone(), fut.await) }
-        })
+    let results: Vec<(String, Result<T>)> = stream::iter(work)
+        .map(|(region, fut)| async move { (region, fut.await) })
         .buffered(CONCURRENCY)
         .collect()
         .await;
@@ -275,6 +269,63 @@ where
     }
 }
 
+/// A dry run's rows for the other regions: the AMI each already has (when the home
+/// region's is known), else a copy, and the launch template that would get a version.
+pub(super) async fn plan(
+    req: &Request,
+    destinations: &[Destination],
+    templates: &[Option<(LaunchTemplate, i64)>],
+    home: Option<&Artifact>,
+) -> Result<Vec<RegionResult>> {
+    let mut out = Vec::new();
+    for (dest, template) in destinations.iter().zip(templates) {
+        let found = match home {
+            Some(a) => existing(req, dest.ec2.as_ref(), &dest.region, &a.build, &a.ami_id, &[])
+                .await
+                .map_err(|e| e.with_prefix(&format!("region {}", dest.region)))?,
+            None => None,
+        };
+        out.push(RegionResult {
+            region: dest.region.clone(),
+            ami_id: found.as_ref().map(|(ami, _)| ami.clone()),
+            how: found.map(|(_, how)| how).unwrap_or(How::WouldCopy),
+            seconds: 0.0,
+            launch_template: super::planned(template),
+        });
+    }
+    Ok(out)
+}
+
+/// Puts each region's AMI into its launch template (`rows` and `templates` in the order
+/// of `destinations`); None for a region without one.
+pub(super) async fn put_everywhere(
+    req: &Request,
+    destinations: &[Destination],
+    templates: &[Option<(LaunchTemplate, i64)>],
+    rows: &[RegionResult],
+) -> Result<Vec<Option<TemplateChange>>> {
+    let work = destinations
+        .iter()
+        .zip(templates)
+        .zip(rows)
+        .map(|((dest, template), row)| {
+            let put = async move {
+                match (template, &row.ami_id) {
+                    (Some((template, source)), Some(ami)) => {
+                        super::put_in_template(req, dest.ec2.as_ref(), template, *source, ami)
+                            .await
+                            .map(Some)
+                            .map_err(|e| e.with_prefix(&format!("region {}", dest.region)))
+                    }
+                    _ => Ok(None),
+                }
+            };
+            (dest.region.clone(), put)
+        })
+        .collect();
+    each(work).await
+}
+
 /// The destination's launch template, checked before anything is built.
 pub(super) async fn find_template(req: &Request, dest: &Destination) -> Result<Option<(LaunchTemplate, i64)>> {
     match &dest.launch_template {
@@ -298,5 +349,32 @@ mod tests {
         assert!(matches!(state_check(Some("failed")), Check::Failed(_)));
         assert!(matches!(state_check(Some("deregistered")), Check::Failed(_)));
         assert_eq!(state_check(Some("shiny")), Check::Pending("state shiny".into()));
+    }
+
+    #[tokio::test]
+    async fn each_keeps_the_order_runs_everything_and_names_every_failed_region() {
+        let work = |fail: &'static [&'static str]| {
+            ["us-west-2", "eu-west-1", "ap-south-1"]
+                .into_iter()
+                .map(move |r| {
+                    let job = async move {
+                        match fail.contains(&r) {
+                            true => Err(Error::failed(format!("{r} broke"))),
+                            false => Ok(r.to_string()),
+                        }
+                    };
+                    (r.to_string(), job)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            each(work(&[])).await.unwrap(),
+            vec!["us-west-2", "eu-west-1", "ap-south-1"]
+        );
+        let err = each(work(&["ap-south-1", "eu-west-1"])).await.unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(err.to_string(), "eu-west-1 broke (failed in eu-west-1, ap-south-1)");
+        let err = each(work(&["us-west-2"])).await.unwrap_err();
+        assert_eq!(err.to_string(), "us-west-2 broke");
     }
 }
