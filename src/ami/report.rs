@@ -60,6 +60,14 @@ fn template_words(result: Status, t: &TemplateChange) -> String {
     format!("{} ({}): {what}{default}", t.name, t.id)
 }
 
+/// How a region gets its AMI, in a dry run's future tense when it is one.
+fn how_words(result: Status, how: How) -> &'static str {
+    match (result, how) {
+        (Status::DryRun, How::Reused) => "would reuse",
+        (_, how) => how.as_str(),
+    }
+}
+
 /// One line per region of a multi-region bake.
 fn region_lines(o: &Outcome) -> String {
     let mut out = String::new();
@@ -68,10 +76,10 @@ fn region_lines(o: &Outcome) -> String {
     }
     for r in &o.regions {
         let ami = r.ami_id.as_deref().unwrap_or("-");
-        let how = match (o.result, r.how) {
-            (Status::DryRun, How::Reused) => format!("would reuse {ami}"),
-            (Status::DryRun, how) => how.as_str().to_string(),
-            (_, how) => format!("{ami} {} ({:.0}s)", how.as_str(), r.seconds),
+        let how = match o.result {
+            Status::DryRun if r.how == How::Reused => format!("would reuse {ami}"),
+            Status::DryRun => how_words(o.result, r.how).to_string(),
+            _ => format!("{ami} {} ({:.0}s)", r.how.as_str(), r.seconds),
         };
         out.push_str(&format!("  region   {}: {how}", r.region));
         if let Some(t) = &r.launch_template {
@@ -171,11 +179,14 @@ pub fn markdown(o: &Outcome) -> String {
                 },
                 None => "-".to_string(),
             };
+            let ami = match &r.ami_id {
+                Some(ami) => format!("`{}`", escape_md(ami)),
+                None => "-".to_string(),
+            };
             out.push_str(&format!(
-                "| {} | `{}` | {} | {:.0}s | {version} |\n",
+                "| {} | {ami} | {} | {:.0}s | {version} |\n",
                 escape_md(&r.region),
-                escape_md(r.ami_id.as_deref().unwrap_or("-")),
-                r.how.as_str(),
+                how_words(o.result, r.how),
                 r.seconds
             ));
         }

@@ -10,6 +10,7 @@ mod alarms_moto;
 mod bake;
 mod bake_guards;
 mod bake_regions;
+mod bake_report;
 mod bluegreen_moto;
 mod build;
 mod build_guards;
