@@ -128,6 +128,22 @@ impl Error {
         self
     }
 
+    /// The same error, its message preceded by `head: ` (e.g. the region it happened in).
+    pub fn with_prefix(mut self, head: &str) -> Self {
+        match &mut self {
+            Error::Input { message, .. } | Error::Failed { message, .. } | Error::TimedOut { message, .. } => {
+                *message = format!("{head}: {message}")
+            }
+            Error::Interrupted { message, .. } => {
+                *message = Some(match message.take() {
+                    Some(m) => format!("{head}: {m}"),
+                    None => head.to_string(),
+                })
+            }
+        }
+        self
+    }
+
     /// The same error, its message followed by ` (tail)`: how a cleanup left things.
     pub fn with_suffix(mut self, tail: &str) -> Self {
         match &mut self {

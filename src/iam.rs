@@ -399,7 +399,9 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
             "narrow the ec2.amazonaws.com iam:PassRole to the role of the launch template's instance profile".into(),
         );
         if asg.launch_template.is_some() {
-            // slipway-bake: Packer's amazon-ebs builder, then a launch template version.
+            // slipway-bake: Packer's amazon-ebs builder, then a launch template version. In
+            // the other regions of a multi-region bake the same role copies the AMI in
+            // (CopyImage, DescribeImages, CreateTags, DeregisterImage: all in PACKER_EBS).
             out.push(statement(
                 "LaunchTemplateVersion",
                 &["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"],
@@ -693,6 +695,33 @@ mod tests {
             pass["Condition"]["StringEquals"]["iam:PassedToService"],
             "ec2.amazonaws.com"
         );
+    }
+
+    #[test]
+    fn every_region_of_a_bake_may_copy_the_ami_in_and_write_its_own_launch_template() {
+        let env = "    asg: { name: web, launch_template: web }\n    regions:\n      - region: eu-west-1\n      - region: us-east-2\n        aws: { role_arn: \"arn:aws:iam::210987654321:role/deploy\" }\n        asg: { launch_template: web-us }\n";
+        let loaded = loaded(env);
+        for (region, account) in [("eu-west-1", ACCOUNT), ("us-east-2", "210987654321")] {
+            let p = regional_policies(&loaded, "prod", Some(region), None).unwrap();
+            let actions = actions(&p);
+            for needed in [
+                "ec2:CopyImage",
+                "ec2:DescribeImages",
+                "ec2:CreateTags",
+                "ec2:DeregisterImage",
+                "ec2:CreateLaunchTemplateVersion",
+            ] {
+                assert!(
+                    actions.iter().any(|a| a == needed),
+                    "{region}: {needed} missing: {actions:?}"
+                );
+            }
+            let text = p.permissions_policy.to_string();
+            assert!(
+                text.contains(&format!("arn:aws:ec2:{region}:{account}:launch-template/")),
+                "{region}: {text}"
+            );
+        }
     }
 
     #[test]

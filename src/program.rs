@@ -189,7 +189,9 @@ struct BuildCli {
 /// environment, app and region (as PKR_VAR_*, used when the template declares them),
 /// tags the AMI with the commit, version and workflow run, and creates a launch template
 /// version from the default one with only the image changed. A rerun for a commit that
-/// already has an AMI bakes nothing and reuses it.
+/// already has an AMI bakes nothing and reuses it. An environment in several regions
+/// without --region: Packer bakes in the first region, every other region gets a copy
+/// (CopyImage) before every region's launch template gets a version.
 #[derive(Parser)]
 #[command(name = "slipway-bake", version, about, long_about)]
 struct BakeCli {

@@ -79,6 +79,17 @@ impl Pending {
     pub fn set(&self, steps: Vec<String>) {
         *self.steps.lock().unwrap_or_else(|e| e.into_inner()) = steps;
     }
+    /// Adds one step (jobs doing several things at once, e.g. copies to several regions).
+    pub fn push(&self, step: String) {
+        self.steps.lock().unwrap_or_else(|e| e.into_inner()).push(step);
+    }
+    /// Removes a step `push` added, once it is done.
+    pub fn remove(&self, step: &str) {
+        self.steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| s != step);
+    }
     pub fn get(&self) -> Vec<String> {
         self.steps.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -250,6 +261,15 @@ mod tests {
         // A signal after the deadline does not replace it.
         assert!(!interrupt.fire(Stop::Signal(Signal(libc::SIGTERM))));
         assert_eq!(interrupt.received(), Some(stop));
+    }
+
+    #[test]
+    fn pending_steps_of_concurrent_work_come_and_go_one_by_one() {
+        let pending = Pending::default();
+        pending.push("deregister ami-1 in us-west-2".into());
+        pending.push("deregister ami-2 in eu-west-1".into());
+        pending.remove("deregister ami-1 in us-west-2");
+        assert_eq!(pending.get(), vec!["deregister ami-2 in eu-west-1".to_string()]);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! slipway-bake's command line: its flags, the job's credentials handed to Packer, the
-//! bake, outputs and the report.
+//! bake, outputs and the report. On an environment in several regions without
+//! `--region`, Packer bakes in the home region (the first of the first wave) and every
+//! other region gets the AMI, each with its own settings and credentials.
 
 use std::path::PathBuf;
 
-use super::{report, Clouds, Interrupt, Packer};
+use super::{report, Clouds, Destination, Interrupt, Packer};
 use crate::ami;
 use crate::cli::{self, Output};
 use crate::cloud::Ec2;
@@ -42,13 +44,14 @@ pub struct Args {
     /// template. Needed when several builds make AMIs in the environment's region.
     #[arg(long, value_name = "NAME")]
     pub build: Option<String>,
-    /// The launch template (name or lt- id); default: the environment's asg.launch_template.
+    /// The launch template (name or lt- id); default: the environment's asg.launch_template
+    /// (each region's own on an environment in several regions; this name in all of them).
     #[arg(long, env = "SLIPWAY_LAUNCH_TEMPLATE", value_name = "NAME|ID")]
     pub launch_template: Option<String>,
-    /// Copy this launch template version instead of the default one.
+    /// Copy this launch template version instead of the default one (in every region).
     #[arg(long, value_name = "N")]
     pub source_version: Option<i64>,
-    /// Make the new launch template version the default.
+    /// Make the new launch template version the default (in every region).
     #[arg(long)]
     pub set_default: bool,
     /// Bake a new AMI even when one of this commit exists.
@@ -119,6 +122,42 @@ async fn packer_credentials(config: &aws_config::SdkConfig, runner: &Runner) -> 
     Ok(out)
 }
 
+/// The job's AWS region.
+fn job_region(job: &crate::context::Job) -> Result<String> {
+    job.settings.aws.region.clone().ok_or_else(|| {
+        Error::input(
+            format!("environment {:?} has no aws.region", job.environment),
+            "add aws.region to the environment in slipway.yml",
+        )
+    })
+}
+
+/// --launch-template, else the job's (region's) asg.launch_template.
+fn template_of(args: &Args, job: &crate::context::Job) -> Option<String> {
+    args.launch_template
+        .clone()
+        .or_else(|| job.settings.asg.as_ref().and_then(|a| a.launch_template.clone()))
+}
+
+/// The other regions of the environment, each with its own settings and credentials.
+async fn destinations(args: &Args, regions: &[String], runner: &Runner) -> Result<Vec<Destination>> {
+    let mut out = Vec::new();
+    for region in regions {
+        let mut one = args.job.clone();
+        one.region = Some(region.clone());
+        let job = one.resolve()?;
+        let session = JobArgs::connect(&job, runner)
+            .await
+            .map_err(|e| e.with_prefix(&format!("region {region}")))?;
+        out.push(Destination {
+            region: job_region(&job)?,
+            ec2: Box::new(crate::aws::ec2(&session.config, None)),
+            launch_template: template_of(args, &job),
+        });
+    }
+    Ok(out)
+}
+
 /// Every message in an error's source chain.
 fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = Vec::new();
@@ -131,19 +170,20 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Runs slipway-bake: credentials for Packer, the bake, outputs and the report.
-pub async fn run(args: Args, runner: &Runner) -> Result<()> {
+pub async fn run(mut args: Args, runner: &Runner) -> Result<()> {
     let interrupt = Interrupt::listen(args.timeout.map(|d| d.std()));
+    // Several regions and no --region: bake in the home region, copy to the others.
+    let others: Vec<String> = match args.job.waves()? {
+        Some(waves) => {
+            let mut all = waves.into_iter().flatten();
+            args.job.region = all.next();
+            all.collect()
+        }
+        None => Vec::new(),
+    };
     let job = args.job.resolve()?;
-    let region = job.settings.aws.region.clone().ok_or_else(|| {
-        Error::input(
-            format!("environment {:?} has no aws.region", job.environment),
-            "add aws.region to the environment in slipway.yml",
-        )
-    })?;
-    let launch_template = args
-        .launch_template
-        .clone()
-        .or_else(|| job.settings.asg.as_ref().and_then(|a| a.launch_template.clone()));
+    let region = job_region(&job)?;
+    let launch_template = template_of(&args, &job);
 
     let mut vars = Vec::new();
     if let Some(name) = &args.source_ami_name {
@@ -166,6 +206,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         ("AWS_DEFAULT_REGION".to_string(), region.clone()),
     ];
     let credentials = packer_credentials(&session.config, runner).await?;
+    let destinations = destinations(&args, &others, runner).await?;
     let request = ami::Request {
         app: job.app.clone(),
         environment: job.environment.clone(),
@@ -197,6 +238,7 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     let clouds = Clouds {
         ec2: &ec2,
         in_region: &in_region,
+        destinations: &destinations,
     };
     let outcome = ami::bake(&request, &clouds, &interrupt).await?;
 

@@ -1,10 +1,13 @@
 //! Baking an AMI: Packer validates and builds the template, the AMIs are tagged with the
 //! commit, and the launch template gets a new version that differs from its source only
-//! in the image. A rerun for a commit already baked reuses that AMI.
+//! in the image. A rerun for a commit already baked reuses that AMI. An environment in
+//! several regions bakes once, in its home region, and gets that AMI into every other
+//! region (`regions`) before any launch template changes.
 
 pub mod command;
 pub mod machine;
 pub mod packer;
+pub mod regions;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -16,6 +19,7 @@ use crate::error::{Error, Result};
 pub use crate::signal::Interrupt;
 pub use machine::Artifact;
 pub use packer::Packer;
+pub use regions::{Destination, How, RegionResult};
 
 /// Tags slipway puts on every AMI it bakes (those the template did not set already).
 pub mod tags {
@@ -25,6 +29,9 @@ pub mod tags {
     pub const VERSION: &str = "slipway:version";
     pub const RUN_URL: &str = "slipway:run-url";
     pub const BUILD: &str = "slipway:build";
+    /// On a copy: the AMI it was copied from, and that AMI's region.
+    pub const SOURCE_AMI: &str = "slipway:source-ami";
+    pub const SOURCE_REGION: &str = "slipway:source-region";
 }
 
 /// What to bake and where it goes.
@@ -35,7 +42,7 @@ pub struct Request {
     pub version: String,
     /// The full commit.
     pub commit: String,
-    /// The environment's region: where the launch template lives.
+    /// The environment's (home) region: where Packer bakes and the launch template lives.
     pub region: String,
     /// The workflow run, when known.
     pub run_url: Option<String>,
@@ -107,6 +114,9 @@ pub struct Outcome {
     /// The AMI in the environment's region (the one the launch template gets).
     pub ami_id: Option<String>,
     pub launch_template: Option<TemplateChange>,
+    /// Every region of the environment, the home region first: its AMI, how it got
+    /// there, and its launch template change.
+    pub regions: Vec<RegionResult>,
 }
 
 impl Outcome {
@@ -129,16 +139,21 @@ impl Outcome {
 pub struct Clouds<'a> {
     pub ec2: &'a dyn Ec2,
     pub in_region: &'a (dyn Fn(&str) -> Box<dyn Ec2> + Send + Sync),
+    /// The environment's other regions (empty for one region): each gets the AMI and a
+    /// version of its own launch template.
+    pub destinations: &'a [Destination],
 }
 
-/// Runs the bake: validate, find an earlier AMI of the commit, build, tag, new version.
+/// Runs the bake: validate, find an earlier AMI of the commit, build, tag, get the AMI
+/// into every other region, then a new version of every region's launch template.
 pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> Result<Outcome> {
+    let started = tokio::time::Instant::now();
     // Packer's checks and the cloud lookups are independent: run them together, then
     // report in order (a too-old Packer explains a refused template).
     eprintln!("packer: validating {}", req.packer.template.display());
     let lookups = async {
         let template = match &req.launch_template {
-            Some(name) => Some(find_template(req, clouds.ec2, name).await?),
+            Some(name) => Some(find_template(req, clouds.ec2, name, &req.region).await?),
             None => None,
         };
         let existing = if req.rebake {
@@ -146,12 +161,16 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         } else {
             earlier_amis(req, clouds.ec2).await?
         };
-        Ok::<_, Error>((template, existing))
+        // Every region's launch template exists before anything is built.
+        let others =
+            futures_util::future::try_join_all(clouds.destinations.iter().map(|d| regions::find_template(req, d)))
+                .await?;
+        Ok::<_, Error>((template, existing, others))
     };
     let (version, validated, looked_up) = tokio::join!(req.packer.check_version(), req.packer.validate(), lookups);
     let packer_version = version?;
     validated?;
-    let (template, existing) = looked_up?;
+    let (template, existing, others) = looked_up?;
     interrupt.check()?;
     let mut outcome = Outcome {
         result: Status::DryRun,
@@ -164,17 +183,22 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         template: req.packer.template.display().to_string(),
         amis: existing.clone(),
         ami_id: None,
-        launch_template: template.as_ref().map(|(t, source)| TemplateChange {
-            id: t.id.clone(),
-            name: t.name.clone(),
-            source_version: *source,
-            version: None,
-            created: false,
-            default: false,
-        }),
+        launch_template: planned(&template),
+        regions: Vec::new(),
     };
     if req.dry_run {
-        outcome.ami_id = pick(req, &existing).ok().map(|a| a.ami_id.clone());
+        let home = pick(req, &existing).ok();
+        outcome.ami_id = home.map(|a| a.ami_id.clone());
+        outcome.regions.push(RegionResult {
+            region: req.region.clone(),
+            ami_id: outcome.ami_id.clone(),
+            how: if home.is_some() { How::Reused } else { How::WouldBake },
+            seconds: 0.0,
+            launch_template: outcome.launch_template.clone(),
+        });
+        outcome
+            .regions
+            .extend(regions::plan(req, clouds.destinations, &others, home).await?);
         return Ok(outcome);
     }
     interrupt.check()?;
@@ -215,12 +239,67 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
                 .join(", ")
         );
     }
-    let ami = pick(req, &outcome.amis)?.ami_id.clone();
+    let home = pick(req, &outcome.amis)?.clone();
+    let ami = home.ami_id.clone();
     outcome.ami_id = Some(ami.clone());
+    outcome.regions.push(RegionResult {
+        region: req.region.clone(),
+        ami_id: Some(ami.clone()),
+        how: if outcome.result == Status::Baked {
+            How::Baked
+        } else {
+            How::Reused
+        },
+        seconds: started.elapsed().as_secs_f64(),
+        launch_template: None,
+    });
+
+    // Every region gets its AMI first; only then does any launch template change, so a
+    // failed copy leaves every template as it was.
+    if !clouds.destinations.is_empty() {
+        let source = clouds.ec2.image(&ami).await?.ok_or_else(|| {
+            Error::failed(format!(
+                "the AMI {ami} in {} vanished before it could be copied",
+                req.region
+            ))
+        })?;
+        let made = outcome.amis.clone();
+        let work = clouds
+            .destinations
+            .iter()
+            .map(|dest| {
+                let copy = regions::ensure(req, dest, &source, &home.build, &made, interrupt);
+                (dest.region.clone(), copy)
+            })
+            .collect();
+        let copied = regions::each(work)
+            .await
+            .map_err(|e| e.with_suffix("no launch template was changed in any region"))?;
+        outcome.regions.extend(copied);
+    }
+    interrupt.check()?;
+
     if let Some((template, source)) = &template {
         outcome.launch_template = Some(put_in_template(req, clouds.ec2, template, *source, &ami).await?);
+        outcome.regions[0].launch_template = outcome.launch_template.clone();
+    }
+    let changes = regions::put_everywhere(req, clouds.destinations, &others, &outcome.regions[1..]).await?;
+    for (row, change) in outcome.regions.iter_mut().skip(1).zip(changes) {
+        row.launch_template = change;
     }
     Ok(outcome)
+}
+
+/// The change a dry run shows for a launch template: a new version from `source`.
+fn planned(template: &Option<(LaunchTemplate, i64)>) -> Option<TemplateChange> {
+    template.as_ref().map(|(t, source)| TemplateChange {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        source_version: *source,
+        version: None,
+        created: false,
+        default: false,
+    })
 }
 
 /// The tags that identify this commit's AMI for this app and environment.
@@ -288,10 +367,10 @@ fn pick<'a>(req: &Request, amis: &'a [Artifact]) -> Result<&'a Artifact> {
     }
 }
 
-async fn find_template(req: &Request, ec2: &dyn Ec2, name: &str) -> Result<(LaunchTemplate, i64)> {
+async fn find_template(req: &Request, ec2: &dyn Ec2, name: &str, region: &str) -> Result<(LaunchTemplate, i64)> {
     let template = ec2.launch_template(name).await?.ok_or_else(|| {
         Error::input(
-            format!("launch template {name:?} does not exist in {}", req.region),
+            format!("launch template {name:?} does not exist in {region}"),
             "create it first, or fix asg.launch_template in slipway.yml or --launch-template",
         )
     })?;

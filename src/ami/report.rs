@@ -1,11 +1,14 @@
 //! A bake's outcome as terminal text, step outputs and step-summary markdown.
 
-use super::{Outcome, Status};
+use std::collections::BTreeMap;
+
+use super::{How, Outcome, Status, TemplateChange};
 use crate::report::escape_md;
 
-/// The step outputs: result, skipped, ami-id, ami-ids (JSON, region to AMI),
-/// launch-template-id, launch-template-version. Every name is declared in action.yml, so
-/// there is no output per region.
+/// The step outputs: result, skipped, ami-id, ami-ids (JSON, region to AMI of Packer's
+/// build), launch-template-id, launch-template-version (the home region's), amis (JSON,
+/// every region of the environment to its AMI) and launch-template-versions (JSON, region
+/// to version). Every name is declared in action.yml, so there is no output per region.
 pub fn outputs(o: &Outcome) -> Vec<(String, String)> {
     let ids = o.ami_ids();
     let mut out = vec![
@@ -26,6 +29,64 @@ pub fn outputs(o: &Outcome) -> Vec<(String, String)> {
         "launch-template-version".to_string(),
         lt.and_then(|t| t.version).map(|v| v.to_string()).unwrap_or_default(),
     ));
+    let amis: BTreeMap<&str, &str> = o
+        .regions
+        .iter()
+        .filter_map(|r| Some((r.region.as_str(), r.ami_id.as_deref()?)))
+        .collect();
+    let versions: BTreeMap<&str, i64> = o
+        .regions
+        .iter()
+        .filter_map(|r| Some((r.region.as_str(), r.launch_template.as_ref()?.version?)))
+        .collect();
+    for (name, value) in [
+        ("amis", serde_json::to_string(&amis)),
+        ("launch-template-versions", serde_json::to_string(&versions)),
+    ] {
+        out.push((name.to_string(), value.unwrap_or_else(|_| "{}".into())));
+    }
+    out
+}
+
+/// What happens to a region's launch template, in words.
+fn template_words(result: Status, t: &TemplateChange) -> String {
+    let what = match (result, t.version, t.created) {
+        (Status::DryRun, _, _) => format!("would get a new version from version {}", t.source_version),
+        (_, Some(v), true) => format!("version {v} created from version {}", t.source_version),
+        (_, Some(v), false) => format!("version {v} already carries the AMI"),
+        (_, None, _) => "unchanged".to_string(),
+    };
+    let default = if t.default { ", default" } else { "" };
+    format!("{} ({}): {what}{default}", t.name, t.id)
+}
+
+/// How a region gets its AMI, in a dry run's future tense when it is one.
+fn how_words(result: Status, how: How) -> &'static str {
+    match (result, how) {
+        (Status::DryRun, How::Reused) => "would reuse",
+        (_, how) => how.as_str(),
+    }
+}
+
+/// One line per region of a multi-region bake.
+fn region_lines(o: &Outcome) -> String {
+    let mut out = String::new();
+    if o.regions.len() < 2 {
+        return out;
+    }
+    for r in &o.regions {
+        let ami = r.ami_id.as_deref().unwrap_or("-");
+        let how = match o.result {
+            Status::DryRun if r.how == How::Reused => format!("would reuse {ami}"),
+            Status::DryRun => how_words(o.result, r.how).to_string(),
+            _ => format!("{ami} {} ({:.0}s)", r.how.as_str(), r.seconds),
+        };
+        out.push_str(&format!("  region   {}: {how}", r.region));
+        if let Some(t) = &r.launch_template {
+            out.push_str(&format!("; template {}", template_words(o.result, t)));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -64,15 +125,10 @@ pub fn text(o: &Outcome) -> String {
             out.push_str(&format!("  ami      {} {} ({build})\n", a.ami_id, a.region));
         }
     }
-    if let Some(t) = &o.launch_template {
-        let what = match (o.result, t.version, t.created) {
-            (Status::DryRun, _, _) => format!("would get a new version from version {}", t.source_version),
-            (_, Some(v), true) => format!("version {v} created from version {}", t.source_version),
-            (_, Some(v), false) => format!("version {v} already carries the AMI"),
-            (_, None, _) => "unchanged".to_string(),
-        };
-        let default = if t.default { ", default" } else { "" };
-        out.push_str(&format!("  template {} ({}): {what}{default}\n", t.name, t.id));
+    match &o.launch_template {
+        // Several regions: the home region's template is on its region line.
+        Some(t) if o.regions.len() < 2 => out.push_str(&format!("  template {}\n", template_words(o.result, t))),
+        _ => out.push_str(&region_lines(o)),
     }
     out
 }
@@ -107,6 +163,32 @@ pub fn markdown(o: &Outcome) -> String {
                 escape_md(&t.name),
                 t.source_version
             )),
+        }
+    }
+    if o.regions.len() > 1 {
+        out.push_str("\n| region | AMI | how | duration | launch template version |\n|---|---|---|---|---|\n");
+        for r in &o.regions {
+            let version = match &r.launch_template {
+                Some(t) => match t.version {
+                    Some(v) => format!(
+                        "`{}` **{v}**{}",
+                        escape_md(&t.name),
+                        if t.created { " created" } else { " reused" }
+                    ),
+                    None => format!("`{}` new from {}", escape_md(&t.name), t.source_version),
+                },
+                None => "-".to_string(),
+            };
+            let ami = match &r.ami_id {
+                Some(ami) => format!("`{}`", escape_md(ami)),
+                None => "-".to_string(),
+            };
+            out.push_str(&format!(
+                "| {} | {ami} | {} | {:.0}s | {version} |\n",
+                escape_md(&r.region),
+                how_words(o.result, r.how),
+                r.seconds
+            ));
         }
     }
     out

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData, Tag};
+use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
 
 use crate::cloud::{
-    CloudError, CloudResult, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplates, NewVersion, TemplateVersion,
+    CloudError, CloudResult, CopyImage, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplates, NewVersion,
+    TemplateVersion,
 };
 
 /// EC2 in one region.
@@ -97,6 +98,43 @@ impl Ec2 for Ec2Adapter {
             req = req.tags(Tag::builder().key(key).value(value).build());
         }
         req.send().await.map_err(|e| error("CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn copy_image(&self, copy: &CopyImage) -> CloudResult<String> {
+        let tags = copy
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Vec<_>>();
+        let mut req = self
+            .client
+            .copy_image()
+            .source_region(&copy.source_region)
+            .source_image_id(&copy.source_image_id)
+            .name(&copy.name)
+            .set_description(copy.description.clone());
+        if !tags.is_empty() {
+            req = req.tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Image)
+                    .set_tags(Some(tags))
+                    .build(),
+            );
+        }
+        let out = req.send().await.map_err(|e| error("CopyImage", e))?;
+        out.image_id()
+            .map(str::to_string)
+            .ok_or_else(|| CloudError::new(ErrorKind::Other, "CopyImage", None, "the answer carries no image id"))
+    }
+
+    async fn deregister_image(&self, id: &str) -> CloudResult<()> {
+        self.client
+            .deregister_image()
+            .image_id(id)
+            .send()
+            .await
+            .map_err(|e| error("DeregisterImage", e))?;
         Ok(())
     }
 

@@ -38,6 +38,18 @@ pub struct NewVersion {
     pub description: Option<String>,
 }
 
+/// CopyImage: an AMI of another region copied into this one, with its tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyImage {
+    pub source_region: String,
+    pub source_image_id: String,
+    /// The copy's name (unique in the destination region).
+    pub name: String,
+    pub description: Option<String>,
+    /// Tags the copy carries from the start.
+    pub tags: Vec<(String, String)>,
+}
+
 /// The bake's EC2 port. A launch template version is read through `LaunchTemplates`,
 /// the one read the roll uses too.
 #[async_trait]
@@ -48,6 +60,11 @@ pub trait Ec2: LaunchTemplates {
     async fn image(&self, id: &str) -> CloudResult<Option<Image>>;
     /// Adds or overwrites tags on resources (images, snapshots, instances, ...).
     async fn create_tags(&self, resource_ids: &[String], tags: &[(String, String)]) -> CloudResult<()>;
+    /// CopyImage, called in the destination region; returns the copy's id (it is
+    /// `pending` until the copy is done).
+    async fn copy_image(&self, copy: &CopyImage) -> CloudResult<String>;
+    /// DeregisterImage: an AMI that must not stay (a failed or interrupted copy).
+    async fn deregister_image(&self, id: &str) -> CloudResult<()>;
     /// A launch template by name or by id (`lt-...`), or None when it does not exist.
     async fn launch_template(&self, name_or_id: &str) -> CloudResult<Option<LaunchTemplate>>;
     /// CreateLaunchTemplateVersion from a source version with a new image; returns its number.

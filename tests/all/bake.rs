@@ -15,14 +15,14 @@ use crate::support::moto::moto;
 use crate::support::{bin, require, run, Dir, Run};
 
 /// Packer from the testbed (Debian's `packer`), or a failure naming scripts/testbed.sh.
-fn packer() -> PathBuf {
+pub(crate) fn packer() -> PathBuf {
     let found =
         std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("packer")).find(|p| p.exists()));
     require(&found.unwrap_or_else(|| PathBuf::from("packer (on PATH)")))
 }
 
 /// A template like TESTBED.md's, with the commit in the AMI name and `extra` in the build.
-fn template(extra: &str) -> String {
+pub(crate) fn template(extra: &str) -> String {
     format!(
         r#"variable "commit" {{
   type = string
@@ -63,22 +63,23 @@ pub(crate) struct Bake {
     pub(crate) dir: Dir,
     /// GitHub's OIDC token endpoint (any request gets a token; moto does not check it).
     github: Server,
-    sha: String,
-    lt: String,
+    pub(crate) sha: String,
+    pub(crate) lt: String,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
 }
 
-fn ec2() -> aws_sdk_ec2::Client {
+/// EC2 in moto (directly, not through a proxy) in `region`.
+pub(crate) fn ec2_in(region: &str) -> aws_sdk_ec2::Client {
     let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
     let conf = aws_sdk_ec2::config::Builder::new()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-        .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+        .region(aws_sdk_ec2::config::Region::new(region.to_string()))
         .endpoint_url(&moto().endpoint)
         .credentials_provider(creds)
         .build();
@@ -95,20 +96,7 @@ impl Bake {
         let lt = format!("web-{name}");
         dir.write("slipway.yml", &CONFIG.replace("LT", &lt));
         dir.write("ami.pkr.hcl", &template(extra));
-        runtime().block_on(async {
-            ec2()
-                .create_launch_template()
-                .launch_template_name(&lt)
-                .launch_template_data(
-                    RequestLaunchTemplateData::builder()
-                        .image_id("ami-03cf127a")
-                        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                        .build(),
-                )
-                .send()
-                .await
-                .expect("create a launch template in moto");
-        });
+        create_template("us-east-1", &lt);
         let github = Server::start(|_| Response::new(200, r#"{"value":"eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}"#));
         Bake { dir, github, sha, lt }
     }
@@ -146,66 +134,94 @@ impl Bake {
 
     /// AMIs in moto tagged with this test's commit: id -> tags.
     pub(crate) fn amis(&self) -> BTreeMap<String, BTreeMap<String, String>> {
-        runtime().block_on(async {
-            let out = ec2()
-                .describe_images()
-                .owners("self")
-                .filters(Filter::builder().name("tag:slipway:commit").values(&self.sha).build())
-                .send()
-                .await
-                .unwrap();
-            out.images()
-                .iter()
-                .map(|i| {
-                    let tags = i
-                        .tags()
-                        .iter()
-                        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
-                        .collect();
-                    (i.image_id().unwrap().to_string(), tags)
-                })
-                .collect()
-        })
+        amis_in("us-east-1", &self.sha)
     }
 
     /// (default, latest, image of each version) of the launch template, from moto.
     pub(crate) fn template_state(&self) -> (i64, i64, Vec<String>) {
-        runtime().block_on(async {
-            let c = ec2();
-            let t = c
-                .describe_launch_templates()
-                .launch_template_names(&self.lt)
-                .send()
-                .await
-                .unwrap();
-            let t = &t.launch_templates()[0];
-            let versions = c
-                .describe_launch_template_versions()
-                .launch_template_name(&self.lt)
-                .send()
-                .await
-                .unwrap();
-            let mut images: Vec<(i64, String)> = versions
-                .launch_template_versions()
-                .iter()
-                .map(|v| {
-                    (
-                        v.version_number().unwrap(),
-                        v.launch_template_data()
-                            .and_then(|d| d.image_id())
-                            .unwrap_or_default()
-                            .to_string(),
-                    )
-                })
-                .collect();
-            images.sort();
-            (
-                t.default_version_number().unwrap(),
-                t.latest_version_number().unwrap(),
-                images.into_iter().map(|(_, i)| i).collect(),
-            )
-        })
+        template_in("us-east-1", &self.lt)
     }
+}
+
+/// AMIs in moto in `region` tagged with `sha`: id -> tags.
+pub(crate) fn amis_in(region: &str, sha: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    runtime().block_on(async {
+        let out = ec2_in(region)
+            .describe_images()
+            .owners("self")
+            .filters(Filter::builder().name("tag:slipway:commit").values(sha).build())
+            .send()
+            .await
+            .unwrap();
+        out.images()
+            .iter()
+            .map(|i| {
+                let tags = i
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
+                    .collect();
+                (i.image_id().unwrap().to_string(), tags)
+            })
+            .collect()
+    })
+}
+
+/// (default, latest, image of each version) of the launch template `lt` in `region`, from moto.
+pub(crate) fn template_in(region: &str, lt: &str) -> (i64, i64, Vec<String>) {
+    runtime().block_on(async {
+        let c = ec2_in(region);
+        let t = c
+            .describe_launch_templates()
+            .launch_template_names(lt)
+            .send()
+            .await
+            .unwrap();
+        let t = &t.launch_templates()[0];
+        let versions = c
+            .describe_launch_template_versions()
+            .launch_template_name(lt)
+            .send()
+            .await
+            .unwrap();
+        let mut images: Vec<(i64, String)> = versions
+            .launch_template_versions()
+            .iter()
+            .map(|v| {
+                (
+                    v.version_number().unwrap(),
+                    v.launch_template_data()
+                        .and_then(|d| d.image_id())
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+        images.sort();
+        (
+            t.default_version_number().unwrap(),
+            t.latest_version_number().unwrap(),
+            images.into_iter().map(|(_, i)| i).collect(),
+        )
+    })
+}
+
+/// Creates the launch template `lt` in `region` in moto (version 1: the stock AMI).
+pub(crate) fn create_template(region: &str, lt: &str) {
+    runtime().block_on(async {
+        ec2_in(region)
+            .create_launch_template()
+            .launch_template_name(lt)
+            .launch_template_data(
+                RequestLaunchTemplateData::builder()
+                    .image_id("ami-03cf127a")
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create a launch template in moto");
+    });
 }
 
 #[test]

@@ -9,6 +9,8 @@ mod action_outputs;
 mod alarms_moto;
 mod bake;
 mod bake_guards;
+mod bake_regions;
+mod bake_report;
 mod bluegreen_moto;
 mod build;
 mod build_guards;

@@ -3,7 +3,7 @@
 //! (JSON ThrottlingException for ECS/ECR, query-protocol Throttling for Auto Scaling and
 //! ELBv2, RequestLimitExceeded for EC2) or a bare 503, without forwarding them. It can
 //! also refuse one named operation as IAM would (`deny`: each protocol's AccessDenied, or
-//! a bare 403 whose body carries no code), lose the reply to a call that moto carried out
+//! a bare 403 whose body carries no code; `deny_in`: only in one region), lose the reply to a call that moto carried out
 //! (`lose_reply`: the connection drops, or a 500 comes back), and run a hook after moto
 //! answered a named operation (`after`: e.g. delete a resource in the middle of a wait).
 //! Tests read what reached moto, not what the code says it sent.
@@ -62,7 +62,8 @@ type Rewrite = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 #[derive(Default)]
 struct Rules {
-    deny: Vec<(String, Denial)>,
+    /// (action, only in this region, how)
+    deny: Vec<(String, Option<String>, Denial)>,
     /// (action, how, how many more replies to lose)
     lose: Vec<(String, LostReply, usize)>,
     after: Vec<(String, Hook)>,
@@ -70,8 +71,11 @@ struct Rules {
 }
 
 impl Rules {
-    fn denial(&self, action: &str) -> Option<Denial> {
-        self.deny.iter().find(|(a, _)| a == action).map(|(_, d)| *d)
+    fn denial(&self, action: &str, region: Option<&str>) -> Option<Denial> {
+        self.deny
+            .iter()
+            .find(|(a, r, _)| a == action && r.as_deref().is_none_or(|r| Some(r) == region))
+            .map(|(_, _, d)| *d)
     }
 
     fn lose(&mut self, action: &str) -> Option<LostReply> {
@@ -140,7 +144,7 @@ impl Proxy {
                             let mut r = rng.lock().unwrap();
                             (r.random::<f64>() < fault_share).then(|| r.random_range(0..4u8))
                         };
-                        let denial = rules.lock().unwrap().denial(&action);
+                        let denial = rules.lock().unwrap().denial(&action, region(&request).as_deref());
                         let mut lost = None;
                         let forwarded = denial.is_none() && fault.is_none();
                         let response = if let Some(how) = denial {
@@ -187,7 +191,16 @@ impl Proxy {
 
     /// From now on, refuse every call of `action` as IAM would, without forwarding it.
     pub fn deny(&self, action: &str, how: Denial) {
-        self.rules.lock().unwrap().deny.push((action.to_string(), how));
+        self.rules.lock().unwrap().deny.push((action.to_string(), None, how));
+    }
+
+    /// From now on, refuse every call of `action` signed for `region` as IAM would.
+    pub fn deny_in(&self, action: &str, region: &str, how: Denial) {
+        self.rules
+            .lock()
+            .unwrap()
+            .deny
+            .push((action.to_string(), Some(region.to_string()), how));
     }
 
     /// Forward the next `times` calls of `action` to moto, then lose moto's answer.
@@ -310,6 +323,14 @@ fn identify(r: &Request) -> (String, String) {
         .unwrap_or("?")
         .to_string();
     (service, action)
+}
+
+/// The region a call is signed for (SigV4's credential scope).
+fn region(r: &Request) -> Option<String> {
+    r.header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2))
+        .map(str::to_string)
 }
 
 /// S3's REST operations by method and path (path-style: /bucket or /bucket/key).
