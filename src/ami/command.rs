@@ -175,7 +175,7 @@ pub async fn run(mut args: Args, runner: &Runner) -> Result<()> {
     // Several regions and no --region: bake in the home region, copy to the others.
     let others: Vec<String> = match args.job.waves()? {
         Some(waves) => {
-            let mut all = waves.into_iter().flatten();
+            let mut all = waves.waves.into_iter().flatten();
             args.job.region = all.next();
             all.collect()
         }
