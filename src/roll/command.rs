@@ -78,6 +78,16 @@ pub struct Args {
         value_name = "VERSION"
     )]
     pub launch_template_version: String,
+    /// An environment in several regions: each region's launch template version, as
+    /// slipway-bake's `launch-template-versions` output writes it (a JSON object, region to
+    /// version); a region's entry replaces --launch-template-version there.
+    #[arg(long, env = "SLIPWAY_LAUNCH_TEMPLATE_VERSIONS", value_name = "JSON", value_parser = parse_per_region)]
+    pub launch_template_versions: Option<PerRegion>,
+    /// ECS, an environment in several regions: each region's image, as slipway-build's
+    /// `images` output writes it (a JSON object, region to image); a region's entry
+    /// replaces --image there.
+    #[arg(long, env = "SLIPWAY_IMAGES", value_name = "JSON", value_parser = parse_per_region)]
+    pub images: Option<PerRegion>,
     /// Wait for a refresh or scaling activity in progress to end instead of refusing.
     #[arg(long)]
     pub wait_for_idle: bool,
@@ -181,6 +191,35 @@ pub struct Args {
     /// This roll's wave and the number of waves, in a roll of several regions.
     #[arg(skip)]
     pub wave: Option<(usize, usize)>,
+}
+
+/// A value per region (JSON object: region to string or number).
+pub type PerRegion = std::collections::BTreeMap<String, String>;
+
+fn parse_per_region(text: &str) -> std::result::Result<PerRegion, String> {
+    let bad = || format!("{text:?} is not a JSON object of regions to values, e.g. {{\"us-east-1\": 7}}");
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+    let map = value.as_object().ok_or_else(bad)?;
+    map.iter()
+        .map(|(region, v)| match v {
+            serde_json::Value::String(s) => Ok((region.clone(), s.clone())),
+            serde_json::Value::Number(n) => Ok((region.clone(), n.to_string())),
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
+/// This region's entry of a per-region flag, refused when it has none.
+fn in_region(map: &PerRegion, flag: &str, region: &str) -> Result<String> {
+    map.get(region).cloned().ok_or_else(|| {
+        Error::input(
+            format!(
+                "{flag} has no entry for {region} (it has {})",
+                map.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            format!("pass {flag} the output that covers every region of the environment"),
+        )
+    })
 }
 
 fn parse_sim_region(text: &str) -> std::result::Result<(String, String), String> {
@@ -323,7 +362,15 @@ async fn run_one(
     pending: Pending,
     ended: &mut Option<super::outcome::Outcome>,
 ) -> Result<()> {
+    let mut args = args;
     let job = args.job.resolve()?;
+    let region = job.settings.aws.region.clone().unwrap_or_default();
+    if let Some(map) = &args.launch_template_versions {
+        args.launch_template_version = in_region(map, "--launch-template-versions", &region)?;
+    }
+    if let Some(map) = &args.images {
+        args.image = Some(in_region(map, "--images", &region)?);
+    }
     let target = target(&args, &job)?;
     let mut ctx = Ctx::new(cancel, pending, Progress::stderr());
     ctx.actions = runner.actions;

@@ -287,3 +287,56 @@ async fn a_signal_in_a_wave_rolls_back_every_region_in_flight() {
         err.render()
     );
 }
+
+/// Each region rolls onto its own artifact: slipway-bake's `launch-template-versions` and
+/// slipway-build's `images` outputs, one entry per region; a region without one exits 2.
+#[test]
+fn each_region_rolls_onto_its_own_launch_template_version_and_image() {
+    let dir = Dir::new();
+    let versions = r#"{"us-east-1": 2, "eu-west-1": "2", "ap-southeast-2": 1}"#;
+    let r = simulate_with(&dir, ASG, &["--launch-template-versions", versions]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // ap-southeast-2's simulated group already runs version 1: nothing to do there.
+    assert_eq!(field(&rows(&dir), "result"), ["succeeded", "succeeded", "unchanged"]);
+    let dir = Dir::new();
+    let r = simulate_with(&dir, ASG, &["--launch-template-versions", r#"{"us-east-1": 2}"#]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--launch-template-versions has no entry for eu-west-1 (it has us-east-1)"),
+        "{}",
+        r.stderr
+    );
+    let dir = Dir::new();
+    let r = simulate_with(&dir, ASG, &["--launch-template-versions", "[2]"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is not a JSON object of regions to values"),
+        "{}",
+        r.stderr
+    );
+
+    let ecs = "app: web
+environments:
+  stage:
+    aws:
+      role_arn: arn:aws:iam::123456789012:role/deploy
+      region: us-east-1
+    ecs: {cluster: web-us, service: web, container: app}
+    regions:
+      - region: us-east-1
+      - region: eu-west-1
+        ecs: {cluster: web-eu}
+";
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let images = format!(
+        r#"{{"us-east-1": "1.dkr.ecr.us-east-1.amazonaws.com/web@{digest}", "eu-west-1": "1.dkr.ecr.eu-west-1.amazonaws.com/web@{digest}"}}"#
+    );
+    let dir = Dir::new();
+    let r = simulate_with(&dir, ecs, &["--images", &images]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for region in ["us-east-1", "eu-west-1"] {
+        let image = format!("image 1.dkr.ecr.{region}.amazonaws.com/web@{digest}");
+        assert!(r.stderr.contains(&image), "{image}: {}", r.stderr);
+    }
+}

@@ -334,6 +334,8 @@ async fn rollback_finished(
             };
             let mut one = region_args(args, &row.region, None)?;
             one.undoing = true;
+            // Back onto what the region ran, whatever the roll's per-region artifacts say.
+            (one.launch_template_versions, one.images) = (None, None);
             one.bake = Some(Duration::default());
             one.wait_until = WaitUntil::Completed;
             match &outcome.details {
