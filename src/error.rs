@@ -144,6 +144,22 @@ impl Error {
         self
     }
 
+    /// The same error, its message after `head: ` (which region, which step).
+    pub fn with_prefix(mut self, head: &str) -> Self {
+        match &mut self {
+            Error::Input { message, .. } | Error::Failed { message, .. } | Error::TimedOut { message, .. } => {
+                *message = format!("{head}: {message}")
+            }
+            Error::Interrupted { message, .. } => {
+                *message = Some(match message.take() {
+                    Some(m) => format!("{head}: {m}"),
+                    None => head.to_string(),
+                })
+            }
+        }
+        self
+    }
+
     /// The error underneath, when it is of type `E` (e.g. `CloudError`).
     pub fn cause<E: std::error::Error + 'static>(&self) -> Option<&E> {
         match self {

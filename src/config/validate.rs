@@ -113,12 +113,24 @@ fn check_regions(p: &mut Problems, name: &str, env: &Environment) {
                 format!("environment {name:?}: regions lists {} twice", r.region),
                 "list each region once, with all its overrides",
             );
-        } else if let Err(e) = env.in_region(&r.region) {
-            p.add(
-                &at("regions"),
-                format!("environment {name:?}: region {}: {e}", r.region),
-                "override only the keys of aws, ecr, ecs, asg, codedeploy and health that differ there",
-            );
+        } else {
+            match env.in_region(&r.region) {
+                Err(e) => p.add(
+                    &at("regions"),
+                    format!("environment {name:?}: region {}: {e}", r.region),
+                    "override only the keys of aws, ecr, ecs, asg, codedeploy and health that differ there",
+                ),
+                Ok(there) => {
+                    let registry = there.ecr.as_ref().and_then(|e| e.registry.as_deref());
+                    if let Some(why) = registry.and_then(registry_problem) {
+                        p.add(
+                            &at("regions"),
+                            format!("environment {name:?}: region {}: ecr.registry {why}", r.region),
+                            "write host[:port], https://host[:port] or http://host:port",
+                        );
+                    }
+                }
+            }
         }
     }
     if !env.waves.is_empty() && env.regions.is_empty() {
@@ -343,6 +355,14 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
                     ecr.repository
                 ),
                 "use lowercase letters, digits and . _ - /, e.g. `team/web`",
+            );
+        }
+        if let Some(why) = ecr.registry.as_deref().and_then(registry_problem) {
+            add(
+                p,
+                &["ecr", "registry"],
+                format!("environment {name:?}: ecr.registry {why}"),
+                "write host[:port], https://host[:port] or http://host:port, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
             );
         }
     }
@@ -750,6 +770,13 @@ fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
             );
         }
     }
+}
+
+/// Why an `ecr.registry` value is not a registry host (None when it is one).
+fn registry_problem(value: &str) -> Option<String> {
+    crate::image::registry::parse_host(value)
+        .err()
+        .map(|_| format!("{value:?} is not a registry host"))
 }
 
 #[cfg(test)]

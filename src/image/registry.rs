@@ -239,6 +239,104 @@ impl Registry {
         Ok(config["config"]["Labels"][REVISION_LABEL].as_str().map(str::to_string))
     }
 
+    /// Whether the repository holds the blob (HEAD).
+    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let response = self.send(|| self.http.head(&url)).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(error_text(response).await)),
+            _ => Err(self.failed("HEAD", &url, error_text(response).await)),
+        }
+    }
+
+    /// The blob's bytes as a response to read chunk by chunk (a registry such as ECR
+    /// redirects to its storage; the credentials do not follow to another host).
+    pub async fn open_blob(&self, repository: &str, digest: &str) -> Result<Response> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let response = self.send(|| self.http.get(&url)).await?;
+        match response.status() {
+            s if s.is_success() => Ok(response),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(error_text(response).await)),
+            _ => Err(self.failed("GET", &url, error_text(response).await)),
+        }
+    }
+
+    /// Uploads a blob read from `source`, in chunks of at most `UPLOAD_CHUNK` bytes: POST
+    /// an upload, PATCH each chunk, PUT with the digest (the registry checks the bytes
+    /// against it). Returns the bytes sent.
+    pub async fn upload_blob(&self, repository: &str, digest: &str, mut source: Response) -> Result<u64> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let response = self.send(|| self.http.post(&start)).await?;
+        let mut location = self.next_location(response, "POST", &start).await?;
+        let mut sent: u64 = 0;
+        let mut buffer = bytes::BytesMut::new();
+        loop {
+            let chunk = source.chunk().await.map_err(|e| self.unreachable(e))?;
+            let done = chunk.is_none();
+            if let Some(bytes) = chunk {
+                buffer.extend_from_slice(&bytes);
+            }
+            if buffer.len() >= UPLOAD_CHUNK || (done && !buffer.is_empty()) {
+                let body = buffer.split().freeze();
+                let range = format!("{sent}-{}", sent + body.len() as u64 - 1);
+                let response = self
+                    .send(|| {
+                        self.http
+                            .patch(&location)
+                            .header(CONTENT_TYPE, "application/octet-stream")
+                            .header("Content-Range", &range)
+                            .body(body.clone())
+                    })
+                    .await?;
+                location = self.next_location(response, "PATCH", &location).await?;
+                sent += body.len() as u64;
+            }
+            if done {
+                break;
+            }
+        }
+        let mut url = url::Url::parse(&location)
+            .map_err(|e| self.failed("PATCH", &location, format!("the upload location is not a URL: {e}")))?;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let response = self
+            .send(|| {
+                self.http
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.failed("PUT", url.as_str(), error_text(response).await));
+        }
+        Ok(sent)
+    }
+
+    /// The absolute upload URL an upload step's answer names in `Location`.
+    async fn next_location(&self, response: Response, method: &str, url: &str) -> Result<String> {
+        match response.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.refused(error_text(response).await)),
+            s if !s.is_success() => return Err(self.failed(method, url, error_text(response).await)),
+            _ => {}
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.failed(method, url, "the answer names no upload Location".into()))?;
+        url::Url::parse(&self.base)
+            .and_then(|base| base.join(location))
+            .map(String::from)
+            .map_err(|e| {
+                self.failed(
+                    method,
+                    url,
+                    format!("the upload Location {location:?} is not a URL: {e}"),
+                )
+            })
+    }
+
     fn unreachable(&self, e: reqwest::Error) -> Error {
         Error::failed_with_help(
             format!("cannot reach the registry at {}: {e}", self.base),
@@ -257,6 +355,10 @@ impl Registry {
         Error::failed(format!("the registry refused {method} {url}: {message}"))
     }
 }
+
+/// The largest piece of a blob an upload sends at once (ECR takes parts of 5 MiB and more,
+/// the last one smaller).
+pub const UPLOAD_CHUNK: usize = 16 * 1024 * 1024;
 
 /// The label naming the commit an image was built from.
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
