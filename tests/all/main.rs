@@ -12,6 +12,7 @@ mod bake_guards;
 mod bluegreen_moto;
 mod build;
 mod build_guards;
+mod build_regions;
 mod codedeploy_ec2_moto;
 mod codedeploy_moto;
 mod credentials;
