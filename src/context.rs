@@ -227,7 +227,8 @@ pub struct JobArgs {
     pub app_version: Option<String>,
     /// The region to deploy when the environment lists several (`regions:`): its settings
     /// with that region's overrides (one job per region, e.g. from slipway-env's `waves`
-    /// output; slipway-roll without it rolls every region, wave after wave). Without an
+    /// output; slipway-roll without it rolls every region, wave after wave, and
+    /// slipway-build builds once and puts the image in every region). Without an
     /// environment: the AWS region of probes given by flags (default: AWS_REGION).
     #[arg(long, env = "SLIPWAY_REGION", value_name = "REGION")]
     pub region: Option<String>,
@@ -266,7 +267,7 @@ pub fn settings_in(settings: &Environment, environment: &str, region: Option<&st
                     ),
                     "pass --region REGION (or SLIPWAY_REGION): one job per region (slipway-env's `waves` output lists \
                      them; see workflows-templates/multi-region.yml); slipway-roll without it rolls every region, \
-                     wave after wave",
+                     wave after wave, and slipway-build puts one image in every region",
                 ))
             }
         },

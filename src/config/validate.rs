@@ -859,6 +859,19 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_that_is_no_host_is_refused_naming_the_field_and_region() {
+        let text = "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecr:\n      repository: web\n      registry: ftp://x\n    regions:\n      - region: us-east-1\n      - region: eu-west-1\n        ecr: { registry: \"a host/with a path\" }\n";
+        let e = crate::config::parse(Path::new("slipway.yml"), text.to_string()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = e.render();
+        assert!(e.contains("ecr.registry \"ftp://x\" is not a registry host"), "{e}");
+        assert!(
+            e.contains("region eu-west-1: ecr.registry \"a host/with a path\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn test_urls_are_checked_like_urls() {
         let text = "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n    health:\n      test_urls:\n        - url: ftp://x\n";
         let e = crate::config::parse(Path::new("slipway.yml"), text.to_string())
