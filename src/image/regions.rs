@@ -73,11 +73,7 @@ pub async fn run(
             .map_err(|e| e.with_prefix(&format!("region {name}")))?;
         destinations.push(checked);
     }
-    let home_request = Request {
-        registry: request.registry.clone().or_else(|| home_registry_setting(&home.job)),
-        ..request.clone()
-    };
-    let mut outcome = super::run(&home_request, &home.job, runner, home.ecr.as_ref(), interrupt)
+    let mut outcome = super::run(request, &home.job, runner, home.ecr.as_ref(), interrupt)
         .await
         .map_err(|e| e.with_prefix(&format!("region {} (home)", home.name())))?;
     outcome.regions.push(RegionImage {
@@ -92,7 +88,7 @@ pub async fn run(
     });
     let source_manifest = match &outcome.digest {
         Some(digest) => {
-            let override_host = registry_override(home_request.registry.as_deref(), &home.job)?;
+            let override_host = registry_override(request.registry.as_deref(), &home.job)?;
             let (auth, host, base) = registry_login(home.ecr.as_ref(), runner, override_host.as_ref()).await?;
             let source = Registry::new(&host, &base, &auth.username, auth.password);
             let manifest = source.manifest(&home_repository, digest).await?.ok_or_else(|| {
@@ -148,11 +144,6 @@ pub async fn run(
         Some(e) => Err(e),
         None => Ok(outcome),
     }
-}
-
-/// The home region's `ecr.registry`, as `--registry` would give it.
-fn home_registry_setting(job: &Job) -> Option<String> {
-    job.settings.ecr.as_ref().and_then(|e| e.registry.clone())
 }
 
 /// Checks a destination before anything is pushed: its repository (exists, or will be
@@ -225,10 +216,8 @@ async fn deliver(
     };
     let region = d.region.name();
     if request.dry_run {
-        let (moved, present) = match d.exists || d.replicated {
-            true => counted(from, to, manifest, tags).await?,
-            false => Default::default(),
-        };
+        // A repository that does not exist yet answers 404 for every blob: all are counted.
+        let (moved, present) = counted(from, to, manifest, tags).await?;
         let how = match present {
             true => How::Present,
             false => How::for_plan(d.replicated),
@@ -318,14 +307,10 @@ async fn wait_for_replica(
     let pacing = Pacing::new(replica_interval(timeout), timeout);
     let mut progress = Progress::stderr();
     wait::until(&what, &pacing, &interrupt.token(), &mut progress, || async {
-        Ok(match d.registry.manifest(&d.repository, &manifest.digest).await {
-            Ok(Some(_)) => Check::Done(()),
-            Ok(None) => Check::Pending("not replicated yet".into()),
-            // The repository may not exist until replication creates it.
-            Err(e) if e.exit_code() == 1 && e.to_string().contains("name_unknown") => {
-                Check::Pending("the repository is not replicated yet".into())
-            }
-            Err(e) => return Err(e),
+        // A registry answers 404 for a repository replication has not created yet, too.
+        Ok(match d.registry.manifest(&d.repository, &manifest.digest).await? {
+            Some(_) => Check::Done(()),
+            None => Check::Pending("not replicated yet".into()),
         })
     })
     .await

@@ -344,3 +344,120 @@ fn a_replicated_region_is_waited_for_and_one_that_never_arrives_times_out_naming
     // The other region got its copy all the same.
     assert!(registry("ap-southeast-2").manifest(repo, FULL_TAG).is_some());
 }
+
+/// Uploads `bytes` as a blob of `repo` in `to` (POST, then PUT with the digest); returns its digest.
+fn upload(to: &Containers, repo: &str, bytes: &[u8]) -> String {
+    let digest = slipway::image::registry::digest_of(bytes);
+    let (status, head, _) = to.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], &[]);
+    assert_eq!(status, 202, "{head}");
+    let location = header(&head, "location");
+    let path = location
+        .split_once("://")
+        .map_or(location.as_str(), |(_, rest)| &rest[rest.find('/').unwrap()..]);
+    let (status, head, _) = to.request("PUT", &format!("{path}&digest={digest}"), &[], bytes);
+    assert_eq!(status, 201, "{head}");
+    digest
+}
+
+/// Puts a manifest's bytes under `reference`; returns the digest the registry reports.
+fn put_manifest(to: &Containers, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
+    let (status, head, _) = to.request(
+        "PUT",
+        &format!("/v2/{repo}/manifests/{reference}"),
+        &[("Content-Type", media_type)],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 201, "{head}");
+    header(&head, "docker-content-digest")
+}
+
+#[test]
+fn an_index_is_copied_with_its_child_manifests_and_their_blobs() {
+    let repo = "regions-index";
+    for region in REGIONS {
+        create_repository(region, repo);
+    }
+    // Two platform images (each its own config and layer) under one index, tagged with the
+    // full commit in the home registry: slipway promotes it, no engine needed.
+    let home = containers();
+    let mut children = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","config":{{"Labels":{{"org.opencontainers.image.revision":"{SHA}"}}}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        let layer = format!("layer for {arch}").into_bytes();
+        let (config_digest, layer_digest) = (upload(home, repo, config.as_bytes()), upload(home, repo, &layer));
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{}}}]}}"#,
+            config.len(),
+            layer.len()
+        );
+        let digest = put_manifest(
+            home,
+            repo,
+            &slipway::image::registry::digest_of(body.as_bytes()),
+            "application/vnd.oci.image.manifest.v1+json",
+            &body,
+        );
+        children.push((arch, digest, body.len()));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        children
+            .iter()
+            .map(|(arch, digest, size)| format!(
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{size},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#
+            ))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let index_digest = put_manifest(home, repo, FULL_TAG, "application/vnd.oci.image.index.v1+json", &index);
+
+    let dir = project(repo);
+    let r = run(&mut build(&dir, NO_ENGINE, &["--output", "json"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(digest_of(&r), index_digest);
+    for region in &REGIONS[1..] {
+        let there = registry(region);
+        for tag in [FULL_TAG, "sha-0123456", "prod"] {
+            assert_eq!(
+                there.manifest(repo, tag).map(|m| m.0),
+                Some(index_digest.clone()),
+                "{region} {tag}"
+            );
+        }
+        for (arch, digest, _) in &children {
+            let (status, head, _) = there.get(&format!("/v2/{repo}/manifests/{digest}"));
+            assert_eq!(status, 200, "{region} {arch}: {head}");
+        }
+        assert_eq!(there.blob_uploads(repo), 4, "{region}: two configs and two layers");
+    }
+}
+
+#[test]
+fn a_failed_copy_names_its_region_and_deletes_the_repository_it_created_there() {
+    let repo = "regions-unreachable";
+    create_repository("us-east-1", repo);
+    create_repository("eu-west-1", repo);
+    let dir = project(repo);
+    // ap-southeast-2's registry is a port nothing listens on.
+    let closed = format!("127.0.0.1:{}", crate::support::moto::free_port());
+    let yml = dir
+        .read("slipway.yml")
+        .replace(&registry("ap-southeast-2").registry, &closed);
+    dir.write("slipway.yml", &yml);
+    let r = run(&mut build(&dir, &containers().docker_host, &["--create-repository"]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("region ap-southeast-2: cannot reach the registry"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("deleted again"), "{}", r.stderr);
+    assert!(
+        !repository_exists("ap-southeast-2", repo),
+        "the repository this run created is gone"
+    );
+    // The other regions have the image.
+    assert!(registry("eu-west-1").manifest(repo, FULL_TAG).is_some());
+}

@@ -198,7 +198,8 @@ impl Containers {
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
         use base64::Engine as _;
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{ECR_PASSWORD}"));
-        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
+                      application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
         let mut s = std::net::TcpStream::connect(&self.registry).expect("connect to the registry");
         let mut head = format!(
             "{method} {path} HTTP/1.0\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nAccept: {accept}\r\nContent-Length: {}\r\n",
