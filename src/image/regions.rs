@@ -73,6 +73,7 @@ pub async fn run(
             .map_err(|e| e.with_prefix(&format!("region {name}")))?;
         destinations.push(checked);
     }
+    let started = Instant::now();
     let mut outcome = super::run(request, &home.job, runner, home.ecr.as_ref(), interrupt)
         .await
         .map_err(|e| e.with_prefix(&format!("region {} (home)", home.name())))?;
@@ -83,7 +84,8 @@ pub async fn run(
         how: How::Home,
         blobs: 0,
         bytes: 0,
-        seconds: 0.0,
+        tags: 0,
+        seconds: started.elapsed().as_secs_f64(),
         created_repository: outcome.created_repository,
     });
     let source_manifest = match &outcome.digest {
@@ -195,6 +197,7 @@ fn row(d: &Destination<'_>, digest: Option<&str>, how: How, moved: copy::Moved) 
         how,
         blobs: moved.blobs,
         bytes: moved.bytes,
+        tags: moved.tags,
         seconds: 0.0,
         created_repository: !d.exists && !d.replicated,
     }

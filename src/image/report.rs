@@ -69,6 +69,8 @@ pub struct RegionImage {
     /// Blobs copied (in a dry run: that would be copied).
     pub blobs: usize,
     pub bytes: u64,
+    /// Tags put there (in a dry run: that would be put).
+    pub tags: usize,
     pub seconds: f64,
     /// The repository was (or would be) created there.
     pub created_repository: bool,
@@ -195,11 +197,12 @@ impl Outcome {
         }
         for r in &self.regions {
             out.push_str(&format!(
-                "  {:<14} {:<10} {} blobs, {} bytes, {:.1}s{}\n",
+                "  {:<14} {:<10} {} blobs, {} bytes, {} tags, {:.1}s{}\n",
                 r.region,
                 self.region_how(r),
                 r.blobs,
                 r.bytes,
+                r.tags,
                 r.seconds,
                 if r.created_repository {
                     ", repository created"
@@ -256,15 +259,18 @@ impl Outcome {
             out.push_str(&format!("| {k} | {v} |\n"));
         }
         if !self.regions.is_empty() {
-            out.push_str("\n| region | image | how | blobs | bytes | duration |\n|---|---|---|---|---|---|\n");
+            out.push_str(
+                "\n| region | image | how | blobs | bytes | tags | duration |\n|---|---|---|---|---|---|---|\n",
+            );
             for r in &self.regions {
                 out.push_str(&format!(
-                    "| {} | `{}` | {} | {} | {} | {:.0}s |\n",
+                    "| {} | `{}` | {} | {} | {} | {} | {:.0}s |\n",
                     escape_md(&r.region),
                     escape_md(r.image_uri.as_deref().unwrap_or(&r.repository)),
                     self.region_how(r),
                     r.blobs,
                     r.bytes,
+                    r.tags,
                     r.seconds
                 ));
             }

@@ -175,6 +175,7 @@ fn one_build_puts_the_same_digest_in_every_region_and_a_rerun_copies_nothing() {
     for row in &json["regions"].as_array().unwrap()[1..] {
         assert_eq!(row["how"], "copied", "one tag to add: {row}");
         assert_eq!(row["blobs"], 0, "{row}");
+        assert_eq!(row["tags"], 1, "{row}");
     }
     assert!(
         registry("eu-west-1").manifest(repo, "v9").is_none(),
