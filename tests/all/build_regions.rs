@@ -13,7 +13,7 @@ use crate::support::containers::{another_registry, containers, Containers};
 use crate::support::moto::moto;
 use crate::support::{bin, run, Dir, Run};
 
-const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+pub(crate) const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 
 /// The registries of eu-west-1 and ap-southeast-2 (us-east-1's is the shared one).
 fn others() -> &'static [Containers; 2] {
@@ -22,7 +22,7 @@ fn others() -> &'static [Containers; 2] {
 }
 
 /// The registry of a region.
-fn registry(region: &str) -> &'static Containers {
+pub(crate) fn registry(region: &str) -> &'static Containers {
     match region {
         "us-east-1" => containers(),
         "eu-west-1" => &others()[0],
@@ -31,7 +31,7 @@ fn registry(region: &str) -> &'static Containers {
 }
 
 /// A project whose prod environment is in the three regions, each with its own registry.
-fn project(repo: &str) -> Dir {
+pub(crate) fn project(repo: &str) -> Dir {
     let dir = Dir::new();
     dir.write(
         "slipway.yml",
@@ -347,7 +347,7 @@ fn a_replicated_region_is_waited_for_and_one_that_never_arrives_times_out_naming
 }
 
 /// Uploads `bytes` as a blob of `repo` in `to` (POST, then PUT with the digest); returns its digest.
-fn upload(to: &Containers, repo: &str, bytes: &[u8]) -> String {
+pub(crate) fn upload(to: &Containers, repo: &str, bytes: &[u8]) -> String {
     let digest = slipway::image::registry::digest_of(bytes);
     let (status, head, _) = to.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], &[]);
     assert_eq!(status, 202, "{head}");
@@ -361,7 +361,7 @@ fn upload(to: &Containers, repo: &str, bytes: &[u8]) -> String {
 }
 
 /// Puts a manifest's bytes under `reference`; returns the digest the registry reports.
-fn put_manifest(to: &Containers, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
+pub(crate) fn put_manifest(to: &Containers, repo: &str, reference: &str, media_type: &str, body: &str) -> String {
     let (status, head, _) = to.request(
         "PUT",
         &format!("/v2/{repo}/manifests/{reference}"),
