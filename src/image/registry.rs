@@ -22,6 +22,9 @@ pub struct Registry {
     username: String,
     password: Secret,
     http: reqwest::Client,
+    /// The bearer token the registry handed out last (for a request that cannot be
+    /// repeated after a challenge: a streamed upload).
+    token: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Splits `--registry` (`host[:port]` or a URL) into the host image references use and
@@ -72,6 +75,7 @@ impl Registry {
                 .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .unwrap_or_default(),
+            token: Default::default(),
         }
     }
 
@@ -95,7 +99,19 @@ impl Registry {
             return Ok(response);
         };
         let token = self.bearer_token(params).await?;
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
         build().bearer_auth(token).send().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// Sends a request that cannot be repeated: with the bearer token from an earlier
+    /// challenge when there was one, basic credentials otherwise.
+    async fn send_once(&self, request: RequestBuilder) -> Result<Response> {
+        let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request.basic_auth(&self.username, Some(self.password.expose())),
+        };
+        request.send().await.map_err(|e| self.unreachable(e))
     }
 
     async fn bearer_token(&self, params: &str) -> Result<String> {
@@ -263,40 +279,21 @@ impl Registry {
         }
     }
 
-    /// Uploads a blob read from `source`, in chunks of at most `UPLOAD_CHUNK` bytes: POST
-    /// an upload, PATCH each chunk, PUT with the digest (the registry checks the bytes
-    /// against it). Returns the bytes sent.
-    pub async fn upload_blob(&self, repository: &str, digest: &str, mut source: Response) -> Result<u64> {
+    /// Uploads a blob streamed from `source` (another registry's answer), as an engine's
+    /// push does: POST an upload, one PATCH carrying the whole stream, PUT with the digest
+    /// (the registry checks the bytes against it). Returns the bytes sent.
+    pub async fn upload_blob(&self, repository: &str, digest: &str, source: Response) -> Result<u64> {
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
         let response = self.send(|| self.http.post(&start)).await?;
-        let mut location = self.next_location(response, "POST", &start).await?;
-        let mut sent: u64 = 0;
-        let mut buffer = bytes::BytesMut::new();
-        loop {
-            let chunk = source.chunk().await.map_err(|e| self.unreachable(e))?;
-            let done = chunk.is_none();
-            if let Some(bytes) = chunk {
-                buffer.extend_from_slice(&bytes);
-            }
-            if buffer.len() >= UPLOAD_CHUNK || (done && !buffer.is_empty()) {
-                let body = buffer.split().freeze();
-                let range = format!("{sent}-{}", sent + body.len() as u64 - 1);
-                let response = self
-                    .send(|| {
-                        self.http
-                            .patch(&location)
-                            .header(CONTENT_TYPE, "application/octet-stream")
-                            .header("Content-Range", &range)
-                            .body(body.clone())
-                    })
-                    .await?;
-                location = self.next_location(response, "PATCH", &location).await?;
-                sent += body.len() as u64;
-            }
-            if done {
-                break;
-            }
-        }
+        let location = self.next_location(response, "POST", &start).await?;
+        let size = source.content_length().unwrap_or_default();
+        let patch = self
+            .http
+            .patch(&location)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::from(source));
+        let response = self.send_once(patch).await?;
+        let location = self.next_location(response, "PATCH", &location).await?;
         let mut url = url::Url::parse(&location)
             .map_err(|e| self.failed("PATCH", &location, format!("the upload location is not a URL: {e}")))?;
         url.query_pairs_mut().append_pair("digest", digest);
@@ -310,7 +307,7 @@ impl Registry {
         if !response.status().is_success() {
             return Err(self.failed("PUT", url.as_str(), error_text(response).await));
         }
-        Ok(sent)
+        Ok(size)
     }
 
     /// The absolute upload URL an upload step's answer names in `Location`.
@@ -355,10 +352,6 @@ impl Registry {
         Error::failed(format!("the registry refused {method} {url}: {message}"))
     }
 }
-
-/// The largest piece of a blob an upload sends at once (ECR takes parts of 5 MiB and more,
-/// the last one smaller).
-pub const UPLOAD_CHUNK: usize = 16 * 1024 * 1024;
 
 /// The label naming the commit an image was built from.
 pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";

@@ -137,6 +137,22 @@ fn one_build_puts_the_same_digest_in_every_region_and_a_rerun_copies_nothing() {
         .map(|r| r["how"].as_str().unwrap())
         .collect();
     assert_eq!(how, ["home", "copied", "copied"], "{}", r.stdout);
+    // Every byte of the config and the layer was streamed (the registry checked the digests).
+    let (_, manifest) = containers().manifest(repo, FULL_TAG).unwrap();
+    let size = manifest["config"]["size"].as_u64().unwrap()
+        + manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["size"].as_u64().unwrap())
+            .sum::<u64>();
+    for row in &json["regions"].as_array().unwrap()[1..] {
+        assert_eq!(
+            (row["blobs"].as_u64(), row["bytes"].as_u64()),
+            (Some(2), Some(size)),
+            "{row}"
+        );
+    }
     let summary = dir.read("summary");
     assert!(
         summary.contains("| eu-west-1 |") && summary.contains("| copied |"),
