@@ -1,6 +1,7 @@
 //! One image from one registry into another through the registry v2 API: the blobs the
-//! destination lacks (each streamed from the source into one upload), an index's child manifests, then the
-//! manifest's exact bytes under every tag, so the destination's digest is the source's.
+//! destination lacks (each streamed from the source into one upload), an index's child
+//! manifests, then the manifest's exact bytes under every tag, so the destination's
+//! digest is the source's.
 
 use serde::Serialize;
 
