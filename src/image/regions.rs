@@ -103,6 +103,19 @@ pub async fn run(
         None => None,
     };
     let tags = outcome.tags.clone();
+    // What a second signal says is left to clean up while the copies run.
+    let created: Vec<String> = destinations
+        .iter()
+        .filter(|d| !d.exists && !d.replicated && !request.dry_run)
+        .map(|d| {
+            format!(
+                "delete the ECR repository {} in {} this run created, if it is still empty",
+                d.repository,
+                d.region.name()
+            )
+        })
+        .collect();
+    interrupt.pending().set(created);
     let jobs = destinations.iter().map(|d| {
         let source = source_manifest.as_ref().map(|(r, m)| {
             (
@@ -132,17 +145,19 @@ pub async fn run(
         }
     });
     let results: Vec<Result<RegionImage>> = stream::iter(jobs).buffered(AT_ONCE).collect().await;
-    let mut failure = None;
+    interrupt.pending().set(Vec::new());
+    let mut failures = Vec::new();
     for result in results {
         match result {
             Ok(r) => outcome.regions.push(r),
-            Err(e) => {
-                eprintln!("{}", e.render().lines().next().unwrap_or_default());
-                failure.get_or_insert(e);
-            }
+            Err(e) => failures.push(e),
         }
     }
-    match failure {
+    // The first failure is the job's error; any others are said here.
+    for e in failures.iter().skip(1) {
+        eprintln!("also: {}", e.render().lines().next().unwrap_or_default());
+    }
+    match failures.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(outcome),
     }
@@ -158,13 +173,7 @@ async fn check<'a>(
     rules: &[crate::cloud::ecr::ReplicationRule],
     runner: &Runner,
 ) -> Result<Destination<'a>> {
-    let repository = repository_name(
-        &Request {
-            repository: request.repository.clone(),
-            ..Default::default()
-        },
-        &region.job,
-    )?;
+    let repository = repository_name(request, &region.job)?;
     let account = if region.account.is_empty() {
         home_account
     } else {
@@ -317,11 +326,13 @@ async fn wait_for_replica(
         })
     })
     .await
-    .map_err(|e| {
-        e.with_help(
+    .map_err(|e| match interrupt.received() {
+        // SIGINT/SIGTERM or --timeout: exit 130 or 3, as for every other step.
+        Some(stop) => stop.error(&format!("the wait for {what} was abandoned")),
+        None => e.with_help(
             "check the registry's replication rules (ecr describe-registry) and the replication status in the \
              destination; raise --replication-timeout when replication is merely slow",
-        )
+        ),
     })
 }
 

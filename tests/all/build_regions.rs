@@ -360,6 +360,11 @@ fn a_replicated_region_is_waited_for_and_one_that_never_arrives_times_out_naming
     assert!(r.stderr.contains("--replication-timeout"), "{}", r.stderr);
     // The other region got its copy all the same.
     assert!(registry("ap-southeast-2").manifest(repo, FULL_TAG).is_some());
+
+    // The job's --timeout ends the wait too (the replication timeout is 30m here): exit 3.
+    let r = run(&mut build(&dir, NO_ENGINE, &["--timeout", "8s"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("--timeout 8.0s passed"), "{}", r.stderr);
 }
 
 /// Uploads `bytes` as a blob of `repo` in `to` (POST, then PUT with the digest); returns its digest.
