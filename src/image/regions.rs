@@ -58,7 +58,11 @@ pub async fn run(
     replication_timeout: Duration,
 ) -> Result<Outcome> {
     let home_repository = repository_name(request, &home.job)?;
-    let (registry_id, rules) = home.ecr.replication().await?;
+    let (registry_id, rules) = home
+        .ecr
+        .replication()
+        .await
+        .map_err(|e| Error::from(e).with_prefix(&format!("region {} (home)", home.name())))?;
     let home_account = if home.account.is_empty() {
         registry_id
     } else {
