@@ -168,6 +168,12 @@ fn default_session_duration() -> Duration {
 pub struct Ecr {
     /// Repository name, e.g. `web` or `team/web`.
     pub repository: String,
+    /// The registry host images are pushed to and read from, `host[:port]` or
+    /// `https://host[:port]` (`http://` for a plain-HTTP one), instead of the one ECR's
+    /// login names: a private endpoint, or a test registry. Set it per region under
+    /// `regions:` like every `ecr` key; `--registry` still wins for the home region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
 }
 
 /// The ECS service of an environment.

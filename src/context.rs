@@ -227,9 +227,10 @@ pub struct JobArgs {
     pub app_version: Option<String>,
     /// The region to deploy when the environment lists several (`regions:`): its settings
     /// with that region's overrides (one job per region, e.g. from slipway-env's `waves`
-    /// output; slipway-roll without it rolls every region, wave after wave, and slipway-bake
-    /// bakes in the first region and copies the AMI to the others). Without an environment:
-    /// the AWS region of probes given by flags (default: AWS_REGION).
+    /// output; slipway-roll without it rolls every region, wave after wave, slipway-build
+    /// builds once and puts the image in every region, and slipway-bake bakes once and
+    /// copies the AMI to every region). Without an environment: the AWS region of probes
+    /// given by flags (default: AWS_REGION).
     #[arg(long, env = "SLIPWAY_REGION", value_name = "REGION")]
     pub region: Option<String>,
     #[command(flatten)]
@@ -267,7 +268,8 @@ pub fn settings_in(settings: &Environment, environment: &str, region: Option<&st
                     ),
                     "pass --region REGION (or SLIPWAY_REGION): one job per region (slipway-env's `waves` output lists \
                      them; see workflows-templates/multi-region.yml); slipway-roll without it rolls every region, \
-                     wave after wave, and slipway-bake without it bakes once and copies the AMI to every region",
+                     wave after wave, slipway-build puts one image in every region, and slipway-bake \
+                     bakes once and copies the AMI to every region",
                 ))
             }
         },

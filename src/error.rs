@@ -128,32 +128,26 @@ impl Error {
         self
     }
 
-    /// The same error, its message preceded by `head: ` (e.g. the region it happened in).
-    pub fn with_prefix(mut self, head: &str) -> Self {
-        match &mut self {
-            Error::Input { message, .. } | Error::Failed { message, .. } | Error::TimedOut { message, .. } => {
-                *message = format!("{head}: {message}")
-            }
-            Error::Interrupted { message, .. } => {
-                *message = Some(match message.take() {
-                    Some(m) => format!("{head}: {m}"),
-                    None => head.to_string(),
-                })
-            }
-        }
-        self
+    /// The same error, its message preceded by `head: ` (which region, which step).
+    pub fn with_prefix(self, head: &str) -> Self {
+        self.reworded(|m| format!("{head}: {m}"), head)
     }
 
     /// The same error, its message followed by ` (tail)`: how a cleanup left things.
-    pub fn with_suffix(mut self, tail: &str) -> Self {
+    pub fn with_suffix(self, tail: &str) -> Self {
+        self.reworded(|m| format!("{m} ({tail})"), tail)
+    }
+
+    /// The message rewritten by `how` (an interruption without one gets `alone`).
+    fn reworded(mut self, how: impl Fn(&str) -> String, alone: &str) -> Self {
         match &mut self {
             Error::Input { message, .. } | Error::Failed { message, .. } | Error::TimedOut { message, .. } => {
-                *message = format!("{message} ({tail})")
+                *message = how(message)
             }
             Error::Interrupted { message, .. } => {
                 *message = Some(match message.take() {
-                    Some(m) => format!("{m} ({tail})"),
-                    None => tail.to_string(),
+                    Some(m) => how(&m),
+                    None => alone.to_string(),
                 })
             }
         }

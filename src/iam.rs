@@ -72,7 +72,16 @@ pub fn regional_policies(
         .to_string();
     let region = env.aws.region.clone().unwrap_or_else(|| "*".into());
     let mut notes = Vec::new();
-    let statements = statements(env, &region, &account, &mut notes);
+    let mut statements = statements(env, &region, &account, &mut notes);
+    // slipway-build across regions reads the home registry's replication rules.
+    let all = loaded.environment(name)?;
+    if env.ecr.is_some() && all.regions.len() > 1 && all.region_names().first() == Some(&region) {
+        statements.push(statement(
+            "EcrReplicationRules",
+            &["ecr:DescribeRegistry"],
+            vec!["*".into()],
+        ));
+    }
     let repository = match repository.filter(|r| !r.is_empty()) {
         Some(r) => r.to_string(),
         None => {
@@ -737,6 +746,25 @@ mod tests {
             t["Statement"][0]["Principal"]["Federated"],
             "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
         );
+    }
+
+    #[test]
+    fn only_the_home_region_reads_the_replication_rules() {
+        let env = "    ecr: { repository: web }\n    regions:\n      - region: eu-west-1\n      - region: us-east-2\n";
+        let loaded = loaded(env);
+        let home = regional_policies(&loaded, "prod", Some("eu-west-1"), None).unwrap();
+        assert!(actions(&home).contains(&"ecr:DescribeRegistry".to_string()));
+        let other = regional_policies(&loaded, "prod", Some("us-east-2"), None).unwrap();
+        let other = actions(&other);
+        assert!(!other.contains(&"ecr:DescribeRegistry".to_string()));
+        for needed in [
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        ] {
+            assert!(other.contains(&needed.to_string()), "{needed}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use aws_sdk_ecr::Client;
 use base64::Engine as _;
 
 use super::error_code;
-use crate::cloud::ecr::{Authorization, Ecr, Manifest, Repository};
+use crate::cloud::ecr::{Authorization, Ecr, Manifest, ReplicationRule, Repository};
 use crate::cloud::{CloudError, CloudResult, ErrorKind};
 
 /// Every manifest type a re-tag may meet; BatchGetImage returns the stored one unchanged.
@@ -52,6 +52,35 @@ fn repository(r: &aws_sdk_ecr::types::Repository) -> Repository {
 
 #[async_trait]
 impl Ecr for EcrAdapter {
+    async fn replication(&self) -> CloudResult<(String, Vec<ReplicationRule>)> {
+        const OP: &str = "DescribeRegistry";
+        let out = self
+            .client
+            .describe_registry()
+            .send()
+            .await
+            .map_err(|e| cloud_error(OP, &e))?;
+        let rules = out
+            .replication_configuration()
+            .map(|c| c.rules())
+            .unwrap_or_default()
+            .iter()
+            .map(|rule| ReplicationRule {
+                destinations: rule
+                    .destinations()
+                    .iter()
+                    .map(|d| (d.region().to_string(), d.registry_id().to_string()))
+                    .collect(),
+                prefixes: rule
+                    .repository_filters()
+                    .iter()
+                    .map(|f| f.filter().to_string())
+                    .collect(),
+            })
+            .collect();
+        Ok((out.registry_id().unwrap_or_default().to_string(), rules))
+    }
+
     async fn authorization(&self) -> CloudResult<Authorization> {
         const OP: &str = "GetAuthorizationToken";
         let out = self

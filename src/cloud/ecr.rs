@@ -45,8 +45,29 @@ pub struct Manifest {
     pub body: String,
 }
 
+/// One rule of a registry's replication configuration (DescribeRegistry): images pushed
+/// to a repository the filters match are copied by ECR to every destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationRule {
+    /// `(region, registry id)` of each destination.
+    pub destinations: Vec<(String, String)>,
+    /// The repository-name prefixes of its PREFIX_MATCH filters; empty: every repository.
+    pub prefixes: Vec<String>,
+}
+
+/// Whether `rules` replicate `repository` to `region` of account `account` (ECR keeps
+/// the repository's name in the destination).
+pub fn replicates(rules: &[ReplicationRule], repository: &str, region: &str, account: &str) -> bool {
+    rules.iter().any(|rule| {
+        rule.destinations.iter().any(|(r, id)| r == region && id == account)
+            && (rule.prefixes.is_empty() || rule.prefixes.iter().any(|p| repository.starts_with(p.as_str())))
+    })
+}
+
 #[async_trait]
 pub trait Ecr: Send + Sync {
+    /// DescribeRegistry: the registry's id and its replication rules.
+    async fn replication(&self) -> CloudResult<(String, Vec<ReplicationRule>)>;
     /// GetAuthorizationToken, decoded into a username and password.
     async fn authorization(&self) -> CloudResult<Authorization>;
     /// The repository, or None when it does not exist.
@@ -60,4 +81,27 @@ pub trait Ecr: Send + Sync {
     async fn image(&self, repository: &str, tag: &str) -> CloudResult<Option<Manifest>>;
     /// PutImage: points `tag` at `manifest`. A tag that already points there is not an error.
     async fn put_image(&self, repository: &str, tag: &str, manifest: &Manifest) -> CloudResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_replicates_to_its_destinations_for_matching_repositories() {
+        let rules = vec![ReplicationRule {
+            destinations: vec![("eu-west-1".into(), "123456789012".into())],
+            prefixes: vec!["team/".into()],
+        }];
+        assert!(replicates(&rules, "team/web", "eu-west-1", "123456789012"));
+        assert!(!replicates(&rules, "web", "eu-west-1", "123456789012"));
+        assert!(!replicates(&rules, "team/web", "us-east-2", "123456789012"));
+        assert!(!replicates(&rules, "team/web", "eu-west-1", "210987654321"));
+        let all = vec![ReplicationRule {
+            destinations: vec![("eu-west-1".into(), "123456789012".into())],
+            prefixes: vec![],
+        }];
+        assert!(replicates(&all, "web", "eu-west-1", "123456789012"));
+        assert!(!replicates(&[], "web", "eu-west-1", "123456789012"));
+    }
 }

@@ -113,12 +113,24 @@ fn check_regions(p: &mut Problems, name: &str, env: &Environment) {
                 format!("environment {name:?}: regions lists {} twice", r.region),
                 "list each region once, with all its overrides",
             );
-        } else if let Err(e) = env.in_region(&r.region) {
-            p.add(
-                &at("regions"),
-                format!("environment {name:?}: region {}: {e}", r.region),
-                "override only the keys of aws, ecr, ecs, asg, codedeploy and health that differ there",
-            );
+        } else {
+            match env.in_region(&r.region) {
+                Err(e) => p.add(
+                    &at("regions"),
+                    format!("environment {name:?}: region {}: {e}", r.region),
+                    "override only the keys of aws, ecr, ecs, asg, codedeploy and health that differ there",
+                ),
+                Ok(there) => {
+                    let registry = there.ecr.as_ref().and_then(|e| e.registry.as_deref());
+                    if let Some(why) = registry.and_then(registry_problem) {
+                        p.add(
+                            &at("regions"),
+                            format!("environment {name:?}: region {}: ecr.registry {why}", r.region),
+                            "write host[:port], https://host[:port] or http://host:port",
+                        );
+                    }
+                }
+            }
         }
     }
     if !env.waves.is_empty() && env.regions.is_empty() {
@@ -350,6 +362,14 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
                     ecr.repository
                 ),
                 "use lowercase letters, digits and . _ - /, e.g. `team/web`",
+            );
+        }
+        if let Some(why) = ecr.registry.as_deref().and_then(registry_problem) {
+            add(
+                p,
+                &["ecr", "registry"],
+                format!("environment {name:?}: ecr.registry {why}"),
+                "write host[:port], https://host[:port] or http://host:port, e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
             );
         }
     }
@@ -759,6 +779,13 @@ fn check_triggers(p: &mut Problems, rules: &[crate::trigger::TriggerRule]) {
     }
 }
 
+/// Why an `ecr.registry` value is not a registry host (None when it is one).
+fn registry_problem(value: &str) -> Option<String> {
+    crate::image::registry::parse_host(value)
+        .err()
+        .map(|_| format!("{value:?} is not a registry host"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -836,6 +863,19 @@ mod tests {
         assert!(e.contains("ecs.keep_revisions is 0"), "{e}");
         let e = problems("      codedeploy: {application: \"\"}\n");
         assert!(e.contains("ecs.codedeploy.application"), "{e}");
+    }
+
+    #[test]
+    fn a_registry_that_is_no_host_is_refused_naming_the_field_and_region() {
+        let text = "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecr:\n      repository: web\n      registry: ftp://x\n    regions:\n      - region: us-east-1\n      - region: eu-west-1\n        ecr: { registry: \"a host/with a path\" }\n";
+        let e = crate::config::parse(Path::new("slipway.yml"), text.to_string()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let e = e.render();
+        assert!(e.contains("ecr.registry \"ftp://x\" is not a registry host"), "{e}");
+        assert!(
+            e.contains("region eu-west-1: ecr.registry \"a host/with a path\""),
+            "{e}"
+        );
     }
 
     #[test]

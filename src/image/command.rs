@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::cli::{self, Output};
 use crate::context::JobArgs;
 use crate::github::Runner;
+use crate::image::regions::Region;
 use crate::image::{self, Request};
 use crate::signal::Interrupt;
 use crate::Result;
@@ -54,6 +55,10 @@ pub struct Args {
     /// repository this run created is deleted again while empty.
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<crate::config::Duration>,
+    /// An environment in several regions: how long to wait for ECR's replication to bring
+    /// the image into a region its replication rules cover (exit 3 after that).
+    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    pub replication_timeout: crate::config::Duration,
     #[command(flatten)]
     pub job: JobArgs,
 }
@@ -61,7 +66,7 @@ pub struct Args {
 /// Runs slipway-build: build or promote, then outputs, summary and report.
 pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     let interrupt = Interrupt::listen(args.timeout.map(|d| d.std()));
-    let job = args.job.resolve()?;
+    let waves = args.job.waves()?;
     let request = Request {
         context: args.context,
         dockerfile: args.file,
@@ -75,9 +80,36 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
         rebuild: args.rebuild,
         dry_run: args.dry_run,
     };
-    let session = JobArgs::connect(&job, runner).await?;
-    let ecr = crate::aws::ecr(&session.config);
-    let outcome = image::run(&request, &job, runner, &ecr, &interrupt).await?;
+    let outcome = match waves {
+        // Several regions: build once in the first region of the first wave, then the
+        // same digest everywhere else.
+        Some(waves) => {
+            let mut regions = Vec::new();
+            for name in waves.waves.into_iter().flatten() {
+                let mut one = args.job.clone();
+                one.region = Some(name);
+                let job = one.resolve()?;
+                let session = JobArgs::connect(&job, runner).await?;
+                regions.push(Region {
+                    job,
+                    ecr: Box::new(crate::aws::ecr(&session.config)),
+                    account: session.account,
+                });
+            }
+            let others = regions.split_off(1);
+            let home = regions
+                .pop()
+                .expect("an environment with several regions has a first one");
+            let timeout = args.replication_timeout.std();
+            image::regions::run(&request, &home, &others, runner, &interrupt, timeout).await?
+        }
+        None => {
+            let job = args.job.resolve()?;
+            let session = JobArgs::connect(&job, runner).await?;
+            let ecr = crate::aws::ecr(&session.config);
+            image::run(&request, &job, runner, &ecr, &interrupt).await?
+        }
+    };
     runner.set_outputs(&outcome.outputs())?;
     runner.add_summary(&outcome.markdown())?;
     match args.output {

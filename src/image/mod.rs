@@ -4,9 +4,11 @@
 
 pub mod command;
 pub mod context;
+pub mod copy;
 pub mod engine;
 pub mod ignore;
 pub mod reference;
+pub mod regions;
 pub mod registry;
 pub mod report;
 pub mod tags;
@@ -101,18 +103,9 @@ pub async fn run(
         &request.tags,
     )?;
     let repository = repository_name(request, job)?;
-    let override_host = request.registry.as_deref().map(registry::parse_host).transpose()?;
+    let override_host = registry_override(request.registry.as_deref(), job)?;
 
-    let auth = login(ecr, runner).await?;
-    let (host, base) = match &override_host {
-        Some(pair) => pair.clone(),
-        None => registry::parse_host(&auth.proxy_endpoint).map_err(|_| {
-            Error::failed(format!(
-                "ECR returned the endpoint {:?}, which is not a registry host",
-                auth.proxy_endpoint
-            ))
-        })?,
-    };
+    let (auth, host, base) = registry_login(ecr, runner, override_host.as_ref()).await?;
     let store = match override_host {
         Some(_) => Store::Registry(Registry::new(&host, &base, &auth.username, auth.password.clone())),
         None => Store::Ecr(ecr),
@@ -183,8 +176,28 @@ pub async fn run(
     Ok(outcome)
 }
 
+/// An ECR login and the registry it is for: `(host, base URL)` of the override when
+/// there is one, else of the endpoint ECR names.
+pub(crate) async fn registry_login(
+    ecr: &dyn Ecr,
+    runner: &Runner,
+    override_host: Option<&(String, String)>,
+) -> Result<(Authorization, String, String)> {
+    let auth = login(ecr, runner).await?;
+    let (host, base) = match override_host {
+        Some(pair) => pair.clone(),
+        None => registry::parse_host(&auth.proxy_endpoint).map_err(|_| {
+            Error::failed(format!(
+                "ECR returned the endpoint {:?}, which is not a registry host",
+                auth.proxy_endpoint
+            ))
+        })?,
+    };
+    Ok((auth, host, base))
+}
+
 /// Deletes the repository this run created, when nothing was pushed into it.
-async fn remove_created(ecr: &dyn Ecr, repository: &str) {
+pub(crate) async fn remove_created(ecr: &dyn Ecr, repository: &str) {
     match ecr.delete_empty_repository(repository).await {
         Ok(true) => eprintln!("repository {repository}: deleted again (this run created it and pushed nothing)"),
         Ok(false) => eprintln!("repository {repository}: kept, it holds an image"),
@@ -371,7 +384,32 @@ async fn login(ecr: &dyn Ecr, runner: &Runner) -> Result<Authorization> {
     Ok(auth)
 }
 
-fn repository_name(request: &Request, job: &Job) -> Result<String> {
+/// The registry host to use instead of the one ECR's login names: `--registry`, else the
+/// environment's `ecr.registry` (in this job's region).
+pub fn registry_override(flag: Option<&str>, job: &Job) -> Result<Option<(String, String)>> {
+    match flag {
+        Some(value) => registry::parse_host(value).map(Some),
+        None => job
+            .settings
+            .ecr
+            .as_ref()
+            .and_then(|e| e.registry.as_deref())
+            .map(|value| {
+                registry::parse_host(value).map_err(|_| {
+                    Error::input(
+                        format!(
+                            "environment {:?}: ecr.registry {value:?} is not a registry host",
+                            job.environment
+                        ),
+                        "write host[:port], https://host[:port] or http://host:port",
+                    )
+                })
+            })
+            .transpose(),
+    }
+}
+
+pub(crate) fn repository_name(request: &Request, job: &Job) -> Result<String> {
     let name = request
         .repository
         .clone()

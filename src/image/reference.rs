@@ -74,9 +74,70 @@ impl ImageRef {
     }
 }
 
+/// The image `digest` names in one region of an environment: `HOST/REPOSITORY@DIGEST`,
+/// HOST being the region's `ecr.registry` when it has one, else
+/// `{account}.dkr.ecr.{region}.amazonaws.com` (`.com.cn` in China) with the account of
+/// its role ARN. `settings` are the region's (`Environment::in_region`). This is where
+/// slipway-build puts the image in that region.
+pub fn image_in_region(settings: &crate::config::Environment, digest: &str) -> Result<String> {
+    let region = settings.aws.region.as_deref().unwrap_or_default();
+    let ecr = settings.ecr.as_ref().ok_or_else(|| {
+        Error::input(
+            format!("region {region} has no ecr.repository"),
+            "add `ecr: { repository: NAME }` to the environment (or its region) in slipway.yml",
+        )
+    })?;
+    let host = match &ecr.registry {
+        Some(registry) => super::registry::parse_host(registry)?.0,
+        None => {
+            let account = settings
+                .aws
+                .role_arn
+                .as_deref()
+                .and_then(crate::config::role_account)
+                .ok_or_else(|| {
+                    Error::input(
+                        format!("region {region}: no account to name its registry (aws.role_arn is missing)"),
+                        "add aws.role_arn, or ecr.registry with the registry's host",
+                    )
+                })?;
+            let suffix = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("{account}.dkr.ecr.{region}.{suffix}")
+        }
+    };
+    Ok(format!("{host}/{}@{digest}", ecr.repository))
+}
+
 #[cfg(test)]
 mod tests {
     use super::ImageRef;
+
+    #[test]
+    fn an_image_is_named_in_each_region_by_its_registry() {
+        let text = "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecr: { repository: team/web }\n    regions:\n      - region: us-east-1\n      - region: eu-west-1\n        aws: { role_arn: \"arn:aws:iam::210987654321:role/deploy\" }\n      - region: cn-north-1\n      - region: ap-south-1\n        ecr: { registry: \"http://127.0.0.1:5000\" }\n";
+        let loaded = crate::config::parse(std::path::Path::new("slipway.yml"), text.to_string()).unwrap();
+        let env = loaded.environment("prod").unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let at = |region: &str| super::image_in_region(&env.in_region(region).unwrap(), &digest).unwrap();
+        assert_eq!(
+            at("us-east-1"),
+            format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/web@{digest}")
+        );
+        assert_eq!(
+            at("eu-west-1"),
+            format!("210987654321.dkr.ecr.eu-west-1.amazonaws.com/team/web@{digest}")
+        );
+        assert_eq!(
+            at("cn-north-1"),
+            format!("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/team/web@{digest}")
+        );
+        assert_eq!(at("ap-south-1"), format!("127.0.0.1:5000/team/web@{digest}"));
+        ImageRef::parse(&at("eu-west-1")).unwrap();
+    }
 
     #[test]
     fn good_references_parse() {

@@ -22,6 +22,9 @@ pub struct Registry {
     username: String,
     password: Secret,
     http: reqwest::Client,
+    /// The bearer token the registry handed out last (for a request that cannot be
+    /// repeated after a challenge: a streamed upload).
+    token: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Splits `--registry` (`host[:port]` or a URL) into the host image references use and
@@ -72,6 +75,7 @@ impl Registry {
                 .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .unwrap_or_default(),
+            token: Default::default(),
         }
     }
 
@@ -95,7 +99,19 @@ impl Registry {
             return Ok(response);
         };
         let token = self.bearer_token(params).await?;
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
         build().bearer_auth(token).send().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// Sends a request that cannot be repeated: with the bearer token from an earlier
+    /// challenge when there was one, basic credentials otherwise.
+    async fn send_once(&self, request: RequestBuilder) -> Result<Response> {
+        let token = self.token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request.basic_auth(&self.username, Some(self.password.expose())),
+        };
+        request.send().await.map_err(|e| self.unreachable(e))
     }
 
     async fn bearer_token(&self, params: &str) -> Result<String> {
@@ -237,6 +253,85 @@ impl Registry {
         }
         let config: serde_json::Value = response.json().await.unwrap_or_default();
         Ok(config["config"]["Labels"][REVISION_LABEL].as_str().map(str::to_string))
+    }
+
+    /// Whether the repository holds the blob (HEAD).
+    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let response = self.send(|| self.http.head(&url)).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(error_text(response).await)),
+            _ => Err(self.failed("HEAD", &url, error_text(response).await)),
+        }
+    }
+
+    /// The blob's bytes as a response to read chunk by chunk (a registry such as ECR
+    /// redirects to its storage; the credentials do not follow to another host).
+    pub async fn open_blob(&self, repository: &str, digest: &str) -> Result<Response> {
+        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
+        let response = self.send(|| self.http.get(&url)).await?;
+        match response.status() {
+            s if s.is_success() => Ok(response),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(self.refused(error_text(response).await)),
+            _ => Err(self.failed("GET", &url, error_text(response).await)),
+        }
+    }
+
+    /// Uploads a blob streamed from `source` (another registry's answer), as an engine's
+    /// push does: POST an upload, one PATCH carrying the whole stream, PUT with the digest
+    /// (the registry checks the bytes against it). Returns the bytes sent.
+    pub async fn upload_blob(&self, repository: &str, digest: &str, source: Response) -> Result<u64> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let response = self.send(|| self.http.post(&start)).await?;
+        let location = self.next_location(response, "POST", &start).await?;
+        let size = source.content_length().unwrap_or_default();
+        let patch = self
+            .http
+            .patch(&location)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::from(source));
+        let response = self.send_once(patch).await?;
+        let location = self.next_location(response, "PATCH", &location).await?;
+        let mut url = url::Url::parse(&location)
+            .map_err(|e| self.failed("PATCH", &location, format!("the upload location is not a URL: {e}")))?;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let response = self
+            .send(|| {
+                self.http
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(self.failed("PUT", url.as_str(), error_text(response).await));
+        }
+        Ok(size)
+    }
+
+    /// The absolute upload URL an upload step's answer names in `Location`.
+    async fn next_location(&self, response: Response, method: &str, url: &str) -> Result<String> {
+        match response.status() {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(self.refused(error_text(response).await)),
+            s if !s.is_success() => return Err(self.failed(method, url, error_text(response).await)),
+            _ => {}
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.failed(method, url, "the answer names no upload Location".into()))?;
+        url::Url::parse(&self.base)
+            .and_then(|base| base.join(location))
+            .map(String::from)
+            .map_err(|e| {
+                self.failed(
+                    method,
+                    url,
+                    format!("the upload Location {location:?} is not a URL: {e}"),
+                )
+            })
     }
 
     fn unreachable(&self, e: reqwest::Error) -> Error {

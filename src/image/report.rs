@@ -25,6 +25,57 @@ impl Action {
     }
 }
 
+/// How the image got into a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum How {
+    /// Built or promoted there (the home region).
+    Home,
+    /// Copied from the home region (blobs the region lacked, then the manifest).
+    Copied,
+    /// ECR's replication brought it; slipway waited for it.
+    Replicated,
+    /// It was there already, under every tag: nothing copied.
+    Present,
+}
+
+impl How {
+    /// In a plan: a copy, or a wait for replication.
+    pub fn for_plan(replicated: bool) -> How {
+        match replicated {
+            true => How::Replicated,
+            false => How::Copied,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            How::Home => "home",
+            How::Copied => "copied",
+            How::Replicated => "replicated",
+            How::Present => "present",
+        }
+    }
+}
+
+/// The image in one region of an environment that lists several.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionImage {
+    pub region: String,
+    pub repository: String,
+    /// `host/repository@sha256:...` there (None in a dry run that would build).
+    pub image_uri: Option<String>,
+    pub how: How,
+    /// Blobs copied (in a dry run: that would be copied).
+    pub blobs: usize,
+    pub bytes: u64,
+    /// Tags put there (in a dry run: that would be put).
+    pub tags: usize,
+    pub seconds: f64,
+    /// The repository was (or would be) created there.
+    pub created_repository: bool,
+}
+
 /// The result of a build or promotion (or, with `dry_run`, what would happen).
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
@@ -49,6 +100,12 @@ pub struct Outcome {
     pub labels: BTreeMap<String, String>,
     /// How long each phase took.
     pub seconds: Seconds,
+    /// Every region of an environment that lists several, the home region first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionImage>,
+    /// The job's region (for the `images` output of a one-region build).
+    #[serde(skip)]
+    pub region: Option<String>,
 }
 
 /// Wall-clock seconds per phase (absent: the phase did not run).
@@ -77,7 +134,28 @@ impl Outcome {
             dry_run,
             labels: BTreeMap::new(),
             seconds: Seconds::default(),
+            regions: Vec::new(),
+            region: job.settings.aws.region.clone(),
         }
+    }
+
+    /// `{region: image URI}` of every region the image is in (or, in a dry run, would be).
+    pub fn images(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        match (self.regions.is_empty(), &self.region, &self.image_uri) {
+            (true, Some(region), Some(uri)) => {
+                out.insert(region.clone(), uri.clone().into());
+            }
+            (true, _, _) => {}
+            (false, _, _) => {
+                for r in &self.regions {
+                    if let Some(uri) = &r.image_uri {
+                        out.insert(r.region.clone(), uri.clone().into());
+                    }
+                }
+            }
+        }
+        out
     }
 
     pub fn set_digest(&mut self, digest: &str) {
@@ -93,6 +171,7 @@ impl Outcome {
             ("tags", self.tags.join(",")),
             ("action", self.action.as_str().to_string()),
             ("dry-run", self.dry_run.to_string()),
+            ("images", serde_json::Value::Object(self.images()).to_string()),
         ]
     }
 
@@ -116,7 +195,32 @@ impl Outcome {
             let created = if self.dry_run { "would be created" } else { "created" };
             out.push_str(&format!("  repo     {} ({created})\n", self.repository));
         }
+        for r in &self.regions {
+            out.push_str(&format!(
+                "  {:<14} {:<10} {} blobs, {} bytes, {} tags, {:.1}s{}\n",
+                r.region,
+                self.region_how(r),
+                r.blobs,
+                r.bytes,
+                r.tags,
+                r.seconds,
+                if r.created_repository {
+                    ", repository created"
+                } else {
+                    ""
+                }
+            ));
+        }
         out
+    }
+
+    /// `copied`, or in a dry run `would copy` / `would wait for replication`.
+    fn region_how(&self, r: &RegionImage) -> String {
+        match (self.dry_run, r.how) {
+            (true, How::Copied) => "would copy".into(),
+            (true, How::Replicated) => "would wait for replication".into(),
+            (_, how) => how.as_str().into(),
+        }
     }
 
     /// A markdown table for GITHUB_STEP_SUMMARY.
@@ -153,6 +257,23 @@ impl Outcome {
         ];
         for (k, v) in rows {
             out.push_str(&format!("| {k} | {v} |\n"));
+        }
+        if !self.regions.is_empty() {
+            out.push_str(
+                "\n| region | image | how | blobs | bytes | tags | duration |\n|---|---|---|---|---|---|---|\n",
+            );
+            for r in &self.regions {
+                out.push_str(&format!(
+                    "| {} | `{}` | {} | {} | {} | {} | {:.0}s |\n",
+                    escape_md(&r.region),
+                    escape_md(r.image_uri.as_deref().unwrap_or(&r.repository)),
+                    self.region_how(r),
+                    r.blobs,
+                    r.bytes,
+                    r.tags,
+                    r.seconds
+                ));
+            }
         }
         out
     }

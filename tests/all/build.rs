@@ -100,6 +100,11 @@ fn builds_pushes_then_promotes_the_same_manifest_without_building() {
     let digest = out["digest"].clone();
     assert!(digest.starts_with("sha256:"), "{digest}");
     assert_eq!(out["image-uri"], format!("{}/{repo}@{digest}", c.registry));
+    assert_eq!(
+        out["images"],
+        serde_json::json!({"us-east-1": out["image-uri"]}).to_string(),
+        "one region: the images output names it"
+    );
     assert_eq!(out["tags"], format!("sha-0123456,{FULL_TAG},0123456,dev,latest"));
     assert!(r.stderr.contains("::group::build "), "{}", r.stderr);
     assert!(r.stderr.contains("::endgroup::"), "{}", r.stderr);

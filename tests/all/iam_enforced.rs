@@ -28,12 +28,17 @@ fn yaml(body: &str) -> String {
 
 /// The generated permissions policy of `dev`, with Resource "*" and no conditions.
 fn generated(config: &Path) -> Value {
-    let r = run(bin("slipway-env").arg("iam-policy").arg("--config").arg(config).args([
-        "--environment",
-        "dev",
-        "--repository",
-        "octo/web",
-    ]));
+    generated_for(config, "dev", &[])
+}
+
+/// The generated permissions policy of `environment` (with `more` flags, e.g. `--region`).
+fn generated_for(config: &Path, environment: &str, more: &[&str]) -> Value {
+    let r = run(bin("slipway-env")
+        .arg("iam-policy")
+        .arg("--config")
+        .arg(config)
+        .args(["--environment", environment, "--repository", "octo/web"])
+        .args(more));
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut policy: Value = serde_json::from_str::<Value>(&r.stdout).unwrap()["permissions_policy"].clone();
     for s in policy["Statement"].as_array_mut().unwrap() {
@@ -82,6 +87,12 @@ fn denial(r: &Run) -> bool {
 /// one holding the policy without `essential` (it must fail with a denial).
 fn full_then_without(name: &str, dir: &Dir, essential: &str, make: impl Fn(&Keys) -> Command, ok: impl Fn(&Run)) {
     let policy = generated(&dir.path().join("slipway.yml"));
+    with_and_without(name, policy, essential, make, ok)
+}
+
+/// Runs `make` with a role holding `policy` (it must pass: `ok`), then with one holding
+/// it without `essential` (it must fail with a denial).
+fn with_and_without(name: &str, policy: Value, essential: &str, make: impl Fn(&Keys) -> Command, ok: impl Fn(&Run)) {
     let full = iam_moto().role(&format!("{name}-full"), &policy);
     let r = run(&mut make(&full));
     assert!(
@@ -498,4 +509,61 @@ fn roll_blue_green_with_the_generated_policy_and_not_without_modify_listener() {
             }
         }
     }
+}
+
+/// slipway-build over three regions (one role here: moto has one account) with the home
+/// region's generated policy, which every region's policy is part of; denied without
+/// DescribeRegistry (the replication rules are read before anything is pushed).
+#[test]
+fn build_across_regions_with_the_generated_policy_and_not_without_describe_registry() {
+    use crate::build_regions::{project, put_manifest, registry, upload, REGIONS};
+    let repo = "iam-regions";
+    runtime().block_on(async {
+        let admin = iam_moto().admin_sdk().await;
+        for region in REGIONS {
+            let config = aws_sdk_ecr::config::Builder::from(&admin)
+                .region(aws_config::Region::new(region))
+                .build();
+            aws_sdk_ecr::Client::from_conf(config)
+                .create_repository()
+                .repository_name(repo)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    // This commit's image in the home registry: the build promotes it, then copies it.
+    let home = registry("us-east-1");
+    let config = format!(r#"{{"config":{{"Labels":{{"org.opencontainers.image.revision":"{SHA}"}}}}}}"#);
+    let config_digest = upload(home, repo, config.as_bytes());
+    let layer_digest = upload(home, repo, b"iam layer");
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":9}}]}}"#,
+        config.len()
+    );
+    put_manifest(
+        home,
+        repo,
+        &format!("sha-{SHA}"),
+        "application/vnd.oci.image.manifest.v1+json",
+        &manifest,
+    );
+    let dir = project(repo);
+    let policy = generated_for(&dir.path().join("slipway.yml"), "prod", &["--region", "us-east-1"]);
+    with_and_without(
+        "iam-regions",
+        policy,
+        "ecr:DescribeRegistry",
+        |keys| {
+            let mut c = job("slipway-build", &dir, keys);
+            c.args(["--environment", "prod", "--output", "json"])
+                .env("DOCKER_HOST", "unix:///nonexistent/slipway-test/podman.sock");
+            c
+        },
+        |r| {
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let json: Value = serde_json::from_str(&r.stdout).unwrap();
+            assert_eq!(json["regions"].as_array().map(Vec::len), Some(3), "{}", r.stdout);
+        },
+    );
 }

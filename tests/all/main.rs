@@ -14,6 +14,7 @@ mod bake_report;
 mod bluegreen_moto;
 mod build;
 mod build_guards;
+mod build_regions;
 mod codedeploy_ec2_moto;
 mod codedeploy_moto;
 mod credentials;

@@ -39,10 +39,95 @@ fn start() -> Containers {
         .tempdir()
         .expect("a temp dir")
         .keep();
-    let port = free_port();
-    let registry = format!("127.0.0.1:{port}");
+    let registry = format!("127.0.0.1:{}", free_port());
+    write_registry_config(&dir, &registry, &python);
+    // Podman reads the insecure entry for the plain-HTTP registry when its service starts.
+    std::fs::write(
+        dir.join("registries.conf"),
+        format!("[[registry]]\nlocation = \"{registry}\"\ninsecure = true\n"),
+    )
+    .unwrap();
+    let socket = dir.join("podman.sock");
+    let d = dir.display();
+    let script = format!(
+        "{reg} serve {d}/registry.yml >{d}/registry.log 2>&1 & r=$!; \
+         CONTAINERS_REGISTRIES_CONF={d}/registries.conf {podman} --root {d}/storage --runroot {d}/run \
+           system service --time=0 unix://{sock} >{d}/podman.log 2>&1 & p=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
+         kill $p $r; wait $p $r; {podman} --root {d}/storage --runroot {d}/run system prune -af >/dev/null 2>&1; \
+         umount {d}/storage/overlay 2>/dev/null; rm -rf {d}",
+        reg = registry_bin.display(),
+        podman = podman.display(),
+        sock = socket.display(),
+        parent = std::process::id()
+    );
+    watchdog(&script);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(registry_answers(&registry) && engine_answers(&socket)) {
+        assert!(
+            Instant::now() < deadline,
+            "the registry ({registry}) or podman ({}) did not start within 60s; logs in {}",
+            socket.display(),
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Containers {
+        docker_host: format!("unix://{}", socket.display()),
+        registry,
+        registry_log: dir.join("registry.log"),
+    }
+}
 
-    let hash = Command::new(&python)
+/// Another docker-registry with the same login (another region's registry), no engine;
+/// stopped when the tests end.
+pub fn another_registry() -> Containers {
+    let registry_bin = require(Path::new("/usr/bin/docker-registry"));
+    let python = require(&testbed().join("venv/bin/python"));
+    let dir = tempfile::Builder::new()
+        .prefix("slipway-registry-")
+        .tempdir()
+        .expect("a temp dir")
+        .keep();
+    let registry = format!("127.0.0.1:{}", free_port());
+    write_registry_config(&dir, &registry, &python);
+    let d = dir.display();
+    watchdog(&format!(
+        "{reg} serve {d}/registry.yml >{d}/registry.log 2>&1 & r=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $r; wait $r; rm -rf {d}",
+        reg = registry_bin.display(),
+        parent = std::process::id()
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !registry_answers(&registry) {
+        assert!(
+            Instant::now() < deadline,
+            "the registry ({registry}) did not start within 60s; logs in {d}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Containers {
+        docker_host: String::new(),
+        registry,
+        registry_log: dir.join("registry.log"),
+    }
+}
+
+/// Runs a watchdog shell script in the background (it stops its servers when the tests end).
+fn watchdog(script: &str) {
+    let mut watchdog = Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a testbed server");
+    std::thread::spawn(move || watchdog.wait());
+}
+
+/// htpasswd (moto's ECR login) and the registry's config, in `dir`.
+fn write_registry_config(dir: &Path, registry: &str, python: &Path) {
+    let hash = Command::new(python)
         .args([
             "-c",
             &format!("import bcrypt; print(bcrypt.hashpw(b'{ECR_PASSWORD}', bcrypt.gensalt(rounds=4)).decode())"),
@@ -70,50 +155,6 @@ fn start() -> Containers {
         ),
     )
     .unwrap();
-    // Podman reads the insecure entry for the plain-HTTP registry when its service starts.
-    std::fs::write(
-        dir.join("registries.conf"),
-        format!("[[registry]]\nlocation = \"{registry}\"\ninsecure = true\n"),
-    )
-    .unwrap();
-    let socket = dir.join("podman.sock");
-    let d = dir.display();
-    let script = format!(
-        "{reg} serve {d}/registry.yml >{d}/registry.log 2>&1 & r=$!; \
-         CONTAINERS_REGISTRIES_CONF={d}/registries.conf {podman} --root {d}/storage --runroot {d}/run \
-           system service --time=0 unix://{sock} >{d}/podman.log 2>&1 & p=$!; \
-         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; \
-         kill $p $r; wait $p $r; {podman} --root {d}/storage --runroot {d}/run system prune -af >/dev/null 2>&1; \
-         umount {d}/storage/overlay 2>/dev/null; rm -rf {d}",
-        reg = registry_bin.display(),
-        podman = podman.display(),
-        sock = socket.display(),
-        parent = std::process::id()
-    );
-    let mut watchdog = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the registry and podman");
-    std::thread::spawn(move || watchdog.wait());
-
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(registry_answers(&registry) && engine_answers(&socket)) {
-        assert!(
-            Instant::now() < deadline,
-            "the registry ({registry}) or podman ({}) did not start within 60s; logs in {}",
-            socket.display(),
-            dir.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Containers {
-        docker_host: format!("unix://{}", socket.display()),
-        registry,
-        registry_log: dir.join("registry.log"),
-    }
 }
 
 fn registry_answers(addr: &str) -> bool {
@@ -157,7 +198,8 @@ impl Containers {
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String, Vec<u8>) {
         use base64::Engine as _;
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{ECR_PASSWORD}"));
-        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, \
+                      application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
         let mut s = std::net::TcpStream::connect(&self.registry).expect("connect to the registry");
         let mut head = format!(
             "{method} {path} HTTP/1.0\r\nHost: {}\r\nAuthorization: Basic {auth}\r\nAccept: {accept}\r\nContent-Length: {}\r\n",
