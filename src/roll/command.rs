@@ -222,6 +222,26 @@ fn in_region(map: &PerRegion, flag: &str, region: &str) -> Result<String> {
     })
 }
 
+/// For an environment in several regions, the image in this region's own repository when
+/// `image` is the one slipway-build pushed to the home region's (the same digest; None
+/// when the image is anything else, or this is the home region).
+fn regional_image(job: &Job, image: &str) -> Result<Option<String>> {
+    let env = job.config.environment(&job.environment)?;
+    let (Some(home), Some((_, digest))) = (env.region_names().first().cloned(), image.split_once('@')) else {
+        return Ok(None);
+    };
+    if env.regions.len() < 2 || job.settings.aws.region.as_deref() == Some(home.as_str()) {
+        return Ok(None);
+    }
+    let Ok(home_settings) = env.in_region(&home) else {
+        return Ok(None);
+    };
+    match crate::image::reference::image_in_region(&home_settings, digest) {
+        Ok(pushed) if pushed == image => crate::image::reference::image_in_region(&job.settings, digest).map(Some),
+        _ => Ok(None),
+    }
+}
+
 fn parse_sim_region(text: &str) -> std::result::Result<(String, String), String> {
     match text.split_once(':') {
         Some((r, s)) if !r.trim().is_empty() && !s.trim().is_empty() => {
@@ -370,6 +390,11 @@ async fn run_one(
     }
     if let Some(map) = &args.images {
         args.image = Some(in_region(map, "--images", &region)?);
+    } else if let (Some(image), false) = (&args.image, args.undoing) {
+        if let Some(own) = regional_image(&job, image)? {
+            eprintln!("{region} rolls its own copy of the image (slipway-build put it there): {own}");
+            args.image = Some(own);
+        }
     }
     let target = target(&args, &job)?;
     let mut ctx = Ctx::new(cancel, pending, Progress::stderr());

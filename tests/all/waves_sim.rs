@@ -339,4 +339,30 @@ environments:
         let image = format!("image 1.dkr.ecr.{region}.amazonaws.com/web@{digest}");
         assert!(r.stderr.contains(&image), "{image}: {}", r.stderr);
     }
+    // Given the image slipway-build pushed to the home region, each region rolls its own
+    // copy (same digest; eu-west-1 in its own account); any other image is rolled as given.
+    let with_ecr = ecs
+        .replace("    regions:\n", "    ecr: {repository: web}\n    regions:\n")
+        .replace(
+            "        ecs: {cluster: web-eu}\n",
+            "        ecs: {cluster: web-eu}\n        aws: {role_arn: \"arn:aws:iam::210987654321:role/deploy\"}\n",
+        );
+    let home = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{digest}");
+    let dir = Dir::new();
+    let r = simulate_with(&dir, &with_ecr, &["--image", &home]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("image {home}")), "{}", r.stderr);
+    let copy = format!("210987654321.dkr.ecr.eu-west-1.amazonaws.com/web@{digest}");
+    assert!(
+        r.stderr.contains(&format!(
+            "eu-west-1 rolls its own copy of the image (slipway-build put it there): {copy}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&format!("image {copy}")), "{}", r.stderr);
+    let elsewhere = format!("registry.example/web@{digest}");
+    let r = simulate_with(&Dir::new(), &with_ecr, &["--image", &elsewhere]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("rolls its own copy"), "{}", r.stderr);
 }
