@@ -133,7 +133,10 @@ pub(super) async fn server_ports(
 
 /// The simulated clouds of a roll of several regions, by region: a region rolled again
 /// (`rollback_all` undoing its finished roll) finds the state its first roll left.
-static CLOUDS: std::sync::Mutex<Vec<((u64, String), Sim, SimEcs)>> = std::sync::Mutex::new(Vec::new());
+static CLOUDS: std::sync::Mutex<Vec<RegionCloud>> = std::sync::Mutex::new(Vec::new());
+
+/// (the roll of several regions, the region), and its simulated cloud.
+type RegionCloud = ((u64, String), Sim, SimEcs);
 
 /// The simulated cloud an earlier roll of the region left, in a roll of several regions.
 fn region_cloud(args: &Args, job: &Job) -> Option<(Sim, SimEcs)> {
