@@ -237,13 +237,7 @@ fn a_refused_copy_names_its_region_and_changes_no_launch_template() {
 fn a_copy_that_ends_failed_is_deregistered_and_changes_no_launch_template() {
     let w = Regional::new("copyfailed", None);
     // EC2 reports every copy slipway makes (its description says so) as failed.
-    w.proxy.rewrite("DescribeImages", |body| {
-        if body.contains("copy of ami-") {
-            body.replace("<imageState>available</imageState>", "<imageState>failed</imageState>")
-        } else {
-            body.to_string()
-        }
-    });
+    copies_end(&w, "failed");
     let r = w.run(&[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("the copy ended failed"), "{}", r.stderr);
@@ -264,13 +258,7 @@ fn a_copy_that_ends_failed_is_deregistered_and_changes_no_launch_template() {
 fn a_copy_still_pending_at_the_timeout_is_deregistered_and_exits_3() {
     let w = Regional::new("copytimeout", None);
     // EC2 reports every copy slipway makes as pending, for ever.
-    w.proxy.rewrite("DescribeImages", |body| {
-        if body.contains("copy of ami-") {
-            body.replace("<imageState>available</imageState>", "<imageState>pending</imageState>")
-        } else {
-            body.to_string()
-        }
-    });
+    copies_end(&w, "pending");
     let r = w.run(&["--timeout", "40s"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(r.stderr.contains("--timeout 40.0s passed"), "{}", r.stderr);
@@ -284,4 +272,18 @@ fn a_copy_still_pending_at_the_timeout_is_deregistered_and_exits_3() {
     for (region, (_, latest, _)) in w.templates() {
         assert_eq!(latest, 1, "{region}");
     }
+}
+
+/// EC2 reports every copy slipway makes (its description says so) in `state`.
+fn copies_end(w: &Regional, state: &'static str) {
+    w.proxy.rewrite("DescribeImages", move |body| {
+        if body.contains("copy of ami-") {
+            body.replace(
+                "<imageState>available</imageState>",
+                &format!("<imageState>{state}</imageState>"),
+            )
+        } else {
+            body.to_string()
+        }
+    });
 }

@@ -130,12 +130,7 @@ fn one_build_puts_the_same_digest_in_every_region_and_a_rerun_copies_nothing() {
     }
     assert_eq!(out["image-uri"], images["us-east-1"].as_str().unwrap());
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let how: Vec<&str> = json["regions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["how"].as_str().unwrap())
-        .collect();
+    let how = hows(&json);
     assert_eq!(how, ["home", "copied", "copied"], "{}", r.stdout);
     // Every byte of the config and the layer was streamed (the registry checked the digests).
     let (_, manifest) = containers().manifest(repo, FULL_TAG).unwrap();
@@ -169,12 +164,7 @@ fn one_build_puts_the_same_digest_in_every_region_and_a_rerun_copies_nothing() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(digest_of(&r), digest);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let how: Vec<&str> = json["regions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["how"].as_str().unwrap())
-        .collect();
+    let how = hows(&json);
     assert_eq!(how, ["home", "present", "present"], "{}", r.stdout);
     assert!(r.stderr.contains("nothing copied"), "{}", r.stderr);
     let again: Vec<usize> = REGIONS[1..].iter().map(|r| registry(r).blob_uploads(repo)).collect();
@@ -327,12 +317,7 @@ fn a_replicated_region_is_waited_for_and_one_that_never_arrives_times_out_naming
     assert_eq!(r.code, 0, "{}", r.stderr);
     let digest = digest_of(&r);
     let json: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let how: Vec<&str> = json["regions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["how"].as_str().unwrap())
-        .collect();
+    let how = hows(&json);
     assert_eq!(how, ["home", "replicated", "copied"], "{}", r.stdout);
     assert!(r.stderr.contains("is replicated from the home region"), "{}", r.stderr);
     // The replica got the other tags from slipway; its blobs came from the replicator only.
@@ -482,4 +467,14 @@ fn a_failed_copy_names_its_region_and_deletes_the_repository_it_created_there() 
     );
     // The other regions have the image.
     assert!(registry("eu-west-1").manifest(repo, FULL_TAG).is_some());
+}
+
+/// How the image got into each region, in the JSON's order.
+fn hows(json: &serde_json::Value) -> Vec<&str> {
+    json["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["how"].as_str().unwrap())
+        .collect()
 }
