@@ -134,7 +134,8 @@ pub struct Environment {
     pub waves: Vec<Wave>,
     /// What a failure in a wave does to the waves before it, which had succeeded: `stop`
     /// (the default) leaves them on the new version and says so; `rollback_all` rolls each
-    /// of them back onto what it ran before (Auto Scaling groups and ECS services).
+    /// of them back onto what it ran before (its previous launch template version, image or
+    /// CodeDeploy revision).
     #[serde(default, skip_serializing_if = "WavesOnFailure::is_stop")]
     pub waves_on_failure: WavesOnFailure,
 }

@@ -192,13 +192,6 @@ fn check_regions(p: &mut Problems, name: &str, env: &Environment) {
             );
         }
     }
-    if env.waves_on_failure == super::WavesOnFailure::RollbackAll && env.codedeploy.is_some() {
-        p.add(
-            &at("waves_on_failure"),
-            format!("environment {name:?}: waves_on_failure is rollback_all, and it deploys through CodeDeploy to EC2"),
-            "use `stop` (slipway cannot yet redeploy an earlier CodeDeploy revision in the regions that succeeded)",
-        );
-    }
 }
 
 /// `notify`: the variables it names are variable names; Slack needs a channel.

@@ -191,6 +191,10 @@ pub struct Args {
     /// This roll's wave and the number of waves, in a roll of several regions.
     #[arg(skip)]
     pub wave: Option<(usize, usize)>,
+    /// CodeDeploy to EC2: deploy this stored revision (s3://bucket/key) instead of the
+    /// commit's bundle (`waves_on_failure: rollback_all` undoing a region).
+    #[arg(skip)]
+    pub redeploy: Option<String>,
 }
 
 /// A value per region (JSON object: region to string or number).

@@ -49,6 +49,7 @@ pub fn request(dir: &Dir) -> ServerRequest {
         app: "web".into(),
         commit: COMMIT.into(),
         wait_for_idle: false,
+        redeploy: None,
     }
 }
 

@@ -137,15 +137,27 @@ fn rollback_all_rolls_the_finished_waves_back_onto_their_previous_version() {
         field(&rows_of(&dir), "result"),
         ["rolled_back", "not_started", "not_started"]
     );
-    // rollback_all cannot redeploy an earlier CodeDeploy revision: refused at validation.
-    let dir = Dir::new();
-    let cd = yaml.replace(
-        "    asg:\n      name: web\n",
-        "    codedeploy:\n      application: web\n      deployment_group: web\n      bundle: app\n      bucket: b\n",
+    // CodeDeploy to EC2: the region that had succeeded redeploys its earlier revision.
+    let dir = crate::roll_codedeploy_ec2_sim::app_dir();
+    let cd = yaml
+        .replace(
+            "    asg:\n      name: web\n",
+            "    codedeploy:\n      application: web\n      deployment_group: web\n      bundle: app\n      bucket: web-bundles\n",
+        )
+        .replace("        asg: {name: web-eu}\n", "");
+    let r = simulate_with(&dir, &cd, &["--sim-region", "ap-southeast-2:fail-new-version"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // The simulated group starts on the revision of commit 000...0.
+    let old = format!("s3://web-bundles/slipway/web/{}.zip", "0".repeat(40));
+    assert!(
+        r.stderr
+            .contains(&format!("==> rolling us-east-1 (wave 1) back onto {old}")),
+        "{}",
+        r.stderr
     );
-    let r = simulate_with(&dir, &cd, &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("waves_on_failure is rollback_all"), "{}", r.stderr);
+    let back = rows_of(&dir);
+    assert_eq!(back[0]["rolled_back_after_failure"], "rolled_back", "{back:?}");
+    assert_eq!(back[0]["previous"], old.as_str(), "{back:?}");
 }
 
 fn rows_of(dir: &Dir) -> Vec<serde_json::Value> {

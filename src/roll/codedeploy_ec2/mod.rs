@@ -38,6 +38,9 @@ pub struct ServerRequest {
     /// The full commit the bundle is keyed by.
     pub commit: String,
     pub wait_for_idle: bool,
+    /// Deploy this stored revision (`s3://bucket/key`, an earlier deployment's) instead of
+    /// the commit's bundle: how `waves_on_failure: rollback_all` takes a region back.
+    pub redeploy: Option<String>,
 }
 
 /// What the rollout changed so far.

@@ -48,20 +48,7 @@ pub(super) async fn ports(
     if asg.is_some() && !job.settings.health.urls.is_empty() {
         eprintln!("simulation: the health URLs are not probed (they name real hosts)");
     }
-    let (sim, service) = match region_cloud(args, job) {
-        Some(kept) => {
-            eprintln!(
-                "simulating {} as its earlier roll left it (virtual time)",
-                job.settings.aws.region.as_deref().unwrap_or_default()
-            );
-            kept
-        }
-        None => {
-            let made = new_cloud(job, &flags, ecs);
-            keep_region_cloud(args, job, &made);
-            made
-        }
-    };
+    let (Cloud { sim, ecs: service, .. }, _) = region_cloud(args, job, || new_cloud(job, &flags, ecs));
     simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
     sim.alarms().throttle(args.sim_throttle, 1);
     if ecs.is_some() && !job.settings.health.test_urls.is_empty() {
@@ -114,51 +101,70 @@ pub(super) async fn server_ports(
         seed: 1,
     };
     let (settings, faults) = server_sim::settings(&req.settings, &req.app, &flags);
-    eprintln!(
-        "simulating CodeDeploy {}/{} ({} instance(s) serving {}, {}; virtual time)",
-        settings.application,
-        settings.group,
-        settings.instances,
-        settings.previous.as_ref().map(|p| p.key.as_str()).unwrap_or("nothing"),
-        settings.config
-    );
-    let sim = Sim::new(sim::Settings::default(), sim::Faults::default());
+    let make = || {
+        eprintln!(
+            "simulating CodeDeploy {}/{} ({} instance(s) serving {}, {}; virtual time)",
+            settings.application,
+            settings.group,
+            settings.instances,
+            settings.previous.as_ref().map(|p| p.key.as_str()).unwrap_or("nothing"),
+            settings.config
+        );
+        Cloud {
+            sim: Sim::new(sim::Settings::default(), sim::Faults::default()),
+            ecs: SimEcs::new(EcsSettings::default(), EcsFaults::default()),
+            server: Some(sim::SimServer::new(settings, faults)),
+        }
+    };
+    let (cloud, _) = region_cloud(args, job, make);
+    let (sim, server) = (cloud.sim, cloud.server.expect("a CodeDeploy cloud"));
     simulate::alarms(&sim.alarms(), &ctx.alarms, args.sim_alarm_after.map(Duration::std));
     sim.alarms().throttle(args.sim_throttle, 1);
-    let server = sim::SimServer::new(settings, faults);
     let ports = sim::server_ports(&sim, &server);
     ctx.alarm_port = Some(ports.alarms.clone());
     Ok(ports)
 }
 
-/// The simulated clouds of a roll of several regions, by region: a region rolled again
-/// (`rollback_all` undoing its finished roll) finds the state its first roll left.
-static CLOUDS: std::sync::Mutex<Vec<RegionCloud>> = std::sync::Mutex::new(Vec::new());
-
-/// (the roll of several regions, the region), and its simulated cloud.
-type RegionCloud = ((u64, String), Sim, SimEcs);
-
-/// The simulated cloud an earlier roll of the region left, in a roll of several regions.
-fn region_cloud(args: &Args, job: &Job) -> Option<(Sim, SimEcs)> {
-    let key = (args.wave_run?, job.settings.aws.region.clone().unwrap_or_default());
-    let clouds = CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
-    clouds
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map(|(_, sim, ecs)| (sim.clone(), ecs.clone()))
+/// A region's simulated cloud: its group (and alarms), and its ECS service or CodeDeploy
+/// deployment group.
+#[derive(Clone)]
+struct Cloud {
+    sim: Sim,
+    ecs: SimEcs,
+    server: Option<sim::SimServer>,
 }
 
-/// Keeps a region's simulated cloud for a later roll of it (in a roll of several regions).
-fn keep_region_cloud(args: &Args, job: &Job, (sim, ecs): &(Sim, SimEcs)) {
-    if let Some(run) = args.wave_run {
-        let key = (run, job.settings.aws.region.clone().unwrap_or_default());
-        let mut clouds = CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
-        clouds.push((key, sim.clone(), ecs.clone()));
+/// The simulated clouds of a roll of several regions, by (roll, region): a region rolled
+/// again (`rollback_all` undoing its finished roll) finds the state its first roll left.
+static CLOUDS: std::sync::Mutex<Vec<((u64, String), Cloud)>> = std::sync::Mutex::new(Vec::new());
+
+/// The region's simulated cloud: the one an earlier roll of it left (in a roll of several
+/// regions; then true), else the one `make` makes (kept for a later roll).
+fn region_cloud(args: &Args, job: &Job, make: impl FnOnce() -> Cloud) -> (Cloud, bool) {
+    let region = job.settings.aws.region.clone().unwrap_or_default();
+    let Some(run) = args.wave_run else {
+        return (make(), false);
+    };
+    let key = (run, region.clone());
+    if let Some((_, kept)) = CLOUDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        eprintln!("simulating {region} as its earlier roll left it (virtual time)");
+        return (kept.clone(), true);
     }
+    let made = make();
+    CLOUDS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((key, made.clone()));
+    (made, false)
 }
 
 /// A new simulated cloud for the environment: its group, or its ECS service.
-fn new_cloud(job: &Job, flags: &SimFlags, ecs: Option<&EcsRequest>) -> (Sim, SimEcs) {
+fn new_cloud(job: &Job, flags: &SimFlags, ecs: Option<&EcsRequest>) -> Cloud {
     let (settings, faults) = simulate::settings(&job.settings, flags);
     let mut ecs_settings = EcsSettings::default();
     let mut ecs_faults = EcsFaults::default();
@@ -183,7 +189,11 @@ fn new_cloud(job: &Job, flags: &SimFlags, ecs: Option<&EcsRequest>) -> (Sim, Sim
             settings.group, settings.fleet
         );
     }
-    (Sim::new(settings, faults), SimEcs::new(ecs_settings, ecs_faults))
+    Cloud {
+        sim: Sim::new(settings, faults),
+        ecs: SimEcs::new(ecs_settings, ecs_faults),
+        server: None,
+    }
 }
 
 /// A simulated region's API calls in a roll of several regions: how many, and the most in
@@ -191,8 +201,13 @@ fn new_cloud(job: &Job, flags: &SimFlags, ecs: Option<&EcsRequest>) -> (Sim, Sim
 pub(super) fn simulated_calls(args: &Args, region: &str) -> Option<(usize, usize)> {
     let key = (args.wave_run?, region.to_string());
     let clouds = CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, sim, ecs) = clouds.iter().find(|(k, _, _)| *k == key)?;
-    let at: Vec<f64> = sim.calls().iter().chain(ecs.calls().iter()).map(|c| c.at).collect();
+    let (_, cloud) = clouds.iter().find(|(k, _)| *k == key)?;
+    let server = cloud.server.as_ref().map(|s| s.calls()).unwrap_or_default();
+    let at: Vec<f64> = [cloud.sim.calls(), cloud.ecs.calls(), server]
+        .iter()
+        .flatten()
+        .map(|c| c.at)
+        .collect();
     let mut minutes = std::collections::BTreeMap::new();
     for t in &at {
         *minutes.entry((t / 60.0).floor() as u64).or_insert(0usize) += 1;

@@ -165,5 +165,6 @@ pub(super) fn server_request(args: &Args, job: &Job) -> Result<ServerRequest> {
         app: job.app.clone(),
         commit: job.sha.clone(),
         wait_for_idle: args.wait_for_idle,
+        redeploy: args.redeploy.clone(),
     })
 }

@@ -315,8 +315,9 @@ fn ended_text(row: &Row) -> String {
 }
 
 /// `rollback_all`: rolls every region that had succeeded (in the waves before `failed`, or
-/// in it before the failure) back onto what it ran before, the latest wave first (its
-/// regions together), with no alarm gate and no bake.
+/// in it before the failure) back onto what it ran before (its previous launch template
+/// version, image, or CodeDeploy revision), the latest wave first (its regions together),
+/// with no alarm gate and no bake.
 async fn rollback_finished(
     args: &Args,
     rows: &mut [Row],
@@ -327,6 +328,7 @@ async fn rollback_finished(
 ) -> Result<()> {
     for wave in (1..=failed).rev() {
         let mut undo = Vec::new();
+        let mut lone = Vec::new();
         for (n, row) in rows.iter().enumerate().filter(|(_, r)| r.wave == wave) {
             // Only a region this roll changed (not one that already ran the new version).
             let Some(outcome) = row.outcome.as_ref().filter(|o| o.result == Verdict::Succeeded) else {
@@ -344,7 +346,13 @@ async fn rollback_finished(
                     one.image = Some(d.previous_image.clone());
                     one.env.clear();
                 }
-                Details::Server(_) => continue,
+                Details::Server(d) => match &d.previous_bundle {
+                    Some(revision) => one.redeploy = Some(revision.clone()),
+                    None => {
+                        lone.push((n, "not rolled back: no earlier deployment succeeded there".to_string()));
+                        continue;
+                    }
+                },
             }
             eprintln!(
                 "==> rolling {} (wave {wave}) back onto {} (waves_on_failure: rollback_all)",
@@ -361,7 +369,7 @@ async fn rollback_finished(
                 (n, undone)
             });
         }
-        for (n, undone) in join_all(undo).await {
+        for (n, undone) in join_all(undo).await.into_iter().chain(lone) {
             eprintln!("{}: {undone} (waves_on_failure: rollback_all)", rows[n].region);
             rows[n].undone = Some(undone);
         }
