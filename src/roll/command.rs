@@ -346,8 +346,9 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     if let Some(waves) = args.job.waves()? {
         return waves::run(args, waves, runner).await;
     }
-    if let (Some(region), true) = (args.job.region.clone(), args.simulate) {
+    if !args.sim_regions.is_empty() {
         // This region's own dynamics, as in a roll of every region.
+        let region = args.job.resolve()?.settings.aws.region.unwrap_or_default();
         let mut one = args.clone();
         for (named, settings) in &args.sim_regions {
             match named == &region {
