@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use futures_util::future::join_all;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::super::outcome::{Details, Outcome};
+use super::super::outcome::{Details, Outcome, Verdict};
 use super::*;
 use crate::config::WavesOnFailure;
 use crate::context::Waves;
@@ -269,8 +269,6 @@ pub async fn roll(
         "wave {wave} stopped the line at {region}; {kept}; later waves were not started"
     )))
 }
-
-use super::super::outcome::Verdict;
 
 /// One region's roll, timed, as a row.
 async fn roll_region(
