@@ -212,6 +212,38 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_share_of_an_encrypted_snapshot_is_bad_input_and_a_denial_stays_a_denial() {
+        let regions = ["eu-west-1".to_string()];
+        let key = Some("arn:aws:kms:us-east-1:123456789012:key/0b6c2a3e-1f2d-4c5b-9a8e-7d6c5b4a3f21");
+        let invalid = || {
+            CloudError::new(
+                ErrorKind::Invalid,
+                "ModifySnapshotAttribute",
+                Some("InvalidParameter"),
+                "no",
+            )
+        };
+        let e = refused(invalid(), "ami-1", &snap(true, key), "210987654321", &regions);
+        assert_eq!(e.exit_code(), 2, "{e}");
+        assert!(e.to_string().contains("encrypted with the KMS key arn:aws:kms:"), "{e}");
+        let e = refused(invalid(), "ami-1", &snap(false, None), "210987654321", &regions);
+        assert_eq!(e.exit_code(), 1, "{e}");
+        let denied = CloudError::new(
+            ErrorKind::Denied,
+            "ModifySnapshotAttribute",
+            Some("UnauthorizedOperation"),
+            "no",
+        );
+        let e = refused(denied, "ami-1", &snap(true, key), "210987654321", &regions);
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert!(
+            e.to_string()
+                .contains("sharing snap-1 of ami-1 with account 210987654321"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_refusal_names_the_snapshot_the_account_and_the_fix() {
         let e = unshareable(
             "ami-1",
