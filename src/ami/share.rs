@@ -50,7 +50,7 @@ fn unshareable(ami: &str, snapshot: &str, account: &str, regions: &[String], why
     Error::input(
         format!(
             "snapshot {snapshot} of {ami} is encrypted with {why}, which cannot be shared with account \
-             {account} (region {}): nothing was shared or copied",
+             {account} (region {}): no region got a copy",
             regions.join(", ")
         ),
         format!(
@@ -64,21 +64,18 @@ fn unshareable(ami: &str, snapshot: &str, account: &str, regions: &[String], why
 /// The home AMI's snapshots, refused (exit 2) when one is encrypted with the default key.
 async fn shareable(ec2: &dyn Ec2, ami: &str, accounts: &[(String, Vec<String>)]) -> Result<Vec<Snapshot>> {
     let snapshots = ec2.image_snapshots(ami).await?;
-    if let (Some(s), Some((account, regions))) = (snapshots.iter().find(|s| default_key(s)), accounts.first()) {
-        return Err(unshareable(
-            ami,
-            &s.id,
-            account,
-            regions,
-            "the default EBS key (aws/ebs)",
-        ));
+    if let Some(s) = snapshots.iter().find(|s| default_key(s)) {
+        let all: Vec<String> = accounts.iter().map(|(a, _)| a.clone()).collect();
+        let regions: Vec<String> = accounts.iter().flat_map(|(_, r)| r.clone()).collect();
+        let why = "the default EBS key (aws/ebs)";
+        return Err(unshareable(ami, &s.id, &all.join(", "), &regions, why));
     }
     Ok(snapshots)
 }
 
 /// Shares `ami` (in the home region, with the home credentials) and its snapshots with
 /// every account of `accounts`, adding only what is not shared yet. Nothing is shared
-/// when a snapshot cannot be.
+/// when EC2 names the default key for a snapshot; a refused share stops before any copy.
 pub(super) async fn share(ec2: &dyn Ec2, ami: &str, accounts: &[(String, Vec<String>)]) -> Result<Vec<Share>> {
     if accounts.is_empty() {
         return Ok(Vec::new());
