@@ -82,6 +82,34 @@ pub fn regional_policies(
             vec!["*".into()],
         ));
     }
+    // slipway-bake across accounts: the home region shares its AMI and the AMI's snapshots
+    // with the accounts of the other regions before they copy it.
+    let home = all.regions.len() > 1 && all.region_names().first() == Some(&region);
+    let bakes = env.asg.as_ref().is_some_and(|a| a.launch_template.is_some());
+    if home && bakes && !other_accounts(all, &account).is_empty() {
+        statements.push(statement(
+            "AmiShareRead",
+            &[
+                "ec2:DescribeImageAttribute",
+                "ec2:DescribeSnapshotAttribute",
+                "ec2:DescribeSnapshots",
+            ],
+            vec!["*".into()],
+        ));
+        statements.push(statement(
+            "AmiShare",
+            &["ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"],
+            vec![
+                format!("arn:aws:ec2:{region}::image/*"),
+                format!("arn:aws:ec2:{region}::snapshot/*"),
+            ],
+        ));
+        notes.push(format!(
+            "the AmiShare statements let the home region share its AMI with account(s) {}; an AMI encrypted \
+             with a customer managed KMS key also needs that key's policy to let those accounts use it",
+            other_accounts(all, &account).join(", ")
+        ));
+    }
     let repository = match repository.filter(|r| !r.is_empty()) {
         Some(r) => r.to_string(),
         None => {
@@ -96,6 +124,20 @@ pub fn regional_policies(
         trust_policy: trust_policy(&account, &repository, name),
         notes,
     })
+}
+
+/// The accounts of the environment's regions other than `account`, each once.
+fn other_accounts(env: &Environment, account: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for region in env.region_names() {
+        let Ok(there) = env.in_region(&region) else { continue };
+        if let Some(other) = there.aws.role_arn.as_deref().and_then(role_account) {
+            if other != account && !out.iter().any(|a| a == other) {
+                out.push(other.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// The trust policy: GitHub's OIDC provider in `account`, audience sts.amazonaws.com, and
@@ -731,6 +773,45 @@ mod tests {
                 "{region}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn the_home_region_may_share_its_ami_with_the_other_accounts_and_no_one_else_may() {
+        let env = "    asg: { name: web, launch_template: web }\n    regions:\n      - region: eu-west-1\n      - region: us-east-2\n      - region: ap-south-1\n        aws: { role_arn: \"arn:aws:iam::210987654321:role/deploy\" }\n";
+        let config = loaded(env);
+        let share = ["ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"];
+        let read = [
+            "ec2:DescribeImageAttribute",
+            "ec2:DescribeSnapshotAttribute",
+            "ec2:DescribeSnapshots",
+        ];
+        let home = regional_policies(&config, "prod", Some("eu-west-1"), None).unwrap();
+        let statements = home.permissions_policy["Statement"].as_array().unwrap();
+        let sid = |name: &str| statements.iter().find(|s| s["Sid"] == name).cloned().unwrap();
+        assert_eq!(sid("AmiShare")["Action"], json!(share));
+        assert_eq!(
+            sid("AmiShare")["Resource"],
+            json!(["arn:aws:ec2:eu-west-1::image/*", "arn:aws:ec2:eu-west-1::snapshot/*"])
+        );
+        assert_eq!(sid("AmiShareRead")["Action"], json!(read));
+        assert!(
+            home.notes.iter().any(|n| n.contains("account(s) 210987654321;")),
+            "{:?}",
+            home.notes
+        );
+        // The other regions copy; they share nothing.
+        for region in ["us-east-2", "ap-south-1"] {
+            let p = regional_policies(&config, "prod", Some(region), None).unwrap();
+            assert!(
+                !p.permissions_policy.to_string().contains("AmiShare"),
+                "{region}: {}",
+                p.permissions_policy
+            );
+        }
+        // One account everywhere: nothing to share.
+        let one = loaded(&env.replace("210987654321", ACCOUNT));
+        let p = regional_policies(&one, "prod", Some("eu-west-1"), None).unwrap();
+        assert!(!p.permissions_policy.to_string().contains("AmiShare"));
     }
 
     #[test]

@@ -191,7 +191,8 @@ struct BuildCli {
 /// version from the default one with only the image changed. A rerun for a commit that
 /// already has an AMI bakes nothing and reuses it. An environment in several regions
 /// without --region: Packer bakes in the first region, every other region gets a copy
-/// (CopyImage) before every region's launch template gets a version.
+/// (CopyImage; a region in another account after the AMI and its snapshots are shared
+/// with that account) before every region's launch template gets a version.
 #[derive(Parser)]
 #[command(name = "slipway-bake", version, about, long_about)]
 struct BakeCli {

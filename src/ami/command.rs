@@ -140,7 +140,13 @@ fn template_of(args: &Args, job: &crate::context::Job) -> Option<String> {
 }
 
 /// The other regions of the environment, each with its own settings and credentials.
-async fn destinations(args: &Args, regions: &[String], runner: &Runner) -> Result<Vec<Destination>> {
+/// A region whose role is in another account than `home_account` gets the home AMI shared.
+async fn destinations(
+    args: &Args,
+    regions: &[String],
+    home_account: Option<&str>,
+    runner: &Runner,
+) -> Result<Vec<Destination>> {
     let mut out = Vec::new();
     for region in regions {
         let mut one = args.job.clone();
@@ -149,7 +155,14 @@ async fn destinations(args: &Args, regions: &[String], runner: &Runner) -> Resul
         let session = JobArgs::connect(&job, runner)
             .await
             .map_err(|e| e.with_prefix(&format!("region {region}")))?;
+        let account = job
+            .settings
+            .aws
+            .role_arn
+            .as_deref()
+            .and_then(crate::config::role_account);
         out.push(Destination {
+            share_with: account.filter(|a| Some(*a) != home_account).map(str::to_string),
             region: job_region(&job)?,
             ec2: Box::new(crate::aws::ec2(&session.config, None)),
             launch_template: template_of(args, &job),
@@ -206,7 +219,13 @@ pub async fn run(mut args: Args, runner: &Runner) -> Result<()> {
         ("AWS_DEFAULT_REGION".to_string(), region.clone()),
     ];
     let credentials = packer_credentials(&session.config, runner).await?;
-    let destinations = destinations(&args, &others, runner).await?;
+    let home_account = job
+        .settings
+        .aws
+        .role_arn
+        .as_deref()
+        .and_then(crate::config::role_account);
+    let destinations = destinations(&args, &others, home_account, runner).await?;
     let request = ami::Request {
         app: job.app.clone(),
         environment: job.environment.clone(),

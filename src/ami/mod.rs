@@ -9,6 +9,7 @@ pub mod machine;
 pub mod packer;
 pub mod regions;
 pub mod report;
+pub mod share;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ pub use crate::signal::Interrupt;
 pub use machine::Artifact;
 pub use packer::Packer;
 pub use regions::{Destination, How, RegionResult};
+pub use share::Share;
 
 /// Tags slipway puts on every AMI it bakes (those the template did not set already).
 pub mod tags {
@@ -117,6 +119,9 @@ pub struct Outcome {
     /// Every region of the environment, the home region first: its AMI, how it got
     /// there, and its launch template change.
     pub regions: Vec<RegionResult>,
+    /// The home AMI shared with the accounts of other regions (none in one account).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<Share>,
 }
 
 impl Outcome {
@@ -185,7 +190,9 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         ami_id: None,
         launch_template: planned(&template),
         regions: Vec::new(),
+        shares: Vec::new(),
     };
+    let accounts = share::accounts(clouds.destinations);
     if req.dry_run {
         let home = pick(req, &existing).ok();
         outcome.ami_id = home.map(|a| a.ami_id.clone());
@@ -196,6 +203,7 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
             seconds: 0.0,
             launch_template: outcome.launch_template.clone(),
         });
+        outcome.shares = share::plan(clouds.ec2, outcome.ami_id.as_deref(), &accounts).await?;
         outcome
             .regions
             .extend(regions::plan(req, clouds.destinations, &others, home).await?);
@@ -263,6 +271,10 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
                 req.region
             ))
         })?;
+        // Regions in other accounts can copy only what is shared with them: shared (or
+        // refused) before any copy starts.
+        outcome.shares = share::share(clouds.ec2, &ami, &accounts).await?;
+        interrupt.check()?;
         let made = outcome.amis.clone();
         let work = clouds
             .destinations

@@ -31,6 +31,9 @@ pub struct Destination {
     pub ec2: Box<dyn Ec2>,
     /// Name or id of the region's launch template; None: copy only.
     pub launch_template: Option<String>,
+    /// The region's account when it is not the home region's: the home AMI is shared with
+    /// it before the copy.
+    pub share_with: Option<String>,
 }
 
 /// How a region got its AMI.

@@ -130,7 +130,26 @@ pub fn text(o: &Outcome) -> String {
         Some(t) if o.regions.len() < 2 => out.push_str(&format!("  template {}\n", template_words(o.result, t))),
         _ => out.push_str(&region_lines(o)),
     }
+    for line in share_lines(o) {
+        out.push_str(&format!("  share    {line}\n"));
+    }
     out
+}
+
+/// What became of the home AMI's sharing with each other account, one line each.
+fn share_lines(o: &Outcome) -> Vec<String> {
+    o.shares
+        .iter()
+        .map(|s| {
+            let ami = s.ami_id.as_deref().unwrap_or("the new AMI");
+            let what = match (o.result, s.added) {
+                (Status::DryRun, _) => format!("would share {ami} with"),
+                (_, true) => format!("{ami} shared with"),
+                (_, false) => format!("{ami} already shared with"),
+            };
+            format!("{what} account {} ({})", s.account, s.regions.join(", "))
+        })
+        .collect()
 }
 
 /// Markdown for GITHUB_STEP_SUMMARY.
@@ -164,6 +183,9 @@ pub fn markdown(o: &Outcome) -> String {
                 t.source_version
             )),
         }
+    }
+    for line in share_lines(o) {
+        out.push_str(&format!("\n{}\n", escape_md(&line)));
     }
     if o.regions.len() > 1 {
         out.push_str("\n| region | AMI | how | duration | launch template version |\n|---|---|---|---|---|\n");

@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::{Filter, RequestLaunchTemplateData, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{
+    Filter, ImageAttributeName, LaunchPermission, LaunchPermissionModifications, OperationType,
+    RequestLaunchTemplateData, ResourceType, SnapshotAttributeName, Tag, TagSpecification,
+};
 
 use crate::cloud::{
-    CloudError, CloudResult, CopyImage, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplates, NewVersion,
+    CloudError, CloudResult, CopyImage, Ec2, ErrorKind, Image, LaunchTemplate, LaunchTemplates, NewVersion, Snapshot,
     TemplateVersion,
 };
 
@@ -135,6 +138,104 @@ impl Ec2 for Ec2Adapter {
             .send()
             .await
             .map_err(|e| error("DeregisterImage", e))?;
+        Ok(())
+    }
+
+    async fn image_snapshots(&self, image_id: &str) -> CloudResult<Vec<Snapshot>> {
+        let out = self
+            .client
+            .describe_images()
+            .image_ids(image_id)
+            .send()
+            .await
+            .map_err(|e| error("DescribeImages", e))?;
+        let ids: Vec<String> = out
+            .images()
+            .iter()
+            .flat_map(|i| i.block_device_mappings())
+            .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+            .map(str::to_string)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .describe_snapshots()
+            .set_snapshot_ids(Some(ids.clone()))
+            .send()
+            .await
+            .map_err(|e| error("DescribeSnapshots", e))?;
+        // In the image's order; a snapshot EC2 does not describe is reported as it is named.
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let found = out.snapshots().iter().find(|s| s.snapshot_id() == Some(id));
+                Snapshot {
+                    id: id.clone(),
+                    encrypted: found.and_then(|s| s.encrypted()).unwrap_or(false),
+                    kms_key_id: found.and_then(|s| s.kms_key_id()).map(str::to_string),
+                }
+            })
+            .collect())
+    }
+
+    async fn image_shared_with(&self, image_id: &str) -> CloudResult<Vec<String>> {
+        let out = self
+            .client
+            .describe_image_attribute()
+            .image_id(image_id)
+            .attribute(ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .map_err(|e| error("DescribeImageAttribute", e))?;
+        Ok(out
+            .launch_permissions()
+            .iter()
+            .filter_map(|p| p.user_id().map(str::to_string))
+            .collect())
+    }
+
+    async fn share_image(&self, image_id: &str, account: &str) -> CloudResult<()> {
+        let add = LaunchPermissionModifications::builder()
+            .add(LaunchPermission::builder().user_id(account).build())
+            .build();
+        self.client
+            .modify_image_attribute()
+            .image_id(image_id)
+            .launch_permission(add)
+            .send()
+            .await
+            .map_err(|e| error("ModifyImageAttribute", e))?;
+        Ok(())
+    }
+
+    async fn snapshot_shared_with(&self, snapshot_id: &str) -> CloudResult<Vec<String>> {
+        let out = self
+            .client
+            .describe_snapshot_attribute()
+            .snapshot_id(snapshot_id)
+            .attribute(SnapshotAttributeName::CreateVolumePermission)
+            .send()
+            .await
+            .map_err(|e| error("DescribeSnapshotAttribute", e))?;
+        Ok(out
+            .create_volume_permissions()
+            .iter()
+            .filter_map(|p| p.user_id().map(str::to_string))
+            .collect())
+    }
+
+    async fn share_snapshot(&self, snapshot_id: &str, account: &str) -> CloudResult<()> {
+        self.client
+            .modify_snapshot_attribute()
+            .snapshot_id(snapshot_id)
+            .attribute(SnapshotAttributeName::CreateVolumePermission)
+            .operation_type(OperationType::Add)
+            .user_ids(account)
+            .send()
+            .await
+            .map_err(|e| error("ModifySnapshotAttribute", e))?;
         Ok(())
     }
 

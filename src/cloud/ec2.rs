@@ -1,5 +1,5 @@
-//! The EC2 port: images found by tag, tags, and launch templates with their numbered
-//! versions (what a bake writes and what a roll pins).
+//! The EC2 port: images found by tag, tags, sharing an image with another account, and
+//! launch templates with their numbered versions (what a bake writes and what a roll pins).
 
 use std::collections::BTreeMap;
 
@@ -50,6 +50,15 @@ pub struct CopyImage {
     pub tags: Vec<(String, String)>,
 }
 
+/// An EBS snapshot behind an image: what sharing it with another account depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: String,
+    pub encrypted: bool,
+    /// The KMS key of an encrypted snapshot, as EC2 reports it (an ARN, sometimes an alias).
+    pub kms_key_id: Option<String>,
+}
+
 /// The bake's EC2 port. A launch template version is read through `LaunchTemplates`,
 /// the one read the roll uses too.
 #[async_trait]
@@ -65,6 +74,16 @@ pub trait Ec2: LaunchTemplates {
     async fn copy_image(&self, copy: &CopyImage) -> CloudResult<String>;
     /// DeregisterImage: an AMI that must not stay (a failed or interrupted copy).
     async fn deregister_image(&self, id: &str) -> CloudResult<()>;
+    /// The EBS snapshots behind an image (its block device mappings, then DescribeSnapshots).
+    async fn image_snapshots(&self, image_id: &str) -> CloudResult<Vec<Snapshot>>;
+    /// The accounts an image's launch permission names (DescribeImageAttribute launchPermission).
+    async fn image_shared_with(&self, image_id: &str) -> CloudResult<Vec<String>>;
+    /// ModifyImageAttribute: adds `account` to the image's launch permission.
+    async fn share_image(&self, image_id: &str, account: &str) -> CloudResult<()>;
+    /// The accounts a snapshot's create-volume permission names (DescribeSnapshotAttribute).
+    async fn snapshot_shared_with(&self, snapshot_id: &str) -> CloudResult<Vec<String>>;
+    /// ModifySnapshotAttribute: adds `account` to the snapshot's create-volume permission.
+    async fn share_snapshot(&self, snapshot_id: &str, account: &str) -> CloudResult<()>;
     /// A launch template by name or by id (`lt-...`), or None when it does not exist.
     async fn launch_template(&self, name_or_id: &str) -> CloudResult<Option<LaunchTemplate>>;
     /// CreateLaunchTemplateVersion from a source version with a new image; returns its number.

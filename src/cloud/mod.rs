@@ -25,7 +25,7 @@ pub use codedeploy::{
     CdDeployment, CdRevision, CodeDeploy, DeploymentGroup, DeploymentTarget, Diagnostics, InstanceTarget,
     LifecycleEvent, NewDeployment, S3Revision, Shift, TaskSet,
 };
-pub use ec2::{CopyImage, Ec2, Image, LaunchTemplate, NewVersion};
+pub use ec2::{CopyImage, Ec2, Image, LaunchTemplate, NewVersion, Snapshot};
 pub use ecs::{
     ContainerSpec, DeploymentSettings, Ecs, EcsDeployment, EcsService, HookAction, HookDetail, Revision,
     ServiceDeployment, ServiceEvent, ServiceLoadBalancer, ServiceUpdate, StoppedTask, TaskDefinition,

@@ -53,6 +53,7 @@ fn outcome(result: Status, regions: Vec<RegionResult>) -> Outcome {
         ami_id: home,
         launch_template: regions[0].launch_template.clone(),
         regions,
+        shares: Vec::new(),
     }
 }
 
@@ -91,4 +92,24 @@ fn three_regions_dry_run() {
         ],
     );
     insta::assert_snapshot!("three_regions_dry_run", rendered(&o));
+}
+
+#[test]
+fn three_regions_one_in_another_account_shared() {
+    let mut o = outcome(
+        Status::Baked,
+        vec![
+            row("us-east-1", Some("ami-0home"), How::Baked, 312.0, Some(7), true),
+            row("us-west-2", Some("ami-0copy"), How::Copied, 245.0, Some(4), true),
+            row("eu-west-1", Some("ami-0other"), How::Copied, 260.0, Some(2), true),
+        ],
+    );
+    o.shares = vec![slipway::ami::Share {
+        account: "210987654321".into(),
+        regions: vec!["eu-west-1".into()],
+        ami_id: Some("ami-0home".into()),
+        snapshots: vec!["snap-0home".into()],
+        added: true,
+    }];
+    insta::assert_snapshot!("three_regions_one_in_another_account_shared", rendered(&o));
 }

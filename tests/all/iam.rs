@@ -294,3 +294,43 @@ fn a_codedeploy_environment_gets_the_deployment_calls_on_its_group_only() {
     assert!(!self::actions(&dev).iter().any(|a| a.starts_with("codedeploy:")));
     assert!(dev.to_string().contains("codedeploy: {}"), "{dev}");
 }
+
+#[test]
+fn iam_policy_gives_only_the_home_region_the_share_calls_for_a_region_in_another_account() {
+    let dir = crate::support::Dir::new();
+    dir.write(
+        "slipway.yml",
+        "app: web\nenvironments:\n  prod:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      \
+         region: us-east-1\n    asg: { name: web, launch_template: web }\n    regions:\n      - region: us-east-1\n      \
+         - region: eu-west-1\n        aws: { role_arn: \"arn:aws:iam::210987654321:role/deploy\" }\n",
+    );
+    let policy = |region: &str| -> Value {
+        let r = run(bin("slipway-env")
+            .arg("iam-policy")
+            .arg("--config")
+            .arg(dir.path().join("slipway.yml"))
+            .args(["--environment", "prod", "--region", region, "--repository", "octo/web"]));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str(&r.stdout).expect("iam-policy prints JSON")
+    };
+    let home = policy("us-east-1");
+    let share = statements(&home)
+        .into_iter()
+        .find(|s| s["Sid"] == "AmiShare")
+        .expect("the home region shares");
+    assert_eq!(
+        share["Resource"],
+        serde_json::json!(["arn:aws:ec2:us-east-1::image/*", "arn:aws:ec2:us-east-1::snapshot/*"])
+    );
+    assert!(actions(&home).contains(&"ec2:DescribeSnapshotAttribute".to_string()));
+    let other = policy("eu-west-1");
+    assert_eq!(other["role_arn"], "arn:aws:iam::210987654321:role/deploy");
+    assert!(!statements(&other).iter().any(|s| s["Sid"] == "AmiShare"), "{other}");
+    assert!(actions(&other).contains(&"ec2:CopyImage".to_string()));
+    assert!(
+        other["trust_policy"]
+            .to_string()
+            .contains("arn:aws:iam::210987654321:oidc-provider/"),
+        "{other}"
+    );
+}

@@ -11,6 +11,7 @@ mod bake;
 mod bake_guards;
 mod bake_regions;
 mod bake_report;
+mod bake_share;
 mod bluegreen_moto;
 mod build;
 mod build_guards;

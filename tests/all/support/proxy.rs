@@ -5,7 +5,8 @@
 //! also refuse one named operation as IAM would (`deny`: each protocol's AccessDenied, or
 //! a bare 403 whose body carries no code; `deny_in`: only in one region), lose the reply to a call that moto carried out
 //! (`lose_reply`: the connection drops, or a 500 comes back), and run a hook after moto
-//! answered a named operation (`after`: e.g. delete a resource in the middle of a wait).
+//! answered a named operation (`after`: e.g. delete a resource in the middle of a wait),
+//! and keep every call in one moto account whatever the credentials (`one_account`).
 //! Tests read what reached moto, not what the code says it sent.
 //!
 //! CloudWatch: the Rust SDK speaks its rpc-v2-cbor protocol, which moto 5.2.5 does not.
@@ -68,6 +69,8 @@ struct Rules {
     lose: Vec<(String, LostReply, usize)>,
     after: Vec<(String, Hook)>,
     rewrite: Vec<(String, Rewrite)>,
+    /// moto's account for every forwarded call (`x-moto-account-id`).
+    account: Option<String>,
 }
 
 impl Rules {
@@ -152,8 +155,11 @@ impl Proxy {
                         } else if let Some(kind) = fault {
                             fault_response(&service, &request, kind)
                         } else {
-                            let rewrite = rules.lock().unwrap().rewriter(&action);
-                            let answer = forward(&upstream, &request, drop, rewrite.as_deref());
+                            let (rewrite, account) = {
+                                let rules = rules.lock().unwrap();
+                                (rules.rewriter(&action), rules.account.clone())
+                            };
+                            let answer = forward(&upstream, &request, drop, rewrite.as_deref(), account.as_deref());
                             let hook = rules.lock().unwrap().hook(&action);
                             if let Some(hook) = hook {
                                 hook();
@@ -226,6 +232,13 @@ impl Proxy {
             .unwrap()
             .rewrite
             .push((action.to_string(), Arc::new(f)));
+    }
+
+    /// From now on, moto keeps every forwarded call in `account`, whichever account the
+    /// caller's credentials belong to (moto's CopyImage only finds a source AMI in the
+    /// caller's own account, so a copy across accounts cannot be made in moto otherwise).
+    pub fn one_account(&self, account: &str) {
+        self.rules.lock().unwrap().account = Some(account.to_string());
     }
 
     /// How many calls of `action` came in, whatever became of them.
@@ -484,6 +497,7 @@ fn forward(
     r: &Request,
     drop: Option<&str>,
     rewrite: Option<&(dyn Fn(&str) -> String + Send + Sync)>,
+    account: Option<&str>,
 ) -> Vec<u8> {
     let mut conn = TcpStream::connect(upstream).expect("moto is up");
     let mut head: Vec<&str> = r
@@ -492,6 +506,10 @@ fn forward(
         .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
         .collect();
     head.push("Connection: close");
+    let account = account.map(|a| format!("x-moto-account-id: {a}"));
+    if let Some(line) = &account {
+        head.push(line);
+    }
     let mut bytes = head.join("\r\n").into_bytes();
     bytes.extend_from_slice(b"\r\n\r\n");
     bytes.extend_from_slice(&r.body);
