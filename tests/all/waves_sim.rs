@@ -134,7 +134,7 @@ fn rollback_all_rolls_the_finished_waves_back_onto_their_previous_version() {
         r.stderr
     );
     assert_eq!(
-        field(&rows_of(&dir), "result"),
+        field(&self::rows(&dir), "result"),
         ["rolled_back", "not_started", "not_started"]
     );
     // CodeDeploy to EC2: the region that had succeeded redeploys its earlier revision.
@@ -155,13 +155,9 @@ fn rollback_all_rolls_the_finished_waves_back_onto_their_previous_version() {
         "{}",
         r.stderr
     );
-    let back = rows_of(&dir);
+    let back = self::rows(&dir);
     assert_eq!(back[0]["rolled_back_after_failure"], "rolled_back", "{back:?}");
     assert_eq!(back[0]["previous"], old.as_str(), "{back:?}");
-}
-
-fn rows_of(dir: &Dir) -> Vec<serde_json::Value> {
-    rows(dir)
 }
 
 #[test]

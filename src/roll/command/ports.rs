@@ -198,8 +198,8 @@ fn new_cloud(job: &Job, flags: &SimFlags, ecs: Option<&EcsRequest>) -> Cloud {
 
 /// A simulated region's API calls in a roll of several regions: how many, and the most in
 /// any one (virtual) minute.
-pub(super) fn simulated_calls(args: &Args, region: &str) -> Option<(usize, usize)> {
-    let key = (args.wave_run?, region.to_string());
+pub(super) fn simulated_calls(run: Option<u64>, region: &str) -> Option<(usize, usize)> {
+    let key = (run?, region.to_string());
     let clouds = CLOUDS.lock().unwrap_or_else(|e| e.into_inner());
     let (_, cloud) = clouds.iter().find(|(k, _)| *k == key)?;
     let server = cloud.server.as_ref().map(|s| s.calls()).unwrap_or_default();

@@ -165,13 +165,18 @@ pub async fn roll(
     if let Some(path) = &args.plan_out {
         return plan_all(&args, (&app, &environment), &waves, path, runner, (&cancel, &pending)).await;
     }
-    let plans = Scratch::new()?;
+    // --apply: each region's plan in a scratch file of its own (removed at the end).
     let mut stored = BTreeMap::new();
-    if let Some(path) = &args.apply {
-        for (region, text) in planfile::read_set(path, &app, &environment, &waves)? {
-            stored.insert(region.clone(), plans.write(&region, &text)?);
+    let _plans = match &args.apply {
+        Some(path) => {
+            let plans = Scratch::new()?;
+            for (region, text) in planfile::read_set(path, &app, &environment, &waves)? {
+                stored.insert(region.clone(), plans.write(&region, &text)?);
+            }
+            Some(plans)
         }
-    }
+        None => None,
+    };
     let count = waves.len();
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
@@ -281,10 +286,10 @@ async fn roll_region(
 ) -> (Row, Result<()>) {
     let started = Instant::now();
     let mut ended = None;
-    let seen = one.clone();
+    let run = one.wave_run;
     let result = run_one(one, runner, cancel.clone(), pending.clone(), &mut ended).await;
     let row = Row {
-        calls: ports::simulated_calls(&seen, region),
+        calls: ports::simulated_calls(run, region),
         region: region.to_string(),
         wave,
         result: match (&ended, &result) {
