@@ -346,23 +346,6 @@ pub async fn run(args: Args, runner: &Runner) -> Result<()> {
     if let Some(waves) = args.job.waves()? {
         return waves::run(args, waves, runner).await;
     }
-    if !args.sim_regions.is_empty() {
-        // This region's own dynamics, as in a roll of every region.
-        let region = args.job.resolve()?.settings.aws.region.unwrap_or_default();
-        let mut one = args.clone();
-        for (named, settings) in &args.sim_regions {
-            match named == &region {
-                true => waves::sim_region(&mut one, named, settings)?,
-                false => {
-                    return Err(Error::input(
-                        format!("--sim-region names {named}, and this roll is in {region}"),
-                        format!("name {region}, or roll every region (no --region)"),
-                    ))
-                }
-            }
-        }
-        return run_single(one, runner).await;
-    }
     run_single(args, runner).await
 }
 
@@ -390,6 +373,19 @@ async fn run_one(
     let mut args = args;
     let job = args.job.resolve()?;
     let region = job.settings.aws.region.clone().unwrap_or_default();
+    // This region's own simulated dynamics (a roll of several regions checked the names).
+    for (named, settings) in args.sim_regions.clone() {
+        match named == region {
+            true => waves::sim_region(&mut args, &named, &settings)?,
+            false if args.wave_run.is_some() => {}
+            false => {
+                return Err(Error::input(
+                    format!("--sim-region names {named}, and this roll is in {region}"),
+                    format!("name {region}, or roll every region (no --region)"),
+                ))
+            }
+        }
+    }
     if let Some(map) = &args.launch_template_versions {
         args.launch_template_version = in_region(map, "--launch-template-versions", &region)?;
     }

@@ -183,6 +183,11 @@ fn sim_region_gives_a_region_its_own_dynamics_and_bad_ones_exit_2() {
         let r = simulate_with(&dir, ASG, &["--sim-region", flag]);
         assert_eq!(r.code, 2, "{flag}: {}", r.stderr);
         assert!(r.stderr.contains(says), "{flag}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("==> wave 1"),
+            "refused before any wave: {}",
+            r.stderr
+        );
     }
 }
 

@@ -62,19 +62,15 @@ impl Row {
     }
 }
 
-/// A region's roll: its own flags (its region, its `--sim-region` dynamics, its plan).
-fn region_args(args: &Args, region: &str, plan: Option<&PathBuf>) -> Result<Args> {
+/// A region's roll: its own flags (its region, its plan; run_one applies its
+/// `--sim-region` dynamics and per-region artifacts).
+fn region_args(args: &Args, region: &str, plan: Option<&PathBuf>) -> Args {
     let mut one = args.clone();
     one.job.region = Some(region.to_string());
     // One JSON document for every region, printed at the end.
     one.output = Output::Text;
     one.apply = plan.cloned();
-    for (named, settings) in &args.sim_regions {
-        if named == region {
-            sim_region(&mut one, named, settings)?;
-        }
-    }
-    Ok(one)
+    one
 }
 
 /// Applies `--sim-region REGION:SETTING,...` to a region's flags.
@@ -152,13 +148,15 @@ pub async fn roll(
             "pass --region REGION with it",
         ));
     }
-    for (region, _) in &args.sim_regions {
+    // Bad --sim-region input is refused before the first wave changes anything.
+    for (region, settings) in &args.sim_regions {
         if !waves.iter().flatten().any(|r| r == region) {
             return Err(Error::input(
                 format!("--sim-region names {region}, which is not one of the environment's regions"),
                 format!("name one of {}", waves.concat().join(", ")),
             ));
         }
+        sim_region(&mut args.clone(), region, settings)?;
     }
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     args.wave_run = Some(RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -203,7 +201,7 @@ pub async fn roll(
         let line = cancel.child_token();
         let mut rolls = FuturesUnordered::new();
         for region in regions {
-            let mut one = region_args(&args, region, stored.get(region))?;
+            let mut one = region_args(&args, region, stored.get(region));
             one.wave = Some((wave, count));
             rolls.push(roll_region(one, region, wave, runner, &line, &pending));
         }
@@ -337,7 +335,7 @@ async fn rollback_finished(
             let Some(outcome) = row.outcome.as_ref().filter(|o| o.result == Verdict::Succeeded) else {
                 continue;
             };
-            let mut one = region_args(args, &row.region, None)?;
+            let mut one = region_args(args, &row.region, None);
             one.undoing = true;
             // Back onto what the region ran, whatever the roll's per-region artifacts say.
             (one.launch_template_versions, one.images) = (None, None);
@@ -474,7 +472,7 @@ async fn plan_all(
     let scratch = Scratch::new()?;
     let mut plans = Vec::new();
     for region in waves.iter().flatten() {
-        let mut one = region_args(args, region, None)?;
+        let mut one = region_args(args, region, None);
         let file = scratch.path(region);
         one.plan_out = Some(file.clone());
         plans.push(async move {
