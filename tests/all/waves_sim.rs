@@ -320,6 +320,11 @@ fn each_region_rolls_onto_its_own_launch_template_version_and_image() {
         "{}",
         r.stderr
     );
+    assert!(
+        !r.stderr.contains("==> wave 1"),
+        "refused before any wave: {}",
+        r.stderr
+    );
     let dir = Dir::new();
     let r = simulate_with(&dir, ASG, &["--launch-template-versions", "[2]"]);
     assert_eq!(r.code, 2, "{}", r.stderr);

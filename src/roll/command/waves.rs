@@ -158,6 +158,17 @@ pub async fn roll(
         }
         sim_region(&mut args.clone(), region, settings)?;
     }
+    // So is a per-region artifact flag without an entry for one of the regions.
+    for region in waves.iter().flatten() {
+        for (map, flag) in [
+            (&args.launch_template_versions, "--launch-template-versions"),
+            (&args.images, "--images"),
+        ] {
+            if let Some(map) = map {
+                in_region(map, flag, region)?;
+            }
+        }
+    }
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     args.wave_run = Some(RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     if let Some(path) = &args.plan_out {
