@@ -384,3 +384,22 @@ environments:
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("rolls its own copy"), "{}", r.stderr);
 }
+
+/// A region whose merged settings name two targets is refused before wave 1 changes anything.
+#[test]
+fn a_region_that_cannot_roll_is_refused_before_the_first_wave() {
+    let yaml = ASG.replace(
+        "      - region: ap-southeast-2\n",
+        "      - region: ap-southeast-2\n        ecs: {cluster: web-ap, service: web, container: app}\n",
+    );
+    let dir = Dir::new();
+    let r = simulate_with(&dir, &yaml, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("region ap-southeast-2: environment \"stage\" has both an asg and an ecs section"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("==> wave 1"), "{}", r.stderr);
+}

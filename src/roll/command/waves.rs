@@ -158,8 +158,11 @@ pub async fn roll(
         }
         sim_region(&mut args.clone(), region, settings)?;
     }
-    // So is a per-region artifact flag without an entry for one of the regions.
+    // So is a per-region artifact flag without an entry for one of the regions, or a
+    // region whose settings name no target (or two) to roll.
     for region in waves.iter().flatten() {
+        let one = region_args(&args, region, None);
+        target(&one, &one.job.resolve()?).map_err(|e| e.with_prefix(&format!("region {region}")))?;
         for (map, flag) in [
             (&args.launch_template_versions, "--launch-template-versions"),
             (&args.images, "--images"),
