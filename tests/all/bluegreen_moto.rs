@@ -265,11 +265,7 @@ fn roll(dir: &crate::support::Dir, yaml: &str, endpoint: &str, extra: &[&str]) -
         } else {
             &["--launch-template-version", "2"][..]
         })
-        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
-        .env("AWS_SECRET_ACCESS_KEY", "example-secret")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("GITHUB_OUTPUT", dir.path().join("output"))
-        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+        .envs(crate::support::moto::moto_env(endpoint, dir));
     crate::support::run(&mut cmd)
 }
 

@@ -72,10 +72,7 @@ fn roll(dir: &Dir, proxy: &Proxy, application: &str, group: &str, bucket: &str) 
         .args(["--environment", "stage", "--sha", SHA, "--output", "json"])
         .arg("--config")
         .arg(dir.write("slipway.yml", &yaml))
-        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
-        .env("AWS_SECRET_ACCESS_KEY", "example-secret")
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("GITHUB_OUTPUT", dir.path().join("output")))
+        .envs(crate::support::moto::moto_env(&proxy.endpoint, dir)))
 }
 
 #[test]

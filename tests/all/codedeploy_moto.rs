@@ -215,10 +215,7 @@ fn slipway_roll_times_out_on_a_deployment_that_never_starts_and_tries_to_stop_it
         .args(["--output", "json"])
         .arg("--config")
         .arg(dir.write("slipway.yml", &yaml))
-        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
-        .env("AWS_SECRET_ACCESS_KEY", "example-secret")
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("GITHUB_OUTPUT", dir.path().join("output")));
+        .envs(crate::support::moto::moto_env(&proxy.endpoint, &dir)));
     let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
     assert_eq!(
         json["strategy"], "codedeploy",

@@ -150,11 +150,7 @@ fn roll(dir: &Dir, name: &str, allow_raise_max: bool, extra: &[&str]) -> Run {
     .arg("--config")
     .arg(config(dir, name, allow_raise_max))
     .args(extra)
-    .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
-    .env("AWS_SECRET_ACCESS_KEY", "example-secret")
-    .env("AWS_ENDPOINT_URL", &moto().endpoint)
-    .env("GITHUB_OUTPUT", dir.path().join("output"))
-    .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    .envs(crate::support::moto::moto_env(&moto().endpoint, dir));
     run(&mut cmd)
 }
 

@@ -53,11 +53,7 @@ fn roll(dir: &Dir, yaml: &str, endpoint: &str) -> Run {
     .args(["--launch-template-version", "2"])
     .arg("--config")
     .arg(dir.write("slipway.yml", yaml))
-    .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001")
-    .env("AWS_SECRET_ACCESS_KEY", "example-secret")
-    .env("AWS_ENDPOINT_URL", endpoint)
-    .env("GITHUB_OUTPUT", dir.path().join("output"))
-    .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"));
+    .envs(crate::support::moto::moto_env(endpoint, dir));
     run(&mut cmd)
 }
 

@@ -78,3 +78,15 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// The environment of a slipway binary run against moto at `endpoint` (any access key,
+/// moto's account), its GITHUB_OUTPUT and GITHUB_STEP_SUMMARY in `dir`.
+pub fn moto_env(endpoint: &str, dir: &super::Dir) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000001".into()),
+        ("AWS_SECRET_ACCESS_KEY", "example-secret".into()),
+        ("AWS_ENDPOINT_URL", endpoint.into()),
+        ("GITHUB_OUTPUT", dir.path().join("output").into()),
+        ("GITHUB_STEP_SUMMARY", dir.path().join("summary").into()),
+    ]
+}
