@@ -19,6 +19,7 @@ pub use credentials::{connect, session_name, Session, Source, Target};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region};
 
 pub use errors::{absent_as_none, error_code, to_cloud};
@@ -40,11 +41,33 @@ pub fn retry_config() -> RetryConfig {
         .with_initial_backoff(INITIAL_BACKOFF)
 }
 
-/// The loader every SdkConfig starts from: the region and `retry_config()`, unless
+/// How long a connection to AWS may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one attempt of a call may go unanswered before the SDK gives up on it and
+/// retries (a hung connection is a transient error, retried like a 5xx). Every call
+/// slipway makes is a small request; none legitimately takes this long.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one call may take, all its attempts and backoff included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The timeouts every SdkConfig gets: the SDK sets none by default, so a call whose
+/// answer never comes would wait for ever (and a signal would wait with it). The
+/// polling engine abandons a call in flight at a signal or its deadline besides.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The loader every SdkConfig starts from: the region, `timeout_config()` and `retry_config()`, unless
 /// AWS_RETRY_MODE or AWS_MAX_ATTEMPTS are set (then the SDK reads them itself).
 /// AWS_ENDPOINT_URL and the other standard variables are honoured by the SDK itself.
 pub fn loader(region: &str) -> ConfigLoader {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .timeout_config(timeout_config());
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());
     if !set("AWS_RETRY_MODE") && !set("AWS_MAX_ATTEMPTS") {
         loader = loader.retry_config(retry_config());
@@ -96,5 +119,14 @@ mod tests {
         );
         assert_eq!(retry.max_attempts(), super::MAX_ATTEMPTS);
         assert_eq!(retry.initial_backoff(), super::INITIAL_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn every_config_bounds_each_call_and_each_attempt() {
+        let config = super::loader("us-east-1").no_credentials().load().await;
+        let timeouts = config.timeout_config().expect("a timeout config");
+        assert_eq!(timeouts.connect_timeout(), Some(super::CONNECT_TIMEOUT));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(super::ATTEMPT_TIMEOUT));
+        assert_eq!(timeouts.operation_timeout(), Some(super::OPERATION_TIMEOUT));
     }
 }

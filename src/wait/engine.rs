@@ -85,11 +85,37 @@ where
 {
     let start = Instant::now();
     let deadline = start + pacing.timeout;
+    let mut last: Option<String> = None;
     loop {
         if cancel.is_cancelled() {
             return Err(Error::interrupted(Some(format!("while waiting for {what}"))));
         }
-        let reason = match check().await? {
+        // A look that does not answer (a call that hangs) gives way to the cancellation
+        // and to the deadline: it is abandoned, never waited for. The last look, made at
+        // the deadline, still gets one interval.
+        let looked_at = Instant::now();
+        let look_ends = deadline.max(looked_at + pacing.interval);
+        let looked = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => {
+                progress.finish(&format!("{what}: interrupted"));
+                return Err(Error::interrupted(Some(format!(
+                    "while waiting for {what} (the call in flight was abandoned){}",
+                    last.map(|r| format!("; last: {r}")).unwrap_or_default()
+                ))));
+            }
+            looked = check() => looked?,
+            _ = tokio::time::sleep_until(look_ends) => {
+                progress.finish(&format!("{what}: timed out"));
+                return Err(Error::timed_out(format!(
+                    "{what}: not done after {}; last: a call made {} ago has not answered{}",
+                    human(start.elapsed()),
+                    human(looked_at.elapsed()),
+                    last.map(|r| format!(" (before it: {r})")).unwrap_or_default()
+                )));
+            }
+        };
+        let reason = match looked {
             Check::Done(value) => {
                 progress.finish(&format!("{what}: done after {}", human(start.elapsed())));
                 return Ok(value);
@@ -100,6 +126,7 @@ where
             }
             Check::Pending(reason) => reason,
         };
+        last = Some(reason.clone());
         progress.update(start.elapsed(), &format!("{what}: {reason}"));
         let now = Instant::now();
         if now >= deadline {
@@ -212,6 +239,85 @@ mod tests {
             Duration::from_millis(2500),
             "cancellation cuts the sleep short"
         );
+    }
+
+    /// A look that never answers (a call that hangs) is abandoned at the cancellation,
+    /// not waited for: Ctrl-C and the deadline reach calls in flight.
+    #[tokio::test(start_paused = true)]
+    async fn a_look_that_never_answers_gives_way_to_the_cancellation() {
+        let pacing = Pacing::new(Duration::from_secs(2), Duration::from_secs(3600));
+        let cancel = CancellationToken::new();
+        let trigger = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(7)).await;
+            trigger.cancel();
+        });
+        let polls = AtomicU32::new(0);
+        let start = Instant::now();
+        let err = until("the service", &pacing, &cancel, &mut quiet(), || {
+            let n = polls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    return Ok(Check::<()>::Pending("2 of 4 running".into()));
+                }
+                std::future::pending().await
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 130);
+        assert_eq!(start.elapsed(), Duration::from_secs(7), "ended at the signal");
+        let text = err.to_string();
+        assert!(
+            text.contains("abandoned") && text.contains("last: 2 of 4 running"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_look_that_never_answers_ends_at_the_deadline() {
+        let pacing = Pacing {
+            interval: Duration::from_secs(5),
+            jitter: 0.0,
+            timeout: Duration::from_secs(60),
+        };
+        let start = Instant::now();
+        let err = until(
+            "the group",
+            &pacing,
+            &CancellationToken::new(),
+            &mut quiet(),
+            || async { std::future::pending::<Result<Check<()>>>().await },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 3);
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        assert!(err.to_string().contains("has not answered"), "{err}");
+    }
+
+    /// The look made at the deadline still gets one interval to answer.
+    #[tokio::test(start_paused = true)]
+    async fn the_last_look_at_the_deadline_gets_one_interval() {
+        let pacing = Pacing {
+            interval: Duration::from_secs(10),
+            jitter: 0.0,
+            timeout: Duration::from_secs(10),
+        };
+        let polls = AtomicU32::new(0);
+        let value = until("slow", &pacing, &CancellationToken::new(), &mut quiet(), || {
+            let n = polls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    return Ok(Check::Pending("not yet".into()));
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Ok(Check::Done(n))
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, 1);
     }
 
     #[test]

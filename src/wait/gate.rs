@@ -215,11 +215,29 @@ pub async fn gate_on(
             .iter_mut()
             .filter(|s| s.polled() && (final_round || s.next <= now))
             .collect();
-        let results = futures_util::future::join_all(due.into_iter().map(|slot| async move {
-            let result = slot.probe.poll().await;
+        // A look that does not answer (a call that hangs) gives way: to the cancellation
+        // at once, and to the deadline (or one interval, for the look made at it) as a
+        // pending look that says so.
+        let polls = futures_util::future::join_all(due.into_iter().map(|slot| async move {
+            let asked = Instant::now();
+            let ends = deadline.max(asked + slot.probe.interval());
+            let result = match tokio::time::timeout_at(ends, slot.probe.poll()).await {
+                Ok(result) => result,
+                Err(_) => Ok(Check::Pending(format!(
+                    "its last look has not answered after {}",
+                    super::human(asked.elapsed())
+                ))),
+            };
             (slot, result)
-        }))
-        .await;
+        }));
+        let results = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => None,
+            results = polls => Some(results),
+        };
+        let Some(results) = results else {
+            break Outcome::Interrupted;
+        };
         for (slot, result) in results {
             slot.report.polls += 1;
             slot.next = Instant::now() + jittered(slot.probe.interval(), 0.1);

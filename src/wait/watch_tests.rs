@@ -119,3 +119,67 @@ async fn a_bake_without_probes_waits_out_its_time_or_stops_on_cancel() {
     assert_eq!(report.outcome, Outcome::Interrupted);
     assert_eq!(start.elapsed(), Duration::from_secs(42));
 }
+
+/// A probe whose look never answers (a call that hangs).
+struct Hangs;
+
+#[async_trait]
+impl Probe for Hangs {
+    fn kind(&self) -> &'static str {
+        "hangs"
+    }
+    fn name(&self) -> String {
+        "hangs".into()
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+    async fn poll(&mut self) -> Result<Check<String>> {
+        std::future::pending().await
+    }
+}
+
+/// Ctrl-C reaches a look in flight: the gate ends at the signal, not after the call.
+#[tokio::test(start_paused = true)]
+async fn a_look_that_never_answers_gives_way_to_the_cancellation() {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        trigger.cancel();
+    });
+    let start = Instant::now();
+    let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(Hangs), looks(&[false])];
+    let report = gate_on(
+        &mut probes,
+        Span::until(Duration::from_secs(3600)),
+        &cancel,
+        &mut Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Interrupted);
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+}
+
+/// The deadline reaches it too: a timed-out gate that says the look never answered.
+#[tokio::test(start_paused = true)]
+async fn a_look_that_never_answers_times_out_at_the_deadline_saying_so() {
+    let start = Instant::now();
+    let mut probes: Vec<Box<dyn Probe>> = vec![Box::new(Hangs)];
+    let report = gate_on(
+        &mut probes,
+        Span::until(Duration::from_secs(60)),
+        &CancellationToken::new(),
+        &mut Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::TimedOut);
+    assert!(start.elapsed() <= Duration::from_secs(65), "{:?}", start.elapsed());
+    assert!(
+        report.probes[0].detail.contains("has not answered"),
+        "{:?}",
+        report.probes[0]
+    );
+}

@@ -48,6 +48,7 @@ mod roll_moto;
 mod roll_report;
 mod roll_resume;
 mod roll_sim;
+mod signals;
 mod wait_aws;
 mod wait_http;
 mod waves_moto;

@@ -6,13 +6,17 @@
 //! a bare 403 whose body carries no code; `deny_in`: only in one region), lose the reply to a call that moto carried out
 //! (`lose_reply`: the connection drops, or a 500 comes back), and run a hook after moto
 //! answered a named operation (`after`: e.g. delete a resource in the middle of a wait),
-//! and keep every call in one moto account whatever the credentials (`one_account`).
+//! and keep every call in one moto account whatever the credentials (`one_account`),
+//! and hold a call without ever answering it, as a hung AWS endpoint does (`stall`,
+//! `stall_after`: the connection stays open until the client gives up on it).
 //! Tests read what reached moto, not what the code says it sent.
 //!
 //! CloudWatch: the Rust SDK speaks its rpc-v2-cbor protocol, which moto 5.2.5 does not.
 //! The proxy forwards such a call as the same operation in JSON 1.0 (which moto speaks)
 //! and turns moto's JSON answer back into CBOR (`support::cbor`); every other protocol
-//! passes through untouched.
+//! passes through untouched. A translated call is signed again (SigV4, for the JSON form)
+//! with the keys `sign_as` gave for its access key, since moto enforcing IAM checks
+//! signatures; without them the client's signature is kept (moto without IAM ignores it).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,6 +35,8 @@ pub struct Call {
     pub forwarded: bool,
     /// Moto carried it out but the client never got moto's answer.
     pub reply_lost: bool,
+    /// The proxy held it without an answer until the client hung up (never forwarded).
+    pub stalled: bool,
     /// When the call came in and when it was answered, on one counter shared by all
     /// calls: a call arrived after another was answered when `arrived > other.answered`.
     pub arrived: usize,
@@ -69,8 +75,12 @@ struct Rules {
     lose: Vec<(String, LostReply, usize)>,
     after: Vec<(String, Hook)>,
     rewrite: Vec<(String, Rewrite)>,
+    /// (action, how many more calls to hold without an answer)
+    stall: Vec<(String, usize)>,
     /// moto's account for every forwarded call (`x-moto-account-id`).
     account: Option<String>,
+    /// access key -> (secret key, session token), to sign translated calls again.
+    keys: Vec<(String, String, Option<String>)>,
 }
 
 impl Rules {
@@ -85,6 +95,14 @@ impl Rules {
         let rule = self.lose.iter_mut().find(|(a, _, left)| a == action && *left > 0)?;
         rule.2 -= 1;
         Some(rule.1)
+    }
+
+    fn stall(&mut self, action: &str) -> bool {
+        let Some(rule) = self.stall.iter_mut().find(|(a, left)| a == action && *left > 0) else {
+            return false;
+        };
+        rule.1 -= 1;
+        true
     }
 
     fn rewriter(&self, action: &str) -> Option<Rewrite> {
@@ -109,7 +127,12 @@ pub struct Proxy {
     pub endpoint: String,
     calls: Arc<Mutex<Vec<Call>>>,
     rules: Arc<Mutex<Rules>>,
+    /// Calls held by `stall` right now.
+    holding: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// The longest a stalled call is held when the client never hangs up.
+const STALL_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Proxy {
     /// A proxy to `upstream` answering `fault_share` (0.0 to 1.0) of calls with a fault.
@@ -131,22 +154,43 @@ impl Proxy {
         let (log, shared_rules) = (calls.clone(), rules.clone());
         let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)));
         let clock = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let holding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let held = holding.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (upstream, log, rng, rules) = (upstream.clone(), log.clone(), rng.clone(), shared_rules.clone());
-                let clock = clock.clone();
+                let (clock, held) = (clock.clone(), held.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     // Keep-alive: serve requests on this connection until it closes.
                     while let Some(request) = read_request(&mut reader) {
                         let arrived = clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let (request, cbor) = from_cbor(request);
+                        let request = if cbor {
+                            resign(request, &rules.lock().unwrap().keys)
+                        } else {
+                            request
+                        };
                         let (service, action) = identify(&request);
                         let body = String::from_utf8_lossy(&request.body).into_owned();
                         let fault = {
                             let mut r = rng.lock().unwrap();
                             (r.random::<f64>() < fault_share).then(|| r.random_range(0..4u8))
                         };
+                        if rules.lock().unwrap().stall(&action) {
+                            hold(&stream, &held);
+                            log.lock().unwrap().push(Call {
+                                service,
+                                action,
+                                forwarded: false,
+                                reply_lost: false,
+                                stalled: true,
+                                arrived,
+                                answered: clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+                                body,
+                            });
+                            break;
+                        }
                         let denial = rules.lock().unwrap().denial(&action, region(&request).as_deref());
                         let mut lost = None;
                         let forwarded = denial.is_none() && fault.is_none();
@@ -172,6 +216,7 @@ impl Proxy {
                             action,
                             forwarded,
                             reply_lost: lost.is_some(),
+                            stalled: false,
                             arrived,
                             answered: clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
                             body,
@@ -192,7 +237,46 @@ impl Proxy {
                 });
             }
         });
-        Proxy { endpoint, calls, rules }
+        Proxy {
+            endpoint,
+            calls,
+            rules,
+            holding,
+        }
+    }
+
+    /// From now on, hold the next `times` calls of `action` without forwarding or
+    /// answering them, until the client hangs up (at most ten minutes).
+    pub fn stall(&self, action: &str, times: usize) {
+        self.rules.lock().unwrap().stall.push((action.to_string(), times));
+    }
+
+    /// Once moto has answered the first call of `trigger`, hold the next `times` calls
+    /// of `action` as `stall` does.
+    pub fn stall_after(&self, trigger: &str, action: &str, times: usize) {
+        let rules = self.rules.clone();
+        let action = action.to_string();
+        self.after(trigger, move || rules.lock().unwrap().stall.push((action, times)));
+    }
+
+    /// Sign the CloudWatch calls this proxy translates for moto with these keys when they
+    /// come signed with `access_key`.
+    pub fn sign_as(&self, access_key: &str, secret_key: &str, session_token: Option<&str>) {
+        self.rules.lock().unwrap().keys.push((
+            access_key.to_string(),
+            secret_key.to_string(),
+            session_token.map(str::to_string),
+        ));
+    }
+
+    /// How many calls are held by `stall` right now.
+    pub fn holding(&self) -> usize {
+        self.holding.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Calls `stall` held, each released only when its client hung up.
+    pub fn stalled(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.stalled).collect()
     }
 
     /// From now on, refuse every call of `action` as IAM would, without forwarding it.
@@ -263,6 +347,25 @@ impl Proxy {
     pub fn faults(&self) -> usize {
         self.calls().iter().filter(|c| !c.forwarded).count()
     }
+}
+
+/// Holds a connection without answering until the client closes it (or `STALL_FOR`).
+fn hold(stream: &TcpStream, holding: &std::sync::atomic::AtomicUsize) {
+    use std::sync::atomic::Ordering::SeqCst;
+    holding.fetch_add(1, SeqCst);
+    let mut stream = stream.try_clone().unwrap();
+    let until = std::time::Instant::now() + STALL_FOR;
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+    let mut buf = [0u8; 1024];
+    while std::time::Instant::now() < until {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    holding.fetch_sub(1, SeqCst);
 }
 
 struct Request {
@@ -459,6 +562,72 @@ fn from_cbor(r: Request) -> (Request, bool) {
     lines.push(format!("Content-Length: {}", body.len()));
     let head = format!("{}\r\n", lines.join("\r\n"));
     (Request { head, body }, true)
+}
+
+/// The translated request signed again with the keys known for its access key (SigV4 over
+/// host, content type, target and date, as the SDK signs a JSON call), or as it is.
+fn resign(r: Request, keys: &[(String, String, Option<String>)]) -> Request {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let scope = r
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .map(|c| {
+            c.split(',')
+                .next()
+                .unwrap_or_default()
+                .split('/')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let [access_key, _, region, service, ..] = scope.as_slice() else {
+        return r;
+    };
+    let Some((_, secret, token)) = keys.iter().find(|(k, _, _)| k == access_key) else {
+        return r;
+    };
+    let identity = aws_credential_types::Credentials::new(access_key, secret, token.clone(), None, "proxy").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let host = r.header("host").unwrap_or_default().to_string();
+    let content_type = r.header("content-type").unwrap_or_default().to_string();
+    let target = r.header("x-amz-target").unwrap_or_default().to_string();
+    let headers = [
+        ("host", host.as_str()),
+        ("content-type", content_type.as_str()),
+        ("x-amz-target", target.as_str()),
+    ];
+    let signable = SignableRequest::new(
+        "POST",
+        format!("http://{host}/"),
+        headers.into_iter(),
+        SignableBody::Bytes(&r.body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let (signed, _) = instructions.into_parts();
+    let replaced: Vec<String> = signed.iter().map(|h| h.name().to_ascii_lowercase()).collect();
+    let mut lines: Vec<String> = r
+        .head
+        .lines()
+        .filter(|l| {
+            let name = l.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();
+            !replaced.contains(&name) && name != "x-amz-content-sha256"
+        })
+        .map(str::to_string)
+        .collect();
+    lines.extend(signed.iter().map(|h| format!("{}: {}", h.name(), h.value())));
+    Request {
+        head: format!("{}\r\n", lines.join("\r\n")),
+        body: r.body,
+    }
 }
 
 /// A JSON answer to a translated call, as rpc-v2-cbor (anything else is passed as it is).
