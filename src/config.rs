@@ -1,7 +1,7 @@
 //! slipway.yml: the types, their defaults, loading with line and column in every
 //! error, and the cross-field checks that run after parsing.
 
-mod duration;
+pub mod duration;
 pub mod limits;
 mod regions;
 mod server_deploy;

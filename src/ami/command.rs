@@ -68,7 +68,7 @@ pub struct Args {
     pub output: Output,
     /// Give up after this long (exit 3): Packer is stopped as by Ctrl-C, so it deletes what
     /// it created, and no launch template version is made.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION")]
     pub timeout: Option<crate::config::Duration>,
 }
 

@@ -74,6 +74,29 @@ impl FromStr for Duration {
     }
 }
 
+/// A duration on the command line (flags and their SLIPWAY_* variables): like slipway.yml,
+/// but a bare number is refused, since `--timeout 5` is as likely meant as minutes as seconds.
+pub fn flag(s: &str) -> Result<Duration, String> {
+    let text = s.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{s:?} has no unit: write {text}s for seconds or {text}m for minutes (units: ms, s, m, h)"
+        ));
+    }
+    text.parse()
+}
+
+/// A flag's duration that must be longer than zero (timeouts, poll intervals).
+pub fn positive_flag(s: &str) -> Result<Duration, String> {
+    let d = flag(s)?;
+    if d.0.is_zero() {
+        return Err(format!(
+            "{s:?} is zero: this waits for something, so give it time, like 30s or 10m"
+        ));
+    }
+    Ok(d)
+}
+
 /// `ms` as a duration when it is at most [`MAX`]; None stands for a number too large to hold.
 fn within_max(text: &str, ms: Option<u128>) -> Result<Duration, String> {
     match ms.and_then(|ms| u64::try_from(ms).ok()) {
@@ -203,6 +226,25 @@ mod tests {
         }
         assert_eq!("720h".parse::<Duration>().unwrap(), MAX);
         assert_eq!("2592000".parse::<Duration>().unwrap(), MAX);
+    }
+
+    /// On the command line a bare number has no unit to guess (`--timeout 5`), and a
+    /// timeout or poll interval of zero waits for nothing.
+    #[test]
+    fn flags_want_a_unit_and_timeouts_more_than_zero() {
+        let err = flag("5").unwrap_err();
+        assert!(
+            err.contains("has no unit") && err.contains("5s") && err.contains("5m"),
+            "{err}"
+        );
+        assert_eq!(flag("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(flag("0s").unwrap(), Duration::from_secs(0));
+        assert!(flag("ten").unwrap_err().contains("is not a duration"));
+        for zero in ["0s", "0ms", "0m"] {
+            assert!(positive_flag(zero).unwrap_err().contains("is zero"), "{zero}");
+        }
+        assert!(positive_flag("0").unwrap_err().contains("has no unit"));
+        assert_eq!(positive_flag("1ms").unwrap(), Duration::from_millis(1));
     }
 
     #[test]

@@ -53,11 +53,11 @@ pub struct Args {
     pub output: Output,
     /// Give up after this long (exit 3): the engine's build or push is abandoned and a
     /// repository this run created is deleted again while empty.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION")]
     pub timeout: Option<crate::config::Duration>,
     /// An environment in several regions: how long to wait for ECR's replication to bring
     /// the image into a region its replication rules cover (exit 3 after that).
-    #[arg(long, value_name = "DURATION", default_value = "30m")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION", default_value = "30m")]
     pub replication_timeout: crate::config::Duration,
     #[command(flatten)]
     pub job: JobArgs,

@@ -92,16 +92,16 @@ pub struct Args {
     #[arg(long)]
     pub wait_for_idle: bool,
     /// How long each wait may take; default: the environment's health.timeout.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION")]
     pub timeout: Option<Duration>,
     /// How long the cleanup after a failed, timed-out or interrupted roll may wait for
     /// the fleet to settle on the previous version; default: three times --timeout, at
     /// least an hour (giving up early leaves the fleet half-done).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION")]
     pub cleanup_timeout: Option<Duration>,
     /// Time between polls while waiting (each wait ends on average half of it after
     /// the event it waits for).
-    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, default_value = "2s", value_name = "DURATION")]
     pub poll_interval: Duration,
     /// A CloudWatch alarm to watch from the first change until the end of the bake, beside
     /// the environment's health.alarms (repeatable); one in ALARM fails the roll, which
@@ -110,7 +110,7 @@ pub struct Args {
     pub alarms: Vec<String>,
     /// Keep watching the alarms and health URLs this long once the new version takes all
     /// traffic (a failure then still rolls back); default: the environment's health.bake.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::flag, long, value_name = "DURATION")]
     pub bake: Option<Duration>,
     /// ECS blue_green, canary, linear and CodeDeploy: return once production traffic is on
     /// the new revision (result traffic_shifted, exit 0, the deployment id in
@@ -138,13 +138,13 @@ pub struct Args {
           value_parser = clap::value_parser!(i32).range(1..=10_000))]
     pub sim_fleet: i32,
     /// --simulate: time an instance takes to boot.
-    #[arg(long, default_value = "60s", value_name = "DURATION", requires = "simulate")]
+    #[arg(value_parser = crate::config::duration::flag, long, default_value = "60s", value_name = "DURATION", requires = "simulate")]
     pub sim_boot: Duration,
     /// --simulate: the group's health check grace period.
-    #[arg(long, default_value = "120s", value_name = "DURATION", requires = "simulate")]
+    #[arg(value_parser = crate::config::duration::flag, long, default_value = "120s", value_name = "DURATION", requires = "simulate")]
     pub sim_grace: Duration,
     /// --simulate: the target groups' deregistration delay.
-    #[arg(long, default_value = "30s", value_name = "DURATION", requires = "simulate")]
+    #[arg(value_parser = crate::config::duration::flag, long, default_value = "30s", value_name = "DURATION", requires = "simulate")]
     pub sim_drain: Duration,
     /// --simulate: the new version's instances fail their health checks (ECS: the new
     /// image's tasks crash; CodeDeploy with health.test_urls: they answer HTTP 500 on test
@@ -152,7 +152,7 @@ pub struct Args {
     #[arg(long, requires = "simulate")]
     pub sim_fail_new_version: bool,
     /// --simulate: every alarm goes into ALARM at this virtual time (they start OK).
-    #[arg(long, value_name = "DURATION", requires = "simulate")]
+    #[arg(value_parser = crate::config::duration::flag, long, value_name = "DURATION", requires = "simulate")]
     pub sim_alarm_after: Option<Duration>,
     /// --simulate: who deploys the ECS service (codedeploy: CodeDeploy blue/green, as
     /// when the environment has ecs.codedeploy).
@@ -170,7 +170,7 @@ pub struct Args {
     #[arg(long, requires = "simulate")]
     pub sim_no_auto_rollback: bool,
     /// --simulate (codedeploy): another deployment of the group is in progress this long.
-    #[arg(long, value_name = "DURATION", requires = "simulate")]
+    #[arg(value_parser = crate::config::duration::flag, long, value_name = "DURATION", requires = "simulate")]
     pub sim_busy: Option<Duration>,
     /// --simulate: share of API calls throttled (0 to 0.95).
     #[arg(long, default_value_t = 0.0, value_name = "RATE", requires = "simulate", value_parser = parse_rate)]
@@ -464,8 +464,13 @@ async fn run_one(
         TargetArg::Asg => {
             let mut req = asg_request(&args, &job)?;
             // A refresh watches the alarms and bakes itself too, so a rollback happens
-            // even if this runner dies.
-            req.alarms = ctx.alarms.clone();
+            // even if this runner dies (at most AWS's ten).
+            req.alarms = super::watch::for_aws(&ctx.alarms);
+            if req.strategy == crate::config::Strategy::Refresh {
+                if let Some(note) = super::watch::for_aws_note(&ctx.alarms, "an instance refresh") {
+                    ctx.say(&note);
+                }
+            }
             req.bake = Some(ctx.bake);
             let ports = ports(&args, &job, runner, &mut ctx, Some(&req), None).await?;
             drive(&AsgRollout::new(ports, req), &args, &job, runner, &mut ctx, ended).await
@@ -475,6 +480,9 @@ async fn run_one(
             let ports = ports(&args, &job, runner, &mut ctx, None, Some(&req)).await?;
             if through_codedeploy(&job, &ports, &req, &ctx).await? {
                 let req = codedeploy_request(&job, req)?;
+                if let Some(note) = super::watch::for_aws_note(&ctx.alarms, "a CodeDeploy deployment") {
+                    ctx.say(&note);
+                }
                 return drive(
                     &CodeDeployRollout::new(&ports, req),
                     &args,
@@ -499,6 +507,9 @@ async fn run_one(
         }
         TargetArg::Codedeploy => {
             let req = server_request(&args, &job)?;
+            if let Some(note) = super::watch::for_aws_note(&ctx.alarms, "a CodeDeploy deployment") {
+                ctx.say(&note);
+            }
             let ports = server_ports(&args, &job, runner, &mut ctx, &req).await?;
             drive(&ServerRollout::new(&ports, req), &args, &job, runner, &mut ctx, ended).await
         }

@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     pub consecutive: u32,
     /// Slower answers count as failures.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::flag, long, value_name = "DURATION")]
     pub max_latency: Option<Duration>,
     /// An extra CA certificate (PEM) to trust for HTTPS.
     #[arg(long, value_name = "FILE")]
@@ -65,7 +65,7 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub min_healthy_targets: Option<u32>,
     /// A target unhealthy this long fails the wait at once.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::flag, long, value_name = "DURATION")]
     pub unhealthy_grace: Option<Duration>,
     /// An Auto Scaling group whose instances must all be InService and Healthy.
     #[arg(long, value_name = "NAME")]
@@ -88,13 +88,13 @@ pub struct Args {
     pub alarms: Vec<String>,
 
     /// Give up after this long (default: the environment's health.timeout, or 10m).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION")]
     pub timeout: Option<Duration>,
     /// Time between HTTP polls (default 500ms).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION")]
     pub interval: Option<Duration>,
     /// Time between AWS polls (default 5s: 12 describe calls a minute per resource).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(value_parser = crate::config::duration::positive_flag, long, value_name = "DURATION")]
     pub aws_interval: Option<Duration>,
     /// Text report on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t)]

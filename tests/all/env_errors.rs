@@ -395,15 +395,15 @@ fn a_duration_too_long_to_hold_is_refused_naming_the_field_and_value() {
             ],
         );
     }
-    // The same type behind the command-line flags.
+    // The same type behind the command-line flags (which want a unit).
     let r = run(bin("slipway-wait").args([
         "--url",
         "http://127.0.0.1:9/",
         "--timeout",
-        "18446744073709551615",
+        "18446744073709551615s",
         "--dry-run",
     ]));
-    assert_input_error(&r, &["--timeout", "\"18446744073709551615\" is longer than 720h"]);
+    assert_input_error(&r, &["--timeout", "\"18446744073709551615s\" is longer than 720h"]);
 }
 
 #[test]

@@ -21,3 +21,22 @@ fn every_binary_explains_its_flags() {
         insta::assert_snapshot!(format!("help_{name}"), r.stdout);
     }
 }
+
+/// `--timeout 5` could mean seconds or minutes: every binary refuses it (exit 2) asking
+/// for a unit before it does anything, and refuses a timeout of zero.
+#[test]
+fn a_duration_flag_without_a_unit_or_of_zero_is_refused() {
+    for name in ["slipway-build", "slipway-bake", "slipway-roll", "slipway-wait"] {
+        let r = run(bin(name).args(["--timeout", "5"]));
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("\"5\" has no unit: write 5s for seconds or 5m for minutes"),
+            "{name}: {}",
+            r.stderr
+        );
+        let r = run(bin(name).args(["--timeout", "0s"]));
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains("is zero"), "{name}: {}", r.stderr);
+    }
+}

@@ -180,6 +180,11 @@ fn bad_input_exits_2() {
         (&["--target-group", "arn:aws:nope"], "is not a target group ARN"),
         (&[], "nothing to wait for"),
         (&["--url", "http://x", "--timeout", "soon"], "is not a duration"),
+        (
+            &["--url", "http://x", "--timeout", "5"],
+            "has no unit: write 5s for seconds or 5m",
+        ),
+        (&["--url", "http://x", "--interval", "0s"], "is zero"),
         (&["--asg", "web"], "AWS probes need a region"),
     ];
     for (args, needle) in cases {
