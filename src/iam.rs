@@ -36,6 +36,26 @@ const CODEDEPLOY_DEPLOYS: &[&str] = &[
     "codedeploy:StopDeployment",
 ];
 
+/// What a CodeDeploy roll (either compute platform) calls on its deployment group: with
+/// alarms, the deployment gets them as `overrideAlarmConfiguration`, which needs
+/// UpdateDeploymentGroup besides CreateDeployment. Source: the codedeploy 2014-10-06
+/// model, CreateDeploymentInput.overrideAlarmConfiguration: "If you specify an
+/// overrideAlarmConfiguration, you need the UpdateDeploymentGroup IAM permission when
+/// calling CreateDeployment."
+fn codedeploy_deploys(env: &Environment, extra: &[&'static str], notes: &mut Vec<String>) -> Vec<&'static str> {
+    let mut actions = [CODEDEPLOY_DEPLOYS, extra].concat();
+    if env.health.alarms.is_empty() {
+        notes.push(
+            "a CodeDeploy roll given alarms only with --alarm also needs codedeploy:UpdateDeploymentGroup \
+             (CreateDeployment's overrideAlarmConfiguration): list them in health.alarms to get it"
+                .into(),
+        );
+    } else {
+        actions.push("codedeploy:UpdateDeploymentGroup");
+    }
+    actions
+}
+
 /// Whether GitHub should show this environment as production.
 pub fn is_production(name: &str) -> bool {
     matches!(name, "prod" | "production")
@@ -185,7 +205,14 @@ fn last_segment<'a>(value: &'a str, marker: &str) -> &'a str {
 
 /// slipway-roll to a CodeDeploy deployment group of EC2 instances: the bundle in S3
 /// (HeadObject is allowed by s3:GetObject), the deployment and its instances, stopping it.
-fn server_deploy(out: &mut Vec<Value>, cd: &crate::config::ServerDeploy, region: &str, account: &str) {
+fn server_deploy(
+    out: &mut Vec<Value>,
+    env: &Environment,
+    cd: &crate::config::ServerDeploy,
+    region: &str,
+    account: &str,
+    notes: &mut Vec<String>,
+) {
     out.push(statement(
         "CodeDeployBundles",
         &["s3:GetObject", "s3:PutObject"],
@@ -194,7 +221,7 @@ fn server_deploy(out: &mut Vec<Value>, cd: &crate::config::ServerDeploy, region:
     let (application, group) = (&cd.application, &cd.deployment_group);
     out.push(statement(
         "CodeDeployEc2Deployments",
-        CODEDEPLOY_DEPLOYS,
+        &codedeploy_deploys(env, &[], notes),
         vec![format!(
             "arn:aws:codedeploy:{region}:{account}:deploymentgroup:{application}/{group}"
         )],
@@ -294,7 +321,7 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
                 .unwrap_or_else(|| format!("DgpECS-{cluster_name}-{}", last_segment(&ecs.service, "/")));
             out.push(statement(
                 "CodeDeployDeployments",
-                &[CODEDEPLOY_DEPLOYS, &["codedeploy:ContinueDeployment"]].concat(),
+                &codedeploy_deploys(env, &["codedeploy:ContinueDeployment"], notes),
                 vec![format!(
                     "arn:aws:codedeploy:{region}:{account}:deploymentgroup:{application}/{group}"
                 )],
@@ -324,7 +351,7 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
         notes.push("narrow iam:PassRole to the task and execution roles of the service's task definition".into());
     }
     if let Some(cd) = &env.codedeploy {
-        server_deploy(&mut out, cd, region, account);
+        server_deploy(&mut out, env, cd, region, account, notes);
     }
     if let Some(asg) = &env.asg {
         // slipway-roll (ASG) and slipway-wait: describe calls have no resource-level permissions.
@@ -477,15 +504,16 @@ fn statements(env: &Environment, region: &str, account: &str, notes: &mut Vec<St
         ));
     }
     if !env.health.alarms.is_empty() {
-        // Rolls and slipway-wait read the alarms (an instance refresh given them too).
+        // Rolls and slipway-wait read the alarms (an instance refresh given them too),
+        // composite alarms among them, which needs the action on every resource: "To use
+        // this operation and return information about composite alarms, you must be signed
+        // on with the cloudwatch:DescribeAlarms permission that is scoped to *. You can't
+        // return information about composite alarms if your cloudwatch:DescribeAlarms
+        // permission has a narrower scope." (cloudwatch 2010-08-01 model, DescribeAlarms).
         out.push(statement(
             "AlarmsRead",
             &["cloudwatch:DescribeAlarms"],
-            env.health
-                .alarms
-                .iter()
-                .map(|name| format!("arn:aws:cloudwatch:{region}:{account}:alarm:{name}"))
-                .collect(),
+            vec!["*".into()],
         ));
     }
     if env.asg.is_some() {
@@ -690,8 +718,43 @@ mod tests {
             .any(|a| a.starts_with("ecs:") || a.starts_with("autoscaling:")));
     }
 
+    /// CreateDeployment with overrideAlarmConfiguration needs UpdateDeploymentGroup
+    /// (codedeploy model, CreateDeploymentInput.overrideAlarmConfiguration).
     #[test]
-    fn alarms_get_describe_alarms_on_exactly_those_alarms() {
+    fn a_codedeploy_roll_handing_alarms_to_the_deployment_may_update_its_group() {
+        let ecs = "    ecs: { cluster: c, service: s, container: a, codedeploy: {} }\n";
+        let ec2 =
+            "    codedeploy: { application: web, deployment_group: web-prod, bundle: deploy, bucket: web-bundles }\n";
+        for (config, sid) in [(ecs, "CodeDeployDeployments"), (ec2, "CodeDeployEc2Deployments")] {
+            let with = format!("{config}    health:\n      alarms: [web-5xx]\n");
+            let p = policies(&loaded(&with), "prod", None).unwrap();
+            let statement = p.permissions_policy["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["Sid"] == sid)
+                .cloned()
+                .unwrap();
+            assert!(
+                statement["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "codedeploy:UpdateDeploymentGroup"),
+                "{config}: {statement}"
+            );
+            let without = policies(&loaded(config), "prod", None).unwrap();
+            assert!(!actions(&without).contains(&"codedeploy:UpdateDeploymentGroup".to_string()));
+            assert!(
+                without.notes.iter().any(|n| n.contains("UpdateDeploymentGroup")),
+                "{:?}",
+                without.notes
+            );
+        }
+    }
+
+    #[test]
+    fn alarms_get_describe_alarms_scoped_to_every_alarm_as_composite_alarms_need() {
         let p = policies(
             &loaded(
                 "    ecs: { cluster: c, service: s, container: a }\n    health:\n      alarms: [web-5xx, web-p99]\n",
@@ -703,13 +766,7 @@ mod tests {
         assert!(actions(&p).iter().any(|a| a == "cloudwatch:DescribeAlarms"));
         let statements = p.permissions_policy["Statement"].as_array().unwrap();
         let read = statements.iter().find(|s| s["Sid"] == "AlarmsRead").unwrap();
-        assert_eq!(
-            read["Resource"],
-            serde_json::json!([
-                format!("arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:web-5xx"),
-                format!("arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:web-p99")
-            ])
-        );
+        assert_eq!(read["Resource"], serde_json::json!(["*"]));
         let none = policies(
             &loaded("    ecs: { cluster: c, service: s, container: a }\n"),
             "prod",

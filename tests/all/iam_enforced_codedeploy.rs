@@ -4,7 +4,11 @@
 //! to "*", since moto matches only actions there) gets through the busy check, the group,
 //! HeadObject, PutObject, CreateDeployment and GetDeployment; the same roll without
 //! s3:PutObject is denied at the upload and creates no deployment, and one whose S3
-//! statement names another prefix is denied the HEAD. moto has no
+//! statement names another prefix is denied the HEAD. The first roll hands an alarm to
+//! the deployment (overrideAlarmConfiguration, read back at the proxy), for which the
+//! policy grants codedeploy:UpdateDeploymentGroup as AWS's model says it must (moto
+//! checks only the action called, CreateDeployment, so the grant itself is read from the
+//! generated policy). moto has no
 //! StopDeployment, so the proxy refuses it (the cleanup of the timed-out roll) at once.
 
 use serde_json::{json, Value};
@@ -15,10 +19,16 @@ use crate::support::{bin, run, Dir, Run};
 
 const BUCKET: &str = "iam-cd-bundles";
 
+const ALARM: &str = "iam-cd-5xx";
+
 fn yaml(group: &str) -> String {
     format!(
         "app: web\nenvironments:\n  dev:\n    aws:\n      role_arn: arn:aws:iam::{ACCOUNT}:role/deploy\n      region: us-east-1\n    codedeploy:\n      application: iam-cd\n      deployment_group: {group}\n      bundle: app\n      bucket: {BUCKET}\n"
     )
+}
+
+fn yaml_with_alarm(group: &str) -> String {
+    format!("{}    health:\n      alarms: [{ALARM}]\n", yaml(group))
 }
 
 /// The generated policy: S3 resources as generated, the others "*", no conditions.
@@ -41,6 +51,15 @@ fn policy(dir: &Dir, without: Option<&str>) -> Value {
             s["Resource"] = json!("*");
         }
         s.as_object_mut().unwrap().remove("Condition");
+        // moto names CloudWatch's actions by the service's signing name (monitoring:...),
+        // IAM by its action prefix (cloudwatch:...): the statement holds both for moto.
+        let actions = s["Action"].as_array_mut().unwrap();
+        let monitoring: Vec<Value> = actions
+            .iter()
+            .filter_map(|a| a.as_str()?.strip_prefix("cloudwatch:"))
+            .map(|a| json!(format!("monitoring:{a}")))
+            .collect();
+        actions.extend(monitoring);
         if let Some(action) = without {
             s["Action"].as_array_mut().unwrap().retain(|a| a != action);
         }
@@ -91,12 +110,44 @@ fn roll_codedeploy_ec2_with_the_generated_policy_and_not_without_put_object() {
         });
     let proxy = Proxy::start(&iam_moto().endpoint, 0.0, 6);
     proxy.deny("StopDeployment", Denial::Bare403);
+    // The alarm, made by the administrator through the proxy (it speaks CloudWatch's CBOR
+    // for moto, and signs the translated call again with the administrator's keys).
+    let admin = &iam_moto().admin;
+    proxy.sign_as(&admin.access_key, &admin.secret_key, admin.session_token.as_deref());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let cw = aws_sdk_cloudwatch::Client::new(&iam_moto().admin_sdk_at(&proxy.endpoint).await);
+            cw.put_metric_alarm()
+                .alarm_name(ALARM)
+                .namespace("AWS/ApplicationELB")
+                .metric_name("HTTPCode_Target_5XX_Count")
+                .statistic(aws_sdk_cloudwatch::types::Statistic::Sum)
+                .period(60)
+                .evaluation_periods(1)
+                .threshold(10.0)
+                .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+                .send()
+                .await
+                .unwrap();
+        });
     let dir = Dir::new();
     std::fs::create_dir_all(dir.path().join("app")).unwrap();
     dir.write("app/appspec.yml", "version: 0.0\nos: linux\n");
 
-    dir.write("slipway.yml", &yaml("iam-cd-a"));
-    let keys = iam_moto().role("iam-cd-full", &policy(&dir, None));
+    dir.write("slipway.yml", &yaml_with_alarm("iam-cd-a"));
+    let full = policy(&dir, None);
+    let granted: Vec<&str> = full["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter().filter_map(Value::as_str))
+        .collect();
+    assert!(granted.contains(&"codedeploy:UpdateDeploymentGroup"), "{full}");
+    let keys = iam_moto().role("iam-cd-full", &full);
+    proxy.sign_as(&keys.access_key, &keys.secret_key, keys.session_token.as_deref());
     let r = roll(&dir, &proxy, &keys, "1111111111111111111111111111111111111111");
     let json: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("JSON on stdout: {}", r.stderr));
     assert_eq!(
@@ -106,6 +157,17 @@ fn roll_codedeploy_ec2_with_the_generated_policy_and_not_without_put_object() {
     assert_eq!(json["bundle_uploaded"], true, "{json}");
     assert!(json["deployment_id"].as_str().is_some_and(|d| !d.is_empty()), "{json}");
     assert!(!r.stderr.contains("AccessDenied"), "{}", r.stderr);
+    let created = proxy
+        .calls()
+        .into_iter()
+        .find(|c| c.action == "CreateDeployment")
+        .unwrap();
+    let body: Value = serde_json::from_str(&created.body).unwrap();
+    assert_eq!(
+        body["overrideAlarmConfiguration"]["alarms"],
+        json!([{ "name": ALARM }]),
+        "the alarm reached CodeDeploy: {body}"
+    );
 
     dir.write("slipway.yml", &yaml("iam-cd-b"));
     let keys = iam_moto().role("iam-cd-without", &policy(&dir, Some("s3:PutObject")));

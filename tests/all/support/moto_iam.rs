@@ -124,9 +124,14 @@ impl IamMoto {
 
     /// An SDK config with the administrator's keys, for seeding.
     pub async fn admin_sdk(&self) -> aws_config::SdkConfig {
+        self.admin_sdk_at(&self.endpoint).await
+    }
+
+    /// `admin_sdk` through `endpoint` (a proxy in front of this moto).
+    pub async fn admin_sdk_at(&self, endpoint: &str) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(endpoint)
             .credentials_provider(Credentials::new(
                 &self.admin.access_key,
                 &self.admin.secret_key,
