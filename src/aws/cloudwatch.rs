@@ -1,5 +1,5 @@
-//! The CloudWatch alarms port over aws-sdk-cloudwatch: DescribeAlarms for metric and
-//! composite alarms, at most 100 names a call, every page read.
+//! The CloudWatch alarms port over aws-sdk-cloudwatch: DescribeAlarms for metric,
+//! composite and log alarms, at most 100 names a call, every page read.
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::primitives::{DateTime, DateTimeFormat};
@@ -56,12 +56,25 @@ impl Alarms for CloudWatchAdapter {
                     .set_alarm_names(Some(chunk.to_vec()))
                     .alarm_types(AlarmType::MetricAlarm)
                     .alarm_types(AlarmType::CompositeAlarm)
+                    // Asked for by name, or DescribeAlarms leaves log alarms out (cloudwatch
+                    // 2010-08-01 model, DescribeAlarmsInput.AlarmTypes: "If you omit this
+                    // parameter, only metric alarms are returned").
+                    .alarm_types(AlarmType::LogAlarm)
                     .max_records(100)
                     .set_next_token(token.take())
                     .send()
                     .await
                     .map_err(|e| to_cloud(SERVICE, "DescribeAlarms", &e))?;
                 for a in out.metric_alarms() {
+                    found.push(alarm(
+                        a.alarm_name(),
+                        a.state_value(),
+                        a.state_reason(),
+                        a.state_updated_timestamp(),
+                        false,
+                    ));
+                }
+                for a in out.log_alarms() {
                     found.push(alarm(
                         a.alarm_name(),
                         a.state_value(),

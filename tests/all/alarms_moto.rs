@@ -277,7 +277,8 @@ fn slipway_wait_watches_alarms_failing_on_alarm_and_refusing_missing_ones() {
 }
 
 /// Answers recorded from CloudWatch's DescribeAlarms (JSON 1.0; the proxy turns them into
-/// the SDK's CBOR): a composite alarm on the first page, a metric alarm on the second.
+/// the SDK's CBOR): a composite alarm on the first page, a metric alarm and a log alarm
+/// (the model's AlarmType LogAlarm, answered in DescribeAlarmsOutput.LogAlarms) on the second.
 fn recorded_describe_alarms(req: &crate::support::http::Request) -> Response {
     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
     let answer = match body["NextToken"].as_str() {
@@ -302,6 +303,15 @@ fn recorded_describe_alarms(req: &crate::support::http::Request) -> Response {
                 "StateUpdatedTimestamp": 1767225600.0,
                 "MetricName": "TargetResponseTime",
                 "Namespace": "AWS/ApplicationELB"
+            }],
+            "LogAlarms": [{
+                "AlarmName": "web-errors-log",
+                "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:web-errors-log",
+                "StateValue": "ALARM",
+                "StateReason": "Threshold Crossed: 1 query result was greater than the threshold (5.0)",
+                "StateUpdatedTimestamp": 1767225720.0,
+                "Threshold": 5.0,
+                "ComparisonOperator": "GreaterThanThreshold"
             }]
         }),
     };
@@ -317,9 +327,13 @@ async fn the_adapter_reads_composite_alarms_and_every_page_of_the_recorded_proto
     let server = Server::start(recorded_describe_alarms);
     let proxy = Proxy::start(&server.url, 0.0, 15);
     let cw = slipway::aws::cloudwatch::CloudWatchAdapter::new(&config(&proxy.endpoint).await);
-    let names = vec!["web-health".to_string(), "web-p99".to_string()];
+    let names = vec![
+        "web-health".to_string(),
+        "web-p99".to_string(),
+        "web-errors-log".to_string(),
+    ];
     let found = cw.describe(&names).await.unwrap();
-    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found.len(), 3, "{found:?}");
     assert_eq!(
         (found[0].name.as_str(), &found[0].state, found[0].composite),
         ("web-health", &AlarmState::Alarm, true)
@@ -330,16 +344,24 @@ async fn the_adapter_reads_composite_alarms_and_every_page_of_the_recorded_proto
         (found[1].name.as_str(), &found[1].state, found[1].composite),
         ("web-p99", &AlarmState::InsufficientData, false)
     );
+    assert_eq!(
+        (found[2].name.as_str(), &found[2].state, found[2].composite),
+        ("web-errors-log", &AlarmState::Alarm, false),
+        "a log alarm is found, not reported missing"
+    );
     let sent: Vec<serde_json::Value> = server
         .requests()
         .iter()
         .map(|r| serde_json::from_str(&r.body).unwrap())
         .collect();
     assert_eq!(sent.len(), 2, "two pages");
-    assert_eq!(sent[0]["AlarmNames"], serde_json::json!(["web-health", "web-p99"]));
+    assert_eq!(
+        sent[0]["AlarmNames"],
+        serde_json::json!(["web-health", "web-p99", "web-errors-log"])
+    );
     assert_eq!(
         sent[0]["AlarmTypes"],
-        serde_json::json!(["MetricAlarm", "CompositeAlarm"])
+        serde_json::json!(["MetricAlarm", "CompositeAlarm", "LogAlarm"])
     );
     assert_eq!(sent[1]["NextToken"], "page-2");
     assert_eq!(
