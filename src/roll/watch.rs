@@ -57,6 +57,32 @@ impl Watch {
     }
 }
 
+/// The most alarms AWS takes in an instance refresh's AlarmSpecification and in a CodeDeploy
+/// deployment's alarmConfiguration. Sources: autoscaling 2011-01-01 model,
+/// AlarmSpecification.Alarms ("You can specify up to 10 alarms."); codedeploy 2014-10-06
+/// model, AlarmConfiguration.alarms ("A maximum of 10 alarms can be added."). ECS's
+/// DeploymentAlarms states no count (ecs 2014-11-13 model), so an ECS deployment gets all.
+pub const AWS_MAX_ALARMS: usize = 10;
+
+/// The alarms handed to an instance refresh or a CodeDeploy deployment: the first
+/// [`AWS_MAX_ALARMS`]. slipway watches every one of them itself either way.
+pub fn for_aws(alarms: &[String]) -> Vec<String> {
+    alarms.iter().take(AWS_MAX_ALARMS).cloned().collect()
+}
+
+/// What to say when not every alarm can go to AWS: which do, and that slipway watches all.
+pub fn for_aws_note(alarms: &[String], platform: &str) -> Option<String> {
+    (alarms.len() > AWS_MAX_ALARMS).then(|| {
+        format!(
+            "{platform} takes at most {AWS_MAX_ALARMS} alarms (AWS's limit): it gets {}; slipway watches all {} itself, \
+             so {} roll back only while slipway runs",
+            for_aws(alarms).join(", "),
+            alarms.len(),
+            alarms[AWS_MAX_ALARMS..].join(", ")
+        )
+    })
+}
+
 /// Names in order, each once.
 pub fn dedup(names: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -223,4 +249,27 @@ pub async fn bake_on(
         GateOutcome::Interrupted => Err(Error::interrupted(Some(format!("during the {what}")))),
     };
     (probes, result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_gets_at_most_ten_alarms_and_the_note_names_the_rest() {
+        let names: Vec<String> = (1..=12).map(|i| format!("a{i}")).collect();
+        assert_eq!(for_aws(&names), names[..AWS_MAX_ALARMS]);
+        assert_eq!(for_aws(&names[..3]), names[..3]);
+        assert_eq!(for_aws_note(&names[..10], "x"), None, "ten fit");
+        let note = for_aws_note(&names, "an instance refresh").unwrap();
+        assert!(
+            note.starts_with("an instance refresh takes at most 10 alarms"),
+            "{note}"
+        );
+        assert!(
+            note.contains("it gets a1, a2, a3, a4, a5, a6, a7, a8, a9, a10;"),
+            "{note}"
+        );
+        assert!(note.contains("watches all 12 itself, so a11, a12 roll back"), "{note}");
+    }
 }

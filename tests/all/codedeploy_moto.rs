@@ -328,3 +328,64 @@ async fn the_codedeploy_adapter_speaks_the_recorded_protocol() {
         serde_json::json!({"deploymentId": "d-QGF7W3Z0C", "targetIds": ["web-cluster:web"]})
     );
 }
+
+/// CodeDeploy takes at most 10 alarms in a deployment's alarmConfiguration (codedeploy
+/// model, AlarmConfiguration.alarms): a roll watching 12 hands the first 10 to the
+/// deployment, says which, and watches all 12 itself.
+#[test]
+fn slipway_roll_hands_codedeploy_at_most_ten_alarms_and_says_which() {
+    let (cluster, family) = ("cd-alarms", "cdalarms");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(codedeploy_service(cluster, family));
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 3);
+    proxy.deny("StopDeployment", Denial::Protocol);
+    let names: Vec<String> = (1..=12).map(|i| format!("cd-alarm-{i:02}")).collect();
+    for name in &names {
+        rt.block_on(crate::alarms_moto::alarm(
+            &proxy.endpoint,
+            name,
+            aws_sdk_cloudwatch::types::StateValue::Ok,
+        ));
+    }
+    let dir = Dir::new();
+    let yaml = format!(
+        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecs:\n      cluster: {cluster}\n      service: web-cd\n      container: app\n    health:\n      alarms: [{}]\n",
+        names.join(", ")
+    );
+    let r = run(bin("slipway-roll")
+        .args(["--timeout", "3s", "--cleanup-timeout", "3s", "--poll-interval", "1s"])
+        .args([
+            "--environment",
+            "stage",
+            "--sha",
+            "0123456789abcdef0123456789abcdef01234567",
+        ])
+        .args([
+            "--image",
+            "registry.example/web@sha256:4444444444444444444444444444444444444444444444444444444444444444",
+        ])
+        .arg("--config")
+        .arg(dir.write("slipway.yml", &yaml))
+        .envs(crate::support::moto::moto_env(&proxy.endpoint, &dir)));
+    let create = proxy
+        .calls()
+        .into_iter()
+        .find(|c| c.action == "CreateDeployment")
+        .unwrap_or_else(|| panic!("no CreateDeployment:\n{}", r.stderr));
+    let body: serde_json::Value = serde_json::from_str(&create.body).unwrap();
+    let sent: Vec<&str> = body["overrideAlarmConfiguration"]["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, names[..10].iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        r.stderr.contains("a CodeDeploy deployment takes at most 10 alarms")
+            && r.stderr.contains(
+                "slipway watches all 12 itself, so cd-alarm-11, cd-alarm-12 roll back only while slipway runs"
+            ),
+        "{}",
+        r.stderr
+    );
+}

@@ -268,7 +268,7 @@ impl Rollout for CodeDeployRollout {
                         &plan.hooks,
                     )),
                     description: format!("slipway: {} onto {}", plan.before.service, short(&arn)),
-                    alarms: ctx.alarms.clone(),
+                    alarms: super::watch::for_aws(&ctx.alarms),
                 };
                 // Marked first: a 5xx may have created it anyway.
                 run.created = true;

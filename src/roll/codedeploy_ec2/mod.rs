@@ -90,7 +90,7 @@ impl ServerRollout {
             config: Some(g.config.clone()),
             revision: CdRevision::S3(revision),
             description: format!("slipway: {what}"),
-            alarms: ctx.alarms.clone(),
+            alarms: super::watch::for_aws(&ctx.alarms),
         };
         let cd = self.cd.as_ref();
         calls::retry_raw("CreateDeployment", &ctx.cancel, || cd.create_deployment(&new))
