@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use duration::Duration;
 pub use regions::{RegionOverride, Regional, Wave, WavesOnFailure, AWS_REGIONS};
 pub use server_deploy::{ServerDeploy, DEFAULT_BUNDLE_PREFIX, DEFAULT_SERVER_CONFIG};
-pub use validate::{role_account, MAX_ALARM_NAME, MAX_BAKE};
+pub use validate::{role_account, MAX_ALARM_NAME, MAX_BAKE, MAX_ECS_BAKE_MINUTES};
 
 use crate::error::{Error, Location, Result};
 use crate::trigger::TriggerRule;

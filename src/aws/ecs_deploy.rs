@@ -4,8 +4,9 @@
 
 use aws_sdk_ecs::types::{
     CanaryConfiguration, DeploymentAlarms, DeploymentConfiguration, DeploymentLifecycleHook,
-    DeploymentLifecycleHookAction, DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType, DeploymentStrategy,
-    LinearConfiguration, SortOrder, StopServiceDeploymentStopType, TaskDefinitionStatus,
+    DeploymentLifecycleHookAction, DeploymentLifecycleHookStage, DeploymentLifecycleHookTargetType,
+    DeploymentLifecycleHookTimeoutConfiguration, DeploymentStrategy, LinearConfiguration, SortOrder,
+    StopServiceDeploymentStopType, TaskDefinitionStatus,
 };
 
 use super::ecs::{EcsAdapter, SERVICE};
@@ -54,6 +55,18 @@ pub(super) fn configuration(s: &DeploymentSettings) -> DeploymentConfiguration {
             DeploymentLifecycleHook::builder()
                 .target_type(DeploymentLifecycleHookTargetType::Pause)
                 .lifecycle_stages(DeploymentLifecycleHookStage::PostTestTrafficShift)
+                // Rolled back by ECS itself if nobody answers in time (a runner that died).
+                .timeout_configuration(
+                    DeploymentLifecycleHookTimeoutConfiguration::builder()
+                        .timeout_in_minutes(
+                            s.pause_timeout
+                                .as_secs()
+                                .div_ceil(60)
+                                .clamp(1, crate::cloud::ecs::MAX_HOOK_MINUTES) as i32,
+                        )
+                        .action(DeploymentLifecycleHookAction::Rollback)
+                        .build(),
+                )
                 .build(),
         );
     }

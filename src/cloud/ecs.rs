@@ -152,7 +152,23 @@ pub struct DeploymentSettings {
     /// A PAUSE lifecycle hook at POST_TEST_TRAFFIC_SHIFT: the deployment waits for
     /// ContinueServiceDeployment while the new revision takes only test traffic.
     pub pause_after_test_traffic: bool,
+    /// How long ECS keeps that hook waiting before it rolls the deployment back by itself
+    /// (its timeoutConfiguration, action ROLLBACK): a little longer than slipway's test
+    /// gate, so a runner that died mid-gate leaves no deployment paused for ECS's default
+    /// of 24 hours.
+    #[serde(default = "default_pause_timeout")]
+    pub pause_timeout: Duration,
 }
+
+/// ECS's own default hook timeout: "Default: 1440 (24 hours)" (ecs 2014-11-13 model,
+/// DeploymentLifecycleHookTimeoutConfiguration.timeoutInMinutes).
+pub fn default_pause_timeout() -> Duration {
+    Duration::from_secs(1440 * 60)
+}
+
+/// The longest a lifecycle hook may wait, in minutes: DeploymentLifecycleHookDuration is
+/// an integer from 1 to 20160 (ecs 2014-11-13 model).
+pub const MAX_HOOK_MINUTES: u64 = 20160;
 
 /// A lifecycle hook of a service deployment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -395,6 +395,7 @@ fn check_environment(p: &mut Problems, name: &str, env: &Environment) {
     check_health(p, name, env);
     if let Some(ecs) = &env.ecs {
         check_ecs(p, name, ecs);
+        check_ecs_bake(p, name, ecs, env);
     }
     if let Some(cd) = &env.codedeploy {
         check_server_deploy(p, name, cd);
@@ -624,27 +625,27 @@ fn check_ecs(p: &mut Problems, name: &str, ecs: &crate::config::Ecs) {
         }
     };
     if let Some(c) = &ecs.canary {
-        if !(0.1..=100.0).contains(&c.percent) {
+        if !(0.1..=100.0).contains(&c.percent) || !tenths(c.percent) {
             p.add(
                 &path("canary"),
                 format!(
-                    "environment {name:?}: ecs.canary.percent {} is outside 0.1..100",
+                    "environment {name:?}: ecs.canary.percent {} is not a multiple of 0.1 from 0.1 to 100",
                     c.percent
                 ),
-                "use a share of production traffic from 0.1 to 100, e.g. 10",
+                "use a share of production traffic from 0.1 to 100 in steps of 0.1 (ECS's rule), e.g. 10 or 2.5",
             );
         }
         minutes(p, "canary", "bake", &c.bake);
     }
     if let Some(l) = &ecs.linear {
-        if !(3.0..=100.0).contains(&l.step_percent) {
+        if !(3.0..=100.0).contains(&l.step_percent) || !tenths(l.step_percent) {
             p.add(
                 &path("linear"),
                 format!(
-                    "environment {name:?}: ecs.linear.step_percent {} is outside 3..100",
+                    "environment {name:?}: ecs.linear.step_percent {} is not a multiple of 0.1 from 3 to 100",
                     l.step_percent
                 ),
-                "use a step from 3 to 100 percent, e.g. 25",
+                "use a step from 3 to 100 percent in steps of 0.1 (ECS's rule), e.g. 25 or 12.5",
             );
         }
         minutes(p, "linear", "step_bake", &l.step_bake);
@@ -670,6 +671,35 @@ fn check_ecs(p: &mut Problems, name: &str, ecs: &crate::config::Ecs) {
             }
         }
     }
+}
+
+/// The longest bake ECS takes in a native deployment's bakeTimeInMinutes. AWS's model
+/// (ecs 2014-11-13, DeploymentConfiguration.bakeTimeInMinutes) states no range; the
+/// canary and linear bakes beside it are "0 to 1440 minutes (24 hours)" there, and the
+/// Terraform AWS provider documents and checks the same 0-1440 for this one.
+pub const MAX_ECS_BAKE_MINUTES: u64 = 1440;
+
+/// A native ECS deployment bakes inside ECS, which takes at most a day.
+fn check_ecs_bake(p: &mut Problems, name: &str, ecs: &crate::config::Ecs, env: &Environment) {
+    let native = ecs.strategy != crate::config::EcsStrategy::Rolling && ecs.codedeploy.is_none();
+    if native && env.health.bake.std().as_secs().div_ceil(60) > MAX_ECS_BAKE_MINUTES {
+        p.add(
+            &["environments", name, "health", "bake"],
+            format!(
+                "environment {name:?}: health.bake {} is longer than ECS's bakeTimeInMinutes takes ({MAX_ECS_BAKE_MINUTES} minutes)",
+                env.health.bake
+            ),
+            "use 0 to 24h for an ECS blue_green, canary or linear deployment",
+        );
+    }
+}
+
+/// A share of traffic ECS takes: a multiple of 0.1 ("Valid values are multiples of 0.1
+/// from 0.1 to 100.0", ecs 2014-11-13 model, CanaryConfiguration.canaryPercent; "from
+/// 3.0 to 100.0" for LinearConfiguration.stepPercent).
+fn tenths(percent: f64) -> bool {
+    let scaled = percent * 10.0;
+    (scaled - scaled.round()).abs() < 1e-6
 }
 
 /// `codedeploy:` (EC2/Auto Scaling groups): names CodeDeploy and S3 accept.
@@ -844,14 +874,50 @@ mod tests {
     #[test]
     fn percentages_and_bakes_are_in_the_ranges_ecs_takes() {
         let e = problems("      strategy: canary\n      canary: {percent: 0, bake: 90s}\n");
-        assert!(e.contains("ecs.canary.percent 0 is outside 0.1..100"), "{e}");
+        assert!(
+            e.contains("ecs.canary.percent 0 is not a multiple of 0.1 from 0.1 to 100"),
+            "{e}"
+        );
         assert!(
             e.contains("ecs.canary.bake 1m30s is not a whole number of minutes"),
             "{e}"
         );
         let e = problems("      strategy: linear\n      linear: {step_percent: 2, step_bake: 25h}\n");
-        assert!(e.contains("step_percent 2 is outside 3..100"), "{e}");
+        assert!(
+            e.contains("step_percent 2 is not a multiple of 0.1 from 3 to 100"),
+            "{e}"
+        );
         assert!(e.contains("step_bake 25h"), "{e}");
+        // ECS takes shares in tenths of a percent (the ecs model's canaryPercent, stepPercent).
+        let e = problems("      strategy: canary\n      canary: {percent: 2.55, bake: 5m}\n");
+        assert!(e.contains("ecs.canary.percent 2.55 is not a multiple of 0.1"), "{e}");
+        let e = problems("      strategy: linear\n      linear: {step_percent: 12.34, step_bake: 5m}\n");
+        assert!(
+            e.contains("ecs.linear.step_percent 12.34 is not a multiple of 0.1"),
+            "{e}"
+        );
+        assert_eq!(
+            problems("      strategy: canary\n      canary: {percent: 2.5, bake: 5m}\n"),
+            ""
+        );
+        assert_eq!(
+            problems("      strategy: linear\n      linear: {step_percent: 33.3, step_bake: 5m}\n"),
+            ""
+        );
+        let e = problems("      strategy: blue_green\n    health:\n      bake: 25h\n");
+        assert!(
+            e.contains("health.bake 25h is longer than ECS's bakeTimeInMinutes takes (1440 minutes)"),
+            "{e}"
+        );
+        assert_eq!(
+            problems("      strategy: blue_green\n    health:\n      bake: 24h\n"),
+            ""
+        );
+        assert_eq!(
+            problems("    health:\n      bake: 25h\n"),
+            "",
+            "a rolling service: slipway bakes"
+        );
         let e = problems("      keep_revisions: 0\n");
         assert!(e.contains("ecs.keep_revisions is 0"), "{e}");
         let e = problems("      codedeploy: {application: \"\"}\n");

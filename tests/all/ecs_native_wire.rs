@@ -68,6 +68,7 @@ async fn the_native_deployment_calls_speak_the_recorded_protocol() {
             linear: Some((25.0, Duration::from_secs(60))),
             alarms: vec!["web-5xx".into()],
             pause_after_test_traffic: true,
+            pause_timeout: Duration::from_secs(20 * 60),
         }),
     };
     let id = ecs.update_service("web-cluster", "web", &update).await.unwrap();
@@ -125,6 +126,12 @@ async fn the_native_deployment_calls_speak_the_recorded_protocol() {
         settings["lifecycleHooks"][0]["lifecycleStages"][0],
         "POST_TEST_TRAFFIC_SHIFT"
     );
+    // ECS rolls back by itself when nobody answers the hook in time (a runner that died).
+    assert_eq!(
+        settings["lifecycleHooks"][0]["timeoutConfiguration"],
+        serde_json::json!({"timeoutInMinutes": 20, "action": "ROLLBACK"}),
+        "{settings}"
+    );
     assert_eq!(body("DescribeServiceDeployments")["serviceDeploymentArns"][0], SD);
     let answer = body("ContinueServiceDeployment");
     assert_eq!(
@@ -180,6 +187,7 @@ async fn moto_keeps_the_strategy_and_bake_time_update_service_sets() {
             linear: None,
             alarms: Vec::new(),
             pause_after_test_traffic: false,
+            pause_timeout: Duration::from_secs(20 * 60),
         }),
     };
     ecs.update_service("native-cluster", "web", &update).await.unwrap();

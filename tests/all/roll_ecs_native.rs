@@ -54,6 +54,7 @@ pub fn deployment(strategy: NativeStrategy, test_gate: bool) -> DeploymentSettin
         linear: Some((25.0, minutes(1))),
         alarms: Vec::new(),
         pause_after_test_traffic: test_gate,
+        pause_timeout: Duration::from_secs(20 * 60),
     }
 }
 

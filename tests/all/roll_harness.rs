@@ -234,6 +234,7 @@ async fn ecs_run(rng: &mut StdRng, run: u64) -> (String, Vec<String>) {
         linear: Some(([25.0, 33.0, 50.0][rng.random_range(0..3)], Duration::from_secs(60))),
         alarms: Vec::new(),
         pause_after_test_traffic: rng.random_bool(0.6),
+        pause_timeout: Duration::from_secs(20 * 60),
     });
     let native = deployment.is_some();
     let settings = EcsSettings {

@@ -62,6 +62,29 @@ pub(super) fn ecs_request(args: &Args, job: &Job, ctx: &Ctx) -> Result<EcsReques
         }
     };
     let test_urls = job.settings.health.test_urls.len();
+    let native_bake = ctx.bake.as_secs().div_ceil(60);
+    if ecs.strategy != EcsStrategy::Rolling && native_bake > crate::config::MAX_ECS_BAKE_MINUTES {
+        return Err(Error::input(
+            format!(
+                "--bake {} is longer than ECS's bakeTimeInMinutes takes ({} minutes)",
+                crate::config::Duration(ctx.bake),
+                crate::config::MAX_ECS_BAKE_MINUTES
+            ),
+            "use 0 to 24h for an ECS blue_green, canary or linear deployment",
+        ));
+    }
+    // The PAUSE hook outlives the test gate (one wait) by a few minutes, within ECS's range.
+    let pause_timeout = ctx.timeout + std::time::Duration::from_secs(5 * 60);
+    if test_urls > 0 && pause_timeout.as_secs().div_ceil(60) > crate::cloud::ecs::MAX_HOOK_MINUTES {
+        return Err(Error::input(
+            format!(
+                "--timeout {} makes a test gate longer than an ECS lifecycle hook may wait ({} minutes)",
+                crate::config::Duration(ctx.timeout),
+                crate::cloud::ecs::MAX_HOOK_MINUTES
+            ),
+            "use a --timeout (or health.timeout) under 14 days for an ECS deployment with health.test_urls",
+        ));
+    }
     let native = |strategy| DeploymentSettings {
         strategy,
         // ECS bakes with blue still standing by, and rolls back itself on the alarms, even
@@ -71,6 +94,7 @@ pub(super) fn ecs_request(args: &Args, job: &Job, ctx: &Ctx) -> Result<EcsReques
         linear: ecs.linear.as_ref().map(|l| (l.step_percent, l.step_bake.std())),
         alarms: ctx.alarms.clone(),
         pause_after_test_traffic: test_urls > 0,
+        pause_timeout,
     };
     let deployment = match ecs.strategy {
         EcsStrategy::Rolling => None,

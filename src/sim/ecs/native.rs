@@ -232,7 +232,16 @@ impl State {
                         self.natives[n].hook = Some((id, HookStatus::AwaitingAction));
                         None
                     }
-                    Some((_, HookStatus::AwaitingAction)) => None,
+                    // A hook nobody answers expires: ECS takes its timeoutConfiguration's
+                    // action, ROLLBACK here (ecs 2014-11-13 model,
+                    // DeploymentLifecycleHookTimeoutConfiguration; expiresAt in the
+                    // hook's details).
+                    Some((_, HookStatus::AwaitingAction)) => {
+                        if at >= native.since + native.settings.pause_timeout {
+                            self.roll_back_native(n, at, "lifecycle hook timed out (timeout action ROLLBACK)");
+                        }
+                        None
+                    }
                     _ => Some(LifecycleStage::ProductionTrafficShift),
                 },
                 LifecycleStage::ProductionTrafficShift => {

@@ -103,6 +103,7 @@ fn native(strategy: NativeStrategy, pause: bool) -> ServiceUpdate {
             linear: Some((25.0, Duration::from_secs(60))),
             alarms: Vec::new(),
             pause_after_test_traffic: pause,
+            pause_timeout: Duration::from_secs(20 * 60),
         }),
     }
 }
@@ -223,4 +224,33 @@ async fn stop_and_rollback_answers_move_traffic_back_and_remove_green() {
     sleep(Duration::from_secs(30)).await;
     assert_eq!(sim.snapshot().healthy, vec![arn("web", 1), arn("web", 1)]);
     assert_eq!(sim.snapshot().traffic_on_unhealthy, 0);
+}
+
+/// A PAUSE hook nobody answers (the runner died) expires after its timeout, and ECS rolls
+/// the deployment back by itself: nothing stays paused for ECS's default 24 hours.
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_pause_hook_rolls_back_when_it_expires() {
+    let (sim, sd) = started(&native(NativeStrategy::Canary, true)).await;
+    sleep(Duration::from_secs(60)).await;
+    assert_eq!(at(&sim, &sd).await.0, "POST_TEST_TRAFFIC_SHIFT");
+    // native() gives the hook 20 minutes.
+    sleep(Duration::from_secs(18 * 60)).await;
+    let d = sim.service_deployment(&sd).await.unwrap().unwrap();
+    assert!(d.awaiting().is_some(), "still waiting before its timeout");
+    sleep(Duration::from_secs(3 * 60)).await;
+    let d = sim.service_deployment(&sd).await.unwrap().unwrap();
+    assert!(d.awaiting().is_none());
+    assert!(
+        d.rollback_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("lifecycle hook timed out")),
+        "{d:?}"
+    );
+    sleep(Duration::from_secs(120)).await;
+    let snap = sim.snapshot();
+    assert_eq!(
+        snap.service_deployment.unwrap().status,
+        ServiceDeploymentStatus::RollbackSuccessful
+    );
+    assert_eq!(snap.production, vec![(arn("web", 1), 100.0)]);
 }
