@@ -15,6 +15,18 @@ fn invalid(op: &str, message: impl Into<String>) -> CloudError {
     CloudError::new(ErrorKind::Invalid, op, Some("ValidationError"), message)
 }
 
+/// IrreversibleInstanceRefreshFault: "The request failed because a desired configuration
+/// was not found or an incompatible launch template ... or launch template version
+/// ($Latest or $Default) is present on the Auto Scaling group." (autoscaling model)
+fn irreversible(op: &str) -> CloudError {
+    CloudError::new(
+        ErrorKind::Invalid,
+        op,
+        Some("IrreversibleInstanceRefresh"),
+        "The request failed because an incompatible launch template version ($Latest or $Default) is present on the Auto Scaling group.",
+    )
+}
+
 fn check_group(state: &State, op: &str, name: &str) -> CloudResult<()> {
     if name == state.settings.group {
         Ok(())
@@ -218,8 +230,12 @@ impl AutoScaling for Sim {
             else {
                 return Err(invalid(op, format!("launch template version {} does not exist", spec.launch_template.version)));
             };
-            if spec.auto_rollback && spec.launch_template.version.starts_with('$') {
-                return Err(invalid(op, "AutoRollback needs a pinned launch template version, not $Latest or $Default"));
+            // "A rollback is not supported ... [when] The Auto Scaling group uses the launch
+            // template's $Latest or $Default version" (autoscaling 2011-01-01 model,
+            // RefreshPreferences.AutoRollback): the group's version, not the desired one;
+            // refused with IrreversibleInstanceRefreshFault (code IrreversibleInstanceRefresh).
+            if spec.auto_rollback && s.lt_version.starts_with('$') {
+                return Err(irreversible(op));
             }
             let previous_version = s.resolve(&s.lt_version).unwrap_or(s.default_version);
             let total = s
@@ -294,6 +310,8 @@ impl AutoScaling for Sim {
                 .first_mut()
                 .filter(|r| r.status == "InProgress" || r.status == "Pending")
             {
+                // The same rule as AutoRollback (RollbackInstanceRefresh's documentation).
+                Some(r) if r.previous_spec.version.starts_with('$') => Err(irreversible(op)),
                 Some(r) => {
                     r.roll_back(&mut spec, "rollback requested".into());
                     s.lt_version = spec.version;

@@ -558,3 +558,116 @@ async fn the_cleanup_left_to_do_is_kept_current_for_a_second_signal() {
     );
     assert!(pending.get().is_empty(), "nothing left once done");
 }
+
+/// The simulated group moved onto `$Default` (default version 1) before the roll.
+async fn on_default(sim: &Sim) {
+    let g = sim.ports().asg.describe_group("web-asg").await.unwrap().unwrap();
+    let mut spec = g.launch_template.unwrap();
+    spec.version = "$Default".into();
+    sim.ports().asg.set_launch_template("web-asg", &spec).await.unwrap();
+}
+
+fn operations(sim: &Sim) -> Vec<(&'static str, String)> {
+    sim.mutations().into_iter().map(|c| (c.operation, c.detail)).collect()
+}
+
+/// AWS refuses AutoRollback for a group on $Latest or $Default (autoscaling model,
+/// RefreshPreferences.AutoRollback): the simulator refuses what AWS refuses, on the group's
+/// own version, whatever the desired one.
+#[tokio::test(start_paused = true)]
+async fn the_simulator_refuses_auto_rollback_for_a_group_on_default() {
+    let sim = Sim::new(Settings::default(), Faults::default());
+    on_default(&sim).await;
+    let g = sim.ports().asg.describe_group("web-asg").await.unwrap().unwrap();
+    let spec = slipway::cloud::RefreshSpec {
+        launch_template: slipway::cloud::LaunchTemplateSpec {
+            version: "2".into(),
+            ..g.launch_template.unwrap()
+        },
+        min_healthy_percentage: 75,
+        max_healthy_percentage: 125,
+        instance_warmup: None,
+        skip_matching: true,
+        auto_rollback: true,
+        alarms: Vec::new(),
+        bake_time: None,
+    };
+    let err = sim.ports().asg.start_refresh("web-asg", &spec).await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("IrreversibleInstanceRefresh"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_on_default_is_refreshed_without_auto_rollback() {
+    let sim = Sim::new(Settings::default(), Faults::default());
+    on_default(&sim).await;
+    let r = roll_on(&sim, Strategy::Refresh).await;
+    assert_eq!(r.code, 0, "{:?}", r.outcome);
+    let snap = sim.snapshot();
+    assert!(snap.settled_on(2, 4), "{snap:?}");
+    assert_eq!(snap.launch_template_version, "2");
+    let start = operations(&sim)
+        .into_iter()
+        .find(|(op, _)| *op == "StartInstanceRefresh")
+        .unwrap();
+    assert!(start.1.contains("auto_rollback=false"), "{}", start.1);
+    let text = r.plan.unwrap().steps[0].describe();
+    assert!(
+        text.contains("auto rollback off: the group uses $Latest or $Default"),
+        "{text}"
+    );
+}
+
+/// Failing on a group AWS cannot roll back: slipway's cleanup refreshes it back onto the
+/// numbered version it ran, and says rolled_back only once it serves again.
+#[tokio::test(start_paused = true)]
+async fn a_failing_refresh_of_a_group_on_default_is_refreshed_back_by_slipway() {
+    let faults = Faults {
+        bad_versions: [2].into(),
+        ..Faults::default()
+    };
+    let sim = Sim::new(Settings::default(), faults);
+    on_default(&sim).await;
+    let r = roll_on(&sim, Strategy::Refresh).await;
+    assert_eq!(r.code, 1, "{:?}", r.outcome);
+    assert_eq!(r.outcome.result, Verdict::RolledBack, "{:?}", r.outcome);
+    let snap = sim.snapshot();
+    assert!(snap.settled_on(1, 4), "{snap:?}");
+    assert_eq!(
+        snap.launch_template_version, "1",
+        "pinned: $Default would name what it names now"
+    );
+    let ops: Vec<&str> = operations(&sim).iter().map(|(op, _)| *op).collect();
+    assert!(!ops.contains(&"RollbackInstanceRefresh"), "{ops:?}");
+    assert_eq!(
+        ops.iter().filter(|op| **op == "StartInstanceRefresh").count(),
+        2,
+        "{ops:?}"
+    );
+}
+
+/// Interrupted mid-refresh on such a group: cancelled, waited for, refreshed back.
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_refresh_of_a_group_on_default_is_cancelled_and_refreshed_back() {
+    let sim = Sim::new(Settings::default(), Faults::default());
+    on_default(&sim).await;
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        trigger.cancel();
+    });
+    let r = roll_with(&sim, &request(Strategy::Refresh), cancel, Vec::new()).await;
+    assert_eq!(r.code, 130, "{:?}", r.outcome);
+    assert_eq!(r.outcome.result, Verdict::RolledBack, "{:?}", r.outcome);
+    let ops: Vec<&str> = operations(&sim).iter().map(|(op, _)| *op).collect();
+    let cancelled = ops
+        .iter()
+        .position(|op| *op == "CancelInstanceRefresh")
+        .expect("cancelled");
+    let back = ops.iter().rposition(|op| *op == "StartInstanceRefresh").unwrap();
+    assert!(cancelled < back, "{ops:?}");
+    assert!(!ops.contains(&"RollbackInstanceRefresh"), "{ops:?}");
+    let snap = sim.snapshot();
+    assert!(snap.settled_on(1, 4), "{snap:?}");
+    assert_eq!(snap.launch_template_version, "1");
+}

@@ -210,18 +210,31 @@ async fn undo_refresh(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) 
         );
     };
     match &refresh.status {
+        RefreshStatus::Pending | RefreshStatus::InProgress | RefreshStatus::Baking
+            if !super::discover::reversible(b) =>
+        {
+            cancel_and_reverse(ports, plan, &id, ctx, run).await?;
+        }
         RefreshStatus::Pending | RefreshStatus::InProgress | RefreshStatus::Baking => {
             match calls::retry_raw("RollbackInstanceRefresh", &ctx.cancel, || {
                 ports.asg.rollback_refresh(&b.group)
             })
             .await
             {
-                Ok(()) => done(ctx, run, format!("instance refresh {id} rolling back")),
-                Err(Raw::Cloud(e)) if e.code.as_deref() == Some("ActiveInstanceRefreshNotFound") => {}
+                Ok(()) => {
+                    done(ctx, run, format!("instance refresh {id} rolling back"));
+                    wait_rollback_or_reverse(ports, plan, &id, ctx, run).await?;
+                }
+                Err(Raw::Cloud(e)) if e.code.as_deref() == Some("ActiveInstanceRefreshNotFound") => {
+                    wait_rollback_or_reverse(ports, plan, &id, ctx, run).await?;
+                }
+                // The group moved to $Latest or $Default meanwhile: AWS cannot roll back.
+                Err(Raw::Cloud(e)) if e.code.as_deref() == Some("IrreversibleInstanceRefresh") => {
+                    cancel_and_reverse(ports, plan, &id, ctx, run).await?;
+                }
                 Err(Raw::Cloud(e)) => return Err(e.into()),
                 Err(Raw::Wait(e)) => return Err(e),
             }
-            wait_rollback_or_reverse(ports, plan, &id, ctx, run).await?;
         }
         // An unknown status may still be moving: wait for it to end, then reverse if need be.
         RefreshStatus::RollbackInProgress | RefreshStatus::Cancelling | RefreshStatus::Unknown(_) => {
@@ -247,6 +260,46 @@ async fn undo_refresh(ports: &Ports, plan: &Plan, ctx: &mut Ctx, run: &mut Run) 
     restore_capacity(ports, plan, ctx, run).await?;
     done(ctx, run, format!("{} is back on version {}", b.group, b.version));
     Ok(Cleaned::RolledBack)
+}
+
+/// A refresh AWS cannot roll back (the group on $Latest or $Default): cancelled, waited
+/// for until it has stopped, then a refresh back onto the version the group ran.
+async fn cancel_and_reverse(ports: &Ports, plan: &Plan, id: &str, ctx: &mut Ctx, run: &mut Run) -> Result<()> {
+    let b = &plan.before;
+    match calls::retry_raw("CancelInstanceRefresh", &ctx.cancel, || {
+        ports.asg.cancel_refresh(&b.group)
+    })
+    .await
+    {
+        Ok(()) => done(
+            ctx,
+            run,
+            format!(
+                "instance refresh {id} cancelled (AWS cannot roll back a group on {})",
+                b.launch_template.version
+            ),
+        ),
+        Err(Raw::Cloud(e)) if e.code.as_deref() == Some("ActiveInstanceRefreshNotFound") => {}
+        Err(Raw::Cloud(e)) => return Err(e.into()),
+        Err(Raw::Wait(e)) => return Err(e),
+    }
+    let pacing = ctx.pacing();
+    let cancel = ctx.cancel.clone();
+    wait::until("the cancelled refresh", &pacing, &cancel, &mut ctx.progress, || async {
+        let refreshes = calls::retry("DescribeInstanceRefreshes", &cancel, || {
+            ports.asg.describe_refreshes(&b.group, Some(id))
+        })
+        .await?;
+        Ok(match refreshes.iter().find(|r| r.id == id) {
+            Some(r) if r.in_progress() || r.status == RefreshStatus::Cancelling => {
+                Check::Pending(format!("instance refresh {id} is {}", r.status))
+            }
+            _ => Check::Done(()),
+        })
+    })
+    .await?;
+    done(ctx, run, format!("refreshing back to version {}", b.version));
+    refresh_back(ports, plan, ctx).await
 }
 
 /// Waits for a rollback; if it ends any other way than RollbackSuccessful, refreshes back.

@@ -292,6 +292,16 @@ fn surge_steps(before: &Observed, target: &LaunchTemplateSpec, req: &Request) ->
     Ok(steps)
 }
 
+/// Whether AWS can roll a refresh of this group back itself. "A rollback is not supported
+/// in the following situations: ... The Auto Scaling group uses the launch template's
+/// $Latest or $Default version." (autoscaling 2011-01-01 model, RefreshPreferences.AutoRollback;
+/// StartInstanceRefresh refuses AutoRollback there with IrreversibleInstanceRefresh.) Such a
+/// group is refreshed without it, and slipway's cleanup refreshes it back to the version
+/// it ran (pinned by number: `$Latest` would name the new version by then).
+pub(super) fn reversible(before: &Observed) -> bool {
+    !before.launch_template.version.starts_with('$')
+}
+
 fn refresh_steps(before: &Observed, target: &LaunchTemplateSpec, req: &Request) -> Result<Vec<Step>> {
     if up_to_date(before, target) {
         return Ok(Vec::new());
@@ -311,7 +321,7 @@ fn refresh_steps(before: &Observed, target: &LaunchTemplateSpec, req: &Request) 
                 max_healthy_percentage: max,
                 instance_warmup: req.instance_warmup.map(|w| w.as_secs() as i32),
                 skip_matching: true,
-                auto_rollback: true,
+                auto_rollback: reversible(before),
                 alarms: req.alarms.clone(),
                 bake_time: req.bake.filter(|b| !b.is_zero()).map(|b| b.as_secs() as i32),
             },

@@ -178,6 +178,12 @@ impl Step {
                 if let Some(b) = spec.bake_time {
                     extra.push_str(&format!(", AWS bake time {b}s"));
                 }
+                if !spec.auto_rollback {
+                    extra.push_str(
+                        ": the group uses $Latest or $Default, which AWS cannot roll back; on failure slipway cancels \
+                         the refresh and refreshes back to the numbered version the group ran",
+                    );
+                }
                 format!(
                     "start an instance refresh to version {} (min healthy {}%, max healthy {}%, warmup {}, skip matching, auto rollback {}{extra})",
                     spec.launch_template.version,
