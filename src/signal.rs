@@ -151,6 +151,18 @@ impl Interrupt {
         self.received().unwrap_or(Stop::Signal(Signal(libc::SIGTERM)))
     }
 
+    /// Runs `work` until it ends or the job is told to stop, whichever comes first: AWS
+    /// calls that hang give way to a signal or the deadline (`work` is dropped, and with
+    /// it the call in flight). Not for work that must clean up itself when stopped (a
+    /// child process, a copy that deregisters what it made): they take the interrupt.
+    pub async fn race<T>(&self, what: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            biased;
+            stop = self.wait() => Err(stop.error(&format!("{what}: the call in flight was abandoned ({})", stop.describe()))),
+            done = work => done,
+        }
+    }
+
     /// The stop's error when there is one; call between steps.
     pub fn check(&self) -> Result<()> {
         match self.received() {

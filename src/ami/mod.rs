@@ -172,6 +172,7 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
                 .await?;
         Ok::<_, Error>((template, existing, others))
     };
+    let lookups = interrupt.race("the look at the launch templates and earlier AMIs", lookups);
     let (version, validated, looked_up) = tokio::join!(req.packer.check_version(), req.packer.validate(), lookups);
     let packer_version = version?;
     validated?;
@@ -234,7 +235,9 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
         }
         outcome.result = Status::Baked;
         outcome.amis = summary.artifacts;
-        tag_amis(req, clouds, &outcome.amis).await?;
+        interrupt
+            .race("tagging the AMI", tag_amis(req, clouds, &outcome.amis))
+            .await?;
     } else {
         outcome.result = Status::Skipped;
         eprintln!(
@@ -292,7 +295,8 @@ pub async fn bake(req: &Request, clouds: &Clouds<'_>, interrupt: &Interrupt) -> 
     interrupt.check()?;
 
     if let Some((template, source)) = &template {
-        outcome.launch_template = Some(put_in_template(req, clouds.ec2, template, *source, &ami).await?);
+        let put = put_in_template(req, clouds.ec2, template, *source, &ami);
+        outcome.launch_template = Some(interrupt.race("the new launch template version", put).await?);
         outcome.regions[0].launch_template = outcome.launch_template.clone();
     }
     let changes = regions::put_everywhere(req, clouds.destinations, &others, &outcome.regions[1..]).await?;

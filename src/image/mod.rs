@@ -105,14 +105,20 @@ pub async fn run(
     let repository = repository_name(request, job)?;
     let override_host = registry_override(request.registry.as_deref(), job)?;
 
-    let (auth, host, base) = registry_login(ecr, runner, override_host.as_ref()).await?;
+    let (auth, host, base) = interrupt
+        .race("the ECR login", registry_login(ecr, runner, override_host.as_ref()))
+        .await?;
     let store = match override_host {
         Some(_) => Store::Registry(Registry::new(&host, &base, &auth.username, auth.password.clone())),
         None => Store::Ecr(ecr),
     };
 
     let mut outcome = Outcome::new(job, &repository, &host, all_tags.clone(), request.dry_run);
-    let exists = ecr.repository(&repository).await?.is_some();
+    let exists = interrupt
+        .race("the look for the repository", async {
+            Ok(ecr.repository(&repository).await?.is_some())
+        })
+        .await?;
     if !exists && !request.create_repository {
         return Err(Error::input(
             format!("ECR repository {repository:?} does not exist"),
@@ -125,7 +131,12 @@ pub async fn run(
     // here, before a build, with the registry's own message.
     let existing = match (exists, &store) {
         (true, _) | (false, Store::Registry(_)) => {
-            this_commits_image(&store, &repository, sha_tag, &full_tag, &job.sha).await?
+            interrupt
+                .race(
+                    "the look for this commit's image",
+                    this_commits_image(&store, &repository, sha_tag, &full_tag, &job.sha),
+                )
+                .await?
         }
         (false, Store::Ecr(_)) => None,
     };
@@ -149,7 +160,11 @@ pub async fn run(
     interrupt.check()?;
     if !exists {
         eprintln!("repository {repository}: creating it");
-        ecr.create_repository(&repository).await?;
+        interrupt
+            .race("the repository's creation", async {
+                Ok(ecr.create_repository(&repository).await?)
+            })
+            .await?;
         interrupt.pending().set(vec![format!(
             "delete the ECR repository {repository} this run created, if it is still empty"
         )]);

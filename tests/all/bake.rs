@@ -91,7 +91,11 @@ impl Bake {
         let dir = Dir::new();
         let sha = format!(
             "{:0<40}",
-            format!("{:x}", name.bytes().fold(7u64, |h, b| h * 31 + b as u64))
+            format!(
+                "{:x}",
+                name.bytes()
+                    .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+            )
         );
         let lt = format!("web-{name}");
         dir.write("slipway.yml", &CONFIG.replace("LT", &lt));

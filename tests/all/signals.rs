@@ -1,7 +1,7 @@
 //! Signals and stalls at the binary: a slipway binary whose AWS call never answers (the
 //! proxy holds it) is sent SIGINT or SIGTERM, as a runner cancelling a job does. It must
 //! abandon the call, clean up, print its outcome and exit 130 within seconds, and what it
-//! had changed must read back from moto as it was.
+//! had changed must read back from moto as it was (slipway-roll, -wait, -build and -bake).
 
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -159,4 +159,144 @@ fn sigint_during_a_stalled_wait_call_exits_130_at_once() {
 #[test]
 fn sigterm_during_a_stalled_wait_call_exits_130_at_once() {
     a_signal_during_a_stalled_wait_call("sig-term-wait", libc::SIGTERM);
+}
+
+/// slipway-build whose look for the repository never answers: the signal ends it.
+fn a_signal_during_a_stalled_build_call(repo: &str, signal: i32) {
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 3);
+    proxy.stall("DescribeRepositories", 1);
+    let dir = crate::build::project(repo, "123456789012");
+    let child = crate::build::on_ecr(
+        &dir,
+        crate::build::NO_ENGINE,
+        &["--environment", "dev", "--create-repository"],
+    )
+    .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+    .args(["--timeout", "1h"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let (out, took) = signal_while_held(child, &proxy, signal);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(took < PROMPT, "exited {took:?} after the signal:\n{stderr}");
+    assert!(
+        stderr.contains("the look for the repository: the call in flight was abandoned"),
+        "{stderr}"
+    );
+    assert_eq!(
+        proxy.count("CreateRepository"),
+        0,
+        "nothing was created: {:?}",
+        proxy.calls()
+    );
+}
+
+#[test]
+fn sigint_during_a_stalled_build_call_exits_130_at_once() {
+    a_signal_during_a_stalled_build_call("sig-int-build", libc::SIGINT);
+}
+
+#[test]
+fn sigterm_during_a_stalled_build_call_exits_130_at_once() {
+    a_signal_during_a_stalled_build_call("sig-term-build", libc::SIGTERM);
+}
+
+/// slipway-bake after a real Packer build on moto: the new launch template version's call
+/// never answers; the signal ends it and the template reads back from moto as it was.
+fn a_signal_during_a_stalled_bake_call(name: &str, signal: i32) {
+    let b = crate::bake::Bake::new(name, "");
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 4);
+    proxy.stall("CreateLaunchTemplateVersion", 1);
+    let before = b.template_state();
+    let child = b
+        .command(&["--timeout", "1h"])
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, took) = signal_while_held(child, &proxy, signal);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(took < PROMPT, "exited {took:?} after the signal:\n{stderr}");
+    assert!(
+        stderr.contains("the new launch template version: the call in flight was abandoned"),
+        "{stderr}"
+    );
+    assert_eq!(b.template_state(), before, "no launch template version was made");
+    assert_eq!(b.amis().len(), 1, "the baked AMI stays, tagged for a rerun to reuse");
+}
+
+#[test]
+fn sigint_during_a_stalled_bake_call_exits_130_at_once() {
+    a_signal_during_a_stalled_bake_call("sig-int-bake", libc::SIGINT);
+}
+
+#[test]
+fn sigterm_during_a_stalled_bake_call_exits_130_at_once() {
+    a_signal_during_a_stalled_bake_call("sig-term-bake", libc::SIGTERM);
+}
+
+/// A second signal while the cleanup's own call hangs: slipway says what is left to do,
+/// keeps cleaning up (the connection dies after 5 s, the call is retried) and still
+/// leaves the group as it was.
+#[test]
+fn a_second_signal_during_a_stalled_cleanup_says_what_is_left_and_the_cleanup_finishes() {
+    let name = "sig-twice-roll";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(group(name, 1, 2, 2));
+    let before = rt.block_on(state(name));
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 5);
+    proxy.stall_after("UpdateAutoScalingGroup", "DescribeAutoScalingGroups", 1);
+    let dir = Dir::new();
+    let mut child = bin("slipway-roll")
+        .args(["--environment", "stage", "--sha", SHA, "--launch-template-version", "2"])
+        .args(["--poll-interval", "1s", "--timeout", "1h", "--output", "json"])
+        .arg("--config")
+        .arg(roll_config(&dir, name))
+        .envs(moto_env(&proxy.endpoint, &dir))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.holding() == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "exited before any call was held");
+        assert!(Instant::now() < deadline, "no call of the roll was ever held");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The cleanup's first call (the launch template set back) hangs for 5 s.
+    proxy.stall_for("UpdateAutoScalingGroup", 1, Duration::from_secs(5));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    while proxy.stalled().is_empty() || proxy.holding() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the cleanup's call was never held: {:?}",
+            proxy.calls()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted again: still cleaning up; left to do:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("killing slipway now would leave these undone"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the JSON outcome on stdout");
+    assert_eq!(json["result"], "rolled_back", "{json}");
+    let after = rt.block_on(state(name));
+    assert_eq!(
+        (after.0, after.1, after.2, after.3.as_str()),
+        (before.0, before.1, before.2, before.3.as_str())
+    );
 }

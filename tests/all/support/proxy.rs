@@ -75,8 +75,8 @@ struct Rules {
     lose: Vec<(String, LostReply, usize)>,
     after: Vec<(String, Hook)>,
     rewrite: Vec<(String, Rewrite)>,
-    /// (action, how many more calls to hold without an answer)
-    stall: Vec<(String, usize)>,
+    /// (action, how many more calls to hold without an answer, for how long at most)
+    stall: Vec<(String, usize, std::time::Duration)>,
     /// moto's account for every forwarded call (`x-moto-account-id`).
     account: Option<String>,
     /// access key -> (secret key, session token), to sign translated calls again.
@@ -97,12 +97,10 @@ impl Rules {
         Some(rule.1)
     }
 
-    fn stall(&mut self, action: &str) -> bool {
-        let Some(rule) = self.stall.iter_mut().find(|(a, left)| a == action && *left > 0) else {
-            return false;
-        };
+    fn stall(&mut self, action: &str) -> Option<std::time::Duration> {
+        let rule = self.stall.iter_mut().find(|(a, left, _)| a == action && *left > 0)?;
         rule.1 -= 1;
-        true
+        Some(rule.2)
     }
 
     fn rewriter(&self, action: &str) -> Option<Rewrite> {
@@ -177,8 +175,9 @@ impl Proxy {
                             let mut r = rng.lock().unwrap();
                             (r.random::<f64>() < fault_share).then(|| r.random_range(0..4u8))
                         };
-                        if rules.lock().unwrap().stall(&action) {
-                            hold(&stream, &held);
+                        let stall = rules.lock().unwrap().stall(&action);
+                        if let Some(longest) = stall {
+                            hold(&stream, &held, longest);
                             log.lock().unwrap().push(Call {
                                 service,
                                 action,
@@ -248,7 +247,17 @@ impl Proxy {
     /// From now on, hold the next `times` calls of `action` without forwarding or
     /// answering them, until the client hangs up (at most ten minutes).
     pub fn stall(&self, action: &str, times: usize) {
-        self.rules.lock().unwrap().stall.push((action.to_string(), times));
+        self.stall_for(action, times, STALL_FOR);
+    }
+
+    /// Like `stall`, but each held call's connection is closed unanswered after `longest`
+    /// (a connection that dies: the client sees no answer and may retry).
+    pub fn stall_for(&self, action: &str, times: usize, longest: std::time::Duration) {
+        self.rules
+            .lock()
+            .unwrap()
+            .stall
+            .push((action.to_string(), times, longest));
     }
 
     /// Once moto has answered the first call of `trigger`, hold the next `times` calls
@@ -256,7 +265,9 @@ impl Proxy {
     pub fn stall_after(&self, trigger: &str, action: &str, times: usize) {
         let rules = self.rules.clone();
         let action = action.to_string();
-        self.after(trigger, move || rules.lock().unwrap().stall.push((action, times)));
+        self.after(trigger, move || {
+            rules.lock().unwrap().stall.push((action, times, STALL_FOR))
+        });
     }
 
     /// Sign the CloudWatch calls this proxy translates for moto with these keys when they
@@ -349,12 +360,12 @@ impl Proxy {
     }
 }
 
-/// Holds a connection without answering until the client closes it (or `STALL_FOR`).
-fn hold(stream: &TcpStream, holding: &std::sync::atomic::AtomicUsize) {
+/// Holds a connection without answering until the client closes it (or `longest` passed).
+fn hold(stream: &TcpStream, holding: &std::sync::atomic::AtomicUsize, longest: std::time::Duration) {
     use std::sync::atomic::Ordering::SeqCst;
     holding.fetch_add(1, SeqCst);
     let mut stream = stream.try_clone().unwrap();
-    let until = std::time::Instant::now() + STALL_FOR;
+    let until = std::time::Instant::now() + longest;
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
     let mut buf = [0u8; 1024];
     while std::time::Instant::now() < until {
