@@ -175,6 +175,9 @@ pub struct EcsDetails {
     pub traffic_percent: Option<f64>,
     /// The lifecycle stage or CodeDeploy event that failed.
     pub failing_stage: Option<String>,
+    /// CodeDeploy services: the deployment that rolled this one back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_deployment_id: Option<String>,
 }
 
 /// A CodeDeploy deployment to EC2's facts.

@@ -117,6 +117,9 @@ impl Details {
                 if let Some(stage) = &d.failing_stage {
                     rows.push(("failing stage", stage.clone()));
                 }
+                if let Some(id) = &d.rollback_deployment_id {
+                    rows.push(("rollback deployment", id.clone()));
+                }
                 rows
             }
             Details::Server(d) => {
@@ -192,6 +195,7 @@ impl Details {
                     d.traffic_percent.map(|p| p.to_string()).unwrap_or_default(),
                 ),
                 ("failing-stage", opt(&d.failing_stage)),
+                ("rollback-deployment-id", opt(&d.rollback_deployment_id)),
             ],
             Details::Server(d) => vec![
                 ("codedeploy-deployment-id", opt(&d.deployment_id)),

@@ -4,7 +4,16 @@
 //! (Install waits for the green tasks to be healthy), waits for READY when the group says
 //! so, shifts production traffic per its deployment config, keeps blue through the
 //! termination wait, then removes it. A failure (green tasks exiting), the READY wait
-//! running out or StopDeployment routes all traffic back to blue and removes green.
+//! running out or StopDeployment with rollback ends the deployment (Failed or Stopped)
+//! and rolls back through a new deployment, as AWS does ("CodeDeploy rolls back
+//! deployments by redeploying a previously deployed revision ... as a new deployment",
+//! rollbackInfo.rollbackDeploymentId; AWS documentation "Redeploy and roll back a
+//! deployment with CodeDeploy"): production traffic goes back to blue when it starts
+//! (the listener's rules are changed back), the deployment stays InProgress (the group is
+//! busy) while the green task set is removed, then Succeeded. How long that takes is
+//! invented (`rollback_time`); AWS states no figure. The original deployment's target
+//! keeps the traffic it had when it ended. Faults: the reroute comes only at the end
+//! (`late_reroute`), or the rollback fails and leaves green serving (`failing_rollback`).
 //! Production traffic on a task set with no healthy task is recorded for the invariants.
 
 use std::time::Duration;
@@ -41,6 +50,12 @@ pub struct CdSettings {
     /// How long blue is kept after all production traffic shifted.
     pub termination_wait: Duration,
     pub auto_rollback: bool,
+    /// How long a rollback deployment takes to put traffic back on blue (invented).
+    pub rollback_time: Duration,
+    /// Fault: rollback deployments fail and leave the new revision serving.
+    pub failing_rollback: bool,
+    /// Fault: a rollback deployment puts traffic back on blue only when it ends.
+    pub late_reroute: bool,
 }
 
 impl Default for CdSettings {
@@ -53,6 +68,9 @@ impl Default for CdSettings {
             ready_wait: Duration::from_secs(600),
             termination_wait: Duration::from_secs(300),
             auto_rollback: true,
+            rollback_time: Duration::from_secs(30),
+            failing_rollback: false,
+            late_reroute: false,
         }
     }
 }
@@ -66,6 +84,8 @@ pub(super) enum Phase {
     Shifting(usize, Instant),
     /// The termination wait, until then.
     Bake(Instant),
+    /// A rollback deployment putting traffic back on blue, until then.
+    RollingBack(Instant),
     Over,
 }
 
@@ -100,7 +120,7 @@ impl Cd {
         self.deployments
             .iter()
             .filter_map(|d| match d.phase {
-                Phase::Ready(t) | Phase::Shifting(_, t) | Phase::Bake(t) => Some(t),
+                Phase::Ready(t) | Phase::Shifting(_, t) | Phase::Bake(t) | Phase::RollingBack(t) => Some(t),
                 Phase::Install | Phase::Over => None,
             })
             .min()
@@ -137,25 +157,29 @@ pub(super) fn roll_back(
     error: (String, String),
     rollback: bool,
 ) {
-    let green = s.cd.deployments[i].green.clone();
     if rollback {
         s.cd.next += 1;
         let id = format!("d-RB{:07}", s.cd.next);
-        let d = &mut s.cd.deployments[i];
-        d.weight = 0.0;
-        d.rollback = Some(id);
-        for t in s.tasks.iter_mut().filter(|t| t.deployment == green) {
-            t.crash = false;
-            t.late = false;
-            t.stop_at = Some(at);
-        }
-        s.deployments.retain(|d| d.id != green);
-        let message = format!(
-            "CodeDeploy rolled back: traffic back on the original task set ({})",
-            error.1
-        );
-        s.event(at, message);
+        let original = &s.cd.deployments[i];
+        let cd = &s.s.codedeploy;
+        let keeps_traffic = cd.late_reroute || cd.failing_rollback;
+        let rollback = Dep {
+            id: id.clone(),
+            status: CdStatus::InProgress,
+            config: original.config.clone(),
+            green: original.green.clone(),
+            phase: Phase::RollingBack(at + s.s.codedeploy.rollback_time),
+            events: EVENTS.iter().map(|_| ("Pending", None)).collect(),
+            weight: if keeps_traffic { original.weight } else { 0.0 },
+            error: None,
+            rollback: None,
+            continued: false,
+        };
+        s.cd.deployments[i].rollback = Some(id.clone());
+        s.cd.deployments.push(rollback);
+        s.event(at, format!("CodeDeploy rolls back with deployment {id} ({})", error.1));
     }
+    // The original deployment ends where it stood: its target keeps the traffic it had.
     let d = &mut s.cd.deployments[i];
     d.status = status;
     d.error = Some(error);
@@ -163,6 +187,40 @@ pub(super) fn roll_back(
     for e in d.events.iter_mut().filter(|e| e.0 == "Pending" || e.0 == "InProgress") {
         e.0 = "Skipped";
     }
+}
+
+/// A rollback deployment's end: traffic back on blue and green removed, or (the
+/// `failing_rollback` fault) Failed with the new revision still serving.
+fn rolled_back(s: &mut State, i: usize, at: Instant) {
+    let green = s.cd.deployments[i].green.clone();
+    if s.s.codedeploy.failing_rollback {
+        let d = &mut s.cd.deployments[i];
+        d.status = CdStatus::Failed;
+        d.phase = Phase::Over;
+        d.error = Some((
+            "ECS_UPDATE_ERROR".into(),
+            "the rollback could not reroute traffic".into(),
+        ));
+        return;
+    }
+    for t in s.tasks.iter_mut().filter(|t| t.deployment == green) {
+        t.crash = false;
+        t.late = false;
+        t.stop_at = Some(at);
+    }
+    s.deployments.retain(|d| d.id != green);
+    let d = &mut s.cd.deployments[i];
+    d.weight = 0.0;
+    d.status = CdStatus::Succeeded;
+    d.phase = Phase::Over;
+    for e in d.events.iter_mut() {
+        e.0 = "Succeeded";
+    }
+    let id = d.id.clone();
+    s.event(
+        at,
+        format!("CodeDeploy rollback {id}: traffic back on the original task set"),
+    );
 }
 
 /// Fails the deployment at lifecycle event `event` because green tasks exited.
@@ -263,6 +321,7 @@ pub(super) fn step(s: &mut State, at: Instant) {
                 }
             }
         }
+        Phase::RollingBack(until) if at >= until => rolled_back(s, i, at),
         Phase::Bake(_) if failed > 0 => fail(s, i, at, "TerminationWait"),
         Phase::Bake(until) if at >= until => {
             // Green becomes the service's primary; blue's tasks drain and go.
@@ -280,7 +339,7 @@ pub(super) fn step(s: &mut State, at: Instant) {
             d.weight = 0.0;
             s.event(at, "has reached a steady state.".into());
         }
-        Phase::Ready(_) | Phase::Shifting(_, _) | Phase::Bake(_) | Phase::Over => {}
+        Phase::Ready(_) | Phase::Shifting(_, _) | Phase::Bake(_) | Phase::RollingBack(_) | Phase::Over => {}
     }
     watch(s, at);
 }

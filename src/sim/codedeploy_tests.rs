@@ -114,7 +114,8 @@ async fn ready_waits_for_continue_and_stop_rolls_back() {
     sim.stop_deployment(&id, true).await.unwrap();
     assert_eq!(sim.get_deployment(&id).await.unwrap().status, CdStatus::Stopped);
     assert!(sim.continue_deployment(&id).await.is_err());
-    sleep(Duration::from_secs(1)).await;
+    // The rollback deployment removes green by its end.
+    sleep(Duration::from_secs(31)).await;
     assert!(sim.snapshot().healthy.iter().all(|td| td.ends_with("web:1")));
     assert!(sim
         .active_deployments("AppECS-web-cluster-web", "DgpECS-web-cluster-web")
@@ -138,4 +139,36 @@ async fn a_late_crash_during_the_termination_wait_sends_traffic_back_to_blue() {
         "{:?}",
         sim.snapshot().unhealthy_traffic
     );
+}
+
+/// A rollback is a deployment of its own (rollbackInfo.rollbackDeploymentId): in
+/// progress, and keeping the group busy, until the original task set serves again.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_is_a_deployment_of_its_own_that_takes_time_and_keeps_the_group_busy() {
+    let sim = sim(CdSettings::default(), true, None);
+    let id = deploy(&sim).await;
+    let mut d = sim.get_deployment(&id).await.unwrap();
+    for _ in 0..120 {
+        if d.status == CdStatus::Failed {
+            break;
+        }
+        sleep(Duration::from_secs(1)).await;
+        d = sim.get_deployment(&id).await.unwrap();
+    }
+    assert_eq!(d.status, CdStatus::Failed);
+    let rollback = d.rollback_deployment.expect("a rollback deployment");
+    let r = sim.get_deployment(&rollback).await.unwrap();
+    assert_eq!(r.status, CdStatus::InProgress, "it takes time");
+    let active = sim
+        .active_deployments("AppECS-web-cluster-web", "DgpECS-web-cluster-web")
+        .await
+        .unwrap();
+    assert_eq!(active, vec![rollback.clone()], "the group is busy with the rollback");
+    sleep(Duration::from_secs(40)).await;
+    assert_eq!(sim.get_deployment(&rollback).await.unwrap().status, CdStatus::Succeeded);
+    let active = sim
+        .active_deployments("AppECS-web-cluster-web", "DgpECS-web-cluster-web")
+        .await
+        .unwrap();
+    assert!(active.is_empty(), "{active:?}");
 }

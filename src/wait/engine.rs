@@ -320,6 +320,18 @@ mod tests {
         assert_eq!(value, 1);
     }
 
+    /// Jitter spreads the intervals both ways (many waiters never poll in lockstep), and
+    /// none at all when there is no jitter.
+    #[test]
+    fn jitter_spreads_intervals_both_ways() {
+        let base = Duration::from_secs(10);
+        let samples: Vec<Duration> = (0..1000).map(|_| jittered(base, 0.1)).collect();
+        assert!(samples.iter().any(|d| *d < Duration::from_millis(9500)), "some shorter");
+        assert!(samples.iter().any(|d| *d > Duration::from_millis(10500)), "some longer");
+        assert_eq!(jittered(base, 0.0), base);
+        assert_eq!(jittered(Duration::ZERO, 0.1), Duration::ZERO);
+    }
+
     #[test]
     fn jitter_stays_within_bounds() {
         for _ in 0..1000 {

@@ -206,7 +206,21 @@ async fn a_crashing_image_fails_install_and_codedeploy_rolls_it_back_itself() {
         "the diagnostics: {error}"
     );
     assert_eq!(o.ecs().unwrap().failing_stage.as_deref(), Some("Install"));
-    assert!(o.cleanup[0].contains("CodeDeploy had already ended"), "{o:?}");
+    // CodeDeploy rolled back through its own deployment, followed to its end.
+    assert!(
+        o.cleanup[0].contains("ended Failed; CodeDeploy rolls back with d-RB"),
+        "{o:?}"
+    );
+    let rollback = o
+        .ecs()
+        .unwrap()
+        .rollback_deployment_id
+        .clone()
+        .expect("the rollback's id");
+    assert!(
+        o.cleanup[1].contains(&format!("rollback {rollback} succeeded")),
+        "{o:?}"
+    );
     assert_eq!(mutations(&sim), ["RegisterTaskDefinition", "CreateDeployment"]);
     old_serves(&sim);
 }
@@ -246,7 +260,8 @@ async fn a_timeout_stops_the_deployment_with_rollback() {
 
 #[tokio::test(start_paused = true)]
 async fn ctrl_c_in_every_phase_stops_with_rollback_then_exits_130() {
-    // Install, waiting at READY, the canary's 10%, the termination wait.
+    // Install, waiting at READY (behind a test gate that is not healthy yet), the
+    // canary's 10%, the termination wait.
     for (cd, at) in [(canary(), 10), (ready(), 120), (canary(), 200), (canary(), 500)] {
         let sim = SimEcs::new(settings(cd.clone()), EcsFaults::default());
         let cancel = CancellationToken::new();
@@ -255,7 +270,12 @@ async fn ctrl_c_in_every_phase_stops_with_rollback_then_exits_130() {
             tokio::time::sleep(Duration::from_secs(at)).await;
             fire.cancel();
         });
-        let (o, code) = roll_with(&sim, &request(NEW, false), ctx(&sim, cancel, false)).await;
+        let gated = cd.waits_for_ready;
+        let mut ctx = ctx(&sim, cancel, false);
+        if gated {
+            ctx.test_probes = vec![Box::new(NeverHealthy)];
+        }
+        let (o, code) = roll_with(&sim, &request(NEW, gated), ctx).await;
         assert_eq!(code, 130, "at {at}s: {o:?}");
         assert_eq!(o.result, Verdict::RolledBack, "at {at}s: {o:?}");
         assert_eq!(
@@ -420,4 +440,123 @@ async fn the_bake_runs_in_the_termination_wait_and_a_failed_bake_rolls_back() {
         o.duration_seconds < 3600.0 + 600.0,
         "baked after the termination wait: {o:?}"
     );
+}
+
+/// A rollback that leaves the new revision serving is never `rolled_back`: the roll is
+/// `failed`, says so, and says what is left to do.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_that_fails_leaves_the_roll_failed_with_what_is_left_to_do() {
+    let cd = CdSettings {
+        failing_rollback: true,
+        ..CdSettings::default()
+    };
+    let sim = SimEcs::new(settings(cd), faults(Bad::Crash, NEW));
+    let (o, code) = roll(&sim, &request(NEW, false)).await;
+    assert_eq!(code, 1, "{o:?}");
+    assert_eq!(o.result, Verdict::Failed, "{o:?}");
+    assert!(!o.rolled_back);
+    let error = o.error.clone().unwrap();
+    assert!(
+        error.contains("ended Failed") && error.contains("the new revision may still take production traffic"),
+        "{error}"
+    );
+    assert!(o.ecs().unwrap().rollback_deployment_id.is_some(), "{o:?}");
+}
+
+/// Traffic that comes back only when the rollback deployment ends: the roll waits for
+/// that end before it claims the old revision serves.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_whose_traffic_comes_back_late_is_waited_for() {
+    let cd = CdSettings {
+        late_reroute: true,
+        rollback_time: Duration::from_secs(90),
+        ..CdSettings::default()
+    };
+    let sim = SimEcs::new(settings(cd), faults(Bad::Crash, NEW));
+    let (o, code) = roll(&sim, &request(NEW, false)).await;
+    assert_eq!((code, o.result), (1, Verdict::RolledBack), "{o:?}");
+    let snap = sim.snapshot();
+    assert_eq!(snap.traffic, 0.0, "{snap:?}");
+    assert_eq!(snap.task_definition, TD1, "{snap:?}");
+}
+
+/// A group that waits for a reroute (STOP_DEPLOYMENT) and no health.test_urls: slipway
+/// continues the deployment as soon as the replacement is ready, instead of letting the
+/// group stop it when its wait ends.
+#[tokio::test(start_paused = true)]
+async fn a_group_waiting_for_a_reroute_is_continued_without_test_urls() {
+    let sim = SimEcs::new(settings(ready()), EcsFaults::default());
+    let (o, code) = roll(&sim, &request(NEW, false)).await;
+    assert_eq!(code, 0, "{o:?}");
+    assert_eq!(
+        mutations(&sim),
+        ["RegisterTaskDefinition", "CreateDeployment", "ContinueDeployment"]
+    );
+    assert_eq!(sim.snapshot().task_definition, TD2);
+    assert!(
+        o.duration_seconds < 600.0,
+        "not after the group's 10 minute wait: {o:?}"
+    );
+}
+
+/// Test traffic that never turns healthy.
+struct NeverHealthy;
+
+#[async_trait::async_trait]
+impl slipway::wait::Probe for NeverHealthy {
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+    fn name(&self) -> String {
+        "test listener".into()
+    }
+    fn interval(&self) -> Duration {
+        Duration::from_secs(5)
+    }
+    async fn poll(&mut self) -> slipway::Result<slipway::wait::Check<String>> {
+        Ok(slipway::wait::Check::Pending("HTTP 503".into()))
+    }
+}
+
+/// The gate is bounded by the group's wait: a gate that outlasts it says so (and the
+/// deployment is stopped with rollback), instead of a ContinueDeployment error.
+#[tokio::test(start_paused = true)]
+async fn a_test_gate_that_outlasts_the_groups_wait_says_so() {
+    let cd = CdSettings {
+        ready_wait: Duration::from_secs(120),
+        ..ready()
+    };
+    let sim = SimEcs::new(settings(cd), EcsFaults::default());
+    let mut ctx = ctx(&sim, CancellationToken::new(), false);
+    ctx.test_probes = vec![Box::new(NeverHealthy)];
+    let (o, code) = roll_with(&sim, &request(NEW, true), ctx).await;
+    assert_eq!((code, o.result), (1, Verdict::RolledBack), "{o:?}");
+    let error = o.error.clone().unwrap();
+    assert!(
+        error.contains("the test traffic gate outlasted the group's wait (2m00s)"),
+        "{error}"
+    );
+    assert!(
+        !mutations(&sim).contains(&"ContinueDeployment"),
+        "{:?}",
+        mutations(&sim)
+    );
+    old_serves(&sim);
+}
+
+/// A bake longer than the group's termination wait would outlive the original task set
+/// (CodeDeploy deletes it when that wait ends): refused before any change.
+#[tokio::test(start_paused = true)]
+async fn a_bake_longer_than_the_termination_wait_is_refused_before_any_change() {
+    let sim = SimEcs::new(settings(CdSettings::default()), EcsFaults::default());
+    let mut ctx = ctx(&sim, CancellationToken::new(), false);
+    ctx.bake = Duration::from_secs(600);
+    let (o, code) = roll_with(&sim, &request(NEW, false), ctx).await;
+    assert_eq!((code, o.result), (2, Verdict::Refused), "{o:?}");
+    let error = o.error.clone().unwrap();
+    assert!(
+        error.contains("the bake (10m) is longer than deployment group DgpECS-web-cluster-web's termination wait (5m)"),
+        "{error}"
+    );
+    assert!(mutations(&sim).is_empty(), "{:?}", mutations(&sim));
 }

@@ -113,12 +113,37 @@ pub async fn discover(ecs: &dyn Ecs, cd: &dyn CodeDeploy, req: &CodeDeployReques
             steps.push(CdStep::CreateDeployment);
             if req.test_gate {
                 steps.push(CdStep::TestGate);
+            } else if group.waits_for_ready {
+                // "STOP_DEPLOYMENT: Do not register new instances with a load balancer
+                // unless traffic rerouting is started using ContinueDeployment. If traffic
+                // rerouting is not started before the end of the specified wait period, the
+                // deployment status is changed to Stopped." (codedeploy 2014-10-06 model,
+                // DeploymentReadyOption.actionOnTimeout)
+                steps.push(CdStep::Continue);
             }
             steps.push(CdStep::WaitTrafficShifted);
             if req.ecs.wait_until.is_completed() {
                 steps.push(CdStep::WaitSucceeded);
             }
         }
+    }
+    // The bake runs in the group's termination wait, while the original task set stands
+    // by; past its end CodeDeploy deletes that task set ("the number of minutes before
+    // deleting the original (blue) task set", codedeploy 2014-10-06 model,
+    // BlueInstanceTerminationOption.terminationWaitTimeInMinutes), and a late alarm
+    // could no longer roll back.
+    let termination_wait = std::time::Duration::from_secs(group.termination_wait_minutes.max(0) as u64 * 60);
+    if steps.contains(&CdStep::WaitSucceeded) && ctx.bake > termination_wait {
+        return Err(Error::input(
+            format!(
+                "the bake ({}) is longer than deployment group {}'s termination wait ({}m): the original task \
+                 set would be deleted before the bake ends, and a late alarm could not roll back",
+                crate::config::Duration(ctx.bake),
+                group.name,
+                group.termination_wait_minutes
+            ),
+            "raise the group's terminationWaitTimeInMinutes (at most 2880) or shorten health.bake / --bake",
+        ));
     }
     if let Some(keep) = req.ecs.keep_revisions {
         if steps.contains(&CdStep::WaitSucceeded) {

@@ -60,6 +60,8 @@ pub struct Run {
     /// CreateDeployment was called (it may have taken effect even if the call failed).
     created: bool,
     deployment: Option<String>,
+    /// The deployment CodeDeploy rolls this one back with (rollbackInfo).
+    rollback: Option<String>,
     seen: Seen,
     cleanup: Vec<String>,
 }
@@ -84,21 +86,72 @@ impl CodeDeployRollout {
         discover::discover(self.ecs.as_ref(), self.cd.as_ref(), req, ctx).await
     }
 
-    async fn test_gate(&self, id: &str, run: &mut Run, ctx: &mut Ctx) -> Result<()> {
-        ctx.phase("wait until the new revision takes test traffic");
+    /// Waits until the replacement is ready (the group waits for a reroute), probes test
+    /// traffic when `probe`, then ContinueDeployment. The probes get at most the group's
+    /// `wait` less a margin to answer: past it CodeDeploy stops the deployment itself.
+    async fn test_gate(
+        &self,
+        id: &str,
+        probe: bool,
+        wait: std::time::Duration,
+        run: &mut Run,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        ctx.phase(if probe {
+            "wait until the new revision takes test traffic"
+        } else {
+            "wait until the replacement is ready for the reroute"
+        });
         let cd = self.cd.as_ref();
-        watch::follow(cd, id, "test traffic", true, &mut run.seen, ctx, |d, _| {
+        watch::follow(cd, id, "the replacement ready", true, &mut run.seen, ctx, |d, _| {
             d.status == CdStatus::Ready
         })
         .await
         .map_err(|e| watch::explain(e, &run.seen))?;
-        ctx.phase("probe health.test_urls on test traffic");
-        let probes = std::mem::take(&mut ctx.test_probes);
-        if probes.is_empty() {
-            return Err(Error::failed("the test-traffic gate has no probes (health.test_urls)"));
+        let outlasted = || {
+            Error::failed_with_help(
+                format!(
+                    "the test traffic gate outlasted the group's wait ({}): CodeDeploy stops a deployment not \
+                     continued by then",
+                    crate::wait::human(wait)
+                ),
+                "raise the deployment group's wait time (\"specify when to reroute traffic\") or make health.test_urls \
+                 healthy sooner",
+            )
+        };
+        if probe {
+            ctx.phase("probe health.test_urls on test traffic");
+            let probes = std::mem::take(&mut ctx.test_probes);
+            if probes.is_empty() {
+                return Err(Error::failed("the test-traffic gate has no probes (health.test_urls)"));
+            }
+            let bound = wait.saturating_sub(CONTINUE_MARGIN);
+            let limit = ctx.timeout.min(bound);
+            let cancel = ctx.cancel.clone();
+            let report = wait::gate(probes, limit, &cancel, &mut ctx.progress).await?;
+            if report.outcome == GateOutcome::TimedOut && limit < ctx.timeout {
+                run.seen.failing_stage = Some("AfterAllowTestTraffic (test traffic gate)".into());
+                return Err(outlasted());
+            }
+            self.judge_gate(report, run)?;
         }
-        let cancel = ctx.cancel.clone();
-        let report = wait::gate(probes, ctx.timeout, &cancel, &mut ctx.progress).await?;
+        match calls::retry_raw("ContinueDeployment", &ctx.cancel, || cd.continue_deployment(id)).await {
+            Ok(()) => {}
+            // The group's wait ended first: CodeDeploy stopped it (or is stopping it).
+            Err(calls::Raw::Cloud(e)) if e.kind == crate::cloud::ErrorKind::Invalid => return Err(outlasted()),
+            Err(calls::Raw::Cloud(e)) => return Err(e.into()),
+            Err(calls::Raw::Wait(e)) => return Err(e),
+        }
+        ctx.say(&if probe {
+            format!("test traffic healthy; deployment {id} continued")
+        } else {
+            format!("replacement ready; deployment {id} continued")
+        });
+        Ok(())
+    }
+
+    /// The test traffic gate's verdict.
+    fn judge_gate(&self, report: crate::wait::GateReport, run: &mut Run) -> Result<()> {
         let failed: Vec<String> = report
             .probes
             .iter()
@@ -118,11 +171,12 @@ impl CodeDeployRollout {
             }
             GateOutcome::Interrupted => return Err(Error::interrupted(Some("while probing test traffic".into()))),
         }
-        calls::retry("ContinueDeployment", &ctx.cancel, || cd.continue_deployment(id)).await?;
-        ctx.say(&format!("test traffic healthy; deployment {id} continued"));
         Ok(())
     }
 }
+
+/// How long before the group's wait ends the test gate stops, to continue in time.
+const CONTINUE_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn left_to_do(plan: &CdPlan, run: &Run) -> Vec<String> {
     if !run.created {
@@ -281,9 +335,10 @@ impl Rollout for CodeDeployRollout {
                 ctx.pending.set(left_to_do(plan, run));
                 Ok(())
             }
-            CdStep::TestGate => {
+            CdStep::TestGate | CdStep::Continue => {
                 let id = run.deployment.clone().unwrap_or_default();
-                self.test_gate(&id, run, ctx).await
+                let wait = std::time::Duration::from_secs(plan.group.ready_wait_minutes.max(0) as u64 * 60);
+                self.test_gate(&id, *step == CdStep::TestGate, wait, run, ctx).await
             }
             CdStep::WaitTrafficShifted => {
                 ctx.phase(&plan.describe(step));
@@ -364,38 +419,20 @@ impl Rollout for CodeDeployRollout {
         };
         let (d, target) = watch::look(cd, &id, ctx).await?;
         watch::note(&mut run.seen, &d, target.as_ref());
-        match d.status {
-            CdStatus::Succeeded => {
-                run.created = false;
-                log(
-                    ctx,
-                    run,
-                    format!("deployment {id} had already succeeded; the new revision serves"),
-                );
-                return Ok(Cleaned::Finished);
-            }
-            CdStatus::Failed | CdStatus::Stopped => {
-                run.seen.rolled_back = true;
-                log(
-                    ctx,
-                    run,
-                    format!(
-                        "CodeDeploy had already ended deployment {id} ({}) and rolled it back",
-                        d.status
-                    ),
-                );
-            }
-            CdStatus::Created
-            | CdStatus::Queued
-            | CdStatus::InProgress
-            | CdStatus::Baking
-            | CdStatus::Ready
-            | CdStatus::Unknown(_) => {
-                let line = watch::stop(cd, &id, true, ctx).await?;
-                log(ctx, run, line);
-            }
+        if d.status == CdStatus::Succeeded {
+            run.created = false;
+            log(
+                ctx,
+                run,
+                format!("deployment {id} had already succeeded; the new revision serves"),
+            );
+            return Ok(Cleaned::Finished);
         }
-        let status = watch::blue_serves(cd, &id, &mut run.seen, ctx).await?;
+        if !d.status.ended() {
+            let line = watch::stop(cd, &id, true, ctx).await?;
+            log(ctx, run, line);
+        }
+        let status = watch::ended(cd, &id, "the deployment ended", &mut run.seen, ctx, |_| true).await?;
         run.created = false;
         if status == CdStatus::Succeeded {
             log(
@@ -405,12 +442,58 @@ impl Rollout for CodeDeployRollout {
             );
             return Ok(Cleaned::Finished);
         }
+        // CodeDeploy rolls back through a new deployment (rollbackInfo.rollbackDeploymentId;
+        // AWS documentation "Redeploy and roll back a deployment with CodeDeploy"): the
+        // original ends Failed or Stopped where it stood, and only the rollback's end says
+        // the original task set serves again.
+        let d = calls::retry("GetDeployment", &ctx.cancel, || cd.get_deployment(&id)).await?;
+        let Some(rollback) = d.rollback_deployment.clone() else {
+            return Err(Error::failed(format!(
+                "deployment {id} ended {status} and CodeDeploy names no rollback: the new revision may still \
+                 take production traffic"
+            )));
+        };
+        log(
+            ctx,
+            run,
+            format!("deployment {id} ended {status}; CodeDeploy rolls back with {rollback}"),
+        );
+        run.rollback = Some(rollback.clone());
+        let mut seen = Seen::default();
+        let ended = watch::ended(cd, &rollback, "CodeDeploy's rollback finished", &mut seen, ctx, |_| {
+            true
+        })
+        .await?;
+        if ended != CdStatus::Succeeded {
+            return Err(Error::failed(format!(
+                "CodeDeploy's rollback {rollback} ended {ended}{}: the new revision may still take production traffic",
+                seen.failure.map(|f| format!(" ({f})")).unwrap_or_default()
+            )));
+        }
+        // Confirmed from ECS, not only from CodeDeploy: the service runs the revision it ran
+        // before this roll (known when this roll registered the new one; a resumed
+        // deployment's previous revision is CodeDeploy's word alone).
+        let b = &plan.before;
+        let service = calls::retry("DescribeServices", &ctx.cancel, || {
+            self.ecs.describe_service(&b.cluster, &b.service)
+        })
+        .await?;
+        let serving = service.map(|s| s.task_definition).unwrap_or_default();
+        if run.registered.is_some() && serving != b.task_definition {
+            return Err(Error::failed(format!(
+                "CodeDeploy's rollback {rollback} succeeded, but ECS service {} runs {}, not {}",
+                b.service,
+                short(&serving),
+                short(&b.task_definition)
+            )));
+        }
+        run.seen.rolled_back = true;
         log(
             ctx,
             run,
             format!(
-                "the original task set ({}) serves all production traffic",
-                short(&plan.before.task_definition)
+                "rollback {rollback} succeeded: the original task set ({}) serves all production traffic",
+                short(&b.task_definition)
             ),
         );
         Ok(Cleaned::RolledBack)
@@ -456,6 +539,7 @@ impl Rollout for CodeDeployRollout {
                 strategy: "codedeploy".into(),
                 traffic_percent: None,
                 failing_stage: None,
+                rollback_deployment_id: None,
             });
         };
         let b = &plan.before;
@@ -478,6 +562,7 @@ impl Rollout for CodeDeployRollout {
             } else {
                 seen.failing_stage
             },
+            rollback_deployment_id: run.and_then(|r| r.rollback.clone()),
         })
     }
 }

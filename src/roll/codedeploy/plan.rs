@@ -34,6 +34,10 @@ pub enum CdStep {
     /// Probe health.test_urls while only test traffic reaches the new revision, then
     /// ContinueDeployment (or stop with rollback).
     TestGate,
+    /// A group that waits for a reroute (deploymentReadyOption STOP_DEPLOYMENT) and no
+    /// health.test_urls: ContinueDeployment as soon as the replacement is ready, or the
+    /// group would stop the deployment when its wait ends.
+    Continue,
     /// Wait until all production traffic is on the new revision.
     WaitTrafficShifted,
     /// Wait until the deployment succeeded (the termination wait included).
@@ -98,6 +102,11 @@ impl CdPlan {
             }
             CdStep::TestGate => format!(
                 "probe health.test_urls on test traffic, then continue (the group waits up to {}m for it)",
+                g.ready_wait_minutes
+            ),
+            CdStep::Continue => format!(
+                "continue the deployment once the replacement is ready (the group waits for a reroute, up to {}m; \
+                 no health.test_urls to probe first)",
                 g.ready_wait_minutes
             ),
             CdStep::WaitTrafficShifted => format!("wait until production traffic shifted ({})", g.shift.describe()),

@@ -193,15 +193,6 @@ pub async fn ended(
     Ok(status.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-/// After a stop or a failure: waits until the deployment ended and the original task set
-/// has all production traffic again.
-pub async fn blue_serves(cd: &dyn CodeDeploy, id: &str, seen: &mut Seen, ctx: &mut Ctx) -> Result<CdStatus> {
-    ended(cd, id, "the original task set serves all traffic", seen, ctx, |t| {
-        t.is_none_or(|t| t.green_traffic() == 0.0)
-    })
-    .await
-}
-
 /// StopDeployment (with CodeDeploy's rollback when `rollback`); the line for the cleanup's
 /// log. A deployment that ended between a look and the stop is not an error: the wait
 /// after it says how it ended.

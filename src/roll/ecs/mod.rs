@@ -497,6 +497,7 @@ impl Rollout for EcsRollout {
                 strategy: strategy_name(self.req.deployment.as_ref()),
                 traffic_percent: None,
                 failing_stage: None,
+                rollback_deployment_id: None,
             });
         };
         let b = &plan.before;
@@ -516,6 +517,7 @@ impl Rollout for EcsRollout {
             strategy: strategy_name(plan.deployment()),
             traffic_percent: run.and_then(|r| r.traffic),
             failing_stage: run.and_then(|r| r.failing_stage.clone()),
+            rollback_deployment_id: None,
         })
     }
 }
