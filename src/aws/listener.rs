@@ -131,6 +131,16 @@ pub(super) async fn set_weights(client: &Client, arn: &str, weights: &[Weighted]
     );
     // A forward action with several target groups names them in ForwardConfig only.
     forward.target_group_arn = None;
+    // Every other action goes back as it is, but an OIDC action's client secret never
+    // comes back from Describe, and a modify needs it "unless you set
+    // UseExistingClientSecret to true" (elbv2 2015-12-01 model,
+    // AuthenticateOidcActionConfig.ClientSecret): keep the secret the listener has.
+    for action in actions.iter_mut() {
+        if let Some(oidc) = action.authenticate_oidc_config.as_mut() {
+            oidc.client_secret = None;
+            oidc.use_existing_client_secret = Some(true);
+        }
+    }
     let sent = if is_rule(arn) {
         client
             .modify_rule()

@@ -524,3 +524,66 @@ async fn keep_old_schedules_the_scale_down_and_the_next_roll_deletes_it() {
     assert!(scheduled("bg-keep-a").await.is_empty());
     assert_eq!(scheduled("bg-keep-b").await.len(), 1, "now bg-keep-b is kept warm");
 }
+
+/// A rule that authenticates with OIDC before it forwards: a weight change sends every
+/// action back, and the OIDC one keeps the secret the listener has
+/// (UseExistingClientSecret, elbv2 model AuthenticateOidcActionConfig.ClientSecret),
+/// never a secret that Describe does not return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_change_keeps_an_oidc_action_and_its_secret() {
+    use aws_sdk_elasticloadbalancingv2::types::AuthenticateOidcActionConfig;
+    let p = pair("bg-oidc", 1, true).await;
+    let config = sdk(&moto().endpoint).await;
+    let oidc = Action::builder()
+        .r#type(ActionTypeEnum::AuthenticateOidc)
+        .order(1)
+        .authenticate_oidc_config(
+            AuthenticateOidcActionConfig::builder()
+                .issuer("https://idp.example.com")
+                .authorization_endpoint("https://idp.example.com/authorize")
+                .token_endpoint("https://idp.example.com/token")
+                .user_info_endpoint("https://idp.example.com/userinfo")
+                .client_id("web")
+                .client_secret("the-client-secret")
+                .build(),
+        )
+        .build();
+    let mut fwd = forward(&[(&p.target_groups[0], 100), (&p.target_groups[1], 0)], None);
+    fwd.order = Some(2);
+    let actions = vec![oidc, fwd];
+    let rule = aws_sdk_elasticloadbalancingv2::Client::new(&config)
+        .create_rule()
+        .listener_arn(&p.listener)
+        .priority(20)
+        .conditions(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .values("/admin/*")
+                .build(),
+        )
+        .set_actions(Some(actions))
+        .send()
+        .await
+        .expect("create the rule");
+    let rule = rule.rules()[0].rule_arn().unwrap().to_string();
+    let proxy = Proxy::start(&moto().endpoint, 0.0, 7);
+    let elb = slipway::aws::elb::ElbAdapter::new(&sdk(&proxy.endpoint).await);
+    elb.set_weights(&rule, &weights(&p, 50, 50)).await.unwrap();
+    let sent = proxy.calls().into_iter().find(|c| c.action == "ModifyRule").unwrap();
+    let body = form(&sent.body);
+    for field in [
+        "Actions.member.1.Type=authenticate-oidc",
+        "Actions.member.1.AuthenticateOidcConfig.ClientId=web",
+        "Actions.member.1.AuthenticateOidcConfig.UseExistingClientSecret=true",
+        "Actions.member.2.Type=forward",
+        "Actions.member.2.ForwardConfig.TargetGroups.member.2.Weight=50",
+    ] {
+        assert!(body.contains(field), "{field} missing from {body}");
+    }
+    assert!(
+        !body.contains("AuthenticateOidcConfig.ClientSecret="),
+        "no client secret is sent: {body}"
+    );
+    let after = elb.forward(&rule).await.unwrap().unwrap();
+    assert_eq!(after.target_groups, weights(&p, 50, 50));
+}
