@@ -71,6 +71,9 @@ pub struct Run {
     shifted_only: bool,
     /// The test-traffic gate answered its hook ROLLBACK.
     answered_rollback: bool,
+    /// The hooks already answered: never answered again, even while ECS still shows
+    /// one AWAITING_ACTION.
+    answered_hooks: Vec<String>,
 }
 
 fn left_to_do(plan: &EcsPlan, run: &Run) -> Vec<String> {

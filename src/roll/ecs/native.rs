@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::plan::{short, EcsObserved, EcsPlan};
 use super::Run;
-use crate::cloud::{Ecs, HookAction, ServiceDeployment, ServiceDeploymentStatus as Status};
+use crate::cloud::{Ecs, HookAction, LifecycleStage, ServiceDeployment, ServiceDeploymentStatus as Status};
 use crate::error::{Error, Result};
 use crate::roll::calls::{self, Ctx};
 use crate::roll::{Cleaned, WaitUntil};
@@ -86,6 +86,7 @@ async fn watch(
 ) -> Result<Seen> {
     let pacing = Pacing::new(ctx.poll, deadline.saturating_duration_since(Instant::now()));
     let cancel = ctx.cancel.clone();
+    let answered = run.answered_hooks.clone();
     // The stage and most production traffic seen while it ran.
     let noted: Mutex<Run> = Mutex::new(Run {
         stage: run.stage.clone(),
@@ -105,10 +106,13 @@ async fn watch(
         Ok(match &d.status {
             Status::Successful => Check::Done(Seen::Succeeded),
             Status::Pending | Status::InProgress => match d.awaiting() {
+                Some(hook) if answered.contains(&hook.id) => Check::Pending(format!(
+                    "{}; hook {} answered, ECS has yet to act on it",
+                    progress(&d),
+                    hook.id
+                )),
                 Some(hook) => Check::Done(Seen::Paused(hook.id.clone())),
-                None if until == WaitUntil::TrafficShifted && d.production_percent.is_some_and(|p| p >= 100.0) => {
-                    Check::Done(Seen::Shifted)
-                }
+                None if until == WaitUntil::TrafficShifted && shifted(&d) => Check::Done(Seen::Shifted),
                 None => Check::Pending(progress(&d)),
             },
             Status::StopRequested
@@ -127,6 +131,18 @@ async fn watch(
         run.failing_stage = run.stage.clone();
     }
     result
+}
+
+/// All production traffic is on the new revision: decided on the lifecycle stage, since
+/// requestedProductionTrafficWeight "represents a snapshot of the traffic distribution and
+/// may not reflect real-time changes during active deployments"
+/// (ecs 2014-11-13 model, ServiceRevisionSummary). The stages after the production
+/// shift are POST_PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME and CLEAN_UP.
+fn shifted(d: &ServiceDeployment) -> bool {
+    matches!(
+        d.stage,
+        Some(LifecycleStage::PostProductionTrafficShift | LifecycleStage::BakeTime | LifecycleStage::CleanUp)
+    )
 }
 
 /// Records the stage and the most production traffic the new revision had.
@@ -201,6 +217,7 @@ async fn test_gate(
 ) -> Result<()> {
     // The probes of health.test_urls (or the simulator's test listener), for the one gate.
     let probes = std::mem::take(&mut ctx.test_probes);
+    run.answered_hooks.push(hook.to_string());
     let answer = |action: HookAction, cancel| async move {
         calls::retry("ContinueServiceDeployment", cancel, || {
             ecs.continue_service_deployment(arn, hook, action)
@@ -356,4 +373,40 @@ pub(crate) async fn keep_revisions(ecs: &dyn Ecs, b: &EcsObserved, keep: u32, ct
         gone.push(arn.clone());
     }
     Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(stage: LifecycleStage, percent: f64) -> ServiceDeployment {
+        ServiceDeployment {
+            arn: "sd".into(),
+            status: Status::InProgress,
+            status_reason: None,
+            stage: Some(stage),
+            target_revision: None,
+            production_percent: Some(percent),
+            test_percent: None,
+            hooks: Vec::new(),
+            rollback_reason: None,
+        }
+    }
+
+    /// The stage says the shift is done, not the traffic snapshot (which may run ahead
+    /// of, or lag, the real shift).
+    #[test]
+    fn traffic_shifted_is_decided_on_the_lifecycle_stage() {
+        assert!(
+            !shifted(&at(LifecycleStage::ProductionTrafficShift, 100.0)),
+            "a snapshot ahead"
+        );
+        assert!(
+            shifted(&at(LifecycleStage::PostProductionTrafficShift, 90.0)),
+            "a snapshot behind"
+        );
+        assert!(shifted(&at(LifecycleStage::BakeTime, 100.0)));
+        assert!(shifted(&at(LifecycleStage::CleanUp, 100.0)));
+        assert!(!shifted(&at(LifecycleStage::PostTestTrafficShift, 0.0)));
+    }
 }
