@@ -398,6 +398,7 @@ async fn run_one(
         }
     }
     let target = target(&args, &job)?;
+    flags_fit(&args, target)?;
     let mut ctx = Ctx::new(cancel, pending, Progress::stderr());
     ctx.actions = runner.actions;
     ctx.poll = args.poll_interval.std();
@@ -513,6 +514,43 @@ async fn run_one(
             let ports = server_ports(&args, &job, runner, &mut ctx, &req).await?;
             drive(&ServerRollout::new(&ports, req), &args, &job, runner, &mut ctx, ended).await
         }
+    }
+}
+
+/// A flag of another target is refused, never ignored: `--image` on an Auto Scaling
+/// group would otherwise roll the group onto its launch template and leave the image unused.
+fn flags_fit(args: &Args, target: TargetArg) -> Result<()> {
+    let ecs_only = [
+        ("--image", args.image.is_some()),
+        ("--env", !args.env.is_empty()),
+        ("--register-only", args.register_only),
+    ];
+    let asg_only = [
+        ("--group", args.group.is_some()),
+        ("--strategy", args.strategy.is_some()),
+        ("--launch-template", args.launch_template.is_some()),
+        ("--launch-template-version", args.launch_template_version != "$Latest"),
+    ];
+    let (what, foreign): (&str, Vec<&str>) = match target {
+        TargetArg::Asg => (
+            "an Auto Scaling group",
+            ecs_only.iter().filter(|f| f.1).map(|f| f.0).collect(),
+        ),
+        TargetArg::Ecs => ("an ECS service", asg_only.iter().filter(|f| f.1).map(|f| f.0).collect()),
+        TargetArg::Codedeploy => (
+            "a CodeDeploy deployment to EC2 instances",
+            ecs_only.iter().chain(&asg_only).filter(|f| f.1).map(|f| f.0).collect(),
+        ),
+    };
+    match foreign.as_slice() {
+        [] => Ok(()),
+        flags => Err(Error::input(
+            format!(
+                "{} does not apply here: this environment rolls {what}",
+                flags.join(", ")
+            ),
+            "remove it, or pick the target it is for with --target (or --environment)",
+        )),
     }
 }
 

@@ -486,3 +486,48 @@ fn a_surge_canary_is_planned_and_applied_as_made() {
     );
     assert_eq!(outputs(&dir)["result"], "succeeded");
 }
+
+/// A flag of another target is refused (exit 2) naming the flag and the target, before
+/// anything is simulated or changed; never silently ignored.
+#[test]
+fn a_flag_of_another_target_is_refused_naming_it() {
+    let dir = Dir::new();
+    let r = simulate(
+        &dir,
+        &["--target", "asg", "--image", "registry.example/web:2", "--env", "A=1"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--image, --env does not apply here: this environment rolls an Auto Scaling group"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("simulating"),
+        "refused before anything ran: {}",
+        r.stderr
+    );
+    let ecs = "app: web\nenvironments:\n  stage:\n    aws: { role_arn: arn:aws:iam::123456789012:role/deploy, region: us-east-1 }\n    ecs: { cluster: web, service: web, container: app }\n";
+    let r = simulate_with(
+        &dir,
+        ecs,
+        &[
+            "--target",
+            "ecs",
+            "--image",
+            "registry.example/web:2",
+            "--group",
+            "web-asg",
+            "--strategy",
+            "refresh",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--group, --strategy does not apply here: this environment rolls an ECS service"),
+        "{}",
+        r.stderr
+    );
+}
