@@ -72,6 +72,8 @@ pub fn default_rules() -> Vec<TriggerRule> {
         input: input.map(str::to_string),
     };
     vec![
+        // A pre-release (semver's `-`: v1.2.3-rc1) is a release candidate: stage, not prod.
+        rule(EventName::Push, &[], &["v*-*"], Some("stage"), None),
         rule(EventName::Push, &[], &["v*"], Some("prod"), None),
         rule(EventName::Push, &["main"], &[], Some("stage"), None),
         rule(EventName::WorkflowDispatch, &[], &[], Some("dev"), Some("environment")),

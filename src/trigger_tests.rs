@@ -65,7 +65,18 @@ fn default_push_to_main_is_stage() {
     assert!(r.deploy);
     assert_eq!(r.environment.as_deref(), Some("stage"));
     assert_eq!(r.version, "0123456");
-    assert_eq!(r.rule, Some(1));
+    assert_eq!(r.rule, Some(2));
+}
+
+/// A pre-release tag (semver's `-`) is a release candidate: it goes to stage, never prod.
+#[test]
+fn default_pre_release_tags_go_to_stage_not_prod() {
+    for tag in ["v1.2.3-rc1", "v2.0.0-beta.2"] {
+        let r = resolve_default(&event("push", &format!("refs/tags/{tag}")));
+        assert!(r.deploy, "{tag}");
+        assert_eq!(r.environment.as_deref(), Some("stage"), "{tag}");
+        assert_eq!(r.version, tag);
+    }
 }
 
 #[test]
@@ -90,7 +101,7 @@ fn default_pull_request_is_plan_only() {
     e.base_ref = Some("main".into());
     let r = resolve_default(&e);
     assert!(!r.deploy);
-    assert_eq!(r.rule, Some(4));
+    assert_eq!(r.rule, Some(5));
     assert!(r.reason.starts_with("pull_request into main"), "{}", r.reason);
 }
 
