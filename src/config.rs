@@ -34,7 +34,7 @@ pub struct Config {
     /// The environments (dev, stage, prod, or any names), each with its own account and resources.
     pub environments: BTreeMap<String, Environment>,
     /// Which GitHub events deploy to which environment, first match wins. When absent:
-    /// tag v* -> prod, push to main -> stage, workflow_dispatch -> dev (or the dispatch
+    /// tag v*-* (a pre-release) -> stage, tag v* -> prod, push to main -> stage, workflow_dispatch -> dev (or the dispatch
     /// input `environment`), any other push and pull_request -> test and plan only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<Vec<TriggerRule>>,
