@@ -197,25 +197,7 @@ fn slipway_roll_times_out_on_a_deployment_that_never_starts_and_tries_to_stop_it
     // IAM would, the cleanup's attempt is recorded and it fails at once.
     proxy.deny("StopDeployment", Denial::Protocol);
     let dir = Dir::new();
-    let yaml = format!(
-        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecs:\n      cluster: {cluster}\n      service: web-cd\n      container: app\n"
-    );
-    let r = run(bin("slipway-roll")
-        .args(["--timeout", "3s", "--cleanup-timeout", "3s", "--poll-interval", "1s"])
-        .args([
-            "--environment",
-            "stage",
-            "--sha",
-            "0123456789abcdef0123456789abcdef01234567",
-        ])
-        .args([
-            "--image",
-            "registry.example/web@sha256:4444444444444444444444444444444444444444444444444444444444444444",
-        ])
-        .args(["--output", "json"])
-        .arg("--config")
-        .arg(dir.write("slipway.yml", &yaml))
-        .envs(crate::support::moto::moto_env(&proxy.endpoint, &dir)));
+    let r = roll_cd_service(&dir, &proxy, cluster, "");
     let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON on stdout");
     assert_eq!(
         json["strategy"], "codedeploy",
@@ -329,6 +311,30 @@ async fn the_codedeploy_adapter_speaks_the_recorded_protocol() {
     );
 }
 
+/// slipway-roll (JSON outcome, 3 s timeouts) of service web-cd in `cluster`, a CODE_DEPLOY
+/// service in moto, through `proxy`; `extra` is more of the environment's settings.
+fn roll_cd_service(dir: &Dir, proxy: &Proxy, cluster: &str, extra: &str) -> crate::support::Run {
+    let yaml = format!(
+        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecs:\n      cluster: {cluster}\n      service: web-cd\n      container: app\n{extra}"
+    );
+    run(bin("slipway-roll")
+        .args(["--timeout", "3s", "--cleanup-timeout", "3s", "--poll-interval", "1s"])
+        .args([
+            "--environment",
+            "stage",
+            "--sha",
+            "0123456789abcdef0123456789abcdef01234567",
+        ])
+        .args([
+            "--image",
+            "registry.example/web@sha256:4444444444444444444444444444444444444444444444444444444444444444",
+        ])
+        .args(["--output", "json"])
+        .arg("--config")
+        .arg(dir.write("slipway.yml", &yaml))
+        .envs(crate::support::moto::moto_env(&proxy.endpoint, dir)))
+}
+
 /// CodeDeploy takes at most 10 alarms in a deployment's alarmConfiguration (codedeploy
 /// model, AlarmConfiguration.alarms): a roll watching 12 hands the first 10 to the
 /// deployment, says which, and watches all 12 itself.
@@ -348,25 +354,8 @@ fn slipway_roll_hands_codedeploy_at_most_ten_alarms_and_says_which() {
         ));
     }
     let dir = Dir::new();
-    let yaml = format!(
-        "app: web\nenvironments:\n  stage:\n    aws:\n      role_arn: arn:aws:iam::123456789012:role/deploy\n      region: us-east-1\n    ecs:\n      cluster: {cluster}\n      service: web-cd\n      container: app\n    health:\n      alarms: [{}]\n",
-        names.join(", ")
-    );
-    let r = run(bin("slipway-roll")
-        .args(["--timeout", "3s", "--cleanup-timeout", "3s", "--poll-interval", "1s"])
-        .args([
-            "--environment",
-            "stage",
-            "--sha",
-            "0123456789abcdef0123456789abcdef01234567",
-        ])
-        .args([
-            "--image",
-            "registry.example/web@sha256:4444444444444444444444444444444444444444444444444444444444444444",
-        ])
-        .arg("--config")
-        .arg(dir.write("slipway.yml", &yaml))
-        .envs(crate::support::moto::moto_env(&proxy.endpoint, &dir)));
+    let health = format!("    health:\n      alarms: [{}]\n", names.join(", "));
+    let r = roll_cd_service(&dir, &proxy, cluster, &health);
     let create = proxy
         .calls()
         .into_iter()

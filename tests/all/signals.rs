@@ -47,6 +47,14 @@ fn signal_while_held(mut child: Child, proxy: &Proxy, signal: i32) -> (Output, D
     (out, took)
 }
 
+/// Exit 130, soon after the signal; what the binary printed on stderr.
+fn stopped_at_once(out: &Output, took: Duration) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(took < PROMPT, "exited {took:?} after the signal:\n{stderr}");
+    stderr
+}
+
 fn roll_config(dir: &Dir, name: &str) -> std::path::PathBuf {
     dir.write(
         "slipway.yml",
@@ -78,9 +86,7 @@ fn a_signal_during_a_stalled_roll_call(name: &str, signal: i32) {
         .spawn()
         .unwrap();
     let (out, took) = signal_while_held(child, &proxy, signal);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(took < PROMPT, "exited {took:?} after the signal:\n{stderr}");
+    let stderr = stopped_at_once(&out, took);
     assert!(stderr.contains("interrupted: stopping and cleaning up"), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the JSON outcome on stdout");
     assert_eq!(json["result"], "rolled_back", "{json}");
@@ -143,11 +149,9 @@ fn a_signal_during_a_stalled_wait_call(name: &str, signal: i32) {
         .spawn()
         .unwrap();
     let (out, took) = signal_while_held(child, &proxy, signal);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(took < PROMPT, "exited {took:?} after the signal:\n{stderr}");
+    let stderr = stopped_at_once(&out, took);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the JSON report on stdout");
-    assert_eq!(json["outcome"], "interrupted", "{json}");
+    assert_eq!(json["outcome"], "interrupted", "{json}\n{stderr}");
     assert_eq!(proxy.stalled().len(), 1);
 }
 
@@ -178,9 +182,7 @@ fn a_signal_during_a_stalled_build_call(repo: &str, signal: i32) {
     .spawn()
     .unwrap();
     let (out, took) = signal_while_held(child, &proxy, signal);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(took < PROMPT, "exited {took:?} after the signal:\n{stderr}");
+    let stderr = stopped_at_once(&out, took);
     assert!(
         stderr.contains("the look for the repository: the call in flight was abandoned"),
         "{stderr}"
@@ -218,9 +220,7 @@ fn a_signal_during_a_stalled_bake_call(name: &str, signal: i32) {
         .spawn()
         .unwrap();
     let (out, took) = signal_while_held(child, &proxy, signal);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(took < PROMPT, "exited {took:?} after the signal:\n{stderr}");
+    let stderr = stopped_at_once(&out, took);
     assert!(
         stderr.contains("the new launch template version: the call in flight was abandoned"),
         "{stderr}"
