@@ -333,6 +333,18 @@ mod tests {
     }
 
     #[test]
+    fn human_durations_change_unit_at_a_second_and_a_minute() {
+        let ms = Duration::from_millis;
+        assert_eq!(human(ms(500)), "500ms");
+        assert_eq!(human(ms(999)), "999ms");
+        assert_eq!(human(ms(1000)), "1.0s");
+        assert_eq!(human(ms(12_345)), "12.3s");
+        assert_eq!(human(ms(59_900)), "59.9s");
+        assert_eq!(human(ms(60_000)), "1m00s");
+        assert_eq!(human(ms(245_000)), "4m05s");
+    }
+
+    #[test]
     fn jitter_stays_within_bounds() {
         for _ in 0..1000 {
             let d = jittered(Duration::from_secs(10), 0.1);

@@ -79,6 +79,10 @@ async fn a_watch_unhealthy_on_three_looks_in_a_row_fails_the_bake() {
     assert_eq!(report.probes[0].state, ProbeState::Failed);
     assert_eq!(report.probes[0].polls, 1 + WATCH_MISSES);
     assert!(
+        report.probes[0].diagnosis.is_empty(),
+        "a probe with nothing to diagnose adds no lines: {report:?}"
+    );
+    assert!(
         report
             .cause
             .unwrap()
@@ -182,4 +186,22 @@ async fn a_look_that_never_answers_times_out_at_the_deadline_saying_so() {
         "{:?}",
         report.probes[0]
     );
+}
+
+/// A probe that is no watch is polled until it is healthy once, then left alone: a
+/// later unhealthy look it would give is never taken (a watch, an alarm, keeps polling).
+#[tokio::test(start_paused = true)]
+async fn a_probe_that_is_no_watch_stays_healthy_once_it_was() {
+    let mut probes = vec![looks(&[true, false]), looks(&[false, false, false, false, true])];
+    let report = gate_on(
+        &mut probes,
+        Span::until(Duration::from_secs(600)),
+        &CancellationToken::new(),
+        &mut Progress::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outcome, Outcome::Healthy, "{report:?}");
+    assert_eq!(report.probes[0].polls, 1, "healthy once, then not polled: {report:?}");
+    assert_eq!(report.probes[1].polls, 5);
 }
