@@ -21,7 +21,15 @@ impl S3Adapter {
     pub fn new(config: &aws_config::SdkConfig) -> Self {
         // Path-style addressing: bucket names with dots, and endpoints without wildcard DNS.
         // No checksum trailer (aws-chunked) where S3 does not require one: a plain body.
+        // A bundle's upload may take longer than the small calls' 30 s attempt timeout
+        // (the roll allows it 30 minutes, calls::UPLOAD_FOR).
+        let uploads = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(super::CONNECT_TIMEOUT)
+            .operation_attempt_timeout(std::time::Duration::from_secs(15 * 60))
+            .operation_timeout(std::time::Duration::from_secs(30 * 60))
+            .build();
         let conf = aws_sdk_s3::config::Builder::from(config)
+            .timeout_config(uploads)
             .force_path_style(true)
             .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
             .build();

@@ -15,8 +15,11 @@ use crate::github::commands;
 use crate::signal::Pending;
 use crate::wait::{self, Check, Pacing, Probe, Progress};
 
-/// How long a throttled or failing call is retried before the roll gives up on it.
+/// How long a throttled or failing call is retried before the roll gives up on it (a call
+/// that does not answer is abandoned then too).
 pub const RETRY_FOR: Duration = Duration::from_secs(120);
+/// The same for an upload (a CodeDeploy bundle), whose bytes take their time.
+pub const UPLOAD_FOR: Duration = Duration::from_secs(30 * 60);
 
 /// The roll's running context.
 pub struct Ctx {
@@ -176,7 +179,16 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = CloudResult<T>>,
 {
-    retry_raw(what, cancel, f).await.map_err(|e| match e {
+    retry_within(what, RETRY_FOR, cancel, f).await
+}
+
+/// `retry`, giving up after `within` instead of two minutes.
+pub async fn retry_within<T, F, Fut>(what: &str, within: Duration, cancel: &CancellationToken, f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = CloudResult<T>>,
+{
+    retry_raw_within(what, within, cancel, f).await.map_err(|e| match e {
         Raw::Cloud(e) => e.into(),
         Raw::Wait(e) => e,
     })
@@ -189,12 +201,25 @@ pub enum Raw {
 }
 
 /// Like `retry`, keeping a refused call's CloudError for the caller to branch on.
-pub async fn retry_raw<T, F, Fut>(what: &str, cancel: &CancellationToken, mut f: F) -> std::result::Result<T, Raw>
+pub async fn retry_raw<T, F, Fut>(what: &str, cancel: &CancellationToken, f: F) -> std::result::Result<T, Raw>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = CloudResult<T>>,
 {
-    let pacing = Pacing::new(Duration::from_secs(1), RETRY_FOR);
+    retry_raw_within(what, RETRY_FOR, cancel, f).await
+}
+
+async fn retry_raw_within<T, F, Fut>(
+    what: &str,
+    within: Duration,
+    cancel: &CancellationToken,
+    mut f: F,
+) -> std::result::Result<T, Raw>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = CloudResult<T>>,
+{
+    let pacing = Pacing::new(Duration::from_secs(1), within);
     let refused: std::sync::Mutex<Option<CloudError>> = std::sync::Mutex::new(None);
     let slot = &refused;
     let result = wait::until(what, &pacing, cancel, &mut Progress::hidden(), || {

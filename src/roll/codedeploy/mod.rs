@@ -125,7 +125,11 @@ impl CodeDeployRollout {
             if probes.is_empty() {
                 return Err(Error::failed("the test-traffic gate has no probes (health.test_urls)"));
             }
-            let bound = wait.saturating_sub(CONTINUE_MARGIN);
+            // A group whose wait time was not given (0) does not bound the gate.
+            let bound = match wait.is_zero() {
+                true => ctx.timeout,
+                false => wait.saturating_sub(CONTINUE_MARGIN),
+            };
             let limit = ctx.timeout.min(bound);
             let cancel = ctx.cancel.clone();
             let report = wait::gate(probes, limit, &cancel, &mut ctx.progress).await?;

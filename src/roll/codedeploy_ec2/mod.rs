@@ -279,7 +279,7 @@ impl Rollout for ServerRollout {
                 let b = &plan.bundle;
                 let store = self.store.as_ref();
                 let sha = built.sha256.clone();
-                let etag = calls::retry("PutObject", &ctx.cancel, || {
+                let etag = calls::retry_within("PutObject", calls::UPLOAD_FOR, &ctx.cancel, || {
                     store.put(&b.bucket, &b.key, built.bytes.clone(), &sha)
                 })
                 .await?;
