@@ -403,3 +403,18 @@ fn a_region_that_cannot_roll_is_refused_before_the_first_wave() {
     );
     assert!(!r.stderr.contains("==> wave 1"), "{}", r.stderr);
 }
+
+/// A flag of another target (`--image` on Auto Scaling regions) is refused before wave 1.
+#[test]
+fn a_flag_of_another_target_is_refused_before_the_first_wave() {
+    let dir = Dir::new();
+    let r = simulate_with(&dir, ASG, &["--image", "registry.example/web:2"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--image does not apply here: this environment rolls an Auto Scaling group"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("==> wave 1"), "{}", r.stderr);
+}

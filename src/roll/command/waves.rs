@@ -162,7 +162,8 @@ pub async fn roll(
     // region whose settings name no target (or two) to roll.
     for region in waves.iter().flatten() {
         let one = region_args(&args, region, None);
-        target(&one, &one.job.resolve()?).map_err(|e| e.with_prefix(&format!("region {region}")))?;
+        let kind = target(&one, &one.job.resolve()?).map_err(|e| e.with_prefix(&format!("region {region}")))?;
+        super::flags_fit(&one, kind).map_err(|e| e.with_prefix(&format!("region {region}")))?;
         for (map, flag) in [
             (&args.launch_template_versions, "--launch-template-versions"),
             (&args.images, "--images"),
